@@ -1,0 +1,141 @@
+//! The edge every binary shares: running `main`, printing errors as `tool: message: cause`,
+//! exiting with the code from the one table, treating a closed downstream pipe as success, and
+//! progress lines on a terminal.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use crate::error::{exit_code_of, is_broken_pipe};
+
+/// Run a tool's body and turn its result into the process exit code.
+pub fn run(tool: &str, body: impl FnOnce() -> anyhow::Result<()>) -> ExitCode {
+    match body() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{tool}: {}", error_text(&e));
+            ExitCode::from(exit_code_of(&e))
+        }
+    }
+}
+
+/// The error and its causes on one line, each cause once.
+pub fn error_text(e: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let s = cause.to_string();
+        if s.is_empty() || parts.iter().any(|p| p.contains(&s)) {
+            continue;
+        }
+        parts.push(s);
+    }
+    parts.join(": ")
+}
+
+/// A progress line on stderr, shown only when stderr is a terminal (or RESHIFTER_PROGRESS=1).
+pub struct Progress {
+    tool: &'static str,
+    enabled: bool,
+    start: Instant,
+    last: Instant,
+    shown: bool,
+}
+
+impl Progress {
+    pub fn new(tool: &'static str) -> Self {
+        let enabled = match std::env::var("RESHIFTER_PROGRESS").as_deref() {
+            Ok("1") => true,
+            Ok("0") => false,
+            _ => std::io::stderr().is_terminal(),
+        };
+        let now = Instant::now();
+        Progress { tool, enabled, start: now, last: now, shown: false }
+    }
+
+    /// Redraw the line at most five times a second.
+    pub fn update(&mut self, line: impl FnOnce() -> String) {
+        if !self.enabled || self.last.elapsed() < Duration::from_millis(200) {
+            return;
+        }
+        self.last = Instant::now();
+        eprint!("\r\x1b[K{}: {}", self.tool, line());
+        self.shown = true;
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        self.start.elapsed()
+    }
+
+    /// Remove the line.
+    pub fn clear(&mut self) {
+        if self.shown {
+            eprint!("\r\x1b[K");
+            self.shown = false;
+        }
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.clear();
+    }
+}
+
+/// `1234567` → `1.2 MB`.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut i = 0;
+    while v >= 1000.0 && i < UNITS.len() - 1 {
+        v /= 1000.0;
+        i += 1;
+    }
+    if i == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[i]) }
+}
+
+/// Seconds with one decimal.
+pub fn secs(d: Duration) -> String {
+    format!("{:.1} s", d.as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn human() {
+        assert_eq!(super::human_bytes(999), "999 B");
+        assert_eq!(super::human_bytes(601_234_567), "601.2 MB");
+    }
+}
+
+/// Parse a size: `1572864`, `64KiB`, `1.5MiB`, `4MB`, `1GiB`.
+pub fn parse_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num.parse().map_err(|_| format!("{s:?} is not a size (e.g. 1572864, 64KiB, 1.5MiB)"))?;
+    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" => 1e3,
+        "kib" => 1024.0,
+        "m" | "mb" => 1e6,
+        "mib" => 1024.0 * 1024.0,
+        "g" | "gb" => 1e9,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        _ => {
+            return Err(format!("{s:?}: unknown size unit {unit:?} (use B, KiB, MiB, GiB, kB, MB, GB)"));
+        }
+    };
+    Ok((n * mult) as usize)
+}
+
+#[cfg(test)]
+mod size_tests {
+    #[test]
+    fn sizes() {
+        assert_eq!(super::parse_size("1.5MiB"), Ok(1572864));
+        assert_eq!(super::parse_size("4MB"), Ok(4_000_000));
+        assert_eq!(super::parse_size("10"), Ok(10));
+        assert!(super::parse_size("x").is_err());
+    }
+}

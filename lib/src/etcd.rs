@@ -1,0 +1,318 @@
+//! Connecting to etcd the way etcdctl does: its flags, its ETCDCTL_* environment variables, and
+//! ReShifter's RS_ETCD_* variables; and turning etcd client errors into errors that say what to do.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use etcd_client::{Certificate, Client, ConnectOptions, Identity, TlsOptions};
+
+use crate::error::{Error, Kind, Result};
+
+/// Largest gRPC response we accept. Pages are sized well below it (see `dump`).
+pub const MAX_DECODE_BYTES: usize = 64 * 1024 * 1024;
+
+/// Connection flags shared by every tool that talks to etcd.
+#[derive(clap::Args, Debug, Clone)]
+#[command(next_help_heading = "etcd connection (as etcdctl)")]
+pub struct EtcdArgs {
+    /// gRPC endpoints, comma-separated or repeated (https:// or --cacert for TLS)
+    #[arg(long, env = "ETCDCTL_ENDPOINTS", value_delimiter = ',', default_value = "127.0.0.1:2379")]
+    pub endpoints: Vec<String>,
+
+    /// CA bundle to verify the server's certificate [env: also RS_ETCD_CA_CERT]
+    #[arg(long, env = "ETCDCTL_CACERT", value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+
+    /// Client certificate for TLS client authentication [env: also RS_ETCD_CLIENT_CERT]
+    #[arg(long, env = "ETCDCTL_CERT", value_name = "FILE")]
+    pub cert: Option<PathBuf>,
+
+    /// Client private key for TLS client authentication [env: also RS_ETCD_CLIENT_KEY]
+    #[arg(long, env = "ETCDCTL_KEY", value_name = "FILE")]
+    pub key: Option<PathBuf>,
+
+    /// User for etcd authentication; the password is read from ETCDCTL_PASSWORD or --password-file
+    #[arg(long, env = "ETCDCTL_USER", value_name = "NAME", hide_env_values = true)]
+    pub user: Option<String>,
+
+    /// File holding the password of --user (first line)
+    #[arg(long, env = "ETCDCTL_PASSWORD_FILE", value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+
+    /// Timeout for establishing a connection
+    #[arg(long, env = "ETCDCTL_DIAL_TIMEOUT", default_value = "2s", value_parser = parse_duration, value_name = "DURATION")]
+    pub dial_timeout: Duration,
+
+    /// Timeout for each request to etcd
+    #[arg(long, env = "ETCDCTL_COMMAND_TIMEOUT", default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
+    pub command_timeout: Duration,
+}
+
+/// Parse `5s`, `1m30s`, `500ms` (humantime), or a plain number of seconds.
+pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
+    if let Ok(n) = s.parse::<u64>() {
+        return Ok(Duration::from_secs(n));
+    }
+    humantime::parse_duration(s).map_err(|e| format!("{e} (expected e.g. 5s, 1m, 500ms)"))
+}
+
+fn env_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from)
+}
+
+fn read_file(what: &str, path: &PathBuf) -> Result<Vec<u8>> {
+    std::fs::read(path)
+        .map_err(|e| Error::with_source(Kind::Usage, format!("cannot read {what} {}", path.display()), e))
+}
+
+impl EtcdArgs {
+    /// The endpoints as given, for headers and messages.
+    pub fn endpoint_list(&self) -> String {
+        self.endpoints.join(",")
+    }
+
+    fn credentials(&self) -> Result<Option<(String, String)>> {
+        let Some(user) = self.user.as_deref().filter(|u| !u.is_empty()) else {
+            return Ok(None);
+        };
+        if let Some((name, password)) = user.split_once(':') {
+            // etcdctl's `--user name:password`: accepted for compatibility.
+            return Ok(Some((name.to_string(), password.to_string())));
+        }
+        if let Some(path) = &self.password_file {
+            let text = read_file("password file", path)?;
+            let text =
+                String::from_utf8(text).map_err(|_| Error::new(Kind::Usage, "the password file is not UTF-8"))?;
+            let password = text.lines().next().unwrap_or("").to_string();
+            return Ok(Some((user.to_string(), password)));
+        }
+        if let Ok(password) = std::env::var("ETCDCTL_PASSWORD") {
+            return Ok(Some((user.to_string(), password)));
+        }
+        Err(Error::new(
+            Kind::Usage,
+            format!("--user {user} needs a password: set ETCDCTL_PASSWORD or pass --password-file FILE"),
+        ))
+    }
+
+    fn tls(&self) -> Result<Option<TlsOptions>> {
+        let cacert = self.cacert.clone().or_else(|| env_path("RS_ETCD_CA_CERT"));
+        let cert = self.cert.clone().or_else(|| env_path("RS_ETCD_CLIENT_CERT"));
+        let key = self.key.clone().or_else(|| env_path("RS_ETCD_CLIENT_KEY"));
+        let https = self.endpoints.iter().any(|e| e.starts_with("https://"));
+        if cacert.is_none() && cert.is_none() && !https {
+            return Ok(None);
+        }
+        let mut tls = TlsOptions::new();
+        if let Some(ca) = &cacert {
+            tls = tls.ca_certificate(Certificate::from_pem(read_file("CA certificate", ca)?));
+        }
+        match (&cert, &key) {
+            (Some(c), Some(k)) => {
+                tls =
+                    tls.identity(Identity::from_pem(read_file("client certificate", c)?, read_file("client key", k)?));
+            }
+            (None, None) => {}
+            _ => {
+                return Err(Error::new(Kind::Usage, "--cert and --key must be given together"));
+            }
+        }
+        Ok(Some(tls))
+    }
+
+    /// Connect and check that etcd answers (a status request), so that bad endpoints, TLS or
+    /// credentials fail here with a clear message.
+    pub async fn connect(&self) -> Result<Client> {
+        if self.endpoints.is_empty() {
+            return Err(Error::new(Kind::Usage, "no --endpoints given"));
+        }
+        let mut opts = ConnectOptions::new()
+            .with_connect_timeout(self.dial_timeout)
+            .with_timeout(self.command_timeout)
+            .with_keep_alive(Duration::from_secs(10), Duration::from_secs(5));
+        if let Some(tls) = self.tls()? {
+            opts = opts.with_tls(tls);
+        }
+        if let Some((name, password)) = self.credentials()? {
+            opts = opts.with_user(name, password).with_auto_token_refresh(true);
+        }
+        let endpoints = self.endpoints.clone();
+        let fut = Client::connect(endpoints, Some(opts));
+        let client = tokio::time::timeout(self.dial_timeout + self.command_timeout, fut)
+            .await
+            .map_err(|_| {
+                Error::new(Kind::Unavailable, format!("etcd at {} did not answer in time", self.endpoint_list()))
+            })?
+            .map_err(|e| self.error("cannot connect to etcd", e))?;
+        Ok(client)
+    }
+
+    /// Turn a client error into one that names the endpoints and says what to do.
+    pub fn error(&self, what: &str, e: etcd_client::Error) -> Error {
+        wrap(&format!("{what} at {}", self.endpoint_list()), e)
+    }
+}
+
+/// Turn an etcd client error into a library error with a kind and a readable message.
+pub fn wrap(context: &str, e: etcd_client::Error) -> Error {
+    let kind = classify(&e);
+    let detail = describe(&e);
+    let hint = match kind {
+        Kind::Unavailable => ": is etcd running there, and are --endpoints and TLS (--cacert/--cert/--key) right?",
+        Kind::Auth => ": check --user and its password (ETCDCTL_PASSWORD or --password-file)",
+        _ => "",
+    };
+    Error::new(kind, format!("{context}: {detail}{hint}"))
+}
+
+/// The error's own words, without tonic's debug dump.
+pub fn describe(e: &etcd_client::Error) -> String {
+    match e {
+        etcd_client::Error::GRpcStatus(s) => {
+            let mut text = if s.message().is_empty() { format!("{:?}", s.code()) } else { s.message().to_string() };
+            let mut src = std::error::Error::source(s);
+            while let Some(cause) = src {
+                let c = cause.to_string();
+                if !text.contains(&c) {
+                    text.push_str(": ");
+                    text.push_str(&c);
+                }
+                src = cause.source();
+            }
+            text
+        }
+        other => {
+            let mut text = other.to_string();
+            let mut src = std::error::Error::source(other);
+            while let Some(cause) = src {
+                let c = cause.to_string();
+                if !text.contains(&c) {
+                    text.push_str(": ");
+                    text.push_str(&c);
+                }
+                src = cause.source();
+            }
+            text
+        }
+    }
+}
+
+/// The kind of an etcd client error.
+pub fn classify(e: &etcd_client::Error) -> Kind {
+    use tonic::Code;
+    match e {
+        etcd_client::Error::GRpcStatus(s) => {
+            let m = s.message();
+            match s.code() {
+                Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled => Kind::Unavailable,
+                Code::Unauthenticated | Code::PermissionDenied => Kind::Auth,
+                Code::OutOfRange if m.contains("compacted") => Kind::Compacted,
+                Code::InvalidArgument | Code::FailedPrecondition
+                    if m.contains("authentication failed")
+                        || m.contains("user name")
+                        || m.contains("permission denied") =>
+                {
+                    Kind::Auth
+                }
+                Code::Unknown if m.contains("transport") || m.contains("connect") => Kind::Unavailable,
+                _ => Kind::Failure,
+            }
+        }
+        etcd_client::Error::TransportError(_) | etcd_client::Error::IoError(_) => Kind::Unavailable,
+        etcd_client::Error::InvalidArgs(_) | etcd_client::Error::InvalidUri(_) => Kind::Usage,
+        _ => Kind::Failure,
+    }
+}
+
+/// True for errors worth retrying: the server is briefly away or electing a leader.
+pub fn is_transient(e: &etcd_client::Error) -> bool {
+    match e {
+        etcd_client::Error::GRpcStatus(s) => {
+            let m = s.message();
+            matches!(classify(e), Kind::Unavailable)
+                || m.contains("leader changed")
+                || m.contains("no leader")
+                || m.contains("too many requests")
+                || m.contains("timed out")
+        }
+        etcd_client::Error::TransportError(_) | etcd_client::Error::IoError(_) => true,
+        _ => false,
+    }
+}
+
+/// True when a response was larger than the client accepts (pages must shrink).
+pub fn is_too_large_response(e: &etcd_client::Error) -> bool {
+    matches!(e, etcd_client::Error::GRpcStatus(s)
+        if s.message().contains("message length too large") || s.code() == tonic::Code::ResourceExhausted)
+}
+
+/// True when etcd refused a request as too big or with too many operations.
+pub fn is_request_too_big(e: &etcd_client::Error) -> bool {
+    matches!(e, etcd_client::Error::GRpcStatus(s)
+        if s.message().contains("request is too large")
+            || s.message().contains("too many operations")
+            || s.message().contains("message length too large")
+            || (s.code() == tonic::Code::ResourceExhausted && s.message().contains("larger than max")))
+}
+
+/// The smallest key greater than every key with `prefix`; empty prefix or all-0xff means "no end"
+/// (etcd's `\0` range end).
+pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(&last) = end.last() {
+        if last < 0xff {
+            *end.last_mut().expect("non-empty") += 1;
+            return end;
+        }
+        end.pop();
+    }
+    vec![0]
+}
+
+/// Key ranges `[start, end)` covering `prefixes`, sorted and without overlaps. An end of `[0]`
+/// means "to the end of the keyspace". The empty prefix is the whole keyspace.
+pub fn prefix_ranges(prefixes: &[String]) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut ps: Vec<&[u8]> = prefixes.iter().map(|p| p.as_bytes()).collect();
+    if ps.is_empty() {
+        ps.push(b"");
+    }
+    ps.sort();
+    ps.dedup();
+    let mut kept: Vec<&[u8]> = Vec::new();
+    for p in ps {
+        if kept.last().is_some_and(|k| p.starts_with(k)) {
+            continue;
+        }
+        kept.push(p);
+    }
+    kept.into_iter().map(|p| if p.is_empty() { (vec![0], vec![0]) } else { (p.to_vec(), prefix_end(p)) }).collect()
+}
+
+/// True when `key` lies in `[start, end)` (end `[0]` is unbounded).
+pub fn in_range(key: &[u8], start: &[u8], end: &[u8]) -> bool {
+    key >= start && (end == [0] || key < end)
+}
+
+/// `16 hex digits`, as etcdctl prints cluster and member ids.
+pub fn id_hex(id: u64) -> String {
+    format!("{id:016x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_end_works() {
+        assert_eq!(prefix_end(b"/a"), b"/b");
+        assert_eq!(prefix_end(b"/a\xff"), b"/b");
+        assert_eq!(prefix_end(b"\xff\xff"), vec![0]);
+    }
+
+    #[test]
+    fn prefix_ranges_merge() {
+        let r = prefix_ranges(&["/b".into(), "/a/x".into(), "/a".into(), "/b".into()]);
+        assert_eq!(r, vec![(b"/a".to_vec(), b"/b".to_vec()), (b"/b".to_vec(), b"/c".to_vec())]);
+        assert_eq!(prefix_ranges(&["/a".into(), "".into()]), vec![(vec![0], vec![0])]);
+    }
+}

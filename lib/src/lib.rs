@@ -1,0 +1,16 @@
+//! reshifter: back up and restore the logical key/value state of etcd as one NDJSON stream.
+//!
+//! One module per concern: [`format`] (the stream), [`io`] (inputs and outputs), [`cli`] (the edge
+//! every binary shares), [`error`] (typed errors and the exit-code table), [`etcd`] (connecting like
+//! etcdctl), [`dump`] and [`load`].
+
+pub mod cli;
+pub mod dump;
+pub mod error;
+pub mod etcd;
+pub mod format;
+pub mod io;
+pub mod load;
+
+pub use error::{Error, Kind, Result};
+pub use format::{Header, Record, StreamReader, StreamWriter, Trailer};
