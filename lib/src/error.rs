@@ -132,3 +132,31 @@ pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain()
         .any(|e| e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn readme_lists_every_exit_code() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+        for c in EXIT_CODES {
+            let row = format!("| {:<4} | {:<11} | {} |", c.code, c.name, c.meaning);
+            assert!(readme.contains(&row), "README.md lacks the row: {row}");
+        }
+        let kinds = [
+            Kind::Failure,
+            Kind::Usage,
+            Kind::BadInput,
+            Kind::Truncated,
+            Kind::Integrity,
+            Kind::Unavailable,
+            Kind::Compacted,
+            Kind::Partial,
+            Kind::Auth,
+        ];
+        for k in kinds {
+            assert!(EXIT_CODES.iter().any(|c| c.code == k.exit_code()));
+        }
+    }
+}

@@ -186,7 +186,8 @@ fn spawn_reader(
             }
         };
         let tail = batch.last().map(|r| successor(&r.key)).unwrap_or_else(|| lo.clone());
-        if !batch.is_empty() && tx.blocking_send(Msg::Batch(Batch { records: batch, lo })).is_err() {
+        // After bad input, stop: the pending batch is not written.
+        if end.is_ok() && !batch.is_empty() && tx.blocking_send(Msg::Batch(Batch { records: batch, lo })).is_err() {
             return;
         }
         let _ = tx.blocking_send(Msg::End(end.map(|()| (reader.records_read(), Some(tail)))));
