@@ -10,7 +10,9 @@ pub mod error;
 pub mod etcd;
 pub mod format;
 pub mod io;
+pub mod kvgen;
 pub mod load;
+pub mod pb;
 
 pub use error::{Error, Kind, Result};
 pub use format::{Header, Record, StreamReader, StreamWriter, Trailer};
