@@ -35,9 +35,10 @@ pub struct DumpOptions {
     pub quiet: bool,
 }
 
-/// Build a tokio runtime for a tool.
-pub fn runtime() -> Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?)
+/// Build a tokio runtime for a tool. Few worker threads: each thread that allocates gets its own
+/// malloc arena, and arenas hold on to freed pages (RSS).
+pub fn runtime(workers: usize) -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build()?)
 }
 
 /// Facts about the cluster, for the stream header.
@@ -107,7 +108,11 @@ async fn fetch_pages(
         loop {
             let mut attempt = 0u32;
             let resp = loop {
-                let opts = GetOptions::new().with_range(end.clone()).with_revision(revision).with_limit(limit as i64);
+                let opts = GetOptions::new()
+                    .with_range(end.clone())
+                    .with_revision(revision)
+                    .with_limit(limit as i64)
+                    .with_serializable();
                 match kv.get(from.clone(), Some(opts)).await {
                     Ok(r) => break r,
                     Err(e) if etcd::is_too_large_response(&e) && limit > 1 => {
@@ -161,7 +166,7 @@ async fn fetch_pages(
 
 /// Run a dump: connect, fix the revision, write the header, stream every page, write the trailer.
 pub fn run(opts: DumpOptions) -> anyhow::Result<()> {
-    let rt = runtime()?;
+    let rt = runtime(1)?;
     let started = std::time::Instant::now();
     let (client, header) = rt.block_on(async {
         let mut client = opts.etcd.connect().await?;
@@ -191,7 +196,7 @@ pub fn run(opts: DumpOptions) -> anyhow::Result<()> {
     })?;
 
     let ranges = prefix_ranges(&header.prefixes);
-    let (tx, mut rx) = mpsc::channel::<Page>(2);
+    let (tx, mut rx) = mpsc::channel::<Page>(1);
     let fetcher = rt.spawn(fetch_pages(
         client,
         opts.etcd.clone(),

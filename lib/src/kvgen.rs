@@ -572,7 +572,7 @@ fn object(kind: Kind, c: &ObjCtx, rng: &mut Rng, o: &GenOptions) -> Vec<u8> {
     match kind {
         Kind::Pod => {
             let mut m = Msg::new();
-            let mf = [("kube-controller-manager", rich(rng.len(2500, 3000))), ("kubelet", rich(rng.len(1500, 2500)))];
+            let mf = [("kube-controller-manager", rich(rng.len(2500, 3000))), ("kubelet", rich(rng.len(2500, 3000)))];
             m.msg(1, &meta(c, rng, "v1", Some(("ReplicaSet", c.name)), if small { &[] } else { &mf }));
             m.msg(2, &pod_spec(rng, c));
             let mut st = Msg::new();
@@ -601,7 +601,7 @@ fn object(kind: Kind, c: &ObjCtx, rng: &mut Rng, o: &GenOptions) -> Vec<u8> {
                 _ => ("batch/v1", "Job"),
             };
             let mut m = Msg::new();
-            let mf = [("kube-controller-manager", rich(rng.len(2000, 3000)))];
+            let mf = [("kube-controller-manager", rich(rng.len(3000, 3000)))];
             m.msg(
                 1,
                 &meta(

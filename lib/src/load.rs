@@ -203,7 +203,7 @@ fn successor(k: &[u8]) -> Vec<u8> {
 
 /// Run a load.
 pub fn run(opts: LoadOptions) -> anyhow::Result<()> {
-    let rt = crate::dump::runtime()?;
+    let rt = crate::dump::runtime(2)?;
     let started = Instant::now();
     let (header_tx, header_rx) = std::sync::mpsc::sync_channel(1);
     let concurrency = if opts.dry_run { 1 } else { opts.concurrency.max(1) };

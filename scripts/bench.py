@@ -1,0 +1,319 @@
+#!/usr/bin/env python3
+"""Benchmarks: reshifter beside its peers, on one machine, in one run.
+
+Seeds a realistic Kubernetes keyspace with kv-gen into a throwaway etcd on loopback, then runs
+each comparison REPEAT times, interleaving ours and the peer's, and prints medians of wall time,
+peak RSS (from /usr/bin/time) and the ratio. Writes docs/BENCHMARKS.md.
+
+    scripts/bench.py                  # 100k objects, 3 repeats (~10 minutes here)
+    scripts/bench.py --objects 20000 --repeat 1 --only dump
+    scripts/bench.py --scale          # also the 1M-small-keys memory run
+
+Needs: release binaries (cargo build --release), etcd/etcdctl (Debian etcd-server, etcd-client),
+GNU time, jq, zip; awscli and s3s-fs for the S3 section (skipped when missing).
+"""
+
+import argparse
+import datetime
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(ROOT, "target", "release")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Etcd:
+    """A throwaway etcd on loopback, stopped by its PID."""
+
+    def __init__(self, work, name):
+        self.dir = os.path.join(work, f"etcd-{name}")
+        os.makedirs(self.dir, exist_ok=True)
+        cp, pp = free_port(), free_port()
+        self.endpoint = f"127.0.0.1:{cp}"
+        peer = f"http://127.0.0.1:{pp}"
+        log = open(os.path.join(self.dir, "etcd.log"), "w")
+        self.proc = subprocess.Popen(
+            ["etcd", "--name", name, "--data-dir", os.path.join(self.dir, "data"),
+             "--listen-client-urls", f"http://{self.endpoint}", "--advertise-client-urls", f"http://{self.endpoint}",
+             "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+             "--initial-cluster", f"{name}={peer}", "--quota-backend-bytes", str(8 << 30)],
+            stdout=subprocess.DEVNULL, stderr=log)
+        for _ in range(100):
+            if subprocess.run(["etcdctl", "--endpoints", self.endpoint, "endpoint", "health"],
+                              capture_output=True).returncode == 0:
+                return
+            time.sleep(0.1)
+        raise SystemExit(f"etcd {name} did not start")
+
+    def count(self):
+        out = subprocess.run(["etcdctl", "--endpoints", self.endpoint, "get", "", "--prefix", "--count-only", "-w", "json"],
+                             capture_output=True, text=True).stdout
+        import json
+        return json.loads(out).get("count", 0) if out else 0
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def run_timed(cmd, env=None):
+    """Run a bash pipeline; every stage wrapped in GNU time. Returns (wall seconds, max RSS KiB
+    over stages, stderr)."""
+    stages = cmd.split(" | ")
+    tfiles = []
+    wrapped = []
+    for i, st in enumerate(stages):
+        tf = tempfile.mktemp(prefix="bench-time-")
+        tfiles.append(tf)
+        wrapped.append(f"/usr/bin/time -f '%M' -o {tf} {st}")
+    full = " | ".join(wrapped)
+    e = dict(os.environ, PATH=f"{BIN}:{os.environ['PATH']}")
+    if env:
+        e.update(env)
+    t0 = time.monotonic()
+    p = subprocess.run(["bash", "-o", "pipefail", "-c", full], env=e, capture_output=True, text=True)
+    wall = time.monotonic() - t0
+    if p.returncode != 0:
+        raise SystemExit(f"failed ({p.returncode}): {cmd}\n{p.stderr}")
+    rss = 0
+    for tf in tfiles:
+        with open(tf) as f:
+            lines = [l for l in f.read().split() if l.isdigit()]
+            rss = max(rss, int(lines[-1]) if lines else 0)
+        os.unlink(tf)
+    return wall, rss, p.stderr
+
+
+RESULTS = []  # (section, ours label, ours (wall, rss), peer label, peer (wall, rss), goal text, goal fn)
+
+
+def med(xs):
+    return statistics.median(xs)
+
+
+def compare(section, ours_label, ours, peer_label, peer, repeat, goal, setup=None):
+    """Run ours and the peer `repeat` times, interleaved. `ours`/`peer` are commands or callables
+    returning (wall, rss). `setup` runs before each single run (untimed)."""
+    ow, orss, pw, prss = [], [], [], []
+    for i in range(repeat):
+        for which in (0, 1):
+            cmd = ours if which == 0 else peer
+            if setup:
+                setup(which)
+            w, r = cmd() if callable(cmd) else run_timed(cmd)[:2]
+            (ow if which == 0 else pw).append(w)
+            (orss if which == 0 else prss).append(r)
+            print(f"  {section}: {'ours' if which == 0 else 'peer'} run {i + 1}: {w:.2f} s, {r / 1024:.0f} MiB", flush=True)
+    row = (section, ours_label, (med(ow), max(orss)), peer_label, (med(pw), max(prss)), goal, repeat)
+    RESULTS.append(row)
+    print_row(row)
+    return row
+
+
+def print_row(row):
+    section, ol, (ow, orss), pl, (pw, prss), goal, n = row
+    ratio = ow / pw if pw else float("nan")
+    print(f"{section}: ours {ow:.2f} s / {orss / 1024:.0f} MiB  peer {pw:.2f} s / {prss / 1024:.0f} MiB  "
+          f"ratio {ratio:.2f}x  (goal: {goal})", flush=True)
+
+
+def table():
+    lines = ["| comparison | ours | wall (median) | peak RSS | peer | wall (median) | peak RSS | ours/peer | goal | runs |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for section, ol, (ow, orss), pl, (pw, prss), goal, n in RESULTS:
+        ratio = ow / pw if pw else float("nan")
+        lines.append(f"| {section} | `{ol}` | {ow:.2f} s | {orss / 1024:.0f} MiB | `{pl}` | {pw:.2f} s | "
+                     f"{prss / 1024:.0f} MiB | {ratio:.2f}× | {goal} | {n} |")
+    return "\n".join(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--objects", type=int, default=100000)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--only", action="append", default=[], help="sections: dump, load, mirror")
+    ap.add_argument("--scale", action="store_true", help="also run the 1M-small-keys memory run")
+    ap.add_argument("--no-write", action="store_true", help="do not write docs/BENCHMARKS.md")
+    args = ap.parse_args()
+    want = lambda s: not args.only or s in args.only
+
+    for tool in ["etcd-dump", "etcd-load", "kv-gen"]:
+        if not os.path.exists(os.path.join(BIN, tool)):
+            raise SystemExit(f"{tool} is not built: run cargo build --release --locked --workspace")
+    work = tempfile.mkdtemp(prefix="reshifter-bench-", dir=os.environ.get("BENCH_DIR"))
+    started = time.monotonic()
+    servers = []
+    try:
+        gen = os.path.join(work, "gen.ndjson")
+        w, r, _ = run_timed(f"kv-gen --objects {args.objects} --seed 1 -o {gen}")
+        size = os.path.getsize(gen)
+        print(f"kv-gen: {args.objects} objects, {size / 1e6:.0f} MB stream in {w:.1f} s", flush=True)
+        src = Etcd(work, "src")
+        servers.append(src)
+        w, r, err = run_timed(f"etcd-load --endpoints {src.endpoint} {gen}")
+        print(f"seeded: {err.strip()}", flush=True)
+        ep = src.endpoint
+        dumpf = os.path.join(work, "dump.ndjson")
+
+        if want("dump"):
+            compare("dump vs etcdctl get -w json", "etcd-dump > f", f"etcd-dump -q --endpoints {ep} -o {dumpf}",
+                    "etcdctl get '' --prefix -w json > f",
+                    f"etcdctl --endpoints {ep} get '' --prefix -w json > {work}/get.json", args.repeat, "≤ 0.6× wall, ≤ 64 MiB")
+            compare("dump vs etcdctl snapshot save", "etcd-dump > f", f"etcd-dump -q --endpoints {ep} -o {dumpf}",
+                    "etcdctl snapshot save f", f"etcdctl --endpoints {ep} snapshot save {work}/snap.db > /dev/null 2>&1",
+                    args.repeat, "≤ 1.5× wall")
+            os.unlink(os.path.join(work, "get.json"))
+
+        if want("load") or want("mirror"):
+            if not os.path.exists(dumpf):
+                run_timed(f"etcd-dump -q --endpoints {ep} -o {dumpf}")
+            if not os.path.exists(os.path.join(work, "snap.db")):
+                run_timed(f"etcdctl --endpoints {ep} snapshot save {work}/snap.db > /dev/null 2>&1")
+
+        targets = {}
+
+        def fresh(which):
+            old = targets.pop(which, None)
+            if old:
+                old.stop()
+            targets[which] = Etcd(work, f"dst{which}")
+
+        if want("load"):
+            def load_ours():
+                w, r, _ = run_timed(f"etcd-load -q --endpoints {targets[0].endpoint} {dumpf}")
+                return w, r
+
+            def restore_peer():
+                d = os.path.join(work, "restored")
+                shutil.rmtree(d, ignore_errors=True)
+                w, r, _ = run_timed(f"etcdctl snapshot restore {work}/snap.db --data-dir {d} > /dev/null 2>&1")
+                shutil.rmtree(d, ignore_errors=True)
+                return w, r
+
+            compare("load vs etcdctl snapshot restore (offline floor)", "etcd-load f", load_ours,
+                    "etcdctl snapshot restore", restore_peer, args.repeat, "none (the offline floor)",
+                    setup=lambda which: fresh(0) if which == 0 else None)
+
+        if want("mirror"):
+            def dump_load():
+                w, r, _ = run_timed(f"etcd-dump -q --endpoints {ep} | etcd-load -q --endpoints {targets[0].endpoint}")
+                return w, r
+
+            def mirror():
+                dst = targets[1]
+                t0 = time.monotonic()
+                tf = tempfile.mktemp(prefix="bench-time-")
+                p = subprocess.Popen(["/usr/bin/time", "-f", "%M", "-o", tf, "etcdctl", "--endpoints", ep, "make-mirror",
+                                      dst.endpoint], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                while dst.count() < args.objects:
+                    time.sleep(0.5)
+                    if p.poll() is not None:
+                        raise SystemExit("make-mirror exited")
+                wall = time.monotonic() - t0
+                p.terminate()
+                p.wait()
+                with open(tf) as f:
+                    nums = [l for l in f.read().split() if l.isdigit()]
+                os.unlink(tf)
+                return wall, int(nums[-1]) if nums else 0
+
+            compare("dump | load vs etcdctl make-mirror (empty target)", "etcd-dump | etcd-load", dump_load,
+                    "etcdctl make-mirror", mirror, 1, "≥ 10× faster (ratio ≤ 0.1×)",
+                    setup=lambda which: fresh(which))
+        for t in targets.values():
+            t.stop()
+        targets.clear()
+
+        if args.scale:
+            scale(work, args)
+    finally:
+        for s in servers:
+            s.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    total = time.monotonic() - started
+    print("\n" + table())
+    print(f"\ntotal {total / 60:.1f} min")
+    if not args.no_write:
+        write_doc(args, total)
+
+
+SCALE = []
+
+
+def scale(work, args):
+    """Memory stays flat as the keyspace grows 10×: dump and load of 100k and 1M small keys."""
+    for n in (100_000, 1_000_000):
+        gen = os.path.join(work, f"small-{n}.ndjson")
+        run_timed(f"kv-gen --small --objects {n} -o {gen}")
+        e = Etcd(work, f"scale{n}")
+        try:
+            lw, lr, _ = run_timed(f"etcd-load -q --endpoints {e.endpoint} {gen}")
+            dw, dr, _ = run_timed(f"etcd-dump -q --endpoints {e.endpoint} -o {work}/scale-dump.ndjson")
+            SCALE.append((n, os.path.getsize(gen), lw, lr, dw, dr))
+            print(f"scale {n}: load {lw:.1f} s {lr / 1024:.0f} MiB, dump {dw:.1f} s {dr / 1024:.0f} MiB", flush=True)
+        finally:
+            e.stop()
+            os.unlink(gen)
+
+
+def write_doc(args, total):
+    path = os.path.join(ROOT, "docs", "BENCHMARKS.md")
+    cpu = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
+    except Exception:
+        pass
+    etcd_v = subprocess.run(["etcd", "--version"], capture_output=True, text=True).stdout.split("\n")[0]
+    body = [
+        "# Benchmarks",
+        "",
+        "Produced by `scripts/bench.py` (this file is rewritten by it). Reproduce with:",
+        "",
+        "```sh",
+        "cargo build --release --locked --workspace",
+        f"scripts/bench.py --objects {args.objects} --repeat {args.repeat}" + (" --scale" if args.scale else ""),
+        "```",
+        "",
+        f"Machine: {os.cpu_count()} cores ({cpu}), {platform.system()} {platform.release()}; {etcd_v}; "
+        f"date {datetime.date.today().isoformat()}; whole run {total / 60:.1f} min.",
+        f"Keyspace: `kv-gen --objects {args.objects} --seed 1` (realistic Kubernetes objects).",
+        "Wall times are medians over the runs; ours and the peer's runs are interleaved. Peak RSS is the",
+        "largest over the runs (and over the stages of a pipeline), from GNU time. The machine is small",
+        "and noisy: read ratios, not absolute figures.",
+        "",
+        table(),
+        "",
+    ]
+    if SCALE:
+        body += ["## Memory as the keyspace grows 10×", "",
+                 "`kv-gen --small` keys (a few hundred bytes each), loaded into and dumped from a fresh etcd:", "",
+                 "| keys | stream | etcd-load wall | etcd-load peak RSS | etcd-dump wall | etcd-dump peak RSS |",
+                 "|---|---|---|---|---|---|"]
+        for n, size, lw, lr, dw, dr in SCALE:
+            body.append(f"| {n} | {size / 1e6:.0f} MB | {lw:.1f} s | {lr / 1024:.0f} MiB | {dw:.1f} s | {dr / 1024:.0f} MiB |")
+        body.append("")
+    extra = os.path.join(ROOT, "docs", "BENCHMARKS.notes.md")
+    if os.path.exists(extra):
+        body += [open(extra).read()]
+    with open(path, "w") as f:
+        f.write("\n".join(body))
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
