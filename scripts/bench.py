@@ -59,7 +59,7 @@ class Etcd:
         raise SystemExit(f"etcd {name} did not start")
 
     def count(self):
-        out = subprocess.run(["etcdctl", "--endpoints", self.endpoint, "get", "", "--prefix", "--count-only", "-w", "json"],
+        out = subprocess.run(["etcdctl", "--endpoints", self.endpoint, "get", "", "--prefix", "--keys-only", "--limit", "1", "-w", "json"],
                              capture_output=True, text=True).stdout
         import json
         return json.loads(out).get("count", 0) if out else 0
@@ -136,8 +136,10 @@ def table():
              "|---|---|---|---|---|---|---|---|---|---|"]
     for section, ol, (ow, orss), pl, (pw, prss), goal, n in RESULTS:
         ratio = ow / pw if pw else float("nan")
-        lines.append(f"| {section} | `{ol}` | {ow:.2f} s | {orss / 1024:.0f} MiB | `{pl}` | {pw:.2f} s | "
-                     f"{prss / 1024:.0f} MiB | {ratio:.2f}× | {goal} | {n} |")
+        cell = lambda s: s.replace("|", "\\|")
+        prss_text = f"{prss / 1024:.0f} MiB" if prss else "n/a"
+        lines.append(f"| {cell(section)} | `{cell(ol)}` | {ow:.2f} s | {orss / 1024:.0f} MiB | `{cell(pl)}` | {pw:.2f} s | "
+                     f"{prss_text} | {ratio:.2f}× | {goal} | {n} |")
     return "\n".join(lines)
 
 
@@ -170,10 +172,10 @@ def main():
         dumpf = os.path.join(work, "dump.ndjson")
 
         if want("dump"):
-            compare("dump vs etcdctl get -w json", "etcd-dump > f", f"etcd-dump -q --endpoints {ep} -o {dumpf}",
+            compare("dump vs etcdctl get -w json", "etcd-dump > f", f"etcd-dump -q --endpoints {ep} > {dumpf}",
                     "etcdctl get '' --prefix -w json > f",
                     f"etcdctl --endpoints {ep} get '' --prefix -w json > {work}/get.json", args.repeat, "≤ 0.6× wall, ≤ 64 MiB")
-            compare("dump vs etcdctl snapshot save", "etcd-dump > f", f"etcd-dump -q --endpoints {ep} -o {dumpf}",
+            compare("dump vs etcdctl snapshot save", "etcd-dump -o f", f"etcd-dump -q --endpoints {ep} -o {dumpf}",
                     "etcdctl snapshot save f", f"etcdctl --endpoints {ep} snapshot save {work}/snap.db > /dev/null 2>&1",
                     args.repeat, "≤ 1.5× wall")
             os.unlink(os.path.join(work, "get.json"))
@@ -213,18 +215,21 @@ def main():
                 w, r, _ = run_timed(f"etcd-dump -q --endpoints {ep} | etcd-load -q --endpoints {targets[0].endpoint}")
                 return w, r
 
+            want_keys = src.count()  # leases (e.g. the 15 s master lease) may have expired since seeding
+
             def mirror():
                 dst = targets[1]
                 t0 = time.monotonic()
                 tf = tempfile.mktemp(prefix="bench-time-")
                 p = subprocess.Popen(["/usr/bin/time", "-f", "%M", "-o", tf, "etcdctl", "--endpoints", ep, "make-mirror",
                                       dst.endpoint], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                while dst.count() < args.objects:
+                while dst.count() < want_keys:
                     time.sleep(0.5)
                     if p.poll() is not None:
                         raise SystemExit("make-mirror exited")
                 wall = time.monotonic() - t0
-                p.terminate()
+                # Stop etcdctl (not GNU time), so that time reports its peak RSS.
+                subprocess.run(["pkill", "-TERM", "-P", str(p.pid)])
                 p.wait()
                 with open(tf) as f:
                     nums = [l for l in f.read().split() if l.isdigit()]
