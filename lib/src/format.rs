@@ -306,6 +306,13 @@ impl<W: Write> StreamWriter<W> {
         Ok(StreamWriter { out, buf: Vec::with_capacity(64 * 1024), digests: Digests::default() })
     }
 
+    /// Start a stream with a header line given verbatim (it must be a valid header).
+    pub fn with_header_line(mut out: W, line: &[u8]) -> std::io::Result<Self> {
+        out.write_all(line)?;
+        out.write_all(b"\n")?;
+        Ok(StreamWriter { out, buf: Vec::with_capacity(64 * 1024), digests: Digests::default() })
+    }
+
     pub fn write(&mut self, r: &Record) -> std::io::Result<()> {
         self.write_parts(&r.key, &r.value, r.create_revision, r.mod_revision, r.version, r.lease)
     }
@@ -487,6 +494,7 @@ pub struct StreamReader<R: BufRead> {
     line_no: u64,
     buf: Vec<u8>,
     header: Header,
+    header_line: Vec<u8>,
     digests: Digests,
     trailer: Option<Trailer>,
     verify: Verify,
@@ -525,11 +533,13 @@ impl<R: BufRead> StreamReader<R> {
             ));
         }
         let prev_key = header.sorted.then(Vec::new);
+        let header_line = line.to_vec();
         Ok(StreamReader {
             input,
             line_no: 1,
             buf,
             header,
+            header_line,
             digests: Digests::default(),
             trailer: None,
             verify,
@@ -540,6 +550,16 @@ impl<R: BufRead> StreamReader<R> {
 
     pub fn header(&self) -> &Header {
         &self.header
+    }
+
+    /// The header line exactly as read (without its newline).
+    pub fn header_line(&self) -> &[u8] {
+        &self.header_line
+    }
+
+    /// The digests of the records read so far.
+    pub fn digests(&self) -> &Digests {
+        &self.digests
     }
 
     /// The trailer, once the stream has been read to its end.

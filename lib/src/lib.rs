@@ -4,6 +4,7 @@
 //! every binary shares), [`error`] (typed errors and the exit-code table), [`etcd`] (connecting like
 //! etcdctl), [`dump`] and [`load`].
 
+pub mod archive;
 pub mod cli;
 pub mod dump;
 pub mod error;

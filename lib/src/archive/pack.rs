@@ -1,0 +1,326 @@
+//! archive-pack: a stream in, a ZIP archive out, compressed on every core, in bounded memory.
+//!
+//! A reader thread parses the stream into batches; worker threads compress the batches; this
+//! thread writes the entries in stream order. If the stream turns out to be truncated or corrupt,
+//! the archive is left without its manifest and central directory, and a file output is never
+//! renamed into place.
+
+use std::fs::File;
+use std::io::{BufRead, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::PathBuf;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use sha2::{Digest, Sha256};
+
+use super::crypt::{KeyArgs, Sink};
+use super::path::{is_hashed, path_of, reshifter_path};
+use super::zipw::{Entry, Method, ZipStreamWriter};
+use super::{HEADER_ENTRY, MANIFEST_ENTRY, encode_meta};
+use crate::cli::{Progress, human_bytes, secs};
+use crate::error::{Error, Kind, Result};
+use crate::format::{Record, StreamReader, push_bytes_field};
+use crate::io::Output;
+
+/// How entries are compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    Store,
+    Deflate(u32),
+    Zstd(i32),
+}
+
+/// Which entry layout to write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Layout {
+    /// reshifter's layout: header, one entry per key with metadata, manifest (docs/FORMAT.md).
+    Reshifter,
+    /// ReShifter's (the Go tool's) layout: `<backup id>/<key path>/content`, no metadata.
+    #[value(name = "reshifter-go", alias = "reshifter-v1")]
+    ReshifterGo,
+}
+
+#[derive(Debug, Clone)]
+pub struct PackOptions {
+    pub input: Option<PathBuf>,
+    pub output: Option<PathBuf>,
+    pub compression: Compression,
+    pub layout: Layout,
+    pub keys: KeyArgs,
+    pub threads: usize,
+    pub quiet: bool,
+}
+
+/// A record, compressed and ready to write.
+struct Prepared {
+    entry: Entry,
+    manifest_line: Vec<u8>,
+}
+
+type Batch = (u64, Vec<Record>);
+type Done = (u64, Result<Vec<Prepared>>);
+
+/// Compression state kept by a worker between entries.
+enum Compressor {
+    Store,
+    Deflate(flate2::Compress),
+    Zstd(Box<zstd::bulk::Compressor<'static>>),
+}
+
+impl Compressor {
+    fn new(c: Compression) -> Result<Self> {
+        Ok(match c {
+            Compression::Store => Compressor::Store,
+            Compression::Deflate(level) => {
+                Compressor::Deflate(flate2::Compress::new(flate2::Compression::new(level), false))
+            }
+            Compression::Zstd(level) => Compressor::Zstd(Box::new(
+                zstd::bulk::Compressor::new(level).map_err(|e| Error::with_source(Kind::Usage, "bad zstd level", e))?,
+            )),
+        })
+    }
+
+    /// Compress `data`; stored when compression does not make it smaller.
+    fn compress(&mut self, data: &[u8]) -> Result<(Method, Vec<u8>)> {
+        let out = match self {
+            Compressor::Store => None,
+            Compressor::Deflate(c) => {
+                c.reset();
+                let mut out = Vec::with_capacity(data.len() / 2 + 64);
+                loop {
+                    let before = c.total_in() as usize;
+                    let status = c
+                        .compress_vec(&data[before..], &mut out, flate2::FlushCompress::Finish)
+                        .map_err(|e| Error::with_source(Kind::Failure, "deflate failed", e))?;
+                    if status == flate2::Status::StreamEnd {
+                        break;
+                    }
+                    if out.len() >= data.len() + 64 {
+                        // Not shrinking: keep it stored.
+                        out.clear();
+                        break;
+                    }
+                    out.reserve(out.capacity().max(4096));
+                }
+                (!out.is_empty()).then_some((Method::Deflate, out))
+            }
+            Compressor::Zstd(c) => {
+                let out = c.compress(data).map_err(|e| Error::with_source(Kind::Failure, "zstd failed", e))?;
+                Some((Method::Zstd, out))
+            }
+        };
+        Ok(match out {
+            Some((m, o)) if o.len() < data.len() => (m, o),
+            _ => (Method::Stored, data.to_vec()),
+        })
+    }
+}
+
+fn prepare(c: &mut Compressor, r: &Record, layout: Layout, backup_id: &str) -> Result<Prepared> {
+    let sha: [u8; 32] = Sha256::digest(&r.value).into();
+    let name = match layout {
+        Layout::Reshifter => path_of(&r.key),
+        Layout::ReshifterGo => reshifter_path(backup_id, &r.key).ok_or_else(|| {
+            Error::new(
+                Kind::BadInput,
+                format!(
+                    "key {:?} cannot be written in ReShifter's layout (it needs a UTF-8 key starting with /)",
+                    String::from_utf8_lossy(&r.key)
+                ),
+            )
+        })?,
+    };
+    let extra = match layout {
+        Layout::Reshifter => encode_meta(r, &sha, is_hashed(&name))?,
+        Layout::ReshifterGo => Vec::new(),
+    };
+    let (method, data) = c.compress(&r.value)?;
+    let mut line = Vec::with_capacity(name.len() * 2 + 200);
+    line.push(b'{');
+    push_bytes_field(&mut line, "key", &r.key);
+    line.extend_from_slice(b",\"path\":");
+    crate::format::push_json_str(&mut line, name.as_bytes());
+    let _ = write!(
+        line,
+        ",\"size\":{},\"sha256\":\"{}\",\"create_revision\":{},\"mod_revision\":{},\"version\":{}",
+        r.value.len(),
+        hex::encode(sha),
+        r.create_revision,
+        r.mod_revision,
+        r.version
+    );
+    if r.lease != 0 {
+        let _ = write!(line, ",\"lease\":\"{}\"", crate::format::lease_hex(r.lease));
+    }
+    line.extend_from_slice(b"}\n");
+    let entry = Entry { name, method, crc32: crc32fast::hash(&r.value), size: r.value.len() as u64, data, extra };
+    Ok(Prepared { entry, manifest_line: line })
+}
+
+fn worker(rx: Arc<Mutex<Receiver<Batch>>>, tx: SyncSender<Done>, comp: Compression, layout: Layout, backup_id: String) {
+    let mut c = match Compressor::new(comp) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = tx.send((0, Err(e)));
+            return;
+        }
+    };
+    loop {
+        let job = rx.lock().expect("work queue").recv();
+        let Ok((seq, records)) = job else { return };
+        let out = records.iter().map(|r| prepare(&mut c, r, layout, &backup_id)).collect::<Result<Vec<_>>>();
+        if tx.send((seq, out)).is_err() {
+            return;
+        }
+    }
+}
+
+/// Unix seconds of an RFC 3339 time, or now.
+fn unix_time(rfc3339: &str) -> u64 {
+    let t = humantime::parse_rfc3339_weak(rfc3339).unwrap_or_else(|_| std::time::SystemTime::now());
+    t.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// Compress a whole file as one deflate entry's data, streaming; returns (crc, size, compressed file).
+fn deflate_file(mut src: File) -> Result<(u32, u64, File, u64)> {
+    src.seek(SeekFrom::Start(0))?;
+    let dst = tempfile::tempfile()?;
+    let mut enc = flate2::write::DeflateEncoder::new(BufWriter::new(dst), flate2::Compression::new(6));
+    let mut crc = crc32fast::Hasher::new();
+    let mut size = 0u64;
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = src.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        crc.update(&buf[..n]);
+        enc.write_all(&buf[..n])?;
+        size += n as u64;
+    }
+    let mut dst = enc.finish()?.into_inner().map_err(|e| e.into_error())?;
+    let csize = dst.stream_position()?;
+    dst.seek(SeekFrom::Start(0))?;
+    Ok((crc.finalize(), size, dst, csize))
+}
+
+/// Run archive-pack.
+pub fn pack(o: PackOptions) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let input = crate::io::open_input(o.input.as_deref())?;
+    let reader = StreamReader::new(input)?;
+    let header = reader.header().clone();
+    let header_line = reader.header_line().to_vec();
+    let time = unix_time(&header.time);
+    let backup_id = time.to_string();
+
+    let out = Output::create(o.output.as_deref())?;
+    let sink = Sink::new(out, &o.keys)?;
+    let mut zip = ZipStreamWriter::new(sink, time)?;
+    if o.layout == Layout::Reshifter {
+        let mut c = Compressor::new(Compression::Deflate(6))?;
+        let (method, data) = c.compress(&header_line)?;
+        zip.add(&Entry {
+            name: HEADER_ENTRY.into(),
+            method,
+            crc32: crc32fast::hash(&header_line),
+            size: header_line.len() as u64,
+            data,
+            extra: Vec::new(),
+        })?;
+    }
+    let mut manifest = BufWriter::new(tempfile::tempfile()?);
+    manifest.write_all(&header_line)?;
+    manifest.write_all(b"\n")?;
+
+    let threads = o.threads.max(1);
+    let (work_tx, work_rx) = sync_channel::<Batch>(threads * 2);
+    let work_rx = Arc::new(Mutex::new(work_rx));
+    let (done_tx, done_rx) = sync_channel::<Done>(threads * 2);
+    let mut progress = Progress::new("archive-pack");
+
+    let outcome: Result<(u64, u64, StreamReader<Box<dyn BufRead + Send>>)> = std::thread::scope(|s| {
+        // Owned here so that an early return drops them and every thread stops.
+        let (done_rx, work_rx) = (done_rx, work_rx);
+        let read = s.spawn(move || read_batches(reader, work_tx));
+        for _ in 0..threads {
+            let (rx, tx, b) = (work_rx.clone(), done_tx.clone(), backup_id.clone());
+            let (comp, layout) = (o.compression, o.layout);
+            s.spawn(move || worker(rx, tx, comp, layout, b));
+        }
+        drop(done_tx);
+        drop(work_rx);
+        let mut pending = std::collections::BTreeMap::new();
+        let mut next = 0u64;
+        let (mut keys, mut bytes) = (0u64, 0u64);
+        for (seq, res) in done_rx.iter() {
+            pending.insert(seq, res?);
+            while let Some(batch) = pending.remove(&next) {
+                for p in batch {
+                    zip.add(&p.entry)?;
+                    manifest.write_all(&p.manifest_line)?;
+                    keys += 1;
+                    bytes += p.entry.size;
+                }
+                next += 1;
+                progress
+                    .update(|| format!("{keys} keys, {} in, {} out", human_bytes(bytes), human_bytes(zip.offset())));
+            }
+        }
+        let reader = read.join().map_err(|_| Error::new(Kind::Failure, "the stream reader panicked"))??;
+        Ok((keys, bytes, reader))
+    });
+    let (keys, bytes, reader) = outcome?;
+    progress.clear();
+
+    // The stream was complete and verified: write the manifest (header, keys, trailer) and the end.
+    if o.layout == Layout::Reshifter {
+        let trailer = reader.trailer().ok_or_else(|| Error::new(Kind::Failure, "stream ended without trailer"))?;
+        let mut line = serde_json::to_vec(trailer)?;
+        line.push(b'\n');
+        manifest.write_all(&line)?;
+        let spool = manifest.into_inner().map_err(|e| e.into_error())?;
+        let (crc, size, mut data, csize) = deflate_file(spool)?;
+        zip.add_stream(MANIFEST_ENTRY, Method::Deflate, crc, size, csize, &mut data)?;
+    }
+    let written = zip.offset();
+    let sink = zip.finish()?;
+    let out = sink.finish()?;
+    out.finish()?;
+    if !o.quiet {
+        let pct = if bytes > 0 { 100.0 * written as f64 / bytes as f64 } else { 0.0 };
+        eprintln!(
+            "archive-pack: {keys} keys, {} -> {} ({pct:.1}%) in {}",
+            human_bytes(bytes),
+            human_bytes(written),
+            secs(started.elapsed())
+        );
+    }
+    Ok(())
+}
+
+/// Parse the stream into batches of up to 256 records or 4 MiB.
+fn read_batches(
+    mut reader: StreamReader<Box<dyn BufRead + Send>>,
+    tx: SyncSender<Batch>,
+) -> Result<StreamReader<Box<dyn BufRead + Send>>> {
+    let mut seq = 0u64;
+    let mut batch = Vec::new();
+    let mut bytes = 0usize;
+    while let Some(r) = reader.next_record()? {
+        bytes += r.value.len() + r.key.len();
+        batch.push(r);
+        if batch.len() >= 256 || bytes >= 4 << 20 {
+            if tx.send((seq, std::mem::take(&mut batch))).is_err() {
+                return Err(Error::new(Kind::Failure, "the archive writer stopped"));
+            }
+            seq += 1;
+            bytes = 0;
+        }
+    }
+    if !batch.is_empty() && tx.send((seq, batch)).is_err() {
+        return Err(Error::new(Kind::Failure, "the archive writer stopped"));
+    }
+    Ok(reader)
+}
