@@ -293,8 +293,8 @@ fn list_verify_and_prefix() {
     assert_eq!(
         keys,
         vec![
-            b"/a//b".to_vec(),
             b"/a/../../etc/passwd".to_vec(),
+            b"/a//b".to_vec(),
             b"/a/b".to_vec(),
             b"/a/content".to_vec(),
             b"/trailing/".to_vec()
