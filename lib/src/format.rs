@@ -126,6 +126,11 @@ pub struct Trailer {
     pub meta_sha256: String,
 }
 
+/// SHA-256 of a value: the per-key checksum of archives and the unit of the content digest.
+pub fn value_sha256(value: &[u8]) -> [u8; 32] {
+    Sha256::digest(value).into()
+}
+
 /// RFC 3339 UTC time with seconds, e.g. `2026-11-23T18:04:05Z`.
 pub fn now_rfc3339() -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
@@ -154,21 +159,36 @@ pub struct Digests {
 
 impl Digests {
     pub fn update(&mut self, r: &Record) {
-        self.update_parts(&r.key, &r.value, r.create_revision, r.mod_revision, r.version, r.lease);
+        let h = value_sha256(&r.value);
+        self.update_hashed(&r.key, &h, r.value.len(), r.create_revision, r.mod_revision, r.version, r.lease);
     }
 
     pub fn update_parts(&mut self, key: &[u8], value: &[u8], create: i64, modr: i64, version: i64, lease: i64) {
+        self.update_hashed(key, &value_sha256(value), value.len(), create, modr, version, lease);
+    }
+
+    /// Update with the value's SHA-256 already computed (`value_len` is its length).
+    #[allow(clippy::too_many_arguments)]
+    pub fn update_hashed(
+        &mut self,
+        key: &[u8],
+        value_hash: &[u8; 32],
+        value_len: usize,
+        create: i64,
+        modr: i64,
+        version: i64,
+        lease: i64,
+    ) {
         self.content.update((key.len() as u64).to_le_bytes());
         self.content.update(key);
-        self.content.update((value.len() as u64).to_le_bytes());
-        self.content.update(value);
+        self.content.update(value_hash);
         self.meta.update((key.len() as u64).to_le_bytes());
         self.meta.update(key);
         for n in [create, modr, version, lease] {
             self.meta.update(n.to_le_bytes());
         }
         self.count += 1;
-        self.bytes += (key.len() + value.len()) as u64;
+        self.bytes += (key.len() + value_len) as u64;
     }
 
     pub fn count(&self) -> u64 {
@@ -579,6 +599,11 @@ impl<R: BufRead> StreamReader<R> {
 
     /// Next record; `Ok(None)` after a valid trailer.
     pub fn next_record(&mut self) -> Result<Option<Record>> {
+        Ok(self.next_record_hashed()?.map(|(r, _)| r))
+    }
+
+    /// Next record with the SHA-256 of its value (computed for the digest anyway).
+    pub fn next_record_hashed(&mut self) -> Result<Option<(Record, [u8; 32])>> {
         if self.trailer.is_some() || self.failed {
             return Ok(None);
         }
@@ -589,7 +614,7 @@ impl<R: BufRead> StreamReader<R> {
         r
     }
 
-    fn read_line(&mut self) -> Result<Option<Record>> {
+    fn read_line(&mut self) -> Result<Option<(Record, [u8; 32])>> {
         self.buf.clear();
         let n = self.input.read_until(b'\n', &mut self.buf)?;
         if n == 0 {
@@ -626,8 +651,17 @@ impl<R: BufRead> StreamReader<R> {
                     prev.clear();
                     prev.extend_from_slice(&rec.key);
                 }
-                self.digests.update(&rec);
-                Ok(Some(rec))
+                let h = value_sha256(&rec.value);
+                self.digests.update_hashed(
+                    &rec.key,
+                    &h,
+                    rec.value.len(),
+                    rec.create_revision,
+                    rec.mod_revision,
+                    rec.version,
+                    rec.lease,
+                );
+                Ok(Some((rec, h)))
             }
             Err(record_err) => match parse_special(line) {
                 Some(Ok(Special::Trailer(t))) => {

@@ -12,8 +12,6 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use sha2::{Digest, Sha256};
-
 use super::crypt::{KeyArgs, Sink};
 use super::path::{is_hashed, path_of, reshifter_path};
 use super::zipw::{Entry, Method, ZipStreamWriter};
@@ -58,13 +56,15 @@ struct Prepared {
     manifest_line: Vec<u8>,
 }
 
-type Batch = (u64, Vec<Record>);
+type Batch = (u64, Vec<(Record, [u8; 32])>);
 type Done = (u64, Result<Vec<Prepared>>);
 
 /// Compression state kept by a worker between entries.
 enum Compressor {
     Store,
-    Deflate(flate2::Compress),
+    /// libdeflate compresses whole buffers, much faster than a streaming deflater; the output
+    /// buffer is kept between entries.
+    Deflate(Box<libdeflater::Compressor>, Vec<u8>),
     Zstd(Box<zstd::bulk::Compressor<'static>>),
 }
 
@@ -73,7 +73,9 @@ impl Compressor {
         Ok(match c {
             Compression::Store => Compressor::Store,
             Compression::Deflate(level) => {
-                Compressor::Deflate(flate2::Compress::new(flate2::Compression::new(level), false))
+                let lvl = libdeflater::CompressionLvl::new(level as i32)
+                    .map_err(|_| Error::new(Kind::Usage, format!("deflate level {level} is out of range (0-9)")))?;
+                Compressor::Deflate(Box::new(libdeflater::Compressor::new(lvl)), Vec::new())
             }
             Compression::Zstd(level) => Compressor::Zstd(Box::new(
                 zstd::bulk::Compressor::new(level).map_err(|e| Error::with_source(Kind::Usage, "bad zstd level", e))?,
@@ -85,25 +87,15 @@ impl Compressor {
     fn compress(&mut self, data: &[u8]) -> Result<(Method, Vec<u8>)> {
         let out = match self {
             Compressor::Store => None,
-            Compressor::Deflate(c) => {
-                c.reset();
-                let mut out = Vec::with_capacity(data.len() / 2 + 64);
-                loop {
-                    let before = c.total_in() as usize;
-                    let status = c
-                        .compress_vec(&data[before..], &mut out, flate2::FlushCompress::Finish)
-                        .map_err(|e| Error::with_source(Kind::Failure, "deflate failed", e))?;
-                    if status == flate2::Status::StreamEnd {
-                        break;
-                    }
-                    if out.len() >= data.len() + 64 {
-                        // Not shrinking: keep it stored.
-                        out.clear();
-                        break;
-                    }
-                    out.reserve(out.capacity().max(4096));
+            Compressor::Deflate(c, buf) => {
+                let bound = c.deflate_compress_bound(data.len());
+                if buf.len() < bound {
+                    buf.resize(bound, 0);
                 }
-                (!out.is_empty()).then_some((Method::Deflate, out))
+                let n = c
+                    .deflate_compress(data, buf)
+                    .map_err(|e| Error::new(Kind::Failure, format!("deflate failed: {e:?}")))?;
+                (n < data.len()).then(|| (Method::Deflate, buf[..n].to_vec()))
             }
             Compressor::Zstd(c) => {
                 let out = c.compress(data).map_err(|e| Error::with_source(Kind::Failure, "zstd failed", e))?;
@@ -117,8 +109,7 @@ impl Compressor {
     }
 }
 
-fn prepare(c: &mut Compressor, r: &Record, layout: Layout, backup_id: &str) -> Result<Prepared> {
-    let sha: [u8; 32] = Sha256::digest(&r.value).into();
+fn prepare(c: &mut Compressor, r: &Record, sha: &[u8; 32], layout: Layout, backup_id: &str) -> Result<Prepared> {
     let name = match layout {
         Layout::Reshifter => path_of(&r.key),
         Layout::ReshifterGo => reshifter_path(backup_id, &r.key).ok_or_else(|| {
@@ -132,7 +123,7 @@ fn prepare(c: &mut Compressor, r: &Record, layout: Layout, backup_id: &str) -> R
         })?,
     };
     let extra = match layout {
-        Layout::Reshifter => encode_meta(r, &sha, is_hashed(&name))?,
+        Layout::Reshifter => encode_meta(r, sha, is_hashed(&name))?,
         Layout::ReshifterGo => Vec::new(),
     };
     let (method, data) = c.compress(&r.value)?;
@@ -169,7 +160,8 @@ fn worker(rx: Arc<Mutex<Receiver<Batch>>>, tx: SyncSender<Done>, comp: Compressi
     loop {
         let job = rx.lock().expect("work queue").recv();
         let Ok((seq, records)) = job else { return };
-        let out = records.iter().map(|r| prepare(&mut c, r, layout, &backup_id)).collect::<Result<Vec<_>>>();
+        let out =
+            records.iter().map(|(r, sha)| prepare(&mut c, r, sha, layout, &backup_id)).collect::<Result<Vec<_>>>();
         if tx.send((seq, out)).is_err() {
             return;
         }
@@ -186,7 +178,7 @@ fn unix_time(rfc3339: &str) -> u64 {
 fn deflate_file(mut src: File) -> Result<(u32, u64, File, u64)> {
     src.seek(SeekFrom::Start(0))?;
     let dst = tempfile::tempfile()?;
-    let mut enc = flate2::write::DeflateEncoder::new(BufWriter::new(dst), flate2::Compression::new(6));
+    let mut enc = flate2::write::DeflateEncoder::new(BufWriter::new(dst), flate2::Compression::new(1));
     let mut crc = crc32fast::Hasher::new();
     let mut size = 0u64;
     let mut buf = vec![0u8; 256 * 1024];
@@ -308,9 +300,9 @@ fn read_batches(
     let mut seq = 0u64;
     let mut batch = Vec::new();
     let mut bytes = 0usize;
-    while let Some(r) = reader.next_record()? {
+    while let Some((r, sha)) = reader.next_record_hashed()? {
         bytes += r.value.len() + r.key.len();
-        batch.push(r);
+        batch.push((r, sha));
         if batch.len() >= 256 || bytes >= 4 << 20 {
             if tx.send((seq, std::mem::take(&mut batch))).is_err() {
                 return Err(Error::new(Kind::Failure, "the archive writer stopped"));
