@@ -12,8 +12,6 @@
 use std::borrow::Cow;
 use std::io::{BufRead, Write};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
@@ -251,10 +249,7 @@ pub fn push_json_str(out: &mut Vec<u8>, s: &[u8]) {
 
 fn push_b64(out: &mut Vec<u8>, bytes: &[u8]) {
     out.push(b'"');
-    let at = out.len();
-    out.resize(at + base64::encoded_len(bytes.len(), true).unwrap_or(0), 0);
-    let n = B64.encode_slice(bytes, &mut out[at..]).expect("sized buffer");
-    out.truncate(at + n);
+    base64_simd::STANDARD.encode_append(bytes, out);
     out.push(b'"');
 }
 
@@ -355,6 +350,38 @@ impl<W: Write> StreamWriter<W> {
         Ok(())
     }
 
+    /// Write a record line as it is (it must encode `r`), with the value's SHA-256 known.
+    pub fn write_line_hashed(&mut self, line: &[u8], r: &Record, value_hash: &[u8; 32]) -> std::io::Result<()> {
+        self.write_line_meta(
+            line,
+            &r.key,
+            value_hash,
+            r.value.len(),
+            [r.create_revision, r.mod_revision, r.version, r.lease],
+        )
+    }
+
+    /// Write a record line as it is, given the record's key, value hash and length, and
+    /// `[create_revision, mod_revision, version, lease]`.
+    pub fn write_line_meta(
+        &mut self,
+        line: &[u8],
+        key: &[u8],
+        value_hash: &[u8; 32],
+        value_len: usize,
+        revs: [i64; 4],
+    ) -> std::io::Result<()> {
+        let [c, m, v, l] = revs;
+        self.digests.update_hashed(key, value_hash, value_len, c, m, v, l);
+        self.buf.extend_from_slice(line);
+        self.buf.push(b'\n');
+        if self.buf.len() >= 64 * 1024 {
+            self.out.write_all(&self.buf)?;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+
     pub fn count(&self) -> u64 {
         self.digests.count()
     }
@@ -424,7 +451,9 @@ struct RawRecord<'a> {
 fn bytes_field(plain: Option<Str>, b64: Option<Str>, name: &str) -> std::result::Result<Vec<u8>, String> {
     match (plain, b64) {
         (Some(s), None) => Ok(s.0.into_owned().into_bytes()),
-        (None, Some(s)) => B64.decode(s.0.as_bytes()).map_err(|_| format!("{name}_b64 is not base64")),
+        (None, Some(s)) => {
+            base64_simd::STANDARD.decode_to_vec(s.0.as_bytes()).map_err(|_| format!("{name}_b64 is not base64"))
+        }
         (Some(_), Some(_)) => Err(format!("record has both {name} and {name}_b64")),
         (None, None) => Err(format!("record has no {name} (nor {name}_b64)")),
     }
@@ -507,183 +536,80 @@ pub enum Verify {
     PresenceOnly,
 }
 
-/// Reads and validates a stream. Yields records; a truncated, malformed or altered stream yields
-/// an error instead of its end. Holds one line at a time.
-pub struct StreamReader<R: BufRead> {
-    input: R,
-    line_no: u64,
-    buf: Vec<u8>,
-    header: Header,
-    header_line: Vec<u8>,
-    digests: Digests,
-    trailer: Option<Trailer>,
-    verify: Verify,
-    failed: bool,
-    /// Previous key, kept only when the header claims sorted order.
-    prev_key: Option<Vec<u8>>,
+/// One line of a stream after the header, parsed without context.
+pub enum Line {
+    Record(Record),
+    Trailer(Trailer),
 }
 
-impl<R: BufRead> StreamReader<R> {
-    /// Read and check the header.
-    pub fn new(input: R) -> Result<Self> {
-        Self::with_verify(input, Verify::Full)
+/// Parse one line after the header. `complete` tells whether it ended with a newline.
+pub fn parse_line(line: &[u8], line_no: u64, complete: bool) -> Result<Line> {
+    if line.is_empty() {
+        return Err(Error::bad_line(line_no, "empty line"));
+    }
+    let cut = || {
+        Error::new(
+            Kind::Truncated,
+            format!("line {line_no}: stream ends in the middle of a line: the input is truncated"),
+        )
+    };
+    match parse_record(line) {
+        Ok(rec) if complete => Ok(Line::Record(rec)),
+        Ok(_) => Err(cut()),
+        Err(record_err) => match parse_special(line) {
+            Some(Ok(Special::Trailer(t))) => Ok(Line::Trailer(t)),
+            Some(Ok(Special::Header(_))) => {
+                Err(Error::bad_line(line_no, "a second header: streams cannot be concatenated"))
+            }
+            Some(Err(e)) => Err(Error::bad_line(line_no, e)),
+            None if !complete => Err(cut()),
+            None => Err(Error::bad_line(line_no, record_err)),
+        },
+    }
+}
+
+/// The checks that need the records in order: key order (when the header says sorted), the
+/// digests, and the trailer against them.
+pub struct Checker {
+    digests: Digests,
+    prev_key: Option<Vec<u8>>,
+    verify: Verify,
+}
+
+impl Checker {
+    pub fn new(header: &Header, verify: Verify) -> Self {
+        Checker { digests: Digests::default(), prev_key: header.sorted.then(Vec::new), verify }
     }
 
-    pub fn with_verify(mut input: R, verify: Verify) -> Result<Self> {
-        let mut buf = Vec::with_capacity(64 * 1024);
-        let n = input.read_until(b'\n', &mut buf)?;
-        if n == 0 {
-            return Err(Error::new(Kind::Truncated, "empty input: no stream header (is the producer failing?)"));
-        }
-        let line = trim_newline(&buf);
-        let header = match parse_special(line) {
-            Some(Ok(Special::Header(h))) => *h,
-            Some(Err(e)) => return Err(Error::bad_line(1, e)),
-            _ => {
+    /// Account for a record (its value given by length and SHA-256).
+    #[allow(clippy::too_many_arguments)]
+    pub fn record(
+        &mut self,
+        line_no: u64,
+        key: &[u8],
+        value_hash: &[u8; 32],
+        value_len: usize,
+        create: i64,
+        modr: i64,
+        version: i64,
+        lease: i64,
+    ) -> Result<()> {
+        if let Some(prev) = &mut self.prev_key {
+            if self.digests.count() > 0 && key <= prev.as_slice() {
                 return Err(Error::bad_line(
-                    1,
-                    "not a reshifter stream: the first line must be the header {\"type\":\"header\",...}",
+                    line_no,
+                    "key is not greater than the previous key, but the header says the stream is sorted",
                 ));
             }
-        };
-        if header.format > FORMAT_VERSION || header.format == 0 {
-            return Err(Error::bad_line(
-                1,
-                format!("stream format {} is not supported (this tool reads format {FORMAT_VERSION})", header.format),
-            ));
+            prev.clear();
+            prev.extend_from_slice(key);
         }
-        let prev_key = header.sorted.then(Vec::new);
-        let header_line = line.to_vec();
-        Ok(StreamReader {
-            input,
-            line_no: 1,
-            buf,
-            header,
-            header_line,
-            digests: Digests::default(),
-            trailer: None,
-            verify,
-            failed: false,
-            prev_key,
-        })
+        self.digests.update_hashed(key, value_hash, value_len, create, modr, version, lease);
+        Ok(())
     }
 
-    pub fn header(&self) -> &Header {
-        &self.header
-    }
-
-    /// The header line exactly as read (without its newline).
-    pub fn header_line(&self) -> &[u8] {
-        &self.header_line
-    }
-
-    /// The digests of the records read so far.
-    pub fn digests(&self) -> &Digests {
-        &self.digests
-    }
-
-    /// The trailer, once the stream has been read to its end.
-    pub fn trailer(&self) -> Option<&Trailer> {
-        self.trailer.as_ref()
-    }
-
-    /// Line number of the last line read.
-    pub fn line(&self) -> u64 {
-        self.line_no
-    }
-
-    /// Records read so far.
-    pub fn records_read(&self) -> u64 {
-        self.digests.count()
-    }
-
-    /// Next record; `Ok(None)` after a valid trailer.
-    pub fn next_record(&mut self) -> Result<Option<Record>> {
-        Ok(self.next_record_hashed()?.map(|(r, _)| r))
-    }
-
-    /// Next record with the SHA-256 of its value (computed for the digest anyway).
-    pub fn next_record_hashed(&mut self) -> Result<Option<(Record, [u8; 32])>> {
-        if self.trailer.is_some() || self.failed {
-            return Ok(None);
-        }
-        let r = self.read_line();
-        if r.is_err() {
-            self.failed = true;
-        }
-        r
-    }
-
-    fn read_line(&mut self) -> Result<Option<(Record, [u8; 32])>> {
-        self.buf.clear();
-        let n = self.input.read_until(b'\n', &mut self.buf)?;
-        if n == 0 {
-            return Err(Error::new(
-                Kind::Truncated,
-                format!(
-                    "stream ended after {} records without its trailer: the input is truncated or its producer failed",
-                    self.digests.count()
-                ),
-            ));
-        }
-        self.line_no += 1;
-        let line_no = self.line_no;
-        let complete = self.buf.last() == Some(&b'\n');
-        let line = trim_newline(&self.buf);
-        if line.is_empty() {
-            return Err(Error::bad_line(line_no, "empty line"));
-        }
-        match parse_record(line) {
-            Ok(rec) => {
-                if !complete {
-                    return Err(Error::new(
-                        Kind::Truncated,
-                        format!("line {line_no}: stream ends in the middle of a line: the input is truncated"),
-                    ));
-                }
-                if let Some(prev) = &mut self.prev_key {
-                    if rec.key <= *prev && line_no > 2 {
-                        return Err(Error::bad_line(
-                            line_no,
-                            "key is not greater than the previous key, but the header says the stream is sorted",
-                        ));
-                    }
-                    prev.clear();
-                    prev.extend_from_slice(&rec.key);
-                }
-                let h = value_sha256(&rec.value);
-                self.digests.update_hashed(
-                    &rec.key,
-                    &h,
-                    rec.value.len(),
-                    rec.create_revision,
-                    rec.mod_revision,
-                    rec.version,
-                    rec.lease,
-                );
-                Ok(Some((rec, h)))
-            }
-            Err(record_err) => match parse_special(line) {
-                Some(Ok(Special::Trailer(t))) => {
-                    self.check_trailer(&t, line_no)?;
-                    self.trailer = Some(t);
-                    self.expect_eof()?;
-                    Ok(None)
-                }
-                Some(Ok(Special::Header(_))) => {
-                    Err(Error::bad_line(line_no, "a second header: streams cannot be concatenated"))
-                }
-                Some(Err(e)) => Err(Error::bad_line(line_no, e)),
-                None if !complete => Err(Error::new(
-                    Kind::Truncated,
-                    format!("line {line_no}: stream ends in the middle of a line: the input is truncated"),
-                )),
-                None => Err(Error::bad_line(line_no, record_err)),
-            },
-        }
-    }
-
-    fn check_trailer(&self, t: &Trailer, line_no: u64) -> Result<()> {
+    /// Check the trailer against the records seen.
+    pub fn trailer(&self, t: &Trailer, line_no: u64) -> Result<()> {
         if self.verify == Verify::PresenceOnly {
             return Ok(());
         }
@@ -708,12 +634,166 @@ impl<R: BufRead> StreamReader<R> {
         Ok(())
     }
 
-    fn expect_eof(&mut self) -> Result<()> {
-        self.buf.clear();
-        if self.input.read_until(b'\n', &mut self.buf)? != 0 {
-            return Err(Error::bad_line(self.line_no + 1, "data after the trailer"));
+    /// The error for input that ended before its trailer.
+    pub fn truncated(&self) -> Error {
+        Error::new(
+            Kind::Truncated,
+            format!(
+                "stream ended after {} records without its trailer: the input is truncated or its producer failed",
+                self.digests.count()
+            ),
+        )
+    }
+
+    pub fn digests(&self) -> &Digests {
+        &self.digests
+    }
+}
+
+/// Read the header line of a stream: its raw bytes and the parsed header.
+pub fn read_header<R: BufRead>(input: &mut R) -> Result<(Vec<u8>, Header)> {
+    let mut buf = Vec::new();
+    let n = input.read_until(b'\n', &mut buf)?;
+    if n == 0 {
+        return Err(Error::new(Kind::Truncated, "empty input: no stream header (is the producer failing?)"));
+    }
+    let line = trim_newline(&buf).to_vec();
+    let header = match parse_special(&line) {
+        Some(Ok(Special::Header(h))) => *h,
+        Some(Err(e)) => return Err(Error::bad_line(1, e)),
+        _ => {
+            return Err(Error::bad_line(
+                1,
+                "not a reshifter stream: the first line must be the header {\"type\":\"header\",...}",
+            ));
         }
-        Ok(())
+    };
+    if header.format > FORMAT_VERSION || header.format == 0 {
+        return Err(Error::bad_line(
+            1,
+            format!("stream format {} is not supported (this tool reads format {FORMAT_VERSION})", header.format),
+        ));
+    }
+    Ok((line, header))
+}
+
+/// Reads and validates a stream. Yields records; a truncated, malformed or altered stream yields
+/// an error instead of its end. Holds one line at a time.
+pub struct StreamReader<R: BufRead> {
+    input: R,
+    line_no: u64,
+    buf: Vec<u8>,
+    header: Header,
+    header_line: Vec<u8>,
+    checker: Checker,
+    trailer: Option<Trailer>,
+    failed: bool,
+}
+
+impl<R: BufRead> StreamReader<R> {
+    /// Read and check the header.
+    pub fn new(input: R) -> Result<Self> {
+        Self::with_verify(input, Verify::Full)
+    }
+
+    pub fn with_verify(mut input: R, verify: Verify) -> Result<Self> {
+        let (header_line, header) = read_header(&mut input)?;
+        let checker = Checker::new(&header, verify);
+        Ok(StreamReader {
+            input,
+            line_no: 1,
+            buf: Vec::with_capacity(64 * 1024),
+            header,
+            header_line,
+            checker,
+            trailer: None,
+            failed: false,
+        })
+    }
+
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// The header line exactly as read (without its newline).
+    pub fn header_line(&self) -> &[u8] {
+        &self.header_line
+    }
+
+    /// The digests of the records read so far.
+    pub fn digests(&self) -> &Digests {
+        self.checker.digests()
+    }
+
+    /// The trailer, once the stream has been read to its end.
+    pub fn trailer(&self) -> Option<&Trailer> {
+        self.trailer.as_ref()
+    }
+
+    /// The last record line exactly as read (without its newline).
+    pub fn last_line(&self) -> &[u8] {
+        trim_newline(&self.buf)
+    }
+
+    /// Line number of the last line read.
+    pub fn line(&self) -> u64 {
+        self.line_no
+    }
+
+    /// Records read so far.
+    pub fn records_read(&self) -> u64 {
+        self.checker.digests().count()
+    }
+
+    /// Next record; `Ok(None)` after a valid trailer.
+    pub fn next_record(&mut self) -> Result<Option<Record>> {
+        Ok(self.next_record_hashed()?.map(|(r, _)| r))
+    }
+
+    /// Next record with the SHA-256 of its value (computed for the digest anyway).
+    pub fn next_record_hashed(&mut self) -> Result<Option<(Record, [u8; 32])>> {
+        if self.trailer.is_some() || self.failed {
+            return Ok(None);
+        }
+        let r = self.read_line();
+        if r.is_err() {
+            self.failed = true;
+        }
+        r
+    }
+
+    fn read_line(&mut self) -> Result<Option<(Record, [u8; 32])>> {
+        self.buf.clear();
+        if self.input.read_until(b'\n', &mut self.buf)? == 0 {
+            return Err(self.checker.truncated());
+        }
+        self.line_no += 1;
+        let complete = self.buf.last() == Some(&b'\n');
+        match parse_line(trim_newline(&self.buf), self.line_no, complete)? {
+            Line::Record(rec) => {
+                let h = value_sha256(&rec.value);
+                self.checker.record(
+                    self.line_no,
+                    &rec.key,
+                    &h,
+                    rec.value.len(),
+                    rec.create_revision,
+                    rec.mod_revision,
+                    rec.version,
+                    rec.lease,
+                )?;
+                Ok(Some((rec, h)))
+            }
+            Line::Trailer(t) => {
+                self.checker.trailer(&t, self.line_no)?;
+                self.trailer = Some(t);
+                self.buf.clear();
+                if self.input.read_until(b'\n', &mut self.buf)? != 0 {
+                    return Err(Error::bad_line(self.line_no + 1, "data after the trailer"));
+                }
+                Ok(None)
+            }
+        }
     }
 }
 
@@ -724,7 +804,8 @@ impl<R: BufRead> Iterator for StreamReader<R> {
     }
 }
 
-fn trim_newline(buf: &[u8]) -> &[u8] {
+/// A line without its `\\n` (and a `\\r` before it).
+pub fn trim_newline(buf: &[u8]) -> &[u8] {
     let mut s = buf;
     if s.last() == Some(&b'\n') {
         s = &s[..s.len() - 1];

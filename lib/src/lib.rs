@@ -9,10 +9,13 @@ pub mod cli;
 pub mod dump;
 pub mod error;
 pub mod etcd;
+pub mod filter;
 pub mod format;
 pub mod io;
+pub mod k8s;
 pub mod kvgen;
 pub mod load;
+pub mod par;
 pub mod pb;
 
 pub use error::{Error, Kind, Result};

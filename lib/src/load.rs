@@ -210,6 +210,14 @@ pub fn run(opts: LoadOptions) -> anyhow::Result<()> {
     let (tx, mut rx) = mpsc::channel::<Msg>(concurrency);
     let reader = spawn_reader(&opts, header_tx, tx);
     let header = header_rx.recv().map_err(|_| Error::new(Kind::Failure, "the stream reader stopped"))??;
+    if opts.mode == Mode::Sync && header.prefixes.is_empty() {
+        return Err(Error::new(
+            Kind::Usage,
+            "--mode sync needs a stream that covers whole prefixes; this one was filtered (its header lists no prefixes), \
+             so sync could not tell keys the source lacks from keys the filter left out",
+        )
+        .into());
+    }
     if opts.mode == Mode::Sync && !header.sorted {
         return Err(Error::new(
             Kind::Usage,

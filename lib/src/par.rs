@@ -1,0 +1,263 @@
+//! Reading a stream on several threads, with the same checks as [`StreamReader`].
+//!
+//! A reader thread cuts the input into chunks of whole lines; worker threads parse the lines,
+//! hash the values and run the caller's `map` on each record; the calling thread receives the
+//! results in stream order, performs the in-order checks ([`Checker`]: key order, digests,
+//! trailer) and hands each result to `sink`. Because the content digest is built from per-value
+//! SHA-256s, the expensive hashing happens in parallel and the in-order part stays cheap.
+//!
+//! [`StreamReader`]: crate::format::StreamReader
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, Read};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
+
+use crate::error::{Error, Kind, Result};
+use crate::format::{Checker, Header, Line, Record, Trailer, Verify, parse_line, read_header, value_sha256};
+
+/// Bytes per chunk handed to a worker (a chunk grows to hold a longer line).
+const CHUNK: usize = 1 << 20;
+
+struct Chunk {
+    seq: u64,
+    /// Line number of the first line in `data`.
+    first_line: u64,
+    data: Vec<u8>,
+}
+
+/// What the in-order stage needs to know of a record.
+struct Check {
+    line_no: u64,
+    key: Vec<u8>,
+    hash: [u8; 32],
+    value_len: usize,
+    revs: [i64; 4],
+}
+
+enum Item<T> {
+    Record(Check, T),
+    Trailer(Trailer, u64),
+    Failed(Error),
+}
+
+/// A stream whose header has been read, ready to be read in parallel.
+pub struct ParReader {
+    input: Box<dyn BufRead + Send>,
+    header: Header,
+    header_line: Vec<u8>,
+    verify: Verify,
+}
+
+impl ParReader {
+    pub fn new(mut input: Box<dyn BufRead + Send>, verify: Verify) -> Result<Self> {
+        let (header_line, header) = read_header(&mut input)?;
+        Ok(ParReader { input, header, header_line, verify })
+    }
+
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    pub fn header_line(&self) -> &[u8] {
+        &self.header_line
+    }
+
+    /// Read every record: `map(record, value_sha256, raw_line)` on `threads` workers, then
+    /// `sink(result)` in stream order on this thread. Returns the verified trailer.
+    pub fn run<T, M, S>(self, threads: usize, map: M, mut sink: S) -> Result<Trailer>
+    where
+        T: Send,
+        M: Fn(Record, &[u8; 32], &[u8]) -> Result<T> + Sync,
+        S: FnMut(T) -> Result<()>,
+    {
+        let threads = threads.max(1);
+        let mut checker = Checker::new(&self.header, self.verify);
+        let input = self.input;
+        let (chunk_tx, chunk_rx) = sync_channel::<Chunk>(threads * 2);
+        let chunk_rx = Arc::new(Mutex::new(chunk_rx));
+        let (done_tx, done_rx) = sync_channel::<(u64, Vec<Item<T>>)>(threads * 2);
+        std::thread::scope(|s| {
+            // Owned by this closure so that an early return stops every thread.
+            let (done_rx, chunk_rx) = (done_rx, chunk_rx);
+            let reader = s.spawn(move || read_chunks(input, chunk_tx));
+            for _ in 0..threads {
+                let (rx, tx, map) = (chunk_rx.clone(), done_tx.clone(), &map);
+                s.spawn(move || work(rx, tx, map));
+            }
+            drop(done_tx);
+            drop(chunk_rx);
+            let mut pending: BTreeMap<u64, Vec<Item<T>>> = BTreeMap::new();
+            let mut next = 0u64;
+            let mut trailer: Option<(Trailer, u64)> = None;
+            for (seq, items) in done_rx.iter() {
+                pending.insert(seq, items);
+                while let Some(items) = pending.remove(&next) {
+                    next += 1;
+                    for item in items {
+                        if let Some((_, line)) = &trailer {
+                            return Err(Error::bad_line(line + 1, "data after the trailer"));
+                        }
+                        match item {
+                            Item::Record(c, t) => {
+                                let [cr, mr, v, l] = c.revs;
+                                checker.record(c.line_no, &c.key, &c.hash, c.value_len, cr, mr, v, l)?;
+                                sink(t)?;
+                            }
+                            Item::Trailer(t, line) => {
+                                checker.trailer(&t, line)?;
+                                trailer = Some((t, line));
+                            }
+                            Item::Failed(e) => return Err(e),
+                        }
+                    }
+                }
+            }
+            reader.join().map_err(|_| Error::new(Kind::Failure, "the stream reader panicked"))??;
+            trailer.map(|(t, _)| t).ok_or_else(|| checker.truncated())
+        })
+    }
+}
+
+/// Cut the input into chunks that end at a newline (the last one may not).
+fn read_chunks(mut input: Box<dyn BufRead + Send>, tx: SyncSender<Chunk>) -> Result<()> {
+    let mut seq = 0u64;
+    let mut first_line = 2u64;
+    let mut carry: Vec<u8> = Vec::new();
+    loop {
+        let mut data = std::mem::take(&mut carry);
+        data.reserve(CHUNK);
+        let want = CHUNK as u64;
+        let got = (&mut input).take(want).read_to_end(&mut data)? as u64;
+        let eof = got < want;
+        let cut = if eof {
+            data.len()
+        } else {
+            match memchr::memrchr(b'\n', &data) {
+                Some(i) => i + 1,
+                None => {
+                    // A line longer than a chunk: read on.
+                    carry = data;
+                    continue;
+                }
+            }
+        };
+        carry = data.split_off(cut);
+        if data.is_empty() {
+            return Ok(());
+        }
+        let lines = memchr::memchr_iter(b'\n', &data).count() as u64;
+        if tx.send(Chunk { seq, first_line, data }).is_err() {
+            return Ok(());
+        }
+        seq += 1;
+        first_line += lines;
+        if eof {
+            return Ok(());
+        }
+    }
+}
+
+fn work<T, M>(rx: Arc<Mutex<Receiver<Chunk>>>, tx: SyncSender<(u64, Vec<Item<T>>)>, map: &M)
+where
+    M: Fn(Record, &[u8; 32], &[u8]) -> Result<T>,
+{
+    loop {
+        let next = rx.lock().expect("chunk queue").recv();
+        let Ok(chunk) = next else { return };
+        let mut items = Vec::new();
+        let mut line_no = chunk.first_line;
+        let mut rest = &chunk.data[..];
+        while !rest.is_empty() {
+            let (line, complete, after) = match memchr::memchr(b'\n', rest) {
+                Some(i) => (&rest[..i], true, &rest[i + 1..]),
+                None => (rest, false, &rest[rest.len()..]),
+            };
+            rest = after;
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            match parse_line(line, line_no, complete) {
+                Ok(Line::Record(r)) => {
+                    let hash = value_sha256(&r.value);
+                    let check = Check {
+                        line_no,
+                        key: r.key.clone(),
+                        hash,
+                        value_len: r.value.len(),
+                        revs: [r.create_revision, r.mod_revision, r.version, r.lease],
+                    };
+                    match map(r, &hash, line) {
+                        Ok(t) => items.push(Item::Record(check, t)),
+                        Err(e) => {
+                            items.push(Item::Failed(e));
+                            break;
+                        }
+                    }
+                }
+                Ok(Line::Trailer(t)) => items.push(Item::Trailer(t, line_no)),
+                Err(e) => {
+                    items.push(Item::Failed(e));
+                    break;
+                }
+            }
+            line_no += 1;
+        }
+        if tx.send((chunk.seq, items)).is_err() {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::{StreamReader, StreamWriter};
+
+    fn stream(n: usize) -> Vec<u8> {
+        let mut w = StreamWriter::new(Vec::new(), &Header::new("t")).unwrap();
+        for i in 0..n {
+            let r = Record {
+                key: format!("/k/{i:08}").into_bytes(),
+                value: vec![b'x'; i % 3000],
+                create_revision: 1,
+                mod_revision: 2,
+                version: 1,
+                lease: 0,
+            };
+            w.write(&r).unwrap();
+        }
+        w.finish().unwrap().0
+    }
+
+    fn par_keys(bytes: Vec<u8>) -> Result<Vec<Vec<u8>>> {
+        let r = ParReader::new(Box::new(std::io::Cursor::new(bytes)), Verify::Full)?;
+        let mut keys = Vec::new();
+        r.run(
+            3,
+            |rec, _, _| Ok(rec.key),
+            |k| {
+                keys.push(k);
+                Ok(())
+            },
+        )?;
+        Ok(keys)
+    }
+
+    #[test]
+    fn same_records_and_errors_as_the_sequential_reader() {
+        let s = stream(5000);
+        let seq: Vec<Vec<u8>> = StreamReader::new(&s[..]).unwrap().map(|r| r.unwrap().key).collect();
+        assert!(par_keys(s.clone()).unwrap() == seq);
+        for cut in [s.len() - 1, s.len() - 2, s.len() - 300, s.len() / 2, 2_000_000] {
+            let a = par_keys(s[..cut].to_vec()).map(|k| k.len()).map_err(|e| e.to_string());
+            let b = StreamReader::new(&s[..cut])
+                .unwrap()
+                .collect::<Result<Vec<_>>>()
+                .map(|k| k.len())
+                .map_err(|e| e.to_string());
+            assert_eq!(a, b, "cut at {cut}");
+        }
+        let mut extra = s.clone();
+        extra.extend_from_slice(b"{}\n");
+        assert_eq!(par_keys(extra).unwrap_err().to_string(), "line 5003: data after the trailer");
+    }
+}
