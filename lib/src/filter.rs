@@ -24,7 +24,7 @@ use crate::error::{Error, Kind, Result};
 use crate::format::{Record, StreamReader, StreamWriter, Verify, encode_record};
 use crate::io::Output;
 use crate::k8s;
-use crate::par::ParReader;
+use crate::par::{ParReader, ValueInfo};
 
 /// What to keep, drop and rewrite.
 #[derive(Debug, Clone, Default)]
@@ -252,8 +252,16 @@ impl Matcher {
 /// What a worker decided about one record.
 struct Kept {
     size: u64,
-    /// The line to write, its key, value hash and length, and revisions.
-    line: Option<(Vec<u8>, Vec<u8>, [u8; 32], usize, [i64; 4])>,
+    line: Option<Out>,
+}
+
+/// A line to write, with its key, value hash and length, and revisions.
+struct Out {
+    line: Vec<u8>,
+    key: Vec<u8>,
+    sha256: [u8; 32],
+    len: usize,
+    revs: [i64; 4],
 }
 
 /// Worker threads for stream reading: the cores, at most 4.
@@ -284,7 +292,7 @@ pub fn run(o: FilterOptions) -> anyhow::Result<()> {
     let mut progress = Progress::new("kv-filter");
     let (mut read, mut bytes) = (0u64, 0u64);
     // Workers decide and re-encode; this thread writes in order.
-    let map = |mut r: Record, hash: &[u8; 32], raw: &[u8]| -> Result<Kept> {
+    let map = |mut r: Record, v: &ValueInfo, raw: &[u8]| -> Result<Kept> {
         let size = (r.key.len() + r.value.len()) as u64;
         if !m.keep(&r.key) {
             return Ok(Kept { size, line: None });
@@ -300,13 +308,13 @@ pub fn run(o: FilterOptions) -> anyhow::Result<()> {
                 line
             }
         };
-        Ok(Kept { size, line: Some((line, r.key, *hash, r.value.len(), revs)) })
+        Ok(Kept { size, line: Some(Out { line, key: r.key, sha256: v.sha256, len: v.len, revs }) })
     };
     let sink = |k: Kept| -> Result<()> {
         read += 1;
         bytes += k.size;
-        if let Some((line, key, hash, len, revs)) = k.line {
-            w.write_line_meta(&line, &key, &hash, len, revs)?;
+        if let Some(o) = k.line {
+            w.write_line_meta(&o.line, &o.key, &o.sha256, o.len, o.revs)?;
         }
         if read % 4096 == 0 {
             progress.update(|| format!("{read} keys read, {} kept", w.count()));

@@ -460,7 +460,7 @@ fn meta(c: &ObjCtx, rng: &mut Rng, api: &str, owner: Option<(&str, &str)>, manag
     if c.small {
         return m;
     }
-    let labels = vec![
+    let labels = [
         ("app.kubernetes.io/name".to_string(), app.clone()),
         ("app.kubernetes.io/part-of".to_string(), format!("{}-suite", app.split('-').next().unwrap_or("app"))),
         ("pod-template-hash".to_string(), rng.hex(10)),

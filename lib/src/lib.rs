@@ -17,6 +17,7 @@ pub mod kvgen;
 pub mod load;
 pub mod par;
 pub mod pb;
+pub mod stats;
 
 pub use error::{Error, Kind, Result};
 pub use format::{Header, Record, StreamReader, StreamWriter, Trailer};

@@ -14,16 +14,25 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Kind, Result};
-use crate::format::{Checker, Header, Line, Record, Trailer, Verify, parse_line, read_header, value_sha256};
+use crate::format::{Checker, Header, Line, Record, Trailer, Verify, parse_line_head, read_header, value_sha256};
+
+/// Bytes of each value decoded in [`Verify::Light`] mode.
+pub const LIGHT_HEAD: usize = 128;
 
 /// Bytes per chunk handed to a worker (a chunk grows to hold a longer line).
-const CHUNK: usize = 1 << 20;
+const CHUNK: usize = 2 << 20;
 
 struct Chunk {
     seq: u64,
     /// Line number of the first line in `data`.
     first_line: u64,
     data: Vec<u8>,
+}
+
+/// A record's value as the workers saw it: its SHA-256 (zero in light mode) and full length.
+pub struct ValueInfo {
+    pub sha256: [u8; 32],
+    pub len: usize,
 }
 
 /// What the in-order stage needs to know of a record.
@@ -65,10 +74,12 @@ impl ParReader {
 
     /// Read every record: `map(record, value_sha256, raw_line)` on `threads` workers, then
     /// `sink(result)` in stream order on this thread. Returns the verified trailer.
+    /// With [`Verify::Light`], `record.value` holds only the first [`LIGHT_HEAD`] bytes of the
+    /// value and the hash is zero (the raw line still has everything).
     pub fn run<T, M, S>(self, threads: usize, map: M, mut sink: S) -> Result<Trailer>
     where
         T: Send,
-        M: Fn(Record, &[u8; 32], &[u8]) -> Result<T> + Sync,
+        M: Fn(Record, &ValueInfo, &[u8]) -> Result<T> + Sync,
         S: FnMut(T) -> Result<()>,
     {
         let threads = threads.max(1);
@@ -83,7 +94,8 @@ impl ParReader {
             let reader = s.spawn(move || read_chunks(input, chunk_tx));
             for _ in 0..threads {
                 let (rx, tx, map) = (chunk_rx.clone(), done_tx.clone(), &map);
-                s.spawn(move || work(rx, tx, map));
+                let light = self.verify == Verify::Light;
+                s.spawn(move || work(rx, tx, map, light));
             }
             drop(done_tx);
             drop(chunk_rx);
@@ -158,9 +170,9 @@ fn read_chunks(mut input: Box<dyn BufRead + Send>, tx: SyncSender<Chunk>) -> Res
     }
 }
 
-fn work<T, M>(rx: Arc<Mutex<Receiver<Chunk>>>, tx: SyncSender<(u64, Vec<Item<T>>)>, map: &M)
+fn work<T, M>(rx: Arc<Mutex<Receiver<Chunk>>>, tx: SyncSender<(u64, Vec<Item<T>>)>, map: &M, light: bool)
 where
-    M: Fn(Record, &[u8; 32], &[u8]) -> Result<T>,
+    M: Fn(Record, &ValueInfo, &[u8]) -> Result<T>,
 {
     loop {
         let next = rx.lock().expect("chunk queue").recv();
@@ -175,17 +187,18 @@ where
             };
             rest = after;
             let line = line.strip_suffix(b"\r").unwrap_or(line);
-            match parse_line(line, line_no, complete) {
-                Ok(Line::Record(r)) => {
-                    let hash = value_sha256(&r.value);
+            match parse_line_head(line, line_no, complete, light.then_some(LIGHT_HEAD)) {
+                Ok((Line::Record(r), value_len)) => {
+                    // In light mode the value is only its head: no hash.
+                    let hash = if light { [0u8; 32] } else { value_sha256(&r.value) };
                     let check = Check {
                         line_no,
                         key: r.key.clone(),
                         hash,
-                        value_len: r.value.len(),
+                        value_len,
                         revs: [r.create_revision, r.mod_revision, r.version, r.lease],
                     };
-                    match map(r, &hash, line) {
+                    match map(r, &ValueInfo { sha256: hash, len: value_len }, line) {
                         Ok(t) => items.push(Item::Record(check, t)),
                         Err(e) => {
                             items.push(Item::Failed(e));
@@ -193,7 +206,7 @@ where
                         }
                     }
                 }
-                Ok(Line::Trailer(t)) => items.push(Item::Trailer(t, line_no)),
+                Ok((Line::Trailer(t), _)) => items.push(Item::Trailer(t, line_no)),
                 Err(e) => {
                     items.push(Item::Failed(e));
                     break;

@@ -170,6 +170,30 @@ pub fn field_bytes<'a>(fs: &[(u32, Value<'a>)], n: u32) -> Option<&'a [u8]> {
     })
 }
 
+/// apiVersion and kind of a Kubernetes protobuf value from its first bytes (the rest may be cut).
+pub fn k8s_unwrap_type(head: &[u8]) -> Option<(&str, &str)> {
+    let rest = head.strip_prefix(K8S_MAGIC)?;
+    // runtime.Unknown starts with field 1 (typeMeta), length-delimited.
+    let (&tag, rest) = rest.split_first()?;
+    if tag != 0x0a {
+        return None;
+    }
+    let mut len = 0usize;
+    let mut rest = rest;
+    for shift in (0..35).step_by(7) {
+        let (&c, r) = rest.split_first()?;
+        rest = r;
+        len |= usize::from(c & 0x7f) << shift;
+        if c < 0x80 {
+            break;
+        }
+    }
+    let tm = fields(rest.get(..len)?)?;
+    let api = std::str::from_utf8(field_bytes(&tm, 1).unwrap_or(b"")).ok()?;
+    let kind = std::str::from_utf8(field_bytes(&tm, 2).unwrap_or(b"")).ok()?;
+    Some((api, kind))
+}
+
 /// A Kubernetes protobuf value's apiVersion, kind and raw object bytes.
 pub fn k8s_unwrap(value: &[u8]) -> Option<(&str, &str, &[u8])> {
     let rest = value.strip_prefix(K8S_MAGIC)?;

@@ -175,7 +175,7 @@ fn etcd_killed_during_dump_fails_without_trailer() {
     e.kill();
     let (code, rest, err) = finish_dump(child, out);
     assert_eq!(code, 6, "{err}");
-    assert!(err.starts_with(&format!("etcd-dump: reading keys failed after ")), "{err}");
+    assert!(err.starts_with("etcd-dump: reading keys failed after "), "{err}");
     assert!(err.contains(&format!(" keys at {}: ", e.endpoint)), "{err}");
     assert!(
         err.ends_with(": is etcd running there, and are --endpoints and TLS (--cacert/--cert/--key) right?\n"),

@@ -58,6 +58,7 @@ struct Prepared {
 
 type Batch = (u64, Vec<(Record, [u8; 32])>);
 type Done = (u64, Result<Vec<Prepared>>);
+type Input = StreamReader<Box<dyn BufRead + Send>>;
 
 /// Compression state kept by a worker between entries.
 enum Compressor {
@@ -232,7 +233,7 @@ pub fn pack(o: PackOptions) -> anyhow::Result<()> {
     let (done_tx, done_rx) = sync_channel::<Done>(threads * 2);
     let mut progress = Progress::new("archive-pack");
 
-    let outcome: Result<(u64, u64, StreamReader<Box<dyn BufRead + Send>>)> = std::thread::scope(|s| {
+    let outcome: Result<(u64, u64, Input)> = std::thread::scope(|s| {
         // Owned here so that an early return drops them and every thread stops.
         let (done_rx, work_rx) = (done_rx, work_rx);
         let read = s.spawn(move || read_batches(reader, work_tx));
@@ -293,10 +294,7 @@ pub fn pack(o: PackOptions) -> anyhow::Result<()> {
 }
 
 /// Parse the stream into batches of up to 256 records or 4 MiB.
-fn read_batches(
-    mut reader: StreamReader<Box<dyn BufRead + Send>>,
-    tx: SyncSender<Batch>,
-) -> Result<StreamReader<Box<dyn BufRead + Send>>> {
+fn read_batches(mut reader: Input, tx: SyncSender<Batch>) -> Result<Input> {
     let mut seq = 0u64;
     let mut batch = Vec::new();
     let mut bytes = 0usize;

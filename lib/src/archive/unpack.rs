@@ -50,8 +50,11 @@ pub struct UnpackOptions {
 /// Largest value we accept from an archive (etcd's own limit is far below).
 const MAX_VALUE: u64 = 256 << 20;
 
+/// A reader with its first bytes put back in front.
+type Peeked<R> = std::io::Chain<Cursor<Vec<u8>>, R>;
+
 /// Read up to `n` bytes without losing them.
-fn peek<R: Read>(mut r: R, n: usize) -> std::io::Result<(Vec<u8>, std::io::Chain<Cursor<Vec<u8>>, R>)> {
+fn peek<R: Read>(mut r: R, n: usize) -> std::io::Result<(Vec<u8>, Peeked<R>)> {
     let mut head = Vec::with_capacity(n);
     (&mut r).take(n as u64).read_to_end(&mut head)?;
     Ok((head.clone(), Cursor::new(head).chain(r)))

@@ -1,0 +1,43 @@
+//! kv-stats: keys and bytes per root, resource and namespace; largest keys; encodings; leases.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use reshifter::cli;
+use reshifter::stats::{self, StatsOptions};
+
+const EXAMPLES: &str = "\
+Examples:
+  etcd-dump | kv-stats
+  archive-unpack < backup.zip | kv-stats --json | jq '.resources | to_entries | sort_by(-.value.bytes) | .[:5]'
+  kv-gen --objects 10000 | kv-stats --top 5
+
+By default values are checked to be well-formed and the trailer's key count and byte total
+are checked, but values are not decoded or hashed: --verify also checks the digests.";
+
+/// Report on a reshifter stream: the picture of a cluster's keyspace.
+#[derive(Parser, Debug)]
+#[command(name = "kv-stats", version, after_help = EXAMPLES)]
+struct Args {
+    /// Stream to read (default: stdin)
+    #[arg(value_name = "INPUT")]
+    input: Option<PathBuf>,
+
+    /// JSON instead of a table
+    #[arg(long)]
+    json: bool,
+
+    /// Also decode and hash every value to check the trailer's digests
+    #[arg(long)]
+    verify: bool,
+
+    /// How many of the largest values to list
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    top: usize,
+}
+
+fn main() -> ExitCode {
+    let a = Args::parse();
+    cli::run("kv-stats", || stats::run(StatsOptions { input: a.input, json: a.json, verify: a.verify, top: a.top }))
+}
