@@ -9,6 +9,7 @@ pub mod cli;
 pub mod dump;
 pub mod error;
 pub mod etcd;
+pub mod explore;
 pub mod filter;
 pub mod format;
 pub mod io;
