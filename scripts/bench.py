@@ -98,7 +98,8 @@ def run_timed(cmd, env=None):
     return wall, rss, p.stderr
 
 
-RESULTS = []  # (section, ours label, ours (wall, rss), peer label, peer (wall, rss), goal text, goal fn)
+RESULTS = []
+SIZES = []  # (what, bytes)  # (section, ours label, ours (wall, rss), peer label, peer (wall, rss), goal text, goal fn)
 
 
 def med(xs):
@@ -147,13 +148,13 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--objects", type=int, default=100000)
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--only", action="append", default=[], help="sections: dump, load, mirror")
+    ap.add_argument("--only", action="append", default=[], help="sections: dump, load, mirror, archive, filter, s3")
     ap.add_argument("--scale", action="store_true", help="also run the 1M-small-keys memory run")
     ap.add_argument("--no-write", action="store_true", help="do not write docs/BENCHMARKS.md")
     args = ap.parse_args()
     want = lambda s: not args.only or s in args.only
 
-    for tool in ["etcd-dump", "etcd-load", "kv-gen"]:
+    for tool in ["etcd-dump", "etcd-load", "kv-gen", "archive-pack", "archive-unpack", "kv-filter", "kv-stats"]:
         if not os.path.exists(os.path.join(BIN, tool)):
             raise SystemExit(f"{tool} is not built: run cargo build --release --locked --workspace")
     work = tempfile.mkdtemp(prefix="reshifter-bench-", dir=os.environ.get("BENCH_DIR"))
@@ -180,7 +181,7 @@ def main():
                     args.repeat, "≤ 1.5× wall")
             os.unlink(os.path.join(work, "get.json"))
 
-        if want("load") or want("mirror"):
+        if want("load") or want("mirror") or want("archive"):
             if not os.path.exists(dumpf):
                 run_timed(f"etcd-dump -q --endpoints {ep} -o {dumpf}")
             if not os.path.exists(os.path.join(work, "snap.db")):
@@ -239,9 +240,59 @@ def main():
             compare("dump | load vs etcdctl make-mirror (empty target)", "etcd-dump | etcd-load", dump_load,
                     "etcdctl make-mirror", mirror, 1, "≥ 10× faster (ratio ≤ 0.1×)",
                     setup=lambda which: fresh(which))
+        if want("archive"):
+            zipf = os.path.join(work, "b.zip")
+            compare("dump | pack vs dump alone", "etcd-dump | archive-pack > b.zip",
+                    f"etcd-dump -q --endpoints {ep} | archive-pack -q > {zipf}",
+                    "etcd-dump > f", f"etcd-dump -q --endpoints {ep} > {dumpf}", args.repeat,
+                    "≤ 1.3× wall; pack ≤ 64 MiB")
+
+            def unpack_load():
+                w, r, _ = run_timed(f"archive-unpack -q < {zipf} | etcd-load -q --endpoints {targets[0].endpoint}")
+                return w, r
+
+            def plain_load():
+                w, r, _ = run_timed(f"etcd-load -q --endpoints {targets[1].endpoint} {dumpf}")
+                return w, r
+
+            compare("unpack | load vs load from a plain stream", "archive-unpack < b.zip | etcd-load", unpack_load,
+                    "etcd-load f", plain_load, args.repeat, "≤ 1.2× wall; unpack ≤ 64 MiB",
+                    setup=lambda which: fresh(which))
+            # Archive size beside Info-ZIP over the same keys (one file per key).
+            tree = os.path.join(work, "tree")
+            run_timed(f"bash -c 'mkdir -p {tree} && cd {tree} && unzip -q {zipf}'")
+            izip = os.path.join(work, "infozip.zip")
+            w_iz, _, _ = run_timed(f"bash -c 'cd {tree} && zip -q -r {izip} .'")
+            SIZES.append(("archive-pack (deflate, default level 1)", os.path.getsize(zipf)))
+            zl6 = os.path.join(work, "b6.zip")
+            run_timed(f"archive-pack -q --level 6 {dumpf} -o {zl6}")
+            SIZES.append(("archive-pack --level 6", os.path.getsize(zl6)))
+            zz = os.path.join(work, "bz.zip")
+            run_timed(f"archive-pack -q --compression zstd {dumpf} -o {zz}")
+            SIZES.append(("archive-pack --compression zstd (level 3)", os.path.getsize(zz)))
+            SIZES.append((f"zip -r (Info-ZIP, level 6) of the extracted keys, {w_iz:.1f} s", os.path.getsize(izip)))
+            SIZES.append(("the stream itself (NDJSON)", os.path.getsize(dumpf)))
+            shutil.rmtree(tree, ignore_errors=True)
+            for f in (izip, zl6, zz):
+                os.unlink(f)
+
         for t in targets.values():
             t.stop()
         targets.clear()
+
+        if want("filter"):
+            ns = "default"
+            jqf = os.path.join(ROOT, "scripts", "bench-namespace.jq")
+            compare("kv-filter vs jq", f"kv-filter --namespace {ns} --exclude-resource events",
+                    f"kv-filter -q --namespace {ns} --exclude-resource events {gen} > {work}/f1.ndjson",
+                    "jq -c -f bench-namespace.jq", f"jq -c --arg ns {ns} -f {jqf} {gen} > {work}/f2.ndjson",
+                    args.repeat, "≥ 10× faster (ratio ≤ 0.1×), constant memory")
+            same = subprocess.run(["bash", "-c", f"diff <(grep -v '\"type\"' {work}/f1.ndjson) <(grep -v '\"type\"' {work}/f2.ndjson) >/dev/null"]).returncode == 0
+            print(f"kv-filter and jq select the same records: {same}", flush=True)
+            if not same:
+                raise SystemExit("kv-filter and jq disagree")
+            compare("kv-stats vs wc -l", "kv-stats f", f"kv-stats {gen} > /dev/null", "wc -l f", f"wc -l {gen} > /dev/null",
+                    args.repeat, "≥ 0.5× the throughput of wc -l (ratio ≤ 2×)")
 
         if args.scale:
             scale(work, args)
@@ -304,6 +355,11 @@ def write_doc(args, total):
         table(),
         "",
     ]
+    if SIZES:
+        body += ["## Archive size", "", "The same keyspace, one ZIP entry per key:", "", "| archive | size |", "|---|---|"]
+        for what, size in SIZES:
+            body.append(f"| {what} | {size / 1e6:.1f} MB |")
+        body.append("")
     if SCALE:
         body += ["## Memory as the keyspace grows 10×", "",
                  "`kv-gen --small` keys (a few hundred bytes each), loaded into and dumped from a fresh etcd:", "",

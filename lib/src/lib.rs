@@ -18,6 +18,7 @@ pub mod kvgen;
 pub mod load;
 pub mod par;
 pub mod pb;
+pub mod s3;
 pub mod stats;
 
 pub use error::{Error, Kind, Result};

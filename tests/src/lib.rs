@@ -452,3 +452,99 @@ pub fn trailer(stream: &[u8]) -> serde_json::Value {
 pub fn tmp() -> TempDir {
     tempfile::Builder::new().prefix("reshifter-test-").tempdir().expect("temp dir")
 }
+
+/// A real S3-compatible server (s3s-fs, which checks SigV4 signatures) on loopback, storing
+/// buckets as directories under a temporary root; stopped by its PID when dropped.
+pub struct S3 {
+    child: Option<Child>,
+    pub dir: TempDir,
+    pub port: u16,
+    pub endpoint: String,
+}
+
+/// Credentials of the test S3 server.
+pub const S3_ACCESS_KEY: &str = "reshifter-test-access";
+pub const S3_SECRET_KEY: &str = "reshifter-test-secret-key-0123456789";
+
+impl S3 {
+    pub fn start() -> S3 {
+        let dir = tempfile::Builder::new().prefix("reshifter-s3-").tempdir().expect("temp dir");
+        let mut s = S3 { child: None, port: 0, endpoint: String::new(), dir };
+        s.launch();
+        s
+    }
+
+    /// The data directory (bucket = subdirectory).
+    pub fn root(&self) -> PathBuf {
+        self.dir.path().join("root")
+    }
+
+    fn launch(&mut self) {
+        std::fs::create_dir_all(self.root()).expect("root");
+        for _ in 0..5 {
+            let port = free_port();
+            let log = std::fs::File::create(self.dir.path().join("s3.log")).expect("log");
+            let child = Command::new("s3s-fs")
+                .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+                .args(["--access-key", S3_ACCESS_KEY, "--secret-key", S3_SECRET_KEY])
+                .arg(self.root())
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .expect("start s3s-fs (scripts/install-s3s-fs.sh installs it)");
+            self.child = Some(child);
+            self.port = port;
+            self.endpoint = format!("http://127.0.0.1:{port}");
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            self.kill();
+        }
+        panic!("s3s-fs did not start");
+    }
+
+    /// Start again on the same data (after [`S3::kill`]).
+    pub fn restart(&mut self) {
+        self.kill();
+        self.launch();
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Create a bucket directly on disk.
+    pub fn bucket(&self, name: &str) {
+        std::fs::create_dir_all(self.root().join(name)).expect("bucket");
+    }
+
+    /// `--endpoint URL`.
+    pub fn flags(&self) -> String {
+        format!("--endpoint {}", self.endpoint)
+    }
+
+    /// Environment with the right credentials.
+    pub fn env(&self) -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("AWS_ACCESS_KEY_ID", S3_ACCESS_KEY),
+            ("AWS_SECRET_ACCESS_KEY", S3_SECRET_KEY),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+            ("AWS_CONFIG_FILE", "/nonexistent"),
+            ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent"),
+        ]
+    }
+}
+
+impl Drop for S3 {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

@@ -1,0 +1,255 @@
+//! s3-push, s3-pull, s3-ls, s3-prune against a real S3-compatible server (s3s-fs, SigV4).
+
+use std::io::Write;
+use std::process::Stdio;
+use std::time::Duration;
+
+use reshifter_e2e::{Out, S3, S3_ACCESS_KEY, sh_cmd, sh_env, tmp};
+
+fn run(s3: &S3, script: &str) -> Out {
+    sh_env(script, &s3.env())
+}
+
+fn sha256_of(bytes: &[u8]) -> String {
+    let mut c = sh_cmd("sha256sum").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    c.stdin.take().unwrap().write_all(bytes).unwrap();
+    let o = c.wait_with_output().unwrap();
+    String::from_utf8(o.stdout).unwrap().split_whitespace().next().unwrap().to_string()
+}
+
+#[test]
+fn round_trips_of_every_size() {
+    let s3 = S3::start();
+    let d = tmp();
+    let p = d.path().display().to_string();
+    let mib = 1 << 20;
+    let sizes = [0usize, 1, 5 * mib, 23 * mib + 17];
+    for (i, size) in sizes.into_iter().enumerate() {
+        let data: Vec<u8> = (0..size).map(|j| (j.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        std::fs::write(d.path().join(format!("in{i}")), &data).unwrap();
+        let push = run(
+            &s3,
+            &format!(
+                "s3-push {} --create-bucket --part-size 5MiB --json s3://roundtrip/obj{i} < {p}/in{i}",
+                s3.flags()
+            ),
+        );
+        push.ok();
+        let j = &push.json_lines()[0];
+        assert_eq!(j["size"], size, "size {size}");
+        assert_eq!(j["sha256"], sha256_of(&data), "size {size}");
+        assert_eq!(j["parts"], if size > 5 * mib { 5 } else { 1 }, "size {size}");
+        let pull = run(&s3, &format!("s3-pull -q {} s3://roundtrip/obj{i}", s3.flags()));
+        pull.ok();
+        assert!(pull.stdout == data, "pull of {size} bytes");
+        // The checksum object is sha256sum's format.
+        let sum = std::fs::read_to_string(s3.root().join(format!("roundtrip/obj{i}.sha256"))).unwrap();
+        assert_eq!(sum, format!("{}  obj{i}\n", sha256_of(&data)));
+    }
+    // ReShifter's variable names for credentials work too.
+    let legacy = sh_env(
+        &format!("s3-pull -q {} s3://roundtrip/obj1", s3.flags()),
+        &[
+            ("ACCESS_KEY_ID", S3_ACCESS_KEY),
+            ("SECRET_ACCESS_KEY", reshifter_e2e::S3_SECRET_KEY),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+        ],
+    );
+    legacy.ok();
+    assert_eq!(legacy.stdout.len(), 1);
+    // A file output appears only once verified.
+    run(&s3, &format!("s3-pull -q {} s3://roundtrip/obj3 -o {p}/out", s3.flags())).ok();
+    assert_eq!(std::fs::read(d.path().join("out")).unwrap(), std::fs::read(d.path().join("in3")).unwrap());
+}
+
+#[test]
+fn credentials_and_buckets_are_checked() {
+    let s3 = S3::start();
+    s3.bucket("backups");
+    let wrong = sh_env(
+        &format!("echo hello | s3-push {} s3://backups/x", s3.flags()),
+        &[
+            ("AWS_ACCESS_KEY_ID", S3_ACCESS_KEY),
+            ("AWS_SECRET_ACCESS_KEY", "wrong-secret"),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+        ],
+    );
+    assert_eq!(wrong.code, 9, "{}", wrong.stderr);
+    assert!(wrong.stderr.contains("SignatureDoesNotMatch"), "{}", wrong.stderr);
+    assert!(wrong.stderr.contains("check the credentials"), "{}", wrong.stderr);
+    assert!(!wrong.stderr.contains("wrong-secret"), "never print secrets");
+    assert!(!s3.root().join("backups/x").exists());
+    let missing = run(&s3, &format!("echo hello | s3-push {} s3://nobucket/x", s3.flags()));
+    assert_eq!(missing.code, 2, "{}", missing.stderr);
+    assert!(missing.stderr.contains("NoSuchBucket"), "{}", missing.stderr);
+    assert!(
+        missing.stderr.ends_with("the bucket does not exist (s3-push --create-bucket creates it)\n"),
+        "{}",
+        missing.stderr
+    );
+    let nokey = run(&s3, &format!("s3-pull {} s3://backups/nothing", s3.flags()));
+    assert_ne!(nokey.code, 0);
+    let down = sh_env("echo x | s3-push --endpoint http://127.0.0.1:1 s3://backups/x", &s3.env());
+    assert_eq!(down.code, 6, "{}", down.stderr);
+}
+
+#[test]
+fn truncated_upstreams_upload_nothing() {
+    let s3 = S3::start();
+    s3.bucket("backups");
+    let d = tmp();
+    let p = d.path().display().to_string();
+    run(&s3, &format!("kv-gen --objects 300 -o {p}/s.ndjson")).ok();
+    // A stream without its trailer.
+    let cut = run(&s3, &format!("head -n 100 {p}/s.ndjson | s3-push {} s3://backups/cut.ndjson", s3.flags()));
+    assert_eq!(cut.code, 4, "{}", cut.stderr);
+    assert_eq!(
+        cut.stderr,
+        "s3-push: the input is a reshifter stream without its trailer: its producer failed; nothing was uploaded (--allow-incomplete uploads it anyway)\n"
+    );
+    // archive-pack failing upstream: its partial ZIP has no central directory.
+    let pipe = run(
+        &s3,
+        &format!(
+            "head -n 100 {p}/s.ndjson | archive-pack -q | s3-push {} s3://backups/cut.zip; echo \"${{PIPESTATUS[@]}}\"",
+            s3.flags()
+        ),
+    );
+    assert_eq!(pipe.stdout_str(), "0 4 4\n", "{}", pipe.stderr);
+    assert!(
+        pipe.stderr.contains("s3-push: the input is a ZIP archive without its central directory"),
+        "{}",
+        pipe.stderr
+    );
+    assert_eq!(std::fs::read_dir(s3.root().join("backups")).unwrap().count(), 0, "nothing in the bucket");
+    // The complete archive goes through, and comes back restorable.
+    run(&s3, &format!("archive-pack -q {p}/s.ndjson | s3-push -q {} s3://backups/ok.zip", s3.flags())).ok();
+    let back = run(&s3, &format!("s3-pull -q {} s3://backups/ok.zip | archive-unpack -q", s3.flags()));
+    back.ok();
+    assert!(back.stdout == std::fs::read(d.path().join("s.ndjson")).unwrap());
+}
+
+#[test]
+fn a_server_killed_mid_upload_leaves_no_object() {
+    let mut s3 = S3::start();
+    s3.bucket("backups");
+    let env = s3.env();
+    let mut c = sh_cmd(&format!(
+        "(head -c 12000000 /dev/urandom; sleep 2; head -c 12000000 /dev/urandom) | s3-push {} --part-size 5MiB s3://backups/big",
+        s3.flags()
+    ));
+    c.envs(env.iter().copied()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let child = c.spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(1200));
+    s3.kill();
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(6), "{err}");
+    assert!(err.contains("no object was created"), "{err}");
+    s3.restart();
+    let pull = run(&s3, &format!("s3-pull {} s3://backups/big", s3.flags()));
+    assert_ne!(pull.code, 0);
+    let files: Vec<String> = std::fs::read_dir(s3.root().join("backups"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!files.iter().any(|f| f == "big" || f == "big.sha256"), "{files:?}");
+}
+
+#[test]
+fn pull_detects_corruption_and_missing_checksums() {
+    let s3 = S3::start();
+    s3.bucket("backups");
+    run(&s3, &format!("head -c 100000 /dev/urandom | s3-push -q {} s3://backups/x", s3.flags())).ok();
+    let path = s3.root().join("backups/x");
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[5000] ^= 1;
+    std::fs::write(&path, &bytes).unwrap();
+    let bad = run(&s3, &format!("s3-pull {} s3://backups/x > /dev/null", s3.flags()));
+    assert_eq!(bad.code, 5, "{}", bad.stderr);
+    assert!(bad.stderr.starts_with("s3-pull: s3://backups/x: SHA-256 mismatch: the object is "), "{}", bad.stderr);
+    std::fs::remove_file(s3.root().join("backups/x.sha256")).unwrap();
+    let none = run(&s3, &format!("s3-pull {} s3://backups/x > /dev/null", s3.flags()));
+    assert_eq!(none.code, 5);
+    assert_eq!(
+        none.stderr,
+        "s3-pull: s3://backups/x has no checksum (.sha256): it was not pushed by s3-push or its push did not finish (--no-verify pulls it anyway)\n"
+    );
+    run(&s3, &format!("s3-pull -q --no-verify {} s3://backups/x > /dev/null", s3.flags())).ok();
+}
+
+/// Set an object's modification time (s3s-fs reports the file's mtime as LastModified).
+fn age(s3: &S3, key: &str, days: u32) {
+    let p = s3.root().join(key);
+    let o = sh_cmd(&format!("touch -d '{days} days ago' {}", p.display())).output().unwrap();
+    assert!(o.status.success());
+}
+
+#[test]
+fn ls_latest_and_prune() {
+    let s3 = S3::start();
+    s3.bucket("backups");
+    for (name, days) in [
+        ("prod/a.zip", 10),
+        ("prod/b.zip", 5),
+        ("prod/c.zip", 3),
+        ("prod/d.zip", 1),
+        ("prod/e.zip", 0),
+        ("other/z.zip", 0),
+    ] {
+        run(&s3, &format!("echo {name} | s3-push -q {} s3://backups/{name}", s3.flags())).ok();
+        if days > 0 {
+            age(&s3, &format!("backups/{name}"), days);
+        }
+    }
+    let ls = run(&s3, &format!("s3-ls {} s3://backups/prod/", s3.flags()));
+    ls.ok();
+    let lines = ls.json_lines();
+    let uris: Vec<&str> = lines.iter().map(|l| l["uri"].as_str().unwrap()).collect();
+    assert_eq!(
+        uris,
+        [
+            "s3://backups/prod/a.zip",
+            "s3://backups/prod/b.zip",
+            "s3://backups/prod/c.zip",
+            "s3://backups/prod/d.zip",
+            "s3://backups/prod/e.zip"
+        ]
+    );
+    assert_eq!(lines[0]["size"], 11);
+    assert_eq!(lines[0]["sha256"], sha256_of(b"prod/a.zip\n"));
+    let latest = run(&s3, &format!("s3-pull -q --latest {} s3://backups/prod/", s3.flags()));
+    assert_eq!(latest.stdout_str(), "prod/e.zip\n");
+
+    let dry = run(&s3, &format!("s3-prune {} s3://backups/prod/ --keep-last 2 --keep-within 4d --dry-run", s3.flags()));
+    dry.ok();
+    let acts: Vec<(String, String)> = dry
+        .json_lines()
+        .iter()
+        .map(|l| (l["action"].as_str().unwrap().to_string(), l["uri"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(
+        acts,
+        [
+            ("would-delete".to_string(), "s3://backups/prod/a.zip".to_string()),
+            ("would-delete".into(), "s3://backups/prod/b.zip".into()),
+            ("keep".into(), "s3://backups/prod/c.zip".into()),
+            ("keep".into(), "s3://backups/prod/d.zip".into()),
+            ("keep".into(), "s3://backups/prod/e.zip".into()),
+        ]
+    );
+    assert_eq!(dry.stderr, "s3-prune: 3 kept, 2 would be deleted (dry run)\n");
+    assert!(s3.root().join("backups/prod/a.zip").exists());
+    run(&s3, &format!("s3-prune {} s3://backups/prod/ --keep-last 2 --keep-within 4d", s3.flags())).ok();
+    let mut left: Vec<String> = std::fs::read_dir(s3.root().join("backups/prod"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["c.zip", "c.zip.sha256", "d.zip", "d.zip.sha256", "e.zip", "e.zip.sha256"]);
+    assert!(s3.root().join("backups/other/z.zip").exists(), "other prefixes are untouched");
+    let nopolicy = run(&s3, &format!("s3-prune {} s3://backups/prod/", s3.flags()));
+    assert_eq!(nopolicy.code, 2);
+}

@@ -1,0 +1,52 @@
+//! s3-ls: list backups under an S3 prefix.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use reshifter::cli;
+use reshifter::s3::{self, S3Args, S3Uri};
+
+const EXAMPLES: &str = "\
+Examples:
+  s3-ls s3://backups/prod/
+  s3-ls s3://backups/prod/ | jq -r 'select(.size > 1000000) | .uri'
+  s3-ls --no-checksums s3://backups/
+
+NDJSON (uri, key, size, time, sha256), oldest first; a table when stdout is a terminal.
+Checksum objects (<key>.sha256) are not listed: their content is the sha256 field.";
+
+/// List the backups under an S3 prefix.
+#[derive(Parser, Debug)]
+#[command(name = "s3-ls", version, after_help = EXAMPLES)]
+struct Args {
+    /// s3://bucket/prefix/
+    #[arg(value_name = "S3_URI")]
+    uri: S3Uri,
+
+    /// Do not read each object's stored checksum
+    #[arg(long)]
+    no_checksums: bool,
+
+    /// A table even when stdout is not a terminal
+    #[arg(long, conflicts_with = "json")]
+    table: bool,
+
+    /// NDJSON even on a terminal
+    #[arg(long)]
+    json: bool,
+
+    #[command(flatten)]
+    s3: S3Args,
+}
+
+fn main() -> ExitCode {
+    let a = Args::parse();
+    let table = if a.table {
+        Some(true)
+    } else if a.json {
+        Some(false)
+    } else {
+        None
+    };
+    cli::run("s3-ls", || s3::ls(a.s3, a.uri, !a.no_checksums, table))
+}

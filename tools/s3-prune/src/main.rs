@@ -1,0 +1,56 @@
+//! s3-prune: garbage-collect backups by count and age.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use reshifter::cli;
+use reshifter::etcd::parse_duration;
+use reshifter::s3::{self, PruneOptions, S3Args, S3Uri};
+
+const EXAMPLES: &str = "\
+Examples:
+  s3-prune s3://backups/prod/ --keep-last 7 --dry-run
+  s3-prune s3://backups/prod/ --keep-last 3 --keep-within 7d
+
+A backup is kept if it is among the newest --keep-last, or younger than --keep-within;
+everything else under the prefix is deleted with its checksum object. Prints one NDJSON line per
+backup (keep / delete / would-delete, with the reason).";
+
+/// Delete old backups under an S3 prefix: keep the newest N and those younger than a duration.
+#[derive(Parser, Debug)]
+#[command(name = "s3-prune", version, after_help = EXAMPLES)]
+struct Args {
+    /// s3://bucket/prefix/
+    #[arg(value_name = "S3_URI")]
+    uri: S3Uri,
+
+    /// Keep the newest N backups
+    #[arg(long, value_name = "N")]
+    keep_last: Option<usize>,
+
+    /// Keep backups younger than this (e.g. 7d, 36h)
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    keep_within: Option<Duration>,
+
+    /// Report what would be deleted; delete nothing
+    #[arg(long)]
+    dry_run: bool,
+
+    #[command(flatten)]
+    s3: S3Args,
+}
+
+fn main() -> ExitCode {
+    let a = Args::parse();
+    cli::run("s3-prune", || {
+        s3::prune(PruneOptions {
+            s3: a.s3,
+            uri: a.uri,
+            keep_last: a.keep_last,
+            keep_within: a.keep_within,
+            dry_run: a.dry_run,
+            now: None,
+        })
+    })
+}
