@@ -154,7 +154,7 @@ def main():
     args = ap.parse_args()
     want = lambda s: not args.only or s in args.only
 
-    for tool in ["etcd-dump", "etcd-load", "kv-gen", "archive-pack", "archive-unpack", "kv-filter", "kv-stats"]:
+    for tool in ["etcd-dump", "etcd-load", "kv-gen", "archive-pack", "archive-unpack", "kv-filter", "kv-stats", "s3-push", "s3-pull"]:
         if not os.path.exists(os.path.join(BIN, tool)):
             raise SystemExit(f"{tool} is not built: run cargo build --release --locked --workspace")
     work = tempfile.mkdtemp(prefix="reshifter-bench-", dir=os.environ.get("BENCH_DIR"))
@@ -294,6 +294,9 @@ def main():
             compare("kv-stats vs wc -l", "kv-stats f", f"kv-stats {gen} > /dev/null", "wc -l f", f"wc -l {gen} > /dev/null",
                     args.repeat, "≥ 0.5× the throughput of wc -l (ratio ≤ 2×)")
 
+        if want("s3"):
+            s3_section(work, args)
+
         if args.scale:
             scale(work, args)
     finally:
@@ -308,6 +311,58 @@ def main():
 
 
 SCALE = []
+
+
+def s3_section(work, args):
+    """Push and pull of a ≥1 GB stream through a pipe, ours beside awscli, same s3s-fs server."""
+    if not shutil.which("s3s-fs") or not shutil.which("aws"):
+        print("s3: skipped (needs s3s-fs: scripts/install-s3s-fs.sh, and awscli: pip install awscli)", flush=True)
+        return
+    root = os.path.join(work, "s3root")
+    os.makedirs(os.path.join(root, "bench"))
+    port = free_port()
+    env = {"AWS_ACCESS_KEY_ID": "benchkey", "AWS_SECRET_ACCESS_KEY": "benchsecret0123456789", "AWS_REGION": "us-east-1",
+           "AWS_EC2_METADATA_DISABLED": "true"}
+    os.environ.update(env)
+    server = subprocess.Popen(["s3s-fs", "--host", "127.0.0.1", "--port", str(port), "--access-key", env["AWS_ACCESS_KEY_ID"],
+                               "--secret-key", env["AWS_SECRET_ACCESS_KEY"], root], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        ep = f"http://127.0.0.1:{port}"
+        data = os.path.join(work, "s3-input")
+        # ≥ 1 GB of archive-like (incompressible) bytes.
+        run_timed(f"head -c 1100000000 /dev/urandom > {data}")
+        n = [0]
+
+        def rm_objects():
+            for f in os.listdir(os.path.join(root, "bench")):
+                os.unlink(os.path.join(root, "bench", f))
+
+        def push_ours():
+            n[0] += 1
+            w, r, _ = run_timed(f"cat {data} | s3-push -q --endpoint {ep} s3://bench/ours")
+            return w, r
+
+        def push_aws():
+            w, r, _ = run_timed(f"cat {data} | aws --endpoint-url {ep} s3 cp - s3://bench/aws")
+            return w, r
+
+        compare("s3-push vs aws s3 cp - (1.1 GB, pipe)", "cat f | s3-push s3://…", push_ours, "cat f | aws s3 cp - s3://…", push_aws,
+                args.repeat, "≥ 1× awscli throughput (ratio ≤ 1×), ≤ 128 MiB", setup=lambda which: rm_objects() if which == 0 else None)
+        compare("s3-pull vs aws s3 cp … - (1.1 GB, pipe)", "s3-pull s3://… | cat", f"s3-pull -q --endpoint {ep} s3://bench/ours | cat > /dev/null",
+                "aws s3 cp s3://… - | cat", f"aws --endpoint-url {ep} s3 cp s3://bench/aws - | cat > /dev/null", args.repeat,
+                "≥ 1× awscli throughput (ratio ≤ 1×), ≤ 128 MiB")
+        os.unlink(data)
+    finally:
+        server.kill()
+        server.wait()
+        for k in env:
+            os.environ.pop(k, None)
 
 
 def scale(work, args):

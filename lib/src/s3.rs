@@ -20,6 +20,8 @@ use aws_sdk_s3::config::{Credentials, Region, RequestChecksumCalculation, Respon
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, ServerSideEncryption};
+use bytes::Buf;
+use futures::StreamExt;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tokio::task::JoinSet;
@@ -503,6 +505,10 @@ async fn push_async(
     }
 }
 
+/// Bytes per ranged GET of a pull, and how many run at once.
+const PULL_RANGE: u64 = 8 << 20;
+const PULL_PARALLEL: usize = 4;
+
 /// Options of s3-pull.
 #[derive(Debug, Clone)]
 pub struct PullOptions {
@@ -601,38 +607,47 @@ pub fn pull(o: PullOptions) -> anyhow::Result<()> {
         let mut hasher = Sha256::new();
         let mut size: u64 = 0;
         let mut progress = Progress::new("s3-pull");
-        let mut attempt = 0;
-        // Resume from where a broken response stopped, with a range request.
-        loop {
-            let mut req = c.get_object().bucket(&uri.bucket).key(&uri.key);
-            if size > 0 {
-                req = req.range(format!("bytes={size}-"));
+        let head = c.head_object().bucket(&uri.bucket).key(&uri.key).send().await.map_err(|e| {
+            let status = e.raw_response().map(|r| r.status().as_u16());
+            if status == Some(404) {
+                Error::new(Kind::Usage, format!("cannot get {uri}: NoSuchKey: no such object"))
+            } else {
+                s3_error(&o.s3, &format!("cannot get {uri}"), e)
             }
-            let resp = req.send().await.map_err(|e| s3_error(&o.s3, &format!("cannot get {uri}"), e))?;
-            let mut body = resp.body;
-            let broke = loop {
-                match body.try_next().await {
-                    Ok(Some(chunk)) => {
-                        hasher.update(&chunk);
-                        size += chunk.len() as u64;
-                        tokio::task::block_in_place(|| out.write_all(&chunk))?;
-                        progress.update(|| human_bytes(size));
+        })?;
+        let total = head.content_length().unwrap_or(0).max(0) as u64;
+        // Ranges fetched several at a time, written in order: memory is PULL_RANGE × PULL_PARALLEL.
+        let ranges: Vec<(u64, u64)> = (0..total.div_ceil(PULL_RANGE)).map(|i| (i * PULL_RANGE, ((i + 1) * PULL_RANGE).min(total) - 1)).collect();
+        let fetch = |(from, to): (u64, u64)| {
+            let (c, uri, s3) = (c.clone(), uri.clone(), o.s3.clone());
+            async move {
+                let mut attempt = 0;
+                loop {
+                    let r = c.get_object().bucket(&uri.bucket).key(&uri.key).range(format!("bytes={from}-{to}")).send().await;
+                    let err = match r {
+                        Ok(resp) => match resp.body.collect().await {
+                            Ok(b) if b.remaining() as u64 == to - from + 1 => return Ok(b.into_bytes()),
+                            Ok(b) => format!("{} bytes instead of {}", b.remaining(), to - from + 1),
+                            Err(e) => e.to_string(),
+                        },
+                        Err(e) if attempt >= 3 => return Err(s3_error(&s3, &format!("cannot get {uri} (bytes {from}-{to})"), e)),
+                        Err(e) => e.to_string(),
+                    };
+                    if attempt >= 3 {
+                        return Err(Error::new(Kind::Unavailable, format!("downloading {uri} (bytes {from}-{to}) failed: {err}")));
                     }
-                    Ok(None) => break None,
-                    Err(e) => break Some(e),
-                }
-            };
-            match broke {
-                None => break,
-                Some(e) if attempt < 3 => {
                     attempt += 1;
-                    if !o.quiet {
-                        eprintln!("s3-pull: the download broke after {} ({e}); resuming", human_bytes(size));
-                    }
-                    tokio::time::sleep(Duration::from_millis(300 << attempt)).await;
+                    tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
                 }
-                Some(e) => return Err(Error::new(Kind::Unavailable, format!("downloading {uri} broke after {}: {e}", human_bytes(size)))),
             }
+        };
+        let mut chunks = futures::stream::iter(ranges).map(fetch).buffered(PULL_PARALLEL);
+        while let Some(chunk) = futures::StreamExt::next(&mut chunks).await {
+            let chunk = chunk?;
+            hasher.update(&chunk);
+            size += chunk.len() as u64;
+            tokio::task::block_in_place(|| out.write_all(&chunk))?;
+            progress.update(|| format!("{} of {}", human_bytes(size), human_bytes(total)));
         }
         progress.clear();
         let sha = hex::encode(hasher.finalize());

@@ -13,9 +13,9 @@ Examples:
   s3-pull --latest s3://backups/prod/ | archive-unpack --verify
   s3-pull --endpoint http://127.0.0.1:9000 s3://backups/b.zip -o b.zip
 
-The SHA-256 is computed while streaming and compared with <key>.sha256 at the end: a
-mismatch, or a missing checksum, ends with a non-zero exit. A broken download resumes with
-range requests.";
+The object is fetched as ranges, four at a time, and written in order (memory: 4 × 8 MiB);
+a failed range is retried. The SHA-256 is computed while streaming and compared with
+<key>.sha256 at the end: a mismatch, or a missing checksum, ends with a non-zero exit.";
 
 /// Download an S3 object to stdout (or a file), streaming, verifying its checksum.
 #[derive(Parser, Debug)]
