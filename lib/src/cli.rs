@@ -82,6 +82,38 @@ impl Drop for Progress {
     }
 }
 
+/// Every tool answers `--generate-man` (roff on stdout) and `--generate-completions SHELL` (bash,
+/// zsh, fish, elvish, powershell) from its clap definition, before any other argument is looked
+/// at; scripts/gen-docs.sh writes docs/man/ and completions/ with them. `Some(exit code)` when
+/// it did.
+pub fn docs<C: clap::CommandFactory>() -> Option<ExitCode> {
+    use std::io::Write;
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut cmd = C::command();
+    let name = cmd.get_name().to_string();
+    let mut out = Vec::new();
+    match args.first().map(String::as_str) {
+        Some("--generate-man") => {
+            if clap_mangen::Man::new(cmd).render(&mut out).is_err() {
+                return Some(ExitCode::FAILURE);
+            }
+        }
+        Some("--generate-completions") => {
+            let shell: clap_complete::Shell = match args.get(1).and_then(|s| s.parse().ok()) {
+                Some(s) => s,
+                None => {
+                    eprintln!("{name}: --generate-completions needs a shell: bash, zsh, fish, elvish or powershell");
+                    return Some(ExitCode::from(2));
+                }
+            };
+            clap_complete::generate(shell, &mut cmd, name, &mut out);
+        }
+        _ => return None,
+    }
+    let ok = std::io::stdout().write_all(&out).and_then(|()| std::io::stdout().flush()).is_ok();
+    Some(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
 /// `1234567` → `1.2 MB`.
 pub fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];

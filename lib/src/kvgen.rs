@@ -592,6 +592,7 @@ fn object(kind: Kind, c: &ObjCtx, rng: &mut Rng, o: &GenOptions) -> Vec<u8> {
                     .str(8, &format!("containerd://{}", rng.hex(64)));
                 st.msg(8, &cs).str(9, "Burstable");
             }
+            m.msg(3, &st);
             k8s_envelope("v1", "Pod", &m.into_bytes())
         }
         Kind::ReplicaSet | Kind::Deployment | Kind::Job => {
@@ -615,7 +616,8 @@ fn object(kind: Kind, c: &ObjCtx, rng: &mut Rng, o: &GenOptions) -> Vec<u8> {
             let mut tmpl = Msg::new();
             tmpl.msg(1, &meta(c, rng, "v1", None, &[])).msg(2, &pod_spec(rng, c));
             let mut spec = Msg::new();
-            spec.int(1, 1 + rng.below(5) as i64).msg(3, &tmpl);
+            // The pod template is field 3 of Deployment and ReplicaSet specs, field 6 of JobSpec.
+            spec.int(1, 1 + rng.below(5) as i64).msg(if kind == Kind::Job { 6 } else { 3 }, &tmpl);
             m.msg(2, &spec);
             let mut st = Msg::new();
             st.int(1, 3).int(2, 3);

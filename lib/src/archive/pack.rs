@@ -6,10 +6,8 @@
 //! renamed into place.
 
 use std::fs::File;
-use std::io::{BufRead, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
-use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use super::crypt::{KeyArgs, Sink};
@@ -18,8 +16,9 @@ use super::zipw::{Entry, Method, ZipStreamWriter};
 use super::{HEADER_ENTRY, MANIFEST_ENTRY, encode_meta};
 use crate::cli::{Progress, human_bytes, secs};
 use crate::error::{Error, Kind, Result};
-use crate::format::{Record, StreamReader, push_bytes_field};
+use crate::format::{Record, Verify, push_bytes_field};
 use crate::io::Output;
+use crate::par::{ParReader, ValueInfo};
 
 /// How entries are compressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,9 +55,10 @@ struct Prepared {
     manifest_line: Vec<u8>,
 }
 
-type Batch = (u64, Vec<(Record, [u8; 32])>);
-type Done = (u64, Result<Vec<Prepared>>);
-type Input = StreamReader<Box<dyn BufRead + Send>>;
+thread_local! {
+    /// Each worker thread's compressor, kept between records.
+    static COMPRESSOR: std::cell::RefCell<Option<(Compression, Compressor)>> = const { std::cell::RefCell::new(None) };
+}
 
 /// Compression state kept by a worker between entries.
 enum Compressor {
@@ -150,25 +150,6 @@ fn prepare(c: &mut Compressor, r: &Record, sha: &[u8; 32], layout: Layout, backu
     Ok(Prepared { entry, manifest_line: line })
 }
 
-fn worker(rx: Arc<Mutex<Receiver<Batch>>>, tx: SyncSender<Done>, comp: Compression, layout: Layout, backup_id: String) {
-    let mut c = match Compressor::new(comp) {
-        Ok(c) => c,
-        Err(e) => {
-            let _ = tx.send((0, Err(e)));
-            return;
-        }
-    };
-    loop {
-        let job = rx.lock().expect("work queue").recv();
-        let Ok((seq, records)) = job else { return };
-        let out =
-            records.iter().map(|(r, sha)| prepare(&mut c, r, sha, layout, &backup_id)).collect::<Result<Vec<_>>>();
-        if tx.send((seq, out)).is_err() {
-            return;
-        }
-    }
-}
-
 /// Unix seconds of an RFC 3339 time, or now.
 fn unix_time(rfc3339: &str) -> u64 {
     let t = humantime::parse_rfc3339_weak(rfc3339).unwrap_or_else(|_| std::time::SystemTime::now());
@@ -202,7 +183,7 @@ fn deflate_file(mut src: File) -> Result<(u32, u64, File, u64)> {
 pub fn pack(o: PackOptions) -> anyhow::Result<()> {
     let started = Instant::now();
     let input = crate::io::open_input(o.input.as_deref())?;
-    let reader = StreamReader::new(input)?;
+    let reader = ParReader::new(input, Verify::Full)?;
     let header = reader.header().clone();
     let header_line = reader.header_line().to_vec();
     let time = unix_time(&header.time);
@@ -227,50 +208,36 @@ pub fn pack(o: PackOptions) -> anyhow::Result<()> {
     manifest.write_all(&header_line)?;
     manifest.write_all(b"\n")?;
 
-    let threads = o.threads.max(1);
-    let (work_tx, work_rx) = sync_channel::<Batch>(threads * 2);
-    let work_rx = Arc::new(Mutex::new(work_rx));
-    let (done_tx, done_rx) = sync_channel::<Done>(threads * 2);
+    // Workers parse, hash and compress; this thread writes the entries in stream order.
     let mut progress = Progress::new("archive-pack");
-
-    let outcome: Result<(u64, u64, Input)> = std::thread::scope(|s| {
-        // Owned here so that an early return drops them and every thread stops.
-        let (done_rx, work_rx) = (done_rx, work_rx);
-        let read = s.spawn(move || read_batches(reader, work_tx));
-        for _ in 0..threads {
-            let (rx, tx, b) = (work_rx.clone(), done_tx.clone(), backup_id.clone());
-            let (comp, layout) = (o.compression, o.layout);
-            s.spawn(move || worker(rx, tx, comp, layout, b));
-        }
-        drop(done_tx);
-        drop(work_rx);
-        let mut pending = std::collections::BTreeMap::new();
-        let mut next = 0u64;
-        let (mut keys, mut bytes) = (0u64, 0u64);
-        for (seq, res) in done_rx.iter() {
-            pending.insert(seq, res?);
-            while let Some(batch) = pending.remove(&next) {
-                for p in batch {
-                    zip.add(&p.entry)?;
-                    manifest.write_all(&p.manifest_line)?;
-                    keys += 1;
-                    bytes += p.entry.size;
-                }
-                next += 1;
-                progress
-                    .update(|| format!("{keys} keys, {} in, {} out", human_bytes(bytes), human_bytes(zip.offset())));
+    let (mut keys, mut bytes) = (0u64, 0u64);
+    let (comp, layout) = (o.compression, o.layout);
+    let map = |r: Record, v: &ValueInfo, _: &[u8]| -> Result<Prepared> {
+        COMPRESSOR.with(|cell| {
+            let mut slot = cell.borrow_mut();
+            if slot.as_ref().map(|(c, _)| *c) != Some(comp) {
+                *slot = Some((comp, Compressor::new(comp)?));
             }
+            let (_, c) = slot.as_mut().expect("set above");
+            prepare(c, &r, &v.sha256, layout, &backup_id)
+        })
+    };
+    let sink = |p: Prepared| -> Result<()> {
+        zip.add(&p.entry)?;
+        manifest.write_all(&p.manifest_line)?;
+        keys += 1;
+        bytes += p.entry.size;
+        if keys % 1024 == 0 {
+            progress.update(|| format!("{keys} keys, {} in", human_bytes(bytes)));
         }
-        let reader = read.join().map_err(|_| Error::new(Kind::Failure, "the stream reader panicked"))??;
-        Ok((keys, bytes, reader))
-    });
-    let (keys, bytes, reader) = outcome?;
+        Ok(())
+    };
+    let trailer = reader.run(o.threads, map, sink)?;
     progress.clear();
 
     // The stream was complete and verified: write the manifest (header, keys, trailer) and the end.
     if o.layout == Layout::Reshifter {
-        let trailer = reader.trailer().ok_or_else(|| Error::new(Kind::Failure, "stream ended without trailer"))?;
-        let mut line = serde_json::to_vec(trailer)?;
+        let mut line = serde_json::to_vec(&trailer)?;
         line.push(b'\n');
         manifest.write_all(&line)?;
         let spool = manifest.into_inner().map_err(|e| e.into_error())?;
@@ -291,26 +258,4 @@ pub fn pack(o: PackOptions) -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-/// Parse the stream into batches of up to 256 records or 4 MiB.
-fn read_batches(mut reader: Input, tx: SyncSender<Batch>) -> Result<Input> {
-    let mut seq = 0u64;
-    let mut batch = Vec::new();
-    let mut bytes = 0usize;
-    while let Some((r, sha)) = reader.next_record_hashed()? {
-        bytes += r.value.len() + r.key.len();
-        batch.push((r, sha));
-        if batch.len() >= 256 || bytes >= 4 << 20 {
-            if tx.send((seq, std::mem::take(&mut batch))).is_err() {
-                return Err(Error::new(Kind::Failure, "the archive writer stopped"));
-            }
-            seq += 1;
-            bytes = 0;
-        }
-    }
-    if !batch.is_empty() && tx.send((seq, batch)).is_err() {
-        return Err(Error::new(Kind::Failure, "the archive writer stopped"));
-    }
-    Ok(reader)
 }

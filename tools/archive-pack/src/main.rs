@@ -90,6 +90,9 @@ struct CryptArgs {
 }
 
 fn main() -> ExitCode {
+    if let Some(code) = cli::docs::<Args>() {
+        return code;
+    }
     let a = Args::parse();
     cli::run("archive-pack", || {
         let compression = match a.compression {

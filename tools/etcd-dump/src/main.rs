@@ -54,6 +54,9 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    if let Some(code) = cli::docs::<Args>() {
+        return code;
+    }
     let a = Args::parse();
     cli::run("etcd-dump", || {
         dump::run(DumpOptions {

@@ -63,6 +63,9 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    if let Some(code) = cli::docs::<Args>() {
+        return code;
+    }
     let a = Args::parse();
     cli::run("etcd-load", || {
         load::run(LoadOptions {

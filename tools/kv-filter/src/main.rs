@@ -91,6 +91,9 @@ fn main() -> ExitCode {
         .chain(std::env::args().skip(1).map(|a| if a.contains(' ') { format!("'{a}'") } else { a }))
         .collect::<Vec<_>>()
         .join(" ");
+    if let Some(code) = cli::docs::<Args>() {
+        return code;
+    }
     let a = Args::parse();
     cli::run("kv-filter", || {
         filter::run(FilterOptions {

@@ -47,6 +47,9 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    if let Some(code) = cli::docs::<Args>() {
+        return code;
+    }
     let a = Args::parse();
     cli::run("kv-gen", || {
         let opts = GenOptions { objects: a.objects, seed: a.seed, small: a.small, encrypted_share: a.encrypted_share };

@@ -40,6 +40,9 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    if let Some(code) = cli::docs::<Args>() {
+        return code;
+    }
     let a = Args::parse();
     let table = if a.table {
         Some(true)

@@ -42,6 +42,9 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    if let Some(code) = cli::docs::<Args>() {
+        return code;
+    }
     let a = Args::parse();
     cli::run("s3-prune", || {
         s3::prune(PruneOptions {

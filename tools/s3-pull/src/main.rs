@@ -46,6 +46,9 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    if let Some(code) = cli::docs::<Args>() {
+        return code;
+    }
     let a = Args::parse();
     cli::run("s3-pull", || {
         s3::pull(PullOptions {

@@ -68,6 +68,9 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    if let Some(code) = cli::docs::<Args>() {
+        return code;
+    }
     let a = Args::parse();
     cli::run("s3-push", || {
         s3::push(PushOptions {

@@ -1,0 +1,5 @@
+complete -c kv-stats -l top -d 'How many of the largest values to list' -r
+complete -c kv-stats -l json -d 'JSON instead of a table'
+complete -c kv-stats -l verify -d 'Also decode and hash every value to check the trailer\'s digests'
+complete -c kv-stats -s h -l help -d 'Print help'
+complete -c kv-stats -s V -l version -d 'Print version'
