@@ -397,7 +397,8 @@ pub fn generate<W: Write>(o: &GenOptions, out: W) -> std::io::Result<(W, u64)> {
         .map(|i| Lease { id: lease_hex(EVENT_LEASE_BASE + i), ttl: EVENT_TTL, granted_ttl: EVENT_TTL })
         .collect();
     if groups.iter().any(|g| g.kind == Kind::MasterLease) {
-        h.leases.push(Lease { id: lease_hex(MASTER_LEASE_ID), ttl: 15, granted_ttl: 15 });
+        // kube-apiserver grants these 15 s; 600 s keeps a demo or benchmark run from racing the expiry.
+        h.leases.push(Lease { id: lease_hex(MASTER_LEASE_ID), ttl: 600, granted_ttl: 600 });
     }
     h.leases.sort_by(|a, b| a.id.cmp(&b.id));
     let mut w = StreamWriter::new(out, &h)?;
