@@ -470,7 +470,8 @@ pub fn parse_record(line: &[u8]) -> std::result::Result<Record, String> {
 /// the end of the line). `None` when the line is laid out otherwise.
 fn parse_canonical_b64(line: &[u8], n: usize) -> Option<std::result::Result<(Record, usize), String>> {
     let body = line.strip_suffix(b"\"}")?;
-    let at = memchr::memmem::rfind(body, b",\"value_b64\":\"")?;
+    // A quote inside a JSON string is escaped, so the first match is the field itself.
+    let at = memchr::memmem::find(body, b",\"value_b64\":\"")?;
     let b64 = &body[at + 14..];
     // Everything before the value, closed as an object, goes through serde: it is short.
     let mut front = Vec::with_capacity(at + 16);

@@ -24,8 +24,6 @@ const CHUNK: usize = 2 << 20;
 
 struct Chunk {
     seq: u64,
-    /// Line number of the first line in `data`.
-    first_line: u64,
     data: Vec<u8>,
 }
 
@@ -35,7 +33,8 @@ pub struct ValueInfo {
     pub len: usize,
 }
 
-/// What the in-order stage needs to know of a record.
+/// What the in-order stage needs to know of a record. Line numbers are relative to the chunk
+/// (workers do not know where their chunk starts); the in-order stage adds the offset.
 struct Check {
     line_no: u64,
     key: Vec<u8>,
@@ -47,7 +46,21 @@ struct Check {
 enum Item<T> {
     Record(Check, T),
     Trailer(Trailer, u64),
+    /// A line that failed, kept to be parsed again with its absolute line number; or an error
+    /// from `map`.
+    BadLine {
+        rel: u64,
+        line: Vec<u8>,
+        complete: bool,
+    },
     Failed(Error),
+}
+
+/// A worker's results for one chunk, and how many lines the chunk held.
+struct Done<T> {
+    seq: u64,
+    lines: u64,
+    items: Vec<Item<T>>,
 }
 
 /// A stream whose header has been read, ready to be read in parallel.
@@ -87,42 +100,55 @@ impl ParReader {
         let input = self.input;
         let (chunk_tx, chunk_rx) = sync_channel::<Chunk>(threads * 2);
         let chunk_rx = Arc::new(Mutex::new(chunk_rx));
-        let (done_tx, done_rx) = sync_channel::<(u64, Vec<Item<T>>)>(threads * 2);
+        let (done_tx, done_rx) = sync_channel::<Done<T>>(threads * 2);
+        // Chunk buffers go back to the reader: no fresh pages (and page faults) per chunk.
+        let (free_tx, free_rx) = sync_channel::<Vec<u8>>(threads * 4 + 2);
         std::thread::scope(|s| {
             // Owned by this closure so that an early return stops every thread.
             let (done_rx, chunk_rx) = (done_rx, chunk_rx);
-            let reader = s.spawn(move || read_chunks(input, chunk_tx));
+            let reader = s.spawn(move || read_chunks(input, chunk_tx, free_rx));
             for _ in 0..threads {
-                let (rx, tx, map) = (chunk_rx.clone(), done_tx.clone(), &map);
+                let (rx, tx, free, map) = (chunk_rx.clone(), done_tx.clone(), free_tx.clone(), &map);
                 let light = self.verify == Verify::Light;
-                s.spawn(move || work(rx, tx, map, light));
+                s.spawn(move || work(rx, tx, free, map, light));
             }
+            drop(free_tx);
             drop(done_tx);
             drop(chunk_rx);
-            let mut pending: BTreeMap<u64, Vec<Item<T>>> = BTreeMap::new();
+            let mut pending: BTreeMap<u64, Done<T>> = BTreeMap::new();
             let mut next = 0u64;
+            // Absolute line number of the current chunk's first line (the header is line 1).
+            let mut base = 2u64;
             let mut trailer: Option<(Trailer, u64)> = None;
-            for (seq, items) in done_rx.iter() {
-                pending.insert(seq, items);
-                while let Some(items) = pending.remove(&next) {
+            let light = self.verify == Verify::Light;
+            for done in done_rx.iter() {
+                pending.insert(done.seq, done);
+                while let Some(done) = pending.remove(&next) {
                     next += 1;
-                    for item in items {
+                    for item in done.items {
                         if let Some((_, line)) = &trailer {
                             return Err(Error::bad_line(line + 1, "data after the trailer"));
                         }
                         match item {
                             Item::Record(c, t) => {
                                 let [cr, mr, v, l] = c.revs;
-                                checker.record(c.line_no, &c.key, &c.hash, c.value_len, cr, mr, v, l)?;
+                                checker.record(base + c.line_no, &c.key, &c.hash, c.value_len, cr, mr, v, l)?;
                                 sink(t)?;
                             }
-                            Item::Trailer(t, line) => {
-                                checker.trailer(&t, line)?;
-                                trailer = Some((t, line));
+                            Item::Trailer(t, rel) => {
+                                checker.trailer(&t, base + rel)?;
+                                trailer = Some((t, base + rel));
+                            }
+                            Item::BadLine { rel, line, complete } => {
+                                let head = light.then_some(LIGHT_HEAD);
+                                return Err(parse_line_head(&line, base + rel, complete, head).err().unwrap_or_else(
+                                    || Error::new(Kind::Failure, "a line failed to parse, then parsed"),
+                                ));
                             }
                             Item::Failed(e) => return Err(e),
                         }
                     }
+                    base += done.lines;
                 }
             }
             reader.join().map_err(|_| Error::new(Kind::Failure, "the stream reader panicked"))??;
@@ -132,12 +158,13 @@ impl ParReader {
 }
 
 /// Cut the input into chunks that end at a newline (the last one may not).
-fn read_chunks(mut input: Box<dyn BufRead + Send>, tx: SyncSender<Chunk>) -> Result<()> {
+fn read_chunks(mut input: Box<dyn BufRead + Send>, tx: SyncSender<Chunk>, free: Receiver<Vec<u8>>) -> Result<()> {
     let mut seq = 0u64;
-    let mut first_line = 2u64;
     let mut carry: Vec<u8> = Vec::new();
     loop {
-        let mut data = std::mem::take(&mut carry);
+        let mut data = free.try_recv().unwrap_or_default();
+        data.clear();
+        data.append(&mut carry);
         data.reserve(CHUNK);
         let want = CHUNK as u64;
         let got = (&mut input).take(want).read_to_end(&mut data)? as u64;
@@ -154,23 +181,22 @@ fn read_chunks(mut input: Box<dyn BufRead + Send>, tx: SyncSender<Chunk>) -> Res
                 }
             }
         };
-        carry = data.split_off(cut);
+        carry.extend_from_slice(&data[cut..]);
+        data.truncate(cut);
         if data.is_empty() {
             return Ok(());
         }
-        let lines = memchr::memchr_iter(b'\n', &data).count() as u64;
-        if tx.send(Chunk { seq, first_line, data }).is_err() {
+        if tx.send(Chunk { seq, data }).is_err() {
             return Ok(());
         }
         seq += 1;
-        first_line += lines;
         if eof {
             return Ok(());
         }
     }
 }
 
-fn work<T, M>(rx: Arc<Mutex<Receiver<Chunk>>>, tx: SyncSender<(u64, Vec<Item<T>>)>, map: &M, light: bool)
+fn work<T, M>(rx: Arc<Mutex<Receiver<Chunk>>>, tx: SyncSender<Done<T>>, free: SyncSender<Vec<u8>>, map: &M, light: bool)
 where
     M: Fn(Record, &ValueInfo, &[u8]) -> Result<T>,
 {
@@ -178,7 +204,7 @@ where
         let next = rx.lock().expect("chunk queue").recv();
         let Ok(chunk) = next else { return };
         let mut items = Vec::new();
-        let mut line_no = chunk.first_line;
+        let mut line_no = 0u64;
         let mut rest = &chunk.data[..];
         while !rest.is_empty() {
             let (line, complete, after) = match memchr::memchr(b'\n', rest) {
@@ -207,14 +233,15 @@ where
                     }
                 }
                 Ok((Line::Trailer(t), _)) => items.push(Item::Trailer(t, line_no)),
-                Err(e) => {
-                    items.push(Item::Failed(e));
+                Err(_) => {
+                    items.push(Item::BadLine { rel: line_no, line: line.to_vec(), complete });
                     break;
                 }
             }
             line_no += 1;
         }
-        if tx.send((chunk.seq, items)).is_err() {
+        let _ = free.try_send(chunk.data);
+        if tx.send(Done { seq: chunk.seq, lines: line_no, items }).is_err() {
             return;
         }
     }
