@@ -99,7 +99,9 @@ def run_timed(cmd, env=None):
 
 
 RESULTS = []
-SIZES = []  # (what, bytes)  # (section, ours label, ours (wall, rss), peer label, peer (wall, rss), goal text, goal fn)
+SIZES = []  # (what, bytes)
+# make-mirror is stopped here; its time is then a lower bound (the ratio an upper bound).
+MIRROR_CAP = 240  # (section, ours label, ours (wall, rss), peer label, peer (wall, rss), goal text, goal fn)
 
 
 def med(xs):
@@ -119,23 +121,23 @@ def compare(section, ours_label, ours, peer_label, peer, repeat, goal, setup=Non
             (ow if which == 0 else pw).append(w)
             (orss if which == 0 else prss).append(r)
             print(f"  {section}: {'ours' if which == 0 else 'peer'} run {i + 1}: {w:.2f} s, {r / 1024:.0f} MiB", flush=True)
-    row = (section, ours_label, (med(ow), max(orss)), peer_label, (med(pw), max(prss)), goal, repeat)
+    row = (section, ours_label, (med(ow), max(orss)), peer_label, (med(pw), max(prss)), goal, repeat, CURRENT["section"])
     RESULTS.append(row)
     print_row(row)
     return row
 
 
 def print_row(row):
-    section, ol, (ow, orss), pl, (pw, prss), goal, n = row
+    section, ol, (ow, orss), pl, (pw, prss), goal, n, _ = row
     ratio = ow / pw if pw else float("nan")
     print(f"{section}: ours {ow:.2f} s / {orss / 1024:.0f} MiB  peer {pw:.2f} s / {prss / 1024:.0f} MiB  "
           f"ratio {ratio:.2f}x  (goal: {goal})", flush=True)
 
 
-def table():
+def table(rows=None):
     lines = ["| comparison | ours | wall (median) | peak RSS | peer | wall (median) | peak RSS | ours/peer | goal | runs |",
              "|---|---|---|---|---|---|---|---|---|---|"]
-    for section, ol, (ow, orss), pl, (pw, prss), goal, n in RESULTS:
+    for section, ol, (ow, orss), pl, (pw, prss), goal, n, *_ in (rows if rows is not None else RESULTS):
         ratio = ow / pw if pw else float("nan")
         cell = lambda s: s.replace("|", "\\|")
         prss_text = f"{prss / 1024:.0f} MiB" if prss else "n/a"
@@ -152,7 +154,11 @@ def main():
     ap.add_argument("--scale", action="store_true", help="also run the 1M-small-keys memory run")
     ap.add_argument("--no-write", action="store_true", help="do not write docs/BENCHMARKS.md")
     args = ap.parse_args()
-    want = lambda s: not args.only or s in args.only
+    def want(sec):
+        ok = not args.only or sec in args.only
+        if ok:
+            CURRENT["section"] = sec
+        return ok
 
     for tool in ["etcd-dump", "etcd-load", "kv-gen", "archive-pack", "archive-unpack", "kv-filter", "kv-stats", "s3-push", "s3-pull"]:
         if not os.path.exists(os.path.join(BIN, tool)):
@@ -228,6 +234,9 @@ def main():
                     time.sleep(0.5)
                     if p.poll() is not None:
                         raise SystemExit("make-mirror exited")
+                    if time.monotonic() - t0 > MIRROR_CAP:
+                        print(f"  make-mirror: stopped at the {MIRROR_CAP} s cap with {dst.count()} of {want_keys} keys", flush=True)
+                        break
                 wall = time.monotonic() - t0
                 # Stop etcdctl (not GNU time), so that time reports its peak RSS.
                 subprocess.run(["pkill", "-TERM", "-P", str(p.pid)])
@@ -381,8 +390,18 @@ def scale(work, args):
             os.unlink(gen)
 
 
+SECTION_ORDER = ["dump", "load", "mirror", "archive", "filter", "s3"]
+
+
 def write_doc(args, total):
-    path = os.path.join(ROOT, "docs", "BENCHMARKS.md")
+    """Merge this run's rows into docs/benchmarks.json (rows of sections not run are kept) and
+    render docs/BENCHMARKS.md from it."""
+    import json
+    store_path = os.path.join(ROOT, "docs", "benchmarks.json")
+    store = {"rows": [], "sizes": None, "scale": None, "runs": {}}
+    if os.path.exists(store_path):
+        with open(store_path) as f:
+            store = json.load(f)
     cpu = "unknown"
     try:
         with open("/proc/cpuinfo") as f:
@@ -390,45 +409,65 @@ def write_doc(args, total):
     except Exception:
         pass
     etcd_v = subprocess.run(["etcd", "--version"], capture_output=True, text=True).stdout.split("\n")[0]
+    ran = sorted({r[7] for r in RESULTS}, key=lambda x: SECTION_ORDER.index(x) if x in SECTION_ORDER else 99)
+    cmd = f"scripts/bench.py --objects {args.objects} --repeat {args.repeat}" + "".join(f" --only {x}" for x in args.only)
+    for sec in ran:
+        store["runs"][sec] = {"command": cmd, "date": datetime.date.today().isoformat(), "objects": args.objects}
+    store["rows"] = [r for r in store["rows"] if r[7] not in ran] + [list(r) for r in RESULTS]
+    store["rows"].sort(key=lambda r: SECTION_ORDER.index(r[7]) if r[7] in SECTION_ORDER else 99)
+    if SIZES:
+        store["sizes"] = SIZES
+    if SCALE:
+        store["scale"] = SCALE
+    store["machine"] = f"{os.cpu_count()} cores ({cpu}), {platform.system()} {platform.release()}; {etcd_v}"
+    with open(store_path, "w") as f:
+        json.dump(store, f, indent=1)
+    rows = [(r[0], r[1], tuple(r[2]), r[3], tuple(r[4]), r[5], r[6], r[7]) for r in store["rows"]]
     body = [
         "# Benchmarks",
         "",
-        "Produced by `scripts/bench.py` (this file is rewritten by it). Reproduce with:",
+        "Produced by `scripts/bench.py`, which rewrites this file (and docs/benchmarks.json, which",
+        "keeps the rows of sections that a partial run did not touch). Reproduce everything with:",
         "",
         "```sh",
         "cargo build --release --locked --workspace",
-        f"scripts/bench.py --objects {args.objects} --repeat {args.repeat}" + (" --scale" if args.scale else ""),
+        "scripts/bench.py --objects 100000 --repeat 3 --scale      # about 15 minutes here",
         "```",
         "",
-        f"Machine: {os.cpu_count()} cores ({cpu}), {platform.system()} {platform.release()}; {etcd_v}; "
-        f"date {datetime.date.today().isoformat()}; whole run {total / 60:.1f} min.",
-        f"Keyspace: `kv-gen --objects {args.objects} --seed 1` (realistic Kubernetes objects).",
-        "Wall times are medians over the runs; ours and the peer's runs are interleaved. Peak RSS is the",
-        "largest over the runs (and over the stages of a pipeline), from GNU time. The machine is small",
-        "and noisy: read ratios, not absolute figures.",
+        f"Machine: {store['machine']}.",
+        "Keyspace: `kv-gen --objects N --seed 1` (realistic Kubernetes objects: ~760 MB of stream for",
+        "100k). Wall times are medians over the runs; ours and the peer's runs are interleaved. Peak RSS",
+        "is the largest over the runs (and over the stages of a pipeline), from GNU time. The machine is",
+        "small and noisy: read ratios, not absolute figures. make-mirror is stopped after "
+        f"{MIRROR_CAP} s (its time is then a lower bound).",
         "",
-        table(),
+        "Runs recorded here:",
         "",
     ]
-    if SIZES:
+    for sec in SECTION_ORDER:
+        if sec in store["runs"]:
+            r = store["runs"][sec]
+            body.append(f"- {sec}: `{r['command']}` on {r['date']}")
+    body += ["", table(rows), ""]
+    if store.get("sizes"):
         body += ["## Archive size", "", "The same keyspace, one ZIP entry per key:", "", "| archive | size |", "|---|---|"]
-        for what, size in SIZES:
+        for what, size in store["sizes"]:
             body.append(f"| {what} | {size / 1e6:.1f} MB |")
         body.append("")
-    if SCALE:
+    if store.get("scale"):
         body += ["## Memory as the keyspace grows 10×", "",
                  "`kv-gen --small` keys (a few hundred bytes each), loaded into and dumped from a fresh etcd:", "",
                  "| keys | stream | etcd-load wall | etcd-load peak RSS | etcd-dump wall | etcd-dump peak RSS |",
                  "|---|---|---|---|---|---|"]
-        for n, size, lw, lr, dw, dr in SCALE:
+        for n, size, lw, lr, dw, dr in store["scale"]:
             body.append(f"| {n} | {size / 1e6:.0f} MB | {lw:.1f} s | {lr / 1024:.0f} MiB | {dw:.1f} s | {dr / 1024:.0f} MiB |")
         body.append("")
     extra = os.path.join(ROOT, "docs", "BENCHMARKS.notes.md")
     if os.path.exists(extra):
         body += [open(extra).read()]
-    with open(path, "w") as f:
+    with open(os.path.join(ROOT, "docs", "BENCHMARKS.md"), "w") as f:
         f.write("\n".join(body))
-    print(f"wrote {path}")
+    print(f"wrote docs/BENCHMARKS.md and docs/benchmarks.json")
 
 
 if __name__ == "__main__":

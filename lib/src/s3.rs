@@ -505,9 +505,9 @@ async fn push_async(
     }
 }
 
-/// Bytes per ranged GET of a pull, and how many run at once.
+/// Bytes per ranged GET of a pull, and how many run at once (memory: their product).
 const PULL_RANGE: u64 = 8 << 20;
-const PULL_PARALLEL: usize = 4;
+const PULL_PARALLEL: usize = 6;
 
 /// Options of s3-pull.
 #[derive(Debug, Clone)]
@@ -626,7 +626,8 @@ pub fn pull(o: PullOptions) -> anyhow::Result<()> {
                     let r = c.get_object().bucket(&uri.bucket).key(&uri.key).range(format!("bytes={from}-{to}")).send().await;
                     let err = match r {
                         Ok(resp) => match resp.body.collect().await {
-                            Ok(b) if b.remaining() as u64 == to - from + 1 => return Ok(b.into_bytes()),
+                            // The response's pieces, not one copy of them.
+                            Ok(b) if b.remaining() as u64 == to - from + 1 => return Ok(b.into_segments().collect::<Vec<_>>()),
                             Ok(b) => format!("{} bytes instead of {}", b.remaining(), to - from + 1),
                             Err(e) => e.to_string(),
                         },
@@ -643,10 +644,11 @@ pub fn pull(o: PullOptions) -> anyhow::Result<()> {
         };
         let mut chunks = futures::stream::iter(ranges).map(fetch).buffered(PULL_PARALLEL);
         while let Some(chunk) = futures::StreamExt::next(&mut chunks).await {
-            let chunk = chunk?;
-            hasher.update(&chunk);
-            size += chunk.len() as u64;
-            tokio::task::block_in_place(|| out.write_all(&chunk))?;
+            for piece in chunk? {
+                hasher.update(&piece);
+                size += piece.len() as u64;
+                tokio::task::block_in_place(|| out.write_all(&piece))?;
+            }
             progress.update(|| format!("{} of {}", human_bytes(size), human_bytes(total)));
         }
         progress.clear();

@@ -13,7 +13,7 @@ Examples:
   s3-pull --latest s3://backups/prod/ | archive-unpack --verify
   s3-pull --endpoint http://127.0.0.1:9000 s3://backups/b.zip -o b.zip
 
-The object is fetched as ranges, four at a time, and written in order (memory: 4 × 8 MiB);
+The object is fetched as ranges, six at a time, and written in order (memory: 6 × 8 MiB);
 a failed range is retried. The SHA-256 is computed while streaming and compared with
 <key>.sha256 at the end: a mismatch, or a missing checksum, ends with a non-zero exit.";
 
