@@ -98,10 +98,12 @@ def run_timed(cmd, env=None):
     return wall, rss, p.stderr
 
 
+# (comparison, ours label, ours (wall, rss), peer label, peer (wall, rss), goal, runs, section)
 RESULTS = []
+CURRENT = {"section": ""}
 SIZES = []  # (what, bytes)
 # make-mirror is stopped here; its time is then a lower bound (the ratio an upper bound).
-MIRROR_CAP = 240  # (section, ours label, ours (wall, rss), peer label, peer (wall, rss), goal text, goal fn)
+MIRROR_CAP = 240
 
 
 def med(xs):

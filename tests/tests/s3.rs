@@ -137,12 +137,13 @@ fn a_server_killed_mid_upload_leaves_no_object() {
     s3.bucket("backups");
     let env = s3.env();
     let mut c = sh_cmd(&format!(
-        "(head -c 12000000 /dev/urandom; sleep 2; head -c 12000000 /dev/urandom) | s3-push {} --part-size 5MiB s3://backups/big",
+        "(head -c 12000000 /dev/urandom; sleep 5; head -c 12000000 /dev/urandom) | s3-push {} --part-size 5MiB s3://backups/big",
         s3.flags()
     ));
     c.envs(env.iter().copied()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let child = c.spawn().unwrap();
-    std::thread::sleep(Duration::from_millis(1200));
+    // Two parts are uploaded while the producer pauses; then the server dies.
+    std::thread::sleep(Duration::from_millis(2500));
     s3.kill();
     let o = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
