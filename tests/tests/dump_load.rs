@@ -144,6 +144,17 @@ fn dump_is_one_point_in_time() {
     stream.push(b'\n');
     stream.extend_from_slice(&rest);
     assert_eq!(key_values(&records(&stream)), kvs);
+    // --rev reads the same point in time later on; a future revision is refused.
+    let rev = header["revision"].as_i64().unwrap();
+    let again = sh(&format!("etcd-dump -q {} --rev {rev}", e.flags()));
+    again.ok();
+    assert_eq!(key_values(&records(&again.stdout)), kvs);
+    let future = sh(&format!("etcd-dump -q {} --rev {}", e.flags(), rev + 1000));
+    assert_eq!(future.code, 2);
+    assert_eq!(
+        future.stderr,
+        format!("etcd-dump: --rev {} is in the future: the current revision is {}\n", rev + 1000, e.revision())
+    );
 }
 
 #[test]
