@@ -273,8 +273,7 @@ pub fn threads() -> usize {
 pub fn run(o: FilterOptions) -> anyhow::Result<()> {
     let started = Instant::now();
     let m = Matcher::new(&o)?;
-    let input = crate::io::open_input(o.input.as_deref())?;
-    let reader = ParReader::new(input, Verify::Full)?;
+    let reader = ParReader::open(o.input.as_deref(), Verify::Full)?;
     let mut header = reader.header().clone();
     header.history.push(o.invocation.clone());
     if !m.prefix_only() {

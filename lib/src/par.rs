@@ -6,10 +6,16 @@
 //! trailer) and hands each result to `sink`. Because the content digest is built from per-value
 //! SHA-256s, the expensive hashing happens in parallel and the in-order part stays cheap.
 //!
+//! A regular file named on the command line is mapped into memory instead of read: the chunks
+//! are then slices of the mapping, with no copy (the kernel pages it in as the workers go).
+//!
 //! [`StreamReader`]: crate::format::StreamReader
 
 use std::collections::BTreeMap;
+use std::fs::File;
 use std::io::{BufRead, Read};
+use std::ops::Range;
+use std::path::Path;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 
@@ -24,7 +30,30 @@ const CHUNK: usize = 2 << 20;
 
 struct Chunk {
     seq: u64,
-    data: Vec<u8>,
+    data: Data,
+}
+
+/// A chunk's bytes: read into a buffer, or a range of a mapped file.
+enum Data {
+    Owned(Vec<u8>),
+    Mapped(Arc<memmap2::Mmap>, Range<usize>),
+}
+
+impl std::ops::Deref for Data {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Data::Owned(v) => v,
+            Data::Mapped(m, r) => &m[r.clone()],
+        }
+    }
+}
+
+/// Where the records come from once the header has been read.
+enum Source {
+    Stream(Box<dyn BufRead + Send>),
+    /// A mapped file and the offset of its first record line.
+    Mapped(Arc<memmap2::Mmap>, usize),
 }
 
 /// A record's value as the workers saw it: its SHA-256 (zero in light mode) and full length.
@@ -65,7 +94,7 @@ struct Done<T> {
 
 /// A stream whose header has been read, ready to be read in parallel.
 pub struct ParReader {
-    input: Box<dyn BufRead + Send>,
+    input: Source,
     header: Header,
     header_line: Vec<u8>,
     verify: Verify,
@@ -74,7 +103,27 @@ pub struct ParReader {
 impl ParReader {
     pub fn new(mut input: Box<dyn BufRead + Send>, verify: Verify) -> Result<Self> {
         let (header_line, header) = read_header(&mut input)?;
-        Ok(ParReader { input, header, header_line, verify })
+        Ok(ParReader { input: Source::Stream(input), header, header_line, verify })
+    }
+
+    /// Open the input named on the command line (`None` or `-`: stdin). A non-empty regular
+    /// file is mapped; anything else (stdin, a pipe, a FIFO) is read as a stream.
+    pub fn open(path: Option<&Path>, verify: Verify) -> Result<Self> {
+        if let Some(p) = path.filter(|p| !crate::io::is_stdio(Some(p))) {
+            let file = File::open(p)
+                .map_err(|e| Error::with_source(Kind::Usage, format!("cannot open {}", p.display()), e))?;
+            if file.metadata().is_ok_and(|m| m.is_file() && m.len() > 0)
+                && let Some(map) = map_file(&file)
+            {
+                let _ = map.advise(memmap2::Advice::Sequential);
+                let mut head: &[u8] = &map;
+                let (header_line, header) = read_header(&mut head)?;
+                let offset = map.len() - head.len();
+                return Ok(ParReader { input: Source::Mapped(Arc::new(map), offset), header, header_line, verify });
+            }
+            return Self::new(Box::new(std::io::BufReader::with_capacity(crate::io::BUF_SIZE, file)), verify);
+        }
+        Self::new(crate::io::open_input(None)?, verify)
     }
 
     pub fn header(&self) -> &Header {
@@ -106,7 +155,13 @@ impl ParReader {
         std::thread::scope(|s| {
             // Owned by this closure so that an early return stops every thread.
             let (done_rx, chunk_rx) = (done_rx, chunk_rx);
-            let reader = s.spawn(move || read_chunks(input, chunk_tx, free_rx));
+            let reader = s.spawn(move || match input {
+                Source::Stream(input) => read_chunks(input, chunk_tx, free_rx),
+                Source::Mapped(map, offset) => {
+                    map_chunks(map, offset, chunk_tx);
+                    Ok(())
+                }
+            });
             for _ in 0..threads {
                 let (rx, tx, free, map) = (chunk_rx.clone(), done_tx.clone(), free_tx.clone(), &map);
                 let light = self.verify == Verify::Light;
@@ -186,13 +241,57 @@ fn read_chunks(mut input: Box<dyn BufRead + Send>, tx: SyncSender<Chunk>, free: 
         if data.is_empty() {
             return Ok(());
         }
-        if tx.send(Chunk { seq, data }).is_err() {
+        if tx.send(Chunk { seq, data: Data::Owned(data) }).is_err() {
             return Ok(());
         }
         seq += 1;
         if eof {
             return Ok(());
         }
+    }
+}
+
+/// Map a file for reading. The one place (with [`release`]) where this crate uses `unsafe`.
+#[allow(unsafe_code)]
+fn map_file(file: &File) -> Option<memmap2::Mmap> {
+    // SAFETY: the mapping is only read, never written. A file truncated by another process while
+    // we read it would fault (SIGBUS) rather than be read short: either way the tool dies before
+    // it writes a trailer, so nothing downstream looks complete.
+    unsafe { memmap2::Mmap::map(file) }.ok()
+}
+
+/// Unmap the whole pages of `r` from this process; reading them again would fault them back in
+/// from the file, unchanged.
+#[allow(unsafe_code)]
+fn release(map: &memmap2::Mmap, r: Range<usize>) {
+    const PAGE: usize = 4096;
+    let start = r.start.div_ceil(PAGE) * PAGE;
+    let end = r.end / PAGE * PAGE;
+    if end > start {
+        // SAFETY: a read-only file mapping: after MADV_DONTNEED its pages read back from the file.
+        let _ = unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, end - start) };
+    }
+}
+
+/// Cut a mapped file into chunks that end at a newline (the last one may not).
+fn map_chunks(map: Arc<memmap2::Mmap>, mut pos: usize, tx: SyncSender<Chunk>) {
+    let mut seq = 0u64;
+    while pos < map.len() {
+        let end = (pos + CHUNK).min(map.len());
+        let cut = if end == map.len() {
+            end
+        } else {
+            match memchr::memrchr(b'\n', &map[pos..end]) {
+                Some(i) => pos + i + 1,
+                // A line longer than a chunk: up to its end.
+                None => memchr::memchr(b'\n', &map[end..]).map_or(map.len(), |i| end + i + 1),
+            }
+        };
+        if tx.send(Chunk { seq, data: Data::Mapped(map.clone(), pos..cut) }).is_err() {
+            return;
+        }
+        seq += 1;
+        pos = cut;
     }
 }
 
@@ -240,7 +339,14 @@ where
             }
             line_no += 1;
         }
-        let _ = free.try_send(chunk.data);
+        match chunk.data {
+            Data::Owned(buf) => {
+                let _ = free.try_send(buf);
+            }
+            // Done with these pages: drop them from this process (they stay in the page cache),
+            // so that resident memory does not grow with the file.
+            Data::Mapped(map, r) => release(&map, r),
+        }
         if tx.send(Done { seq: chunk.seq, lines: line_no, items }).is_err() {
             return;
         }
@@ -257,7 +363,8 @@ mod tests {
         for i in 0..n {
             let r = Record {
                 key: format!("/k/{i:08}").into_bytes(),
-                value: vec![b'x'; i % 3000],
+                // A few lines longer than a chunk.
+                value: vec![b'x'; if i % 1700 == 1 { 3 * CHUNK + i } else { i % 3000 }],
                 create_revision: 1,
                 mod_revision: 2,
                 version: 1,
@@ -268,8 +375,17 @@ mod tests {
         w.finish().unwrap().0
     }
 
-    fn par_keys(bytes: Vec<u8>) -> Result<Vec<Vec<u8>>> {
-        let r = ParReader::new(Box::new(std::io::Cursor::new(bytes)), Verify::Full)?;
+    /// Read with the parallel reader, from a stream or (`mapped`) from a mapped file.
+    fn par_keys(bytes: Vec<u8>, mapped: bool) -> Result<Vec<Vec<u8>>> {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let r = if mapped {
+            std::fs::write(file.path(), &bytes).unwrap();
+            let r = ParReader::open(Some(file.path()), Verify::Full)?;
+            assert!(matches!(r.input, Source::Mapped(..)) || bytes.is_empty());
+            r
+        } else {
+            ParReader::new(Box::new(std::io::Cursor::new(bytes)), Verify::Full)?
+        };
         let mut keys = Vec::new();
         r.run(
             3,
@@ -286,18 +402,20 @@ mod tests {
     fn same_records_and_errors_as_the_sequential_reader() {
         let s = stream(5000);
         let seq: Vec<Vec<u8>> = StreamReader::new(&s[..]).unwrap().map(|r| r.unwrap().key).collect();
-        assert!(par_keys(s.clone()).unwrap() == seq);
-        for cut in [s.len() - 1, s.len() - 2, s.len() - 300, s.len() / 2, 2_000_000] {
-            let a = par_keys(s[..cut].to_vec()).map(|k| k.len()).map_err(|e| e.to_string());
-            let b = StreamReader::new(&s[..cut])
-                .unwrap()
-                .collect::<Result<Vec<_>>>()
-                .map(|k| k.len())
-                .map_err(|e| e.to_string());
-            assert_eq!(a, b, "cut at {cut}");
+        for mapped in [false, true] {
+            assert!(par_keys(s.clone(), mapped).unwrap() == seq, "mapped: {mapped}");
+            for cut in [s.len() - 1, s.len() - 2, s.len() - 300, s.len() / 2, 2_000_000, CHUNK * 3 + 1000] {
+                let a = par_keys(s[..cut].to_vec(), mapped).map(|k| k.len()).map_err(|e| e.to_string());
+                let b = StreamReader::new(&s[..cut])
+                    .unwrap()
+                    .collect::<Result<Vec<_>>>()
+                    .map(|k| k.len())
+                    .map_err(|e| e.to_string());
+                assert_eq!(a, b, "cut at {cut}, mapped: {mapped}");
+            }
+            let mut extra = s.clone();
+            extra.extend_from_slice(b"{}\n");
+            assert_eq!(par_keys(extra, mapped).unwrap_err().to_string(), "line 5003: data after the trailer");
         }
-        let mut extra = s.clone();
-        extra.extend_from_slice(b"{}\n");
-        assert_eq!(par_keys(extra).unwrap_err().to_string(), "line 5003: data after the trailer");
     }
 }

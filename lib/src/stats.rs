@@ -157,8 +157,7 @@ fn see(r: Record, v: &ValueInfo) -> Seen {
 
 /// Build the report from a stream.
 pub fn collect(o: &StatsOptions) -> Result<Stats> {
-    let input = crate::io::open_input(o.input.as_deref())?;
-    let reader = ParReader::new(input, if o.verify { Verify::Full } else { Verify::Light })?;
+    let reader = ParReader::open(o.input.as_deref(), if o.verify { Verify::Full } else { Verify::Light })?;
     let header: Header = reader.header().clone();
     let mut s = Stats {
         revision: header.revision,

@@ -182,8 +182,7 @@ fn deflate_file(mut src: File) -> Result<(u32, u64, File, u64)> {
 /// Run archive-pack.
 pub fn pack(o: PackOptions) -> anyhow::Result<()> {
     let started = Instant::now();
-    let input = crate::io::open_input(o.input.as_deref())?;
-    let reader = ParReader::new(input, Verify::Full)?;
+    let reader = ParReader::open(o.input.as_deref(), Verify::Full)?;
     let header = reader.header().clone();
     let header_line = reader.header_line().to_vec();
     let time = unix_time(&header.time);
