@@ -446,7 +446,8 @@ def write_doc(args, total):
         f"Machine: {store['machine']}.",
         "Keyspace: `kv-gen --objects N --seed 1` (realistic Kubernetes objects: ~760 MB of stream for",
         "100k). Wall times are medians over the runs; ours and the peer's runs are interleaved. Peak RSS",
-        "is the largest over the runs (and over the stages of a pipeline), from GNU time. The machine is",
+        "is the largest over the runs, from GNU time; for a pipeline it is the largest over its stages,",
+        "or that of the stage named in the label (e.g. `RSS: archive-pack`). The machine is",
         "small and noisy: read ratios, not absolute figures. make-mirror is stopped after "
         f"{MIRROR_CAP} s (its time is then a lower bound).",
         "",
