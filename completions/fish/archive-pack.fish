@@ -3,8 +3,8 @@ complete -c archive-pack -l compression -d 'Compression of each entry' -r -f -a 
 zstd\t'Zstandard (ZIP method 93): faster and smaller, needs a recent unzip/7z'
 store\t'No compression'"
 complete -c archive-pack -l level -d 'Compression level (deflate 0-9, default 1; zstd 1-22, default 3)' -r
-complete -c archive-pack -l layout -d 'Entry layout: reshifter (with metadata and manifest) or reshifter-go (ReShifter\'s)' -r -f -a "reshifter\t'reshifter\'s layout: header, one entry per key with metadata, manifest (docs/FORMAT.md)'
-reshifter-go\t'ReShifter\'s (the Go tool\'s) layout: `<backup id>/<key path>/content`, no metadata'"
+complete -c archive-pack -l layout -d 'Entry layout: native (with metadata and manifest: restores exactly) or reshifter (the layout of ReShifter, the Go tool: keys and values only)' -r -f -a "native\t'This toolkit\'s layout: header, one entry per key with metadata, manifest (docs/FORMAT.md)'
+reshifter\t'ReShifter\'s (the Go tool\'s) layout: `<backup id>/<key path>/content`, no metadata'"
 complete -c archive-pack -l threads -d 'Compression threads (default: the number of cores)' -r
 complete -c archive-pack -l passphrase-file -d 'Encrypt with the passphrase in FILE (first line)' -r -F
 complete -c archive-pack -l recipient -d 'Encrypt to this age public key (repeatable)' -r

@@ -417,7 +417,7 @@ for n in sorted(z.namelist()):
     // And back into ReShifter's layout: the same keys and values.
     let d = tmp();
     let p = d.path().display().to_string();
-    sh(&format!("archive-unpack -q {f} | archive-pack -q --layout reshifter-go -o {p}/back.zip")).ok();
+    sh(&format!("archive-unpack -q {f} | archive-pack -q --layout reshifter -o {p}/back.zip")).ok();
     let names = sh(&format!("unzip -Z1 {p}/back.zip | sort"));
     let orig = sh(&format!("unzip -Z1 {f} | sort"));
     assert_eq!(names.stdout_str(), orig.stdout_str());

@@ -31,11 +31,11 @@ pub enum Compression {
 /// Which entry layout to write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Layout {
-    /// reshifter's layout: header, one entry per key with metadata, manifest (docs/FORMAT.md).
-    Reshifter,
+    /// This toolkit's layout: header, one entry per key with metadata, manifest (docs/FORMAT.md).
+    Native,
     /// ReShifter's (the Go tool's) layout: `<backup id>/<key path>/content`, no metadata.
-    #[value(name = "reshifter-go", alias = "reshifter-v1")]
-    ReshifterGo,
+    #[value(name = "reshifter", aliases = ["reshifter-go", "reshifter-v1"])]
+    Reshifter,
 }
 
 #[derive(Debug, Clone)]
@@ -112,8 +112,8 @@ impl Compressor {
 
 fn prepare(c: &mut Compressor, r: &Record, sha: &[u8; 32], layout: Layout, backup_id: &str) -> Result<Prepared> {
     let name = match layout {
-        Layout::Reshifter => path_of(&r.key),
-        Layout::ReshifterGo => reshifter_path(backup_id, &r.key).ok_or_else(|| {
+        Layout::Native => path_of(&r.key),
+        Layout::Reshifter => reshifter_path(backup_id, &r.key).ok_or_else(|| {
             Error::new(
                 Kind::BadInput,
                 format!(
@@ -124,8 +124,8 @@ fn prepare(c: &mut Compressor, r: &Record, sha: &[u8; 32], layout: Layout, backu
         })?,
     };
     let extra = match layout {
-        Layout::Reshifter => encode_meta(r, sha, is_hashed(&name))?,
-        Layout::ReshifterGo => Vec::new(),
+        Layout::Native => encode_meta(r, sha, is_hashed(&name))?,
+        Layout::Reshifter => Vec::new(),
     };
     let (method, data) = c.compress(&r.value)?;
     let mut line = Vec::with_capacity(name.len() * 2 + 200);
@@ -191,7 +191,7 @@ pub fn pack(o: PackOptions) -> anyhow::Result<()> {
     let out = Output::create(o.output.as_deref())?;
     let sink = Sink::new(out, &o.keys)?;
     let mut zip = ZipStreamWriter::new(sink, time)?;
-    if o.layout == Layout::Reshifter {
+    if o.layout == Layout::Native {
         let mut c = Compressor::new(Compression::Deflate(6))?;
         let (method, data) = c.compress(&header_line)?;
         zip.add(&Entry {
@@ -235,7 +235,7 @@ pub fn pack(o: PackOptions) -> anyhow::Result<()> {
     progress.clear();
 
     // The stream was complete and verified: write the manifest (header, keys, trailer) and the end.
-    if o.layout == Layout::Reshifter {
+    if o.layout == Layout::Native {
         let mut line = serde_json::to_vec(&trailer)?;
         line.push(b'\n');
         manifest.write_all(&line)?;

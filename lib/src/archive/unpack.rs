@@ -474,7 +474,7 @@ fn foreign(file: File, o: &UnpackOptions) -> Result<Count> {
     h.sorted = true;
     h.extra.insert(
         "source_archive".into(),
-        serde_json::json!({"layout": "reshifter-go", "backup_ids": backup_ids.into_iter().collect::<Vec<_>>()}),
+        serde_json::json!({"layout": "reshifter", "backup_ids": backup_ids.into_iter().collect::<Vec<_>>()}),
     );
     let header_line = serde_json::to_vec(&h).map_err(std::io::Error::other)?;
     let mut sink = Sink::new(o, &header_line, &h)?;

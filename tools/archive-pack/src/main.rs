@@ -16,7 +16,7 @@ Examples:
   etcd-dump | archive-pack --compression zstd --level 3 -o backup.zip
   etcd-dump | archive-pack --recipient age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p -o backup.zip.age
   RESHIFTER_PASSPHRASE=... etcd-dump | archive-pack --encrypt -o backup.zip.age
-  archive-unpack backup.zip | archive-pack --layout reshifter-go -o for-reshifter.zip
+  archive-unpack backup.zip | archive-pack --layout reshifter -o for-reshifter.zip
 
 A stream that ends without its trailer is a truncated backup: archive-pack exits non-zero,
 writes no manifest and no central directory (unzip -t fails), and renames no file.
@@ -53,8 +53,9 @@ struct Args {
     #[arg(long, value_name = "N")]
     level: Option<i32>,
 
-    /// Entry layout: reshifter (with metadata and manifest) or reshifter-go (ReShifter's)
-    #[arg(long, value_enum, default_value = "reshifter")]
+    /// Entry layout: native (with metadata and manifest: restores exactly) or reshifter (the
+    /// layout of ReShifter, the Go tool: keys and values only)
+    #[arg(long, value_enum, default_value = "native")]
     layout: Layout,
 
     /// Compression threads (default: the number of cores)
