@@ -100,24 +100,32 @@ async fn fetch_pages(
     page_bytes: usize,
     tx: mpsc::Sender<Page>,
 ) {
-    let mut kv = client.kv_client().max_decoding_message_size(MAX_DECODE_BYTES);
+    // A page larger than `soft` is refused and asked for again with half the keys, so that a
+    // jump in value sizes (many tiny keys, then big ones) cannot make one page of tens of MiB.
+    // Only a single key larger than `soft` is read under the hard limit.
+    let soft = (page_bytes.saturating_mul(4)).clamp(16 << 20, MAX_DECODE_BYTES);
+    let mut kv_soft = client.kv_client().max_decoding_message_size(soft);
+    let mut kv_hard = client.kv_client().max_decoding_message_size(MAX_DECODE_BYTES);
     let mut limit = page_keys.clamp(1, 64);
     let mut fetched: u64 = 0;
     for (start, end) in ranges {
         let mut from = start;
         loop {
             let mut attempt = 0u32;
+            let mut hard = false;
             let resp = loop {
                 let opts = GetOptions::new()
                     .with_range(end.clone())
                     .with_revision(revision)
                     .with_limit(limit as i64)
                     .with_serializable();
+                let kv = if hard { &mut kv_hard } else { &mut kv_soft };
                 match kv.get(from.clone(), Some(opts)).await {
                     Ok(r) => break r,
                     Err(e) if etcd::is_too_large_response(&e) && limit > 1 => {
                         limit = (limit / 2).max(1);
                     }
+                    Err(e) if etcd::is_too_large_response(&e) && !hard => hard = true,
                     Err(e) if etcd::is_transient(&e) && attempt < 5 => {
                         attempt += 1;
                         tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
@@ -144,8 +152,9 @@ async fn fetch_pages(
             let bytes: usize = kvs.iter().map(|kv| kv.key().len() + kv.value().len()).sum();
             // Size the next page from what this one weighed.
             if !kvs.is_empty() {
+                // Grow by at most 4× a page: a run of tiny keys says little about what follows.
                 let per_key = (bytes / kvs.len()).max(1);
-                limit = (page_bytes / per_key).clamp(1, page_keys);
+                limit = (page_bytes / per_key).clamp(1, page_keys).min(limit.saturating_mul(4));
             }
             fetched += kvs.len() as u64;
             let next_from = kvs.last().map(|kv| {

@@ -95,6 +95,22 @@ fn round_trip_is_byte_exact() {
     );
 }
 
+/// Thousands of tiny keys, then big values, then one value above the 16 MiB soft page limit:
+/// pages shrink to stay small, and the single huge key is still read.
+#[test]
+fn pages_follow_jumps_in_value_size() {
+    let e = Etcd::start_with(&["--max-request-bytes=20971520"]);
+    let mut kvs: Vec<_> = (0..3000).map(|i| kv(format!("/a/{i:05}").as_bytes(), b"v")).collect();
+    kvs.extend((0..30).map(|i| kv(format!("/m/{i:03}").as_bytes(), &vec![b'0' + (i % 10) as u8; 1 << 20])));
+    kvs.push(kv(b"/z/huge", &vec![b'h'; 17 << 20]));
+    e.put_all(&kvs);
+    for flags in ["", "--page-bytes 64KiB"] {
+        let out = sh(&format!("etcd-dump -q {} {flags}", e.flags()));
+        out.ok();
+        assert!(key_values(&records(&out.stdout)) == sorted(kvs.clone()), "flags {flags:?}");
+    }
+}
+
 /// Seed `n` keys with values of `size` bytes under `/pit/`.
 fn seed(e: &Etcd, n: usize, size: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
     let kvs: Vec<_> =
