@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufRead, Read};
 use std::ops::Range;
+use std::os::fd::AsFd;
 use std::path::Path;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
@@ -112,18 +113,39 @@ impl ParReader {
         if let Some(p) = path.filter(|p| !crate::io::is_stdio(Some(p))) {
             let file = File::open(p)
                 .map_err(|e| Error::with_source(Kind::Usage, format!("cannot open {}", p.display()), e))?;
-            if file.metadata().is_ok_and(|m| m.is_file() && m.len() > 0)
-                && let Some(map) = map_file(&file)
-            {
-                let _ = map.advise(memmap2::Advice::Sequential);
-                let mut head: &[u8] = &map;
-                let (header_line, header) = read_header(&mut head)?;
-                let offset = map.len() - head.len();
-                return Ok(ParReader { input: Source::Mapped(Arc::new(map), offset), header, header_line, verify });
+            if let Some(r) = Self::mapped(&file, 0, verify) {
+                return r;
             }
             return Self::new(Box::new(std::io::BufReader::with_capacity(crate::io::BUF_SIZE, file)), verify);
         }
+        // Standard input redirected from a file (`< f`) is mapped too, from where its offset is.
+        if let Some(mut file) = std::io::stdin().as_fd().try_clone_to_owned().ok().map(File::from)
+            && let Ok(pos) = std::io::Seek::stream_position(&mut file)
+            && let Some(r) = Self::mapped(&file, pos, verify)
+        {
+            return r;
+        }
         Self::new(crate::io::open_input(None)?, verify)
+    }
+
+    /// Map `file` and read its header at `pos`, if it is a regular file with data after `pos`
+    /// that can be mapped; `None` means: read it as a stream.
+    fn mapped(file: &File, pos: u64, verify: Verify) -> Option<Result<Self>> {
+        if !file.metadata().is_ok_and(|m| m.is_file() && m.len() > pos) {
+            return None;
+        }
+        let map = map_file(file)?;
+        let _ = map.advise(memmap2::Advice::Sequential);
+        let start = usize::try_from(pos).ok()?;
+        let mut head: &[u8] = &map[start..];
+        let read = read_header(&mut head);
+        let offset = map.len() - head.len();
+        Some(read.map(|(header_line, header)| ParReader {
+            input: Source::Mapped(Arc::new(map), offset),
+            header,
+            header_line,
+            verify,
+        }))
     }
 
     pub fn header(&self) -> &Header {

@@ -283,4 +283,17 @@ fn stats_of_a_generated_cluster_agree_with_jq() {
     assert_eq!(s["encodings"]["encrypted_keys"]["aescbc/key1"]["keys"], enc);
     let leased = jq_keys(&g, ".lease").len();
     assert_eq!(s["leases"]["keys"], leased);
+    // A file given by name or as stdin is mapped, a pipe is read: the same report either way.
+    for how in [format!("kv-stats --json < {g}"), format!("cat {g} | kv-stats --json")] {
+        let other = sh(&how);
+        other.ok();
+        assert!(other.stdout == out.stdout, "{how}");
+    }
+    // Standard input is read from where its offset is, not from the start of the file.
+    let after = sh(&format!("(read -r line; kv-filter -q) < {g}"));
+    assert_eq!(after.code, 3);
+    assert_eq!(
+        after.stderr,
+        "kv-filter: line 1: not a reshifter stream: the first line must be the header {\"type\":\"header\",...}\n"
+    );
 }
