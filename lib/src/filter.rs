@@ -266,7 +266,7 @@ struct Out {
 
 /// Worker threads for stream reading: the cores, at most 4.
 pub fn threads() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).min(4)
+    crate::par::cores().min(4)
 }
 
 /// Run kv-filter.
@@ -296,7 +296,7 @@ pub fn run(o: FilterOptions) -> anyhow::Result<()> {
         if !m.keep(&r.key) {
             return Ok(Kept { size, line: None });
         }
-        let revs = [r.create_revision, r.mod_revision, r.version, r.lease];
+        let revs = r.revs();
         let line = match m.rewrite(&r.key) {
             None => raw.to_vec(),
             Some(k) => {

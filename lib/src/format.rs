@@ -32,6 +32,13 @@ pub struct Record {
     pub lease: i64,
 }
 
+impl Record {
+    /// `[create_revision, mod_revision, version, lease]`: what the meta digest covers.
+    pub fn revs(&self) -> [i64; 4] {
+        [self.create_revision, self.mod_revision, self.version, self.lease]
+    }
+}
+
 /// A lease seen at dump time.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lease {
@@ -158,31 +165,22 @@ pub struct Digests {
 impl Digests {
     pub fn update(&mut self, r: &Record) {
         let h = value_sha256(&r.value);
-        self.update_hashed(&r.key, &h, r.value.len(), r.create_revision, r.mod_revision, r.version, r.lease);
+        self.update_hashed(&r.key, &h, r.value.len(), r.revs());
     }
 
     pub fn update_parts(&mut self, key: &[u8], value: &[u8], create: i64, modr: i64, version: i64, lease: i64) {
-        self.update_hashed(key, &value_sha256(value), value.len(), create, modr, version, lease);
+        self.update_hashed(key, &value_sha256(value), value.len(), [create, modr, version, lease]);
     }
 
-    /// Update with the value's SHA-256 already computed (`value_len` is its length).
-    #[allow(clippy::too_many_arguments)]
-    pub fn update_hashed(
-        &mut self,
-        key: &[u8],
-        value_hash: &[u8; 32],
-        value_len: usize,
-        create: i64,
-        modr: i64,
-        version: i64,
-        lease: i64,
-    ) {
+    /// Update with the value's SHA-256 already computed (`value_len` is its length) and the
+    /// record's [`Record::revs`].
+    pub fn update_hashed(&mut self, key: &[u8], value_hash: &[u8; 32], value_len: usize, revs: [i64; 4]) {
         self.content.update((key.len() as u64).to_le_bytes());
         self.content.update(key);
         self.content.update(value_hash);
         self.meta.update((key.len() as u64).to_le_bytes());
         self.meta.update(key);
-        for n in [create, modr, version, lease] {
+        for n in revs {
             self.meta.update(n.to_le_bytes());
         }
         self.count += 1;
@@ -358,13 +356,7 @@ impl<W: Write> StreamWriter<W> {
 
     /// Write a record line as it is (it must encode `r`), with the value's SHA-256 known.
     pub fn write_line_hashed(&mut self, line: &[u8], r: &Record, value_hash: &[u8; 32]) -> std::io::Result<()> {
-        self.write_line_meta(
-            line,
-            &r.key,
-            value_hash,
-            r.value.len(),
-            [r.create_revision, r.mod_revision, r.version, r.lease],
-        )
+        self.write_line_meta(line, &r.key, value_hash, r.value.len(), r.revs())
     }
 
     /// Write a record line as it is, given the record's key, value hash and length, and
@@ -377,8 +369,7 @@ impl<W: Write> StreamWriter<W> {
         value_len: usize,
         revs: [i64; 4],
     ) -> std::io::Result<()> {
-        let [c, m, v, l] = revs;
-        self.digests.update_hashed(key, value_hash, value_len, c, m, v, l);
+        self.digests.update_hashed(key, value_hash, value_len, revs);
         self.buf.extend_from_slice(line);
         self.buf.push(b'\n');
         if self.buf.len() >= 64 * 1024 {
@@ -658,18 +649,14 @@ impl Checker {
         Checker { digests: Digests::default(), prev_key: header.sorted.then(Vec::new), verify }
     }
 
-    /// Account for a record (its value given by length and SHA-256).
-    #[allow(clippy::too_many_arguments)]
+    /// Account for a record (its value given by length and SHA-256, and its [`Record::revs`]).
     pub fn record(
         &mut self,
         line_no: u64,
         key: &[u8],
         value_hash: &[u8; 32],
         value_len: usize,
-        create: i64,
-        modr: i64,
-        version: i64,
-        lease: i64,
+        revs: [i64; 4],
     ) -> Result<()> {
         if let Some(prev) = &mut self.prev_key {
             if self.digests.count() > 0 && key <= prev.as_slice() {
@@ -685,7 +672,7 @@ impl Checker {
             // Only count and bytes are compared with the trailer: no digests to build.
             self.digests.update_counts(key.len(), value_len);
         } else {
-            self.digests.update_hashed(key, value_hash, value_len, create, modr, version, lease);
+            self.digests.update_hashed(key, value_hash, value_len, revs);
         }
         Ok(())
     }
@@ -857,16 +844,7 @@ impl<R: BufRead> StreamReader<R> {
         match parse_line(trim_newline(&self.buf), self.line_no, complete)? {
             Line::Record(rec) => {
                 let h = value_sha256(&rec.value);
-                self.checker.record(
-                    self.line_no,
-                    &rec.key,
-                    &h,
-                    rec.value.len(),
-                    rec.create_revision,
-                    rec.mod_revision,
-                    rec.version,
-                    rec.lease,
-                )?;
+                self.checker.record(self.line_no, &rec.key, &h, rec.value.len(), rec.revs())?;
                 Ok(Some((rec, h)))
             }
             Line::Trailer(t) => {

@@ -20,13 +20,14 @@ pub fn is_stdio(path: Option<&Path>) -> bool {
 /// Open the input named on the command line; `None` or `-` is stdin.
 pub fn open_input(path: Option<&Path>) -> Result<Box<dyn BufRead + Send>> {
     match path {
-        Some(p) if !is_stdio(Some(p)) => {
-            let f = File::open(p)
-                .map_err(|e| Error::with_source(Kind::Usage, format!("cannot open {}", p.display()), e))?;
-            Ok(Box::new(BufReader::with_capacity(BUF_SIZE, f)))
-        }
+        Some(p) if !is_stdio(Some(p)) => Ok(Box::new(BufReader::with_capacity(BUF_SIZE, open_file(p)?))),
         _ => Ok(Box::new(BufReader::with_capacity(BUF_SIZE, std::io::stdin()))),
     }
+}
+
+/// Open an input file named on the command line (a usage error when it cannot be).
+pub fn open_file(p: &Path) -> Result<File> {
+    File::open(p).map_err(|e| Error::with_source(Kind::Usage, format!("cannot open {}", p.display()), e))
 }
 
 /// Buffered standard output.

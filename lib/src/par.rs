@@ -23,6 +23,11 @@ use std::sync::{Arc, Mutex};
 use crate::error::{Error, Kind, Result};
 use crate::format::{Checker, Header, Line, Record, Trailer, Verify, parse_line_head, read_header, value_sha256};
 
+/// The cores this process may use (2 when unknown): the default number of workers.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+}
+
 /// Bytes of each value decoded in [`Verify::Light`] mode.
 pub const LIGHT_HEAD: usize = 128;
 
@@ -111,12 +116,11 @@ impl ParReader {
     /// file is mapped; anything else (stdin, a pipe, a FIFO) is read as a stream.
     pub fn open(path: Option<&Path>, verify: Verify) -> Result<Self> {
         if let Some(p) = path.filter(|p| !crate::io::is_stdio(Some(p))) {
-            let file = File::open(p)
-                .map_err(|e| Error::with_source(Kind::Usage, format!("cannot open {}", p.display()), e))?;
-            if let Some(r) = Self::mapped(&file, 0, verify) {
-                return r;
-            }
-            return Self::new(Box::new(std::io::BufReader::with_capacity(crate::io::BUF_SIZE, file)), verify);
+            let file = crate::io::open_file(p)?;
+            return match Self::mapped(&file, 0, verify) {
+                Some(r) => r,
+                None => Self::new(Box::new(std::io::BufReader::with_capacity(crate::io::BUF_SIZE, file)), verify),
+            };
         }
         // Standard input redirected from a file (`< f`) is mapped too, from where its offset is.
         if let Some(mut file) = std::io::stdin().as_fd().try_clone_to_owned().ok().map(File::from)
@@ -167,6 +171,7 @@ impl ParReader {
         S: FnMut(T) -> Result<()>,
     {
         let threads = threads.max(1);
+        let light = self.verify == Verify::Light;
         let mut checker = Checker::new(&self.header, self.verify);
         let input = self.input;
         let (chunk_tx, chunk_rx) = sync_channel::<Chunk>(threads * 2);
@@ -186,7 +191,6 @@ impl ParReader {
             });
             for _ in 0..threads {
                 let (rx, tx, free, map) = (chunk_rx.clone(), done_tx.clone(), free_tx.clone(), &map);
-                let light = self.verify == Verify::Light;
                 s.spawn(move || work(rx, tx, free, map, light));
             }
             drop(free_tx);
@@ -197,7 +201,6 @@ impl ParReader {
             // Absolute line number of the current chunk's first line (the header is line 1).
             let mut base = 2u64;
             let mut trailer: Option<(Trailer, u64)> = None;
-            let light = self.verify == Verify::Light;
             for done in done_rx.iter() {
                 pending.insert(done.seq, done);
                 while let Some(done) = pending.remove(&next) {
@@ -208,8 +211,7 @@ impl ParReader {
                         }
                         match item {
                             Item::Record(c, t) => {
-                                let [cr, mr, v, l] = c.revs;
-                                checker.record(base + c.line_no, &c.key, &c.hash, c.value_len, cr, mr, v, l)?;
+                                checker.record(base + c.line_no, &c.key, &c.hash, c.value_len, c.revs)?;
                                 sink(t)?;
                             }
                             Item::Trailer(t, rel) => {
@@ -338,13 +340,7 @@ where
                 Ok((Line::Record(r), value_len)) => {
                     // In light mode the value is only its head: no hash.
                     let hash = if light { [0u8; 32] } else { value_sha256(&r.value) };
-                    let check = Check {
-                        line_no,
-                        key: r.key.clone(),
-                        hash,
-                        value_len,
-                        revs: [r.create_revision, r.mod_revision, r.version, r.lease],
-                    };
+                    let check = Check { line_no, key: r.key.clone(), hash, value_len, revs: r.revs() };
                     match map(r, &ValueInfo { sha256: hash, len: value_len }, line) {
                         Ok(t) => items.push(Item::Record(check, t)),
                         Err(e) => {

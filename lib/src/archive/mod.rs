@@ -56,7 +56,7 @@ pub fn encode_meta(r: &Record, sha: &[u8; 32], with_key: bool) -> Result<Vec<u8>
     x.extend_from_slice(&META_ID.to_le_bytes());
     x.extend_from_slice(&(len as u16).to_le_bytes());
     x.push(META_VERSION);
-    for n in [r.create_revision, r.mod_revision, r.version, r.lease] {
+    for n in r.revs() {
         x.extend_from_slice(&n.to_le_bytes());
     }
     x.extend_from_slice(sha);

@@ -310,7 +310,7 @@ fn native<R: BufRead>(mut rd: R, o: &UnpackOptions) -> Result<Count> {
             version: meta.version,
             lease: meta.lease,
         };
-        digests.update_hashed(&r.key, &sha, r.value.len(), r.create_revision, r.mod_revision, r.version, r.lease);
+        digests.update_hashed(&r.key, &sha, r.value.len(), r.revs());
         spool.write_all(name.as_bytes())?;
         spool.write_all(b"\t")?;
         spool.write_all(hex::encode(sha).as_bytes())?;
