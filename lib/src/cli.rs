@@ -8,6 +8,16 @@ use std::time::{Duration, Instant};
 
 use crate::error::{exit_code_of, is_broken_pipe};
 
+/// A tool's whole `main`: `--generate-man`/`--generate-completions` ([`docs`]), then the
+/// arguments, then `body(args)` through [`run`].
+pub fn main<A: clap::Parser>(tool: &str, body: impl FnOnce(A) -> anyhow::Result<()>) -> ExitCode {
+    if let Some(code) = docs::<A>() {
+        return code;
+    }
+    let args = A::parse();
+    run(tool, || body(args))
+}
+
 /// Run a tool's body and turn its result into the process exit code.
 pub fn run(tool: &str, body: impl FnOnce() -> anyhow::Result<()>) -> ExitCode {
     match body() {
@@ -89,6 +99,9 @@ impl Drop for Progress {
 pub fn docs<C: clap::CommandFactory>() -> Option<ExitCode> {
     use std::io::Write;
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if !matches!(args.first().map(String::as_str), Some("--generate-man" | "--generate-completions")) {
+        return None;
+    }
     let mut cmd = C::command();
     let name = cmd.get_name().to_string();
     let mut out = Vec::new();

@@ -91,11 +91,7 @@ struct CryptArgs {
 }
 
 fn main() -> ExitCode {
-    if let Some(code) = cli::docs::<Args>() {
-        return code;
-    }
-    let a = Args::parse();
-    cli::run("archive-pack", || {
+    cli::main("archive-pack", |a: Args| {
         let compression = match a.compression {
             Method::Deflate => Compression::Deflate(a.level.unwrap_or(1).clamp(0, 9) as u32),
             Method::Zstd => Compression::Zstd(a.level.unwrap_or(3)),
@@ -108,7 +104,7 @@ fn main() -> ExitCode {
             identity_files: Vec::new(),
             passphrase_env: a.crypt.encrypt,
         };
-        let threads = a.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
+        let threads = a.threads.unwrap_or_else(reshifter::par::cores);
         pack::pack(PackOptions {
             input: a.input,
             output: a.output,

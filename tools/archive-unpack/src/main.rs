@@ -61,11 +61,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    if let Some(code) = cli::docs::<Args>() {
-        return code;
-    }
-    let a = Args::parse();
-    cli::run("archive-unpack", || {
+    cli::main("archive-unpack", |a: Args| {
         let mode = if a.list {
             Mode::List
         } else if a.verify {

@@ -55,11 +55,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    if let Some(code) = cli::docs::<Args>() {
-        return code;
-    }
-    let a = Args::parse();
-    cli::run("etcd-dump", || {
+    cli::main("etcd-dump", |a: Args| {
         dump::run(DumpOptions {
             etcd: a.etcd,
             prefixes: a.prefixes,

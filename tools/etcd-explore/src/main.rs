@@ -29,9 +29,5 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    if let Some(code) = cli::docs::<Args>() {
-        return code;
-    }
-    let a = Args::parse();
-    cli::run("etcd-explore", || reshifter::explore::run(a.etcd, a.json))
+    cli::main("etcd-explore", |a: Args| reshifter::explore::run(a.etcd, a.json))
 }

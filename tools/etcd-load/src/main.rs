@@ -63,11 +63,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    if let Some(code) = cli::docs::<Args>() {
-        return code;
-    }
-    let a = Args::parse();
-    cli::run("etcd-load", || {
+    cli::main("etcd-load", |a: Args| {
         load::run(LoadOptions {
             etcd: a.etcd,
             input: a.input,

@@ -91,11 +91,7 @@ fn main() -> ExitCode {
         .chain(std::env::args().skip(1).map(|a| if a.contains(' ') { format!("'{a}'") } else { a }))
         .collect::<Vec<_>>()
         .join(" ");
-    if let Some(code) = cli::docs::<Args>() {
-        return code;
-    }
-    let a = Args::parse();
-    cli::run("kv-filter", || {
+    cli::main("kv-filter", |a: Args| {
         filter::run(FilterOptions {
             input: a.input,
             output: a.output,

@@ -47,11 +47,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    if let Some(code) = cli::docs::<Args>() {
-        return code;
-    }
-    let a = Args::parse();
-    cli::run("kv-gen", || {
+    cli::main("kv-gen", |a: Args| {
         let opts = GenOptions { objects: a.objects, seed: a.seed, small: a.small, encrypted_share: a.encrypted_share };
         let out = Output::create(a.output.as_deref())?;
         let (mut out, _) = generate(&opts, out)?;

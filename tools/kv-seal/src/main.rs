@@ -32,9 +32,5 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    if let Some(code) = cli::docs::<Args>() {
-        return code;
-    }
-    let a = Args::parse();
-    cli::run("kv-seal", || reshifter::filter::seal(a.input, a.output, a.quiet))
+    cli::main("kv-seal", |a: Args| reshifter::filter::seal(a.input, a.output, a.quiet))
 }

@@ -38,9 +38,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    if let Some(code) = cli::docs::<Args>() {
-        return code;
-    }
-    let a = Args::parse();
-    cli::run("kv-stats", || stats::run(StatsOptions { input: a.input, json: a.json, verify: a.verify, top: a.top }))
+    cli::main("kv-stats", |a: Args| {
+        stats::run(StatsOptions { input: a.input, json: a.json, verify: a.verify, top: a.top })
+    })
 }

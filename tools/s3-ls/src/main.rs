@@ -40,16 +40,14 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    if let Some(code) = cli::docs::<Args>() {
-        return code;
-    }
-    let a = Args::parse();
-    let table = if a.table {
-        Some(true)
-    } else if a.json {
-        Some(false)
-    } else {
-        None
-    };
-    cli::run("s3-ls", || s3::ls(a.s3, a.uri, !a.no_checksums, table))
+    cli::main("s3-ls", |a: Args| {
+        let table = if a.table {
+            Some(true)
+        } else if a.json {
+            Some(false)
+        } else {
+            None
+        };
+        s3::ls(a.s3, a.uri, !a.no_checksums, table)
+    })
 }

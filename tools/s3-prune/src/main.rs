@@ -42,11 +42,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    if let Some(code) = cli::docs::<Args>() {
-        return code;
-    }
-    let a = Args::parse();
-    cli::run("s3-prune", || {
+    cli::main("s3-prune", |a: Args| {
         s3::prune(PruneOptions {
             s3: a.s3,
             uri: a.uri,

@@ -46,11 +46,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    if let Some(code) = cli::docs::<Args>() {
-        return code;
-    }
-    let a = Args::parse();
-    cli::run("s3-pull", || {
+    cli::main("s3-pull", |a: Args| {
         s3::pull(PullOptions {
             s3: a.s3,
             uri: a.uri,

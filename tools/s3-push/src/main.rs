@@ -68,11 +68,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    if let Some(code) = cli::docs::<Args>() {
-        return code;
-    }
-    let a = Args::parse();
-    cli::run("s3-push", || {
+    cli::main("s3-push", |a: Args| {
         s3::push(PushOptions {
             s3: a.s3,
             uri: a.uri,
