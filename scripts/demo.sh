@@ -11,20 +11,9 @@ cd "$(dirname "$0")/.."
 objects=${OBJECTS:-20000}
 
 say() { printf '\033[1mdemo:\033[0m %s\n' "$*"; }
-need() { command -v "$1" >/dev/null 2>&1; }
 
-missing=()
-need etcd || missing+=(etcd-server)
-need etcdctl || missing+=(etcd-client)
-need protoc || missing+=(protobuf-compiler)
-need python3 || missing+=(python3)
-need unzip || missing+=(unzip)
-if [ ${#missing[@]} -gt 0 ]; then
-  say "installing ${missing[*]} (apt-get)"
-  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
-  $sudo apt-get update -q >/dev/null
-  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
-fi
+# Everything the build and the demo need (apt-get), checked file by file before the build.
+scripts/deps.sh install demo
 
 say "building (cargo build --release --locked)"
 cargo build --release --locked --quiet --bins
