@@ -26,7 +26,9 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.join(ROOT, "target", "release")
+# The multi-call executable and a link per tool to it (made by `reshifter --install-links`).
+MULTI = os.path.join(ROOT, "target", "release", "reshifter")
+BIN = os.path.join(ROOT, "target", "release", "bin")
 
 
 def free_port():
@@ -162,9 +164,10 @@ def main():
             CURRENT["section"] = sec
         return ok
 
-    for tool in ["etcd-dump", "etcd-load", "kv-gen", "archive-pack", "archive-unpack", "kv-filter", "kv-stats", "s3-push", "s3-pull"]:
-        if not os.path.exists(os.path.join(BIN, tool)):
-            raise SystemExit(f"{tool} is not built: run cargo build --release --locked --workspace")
+    if not os.path.exists(MULTI):
+        raise SystemExit("target/release/reshifter is not built: run cargo build --release --locked --workspace")
+    os.makedirs(BIN, exist_ok=True)
+    subprocess.run([MULTI, "--install-links", BIN], check=True)
     work = tempfile.mkdtemp(prefix="reshifter-bench-", dir=os.environ.get("BENCH_DIR"))
     started = time.monotonic()
     servers = []

@@ -2,7 +2,8 @@
 # The main job in one command: build reshifter, start a throwaway etcd seeded with a realistic
 # Kubernetes keyspace, back it up with `etcd-dump | archive-pack`, restore the archive into a
 # second throwaway etcd with `archive-unpack | etcd-load`, and check that the two keyspaces are
-# identical. Everything runs on loopback and is removed at the end.
+# identical. Everything runs on loopback and is removed at the end, but the backup
+# (target/demo/backup.zip), whose restore command the last lines print.
 #
 #   scripts/demo.sh                 # 20000 objects
 #   OBJECTS=100000 scripts/demo.sh
@@ -16,8 +17,10 @@ say() { printf '\033[1mdemo:\033[0m %s\n' "$*"; }
 scripts/deps.sh install demo
 
 say "building (cargo build --release --locked)"
-cargo build --release --locked --quiet --bins
-export PATH="$PWD/target/release:$PATH"
+cargo build --release --locked --quiet -p reshifter-cli
+mkdir -p target/release/bin
+target/release/reshifter --install-links target/release/bin
+export PATH="$PWD/target/release/bin:$PATH"
 
 work=$(mktemp -d -t reshifter-demo-XXXXXX)
 pids=()
@@ -51,6 +54,11 @@ start_etcd() {
 
 digest() { etcd-dump -q --endpoints "$1" | tail -n 1 | grep -o '"sha256":"[0-9a-f]*"' | cut -d'"' -f4; }
 
+# The backup outlives the demo: the last lines say where it is and how to restore it.
+keep=target/demo
+mkdir -p "$keep"
+backup="$keep/backup.zip"
+
 start_etcd source; src=$EP
 start_etcd target; dst=$EP
 say "source etcd at $src, target etcd at $dst (throwaway, loopback)"
@@ -61,24 +69,24 @@ etcd-explore --endpoints "$src" | grep -E '^(etcd version|keys|kubernetes) '
 
 say "backing up: etcd-dump | archive-pack -o backup.zip"
 t0=$(date +%s.%N)
-etcd-dump --endpoints "$src" | archive-pack -o "$work/backup.zip"
+etcd-dump --endpoints "$src" | archive-pack -o "$backup"
 t1=$(date +%s.%N)
-archive-unpack -q --verify "$work/backup.zip"
-unzip -l "$work/backup.zip" | sed -n '4,6p'
+archive-unpack -q --verify "$backup"
+unzip -l "$backup" | sed -n '4,6p'
 
 say "what is in it: archive-unpack backup.zip | kv-stats"
-archive-unpack -q "$work/backup.zip" | kv-stats | sed -n '1,14p'
+archive-unpack -q "$backup" | kv-stats | sed -n '1,14p'
 
 say "restoring into the target: archive-unpack < backup.zip | etcd-load"
 t2=$(date +%s.%N)
-archive-unpack -q < "$work/backup.zip" | etcd-load --endpoints "$dst"
+archive-unpack -q < "$backup" | etcd-load --endpoints "$dst"
 t3=$(date +%s.%N)
 
 say "verifying: the content digests of both keyspaces (trailer sha256 of etcd-dump)"
 a=$(digest "$src"); b=$(digest "$dst")
 echo "  source $a"
 echo "  target $b"
-size=$(stat -c %s "$work/backup.zip")
+size=$(stat -c %s "$backup")
 if [ -n "$a" ] && [ "$a" = "$b" ]; then
   say "$(printf 'OK: %d objects backed up in %.1f s into a %d MB archive, restored in %.1f s; the keyspaces are identical' \
     "$objects" "$(awk "BEGIN{print $t1 - $t0}")" "$((size / 1000000))" "$(awk "BEGIN{print $t3 - $t2}")")"
@@ -86,3 +94,9 @@ else
   say "FAILED: the restored keyspace differs from the source"
   exit 1
 fi
+echo
+say "your backup: $backup ($((size / 1000000)) MB; the two throwaway etcds are gone)"
+say "restore it into an etcd of yours:"
+echo "  PATH=\"$PWD/target/release/bin:\$PATH\"   # or install the tools: PREFIX=\$HOME/.local scripts/install.sh"
+echo "  archive-unpack $backup | etcd-load --endpoints 127.0.0.1:2379 --dry-run   # what it would change"
+echo "  archive-unpack $backup | etcd-load --endpoints 127.0.0.1:2379"

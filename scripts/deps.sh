@@ -13,7 +13,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# purpose -> "check:package" pairs. A check is a command name, or a file path (starts with /).
+# purpose -> "check:package" pairs. A check is a command name, a file path (starts with /), or a
+# shell command that must succeed (starts with !).
 build_needs=(
   "cc:gcc"
   "/usr/include/stdlib.h:libc6-dev"
@@ -39,12 +40,15 @@ test_needs=(
   "age:age"
   "age-keygen:age"
   "python3:python3"
+  "!python3 -m venv --help:python3-venv"
   "jq:jq"
+  "buildah:buildah"
   "s3s-fs:cargo:s3s-fs"
 )
 image_needs=(
   "buildah:buildah"
-  "debootstrap:debootstrap"
+  "apt-get:apt"
+  "dpkg-deb:dpkg"
 )
 
 needs_of() {
@@ -60,6 +64,7 @@ needs_of() {
 present() {
   case "$1" in
     /*) [ -e "$1" ] ;;
+    !*) bash -c "${1#!}" >/dev/null 2>&1 ;;
     *) command -v "$1" >/dev/null 2>&1 ;;
   esac
 }

@@ -8,14 +8,19 @@ use std::time::{Duration, Instant};
 
 use crate::error::{exit_code_of, is_broken_pipe};
 
-/// A tool's whole `main`: `--generate-man`/`--generate-completions` ([`docs`]), then the
-/// arguments, then `body(args)` through [`run`].
-pub fn main<A: clap::Parser>(tool: &str, body: impl FnOnce(A) -> anyhow::Result<()>) -> ExitCode {
-    if let Some(code) = docs::<A>() {
+/// A tool's whole `main`, given its command line (argument 0 is the tool's name):
+/// `--generate-man`/`--generate-completions` ([`docs`]), then the arguments, then `body(args)`
+/// through [`run`].
+pub fn main<A: clap::Parser>(
+    tool: &str,
+    args: Vec<std::ffi::OsString>,
+    body: impl FnOnce(A) -> anyhow::Result<()>,
+) -> ExitCode {
+    if let Some(code) = docs::<A>(&args) {
         return code;
     }
-    let args = A::parse();
-    run(tool, || body(args))
+    let parsed = A::parse_from(args);
+    run(tool, || body(parsed))
 }
 
 /// Run a tool's body and turn its result into the process exit code.
@@ -96,9 +101,9 @@ impl Drop for Progress {
 /// zsh, fish, elvish, powershell) from its clap definition, before any other argument is looked
 /// at; scripts/gen-docs.sh writes docs/man/ and completions/ with them. `Some(exit code)` when
 /// it did.
-pub fn docs<C: clap::CommandFactory>() -> Option<ExitCode> {
+pub fn docs<C: clap::CommandFactory>(args: &[std::ffi::OsString]) -> Option<ExitCode> {
     use std::io::Write;
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<String> = args.iter().skip(1).map(|a| a.to_string_lossy().into_owned()).collect();
     if !matches!(args.first().map(String::as_str), Some("--generate-man" | "--generate-completions")) {
         return None;
     }

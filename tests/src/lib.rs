@@ -13,18 +13,26 @@ use std::time::{Duration, Instant};
 
 pub use tempfile::TempDir;
 
-/// Directory of the built binaries (`target/<profile>`), next to this test's `deps/`.
+/// Directory holding a link per tool to the built multi-call executable
+/// (`target/<profile>/bin/etcd-dump -> ../reshifter`), made on first use.
 pub fn bin_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe.parent().and_then(Path::parent).expect("target/<profile>").to_path_buf();
-    for tool in ["etcd-dump", "etcd-load"] {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let exe = std::env::current_exe().expect("test executable path");
+        let release = exe.parent().and_then(Path::parent).expect("target/<profile>").to_path_buf();
+        let multi = release.join("reshifter");
         assert!(
-            dir.join(tool).exists(),
-            "{} is missing: build the binaries first (scripts/test.sh runs cargo build --release --workspace)",
-            dir.join(tool).display()
+            multi.exists(),
+            "{} is missing: build it first (scripts/test.sh runs cargo build --release --workspace)",
+            multi.display()
         );
-    }
-    dir
+        let dir = release.join("bin");
+        std::fs::create_dir_all(&dir).expect("bin dir");
+        let o = Command::new(&multi).arg("--install-links").arg(&dir).output().expect("reshifter --install-links");
+        assert!(o.status.success(), "reshifter --install-links: {}", String::from_utf8_lossy(&o.stderr));
+        dir
+    })
+    .clone()
 }
 
 /// A path to one of our binaries.
@@ -86,7 +94,8 @@ const SCRUBBED: &[&str] = &[
 pub fn sh_cmd(script: &str) -> Command {
     let mut c = Command::new("bash");
     c.arg("-o").arg("pipefail").arg("-c").arg(script);
-    let path = format!("{}:{}", bin_dir().display(), std::env::var("PATH").unwrap_or_default());
+    let multi = bin_dir().parent().expect("target/<profile>").to_path_buf();
+    let path = format!("{}:{}:{}", bin_dir().display(), multi.display(), std::env::var("PATH").unwrap_or_default());
     c.env("PATH", path);
     for v in SCRUBBED {
         c.env_remove(v);

@@ -2,12 +2,45 @@
 
 use reshifter_e2e::{bin_dir, sh};
 
+/// The tools, as the multi-call executable lists them; every crate under tools/ (but the
+/// multi-call one) is among them.
 fn tools() -> Vec<String> {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools");
-    let mut v: Vec<String> =
-        std::fs::read_dir(root).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let list = sh("reshifter --list");
+    list.ok();
+    let mut v: Vec<String> = list.stdout_str().lines().map(String::from).collect();
     v.sort();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools");
+    let mut dirs: Vec<String> = std::fs::read_dir(root)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|d| d != "reshifter")
+        .collect();
+    dirs.sort();
+    assert_eq!(v, dirs, "reshifter --list and the crates under tools/ differ");
     v
+}
+
+#[test]
+fn the_multi_call_executable_is_every_tool() {
+    let v = sh("reshifter kv-seal --version");
+    v.ok();
+    assert_eq!(v.stdout_str(), format!("kv-seal {}\n", env!("CARGO_PKG_VERSION")));
+    let help = sh("reshifter kv-filter --help");
+    assert!(help.stdout_str().contains("Usage: kv-filter"), "{}", help.stdout_str());
+    let bad = sh("reshifter no-such-tool");
+    assert_eq!(bad.code, 2);
+    assert_eq!(bad.stderr, "reshifter: no tool named \"no-such-tool\"; `reshifter --list` names them\n");
+    let dir = reshifter_e2e::tmp();
+    let d = dir.path().display();
+    sh(&format!("reshifter --install-links {d} && reshifter --install-links {d}")).ok();
+    let o = sh(&format!("{d}/etcd-dump --version && ls {d} | wc -l"));
+    o.ok();
+    assert_eq!(o.stdout_str(), format!("etcd-dump {}\n13\n", env!("CARGO_PKG_VERSION")));
+    std::fs::remove_file(dir.path().join("kv-gen")).unwrap();
+    std::fs::write(dir.path().join("kv-gen"), b"mine").unwrap();
+    let o = sh(&format!("reshifter --install-links {d}"));
+    assert_eq!(o.code, 1);
+    assert!(o.stderr.contains("kv-gen exists and is not a link: remove it first"), "{}", o.stderr);
 }
 
 #[test]
@@ -42,4 +75,36 @@ fn generated_man_pages_and_completions_are_current() {
         let committed = std::fs::read(root.join(format!("completions/bash/{t}"))).unwrap_or_default();
         assert!(committed == bash.stdout, "completions/bash/{t} is stale: run scripts/gen-docs.sh");
     }
+}
+
+#[test]
+fn install_into_a_prefix_and_uninstall() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let prefix = reshifter_e2e::tmp();
+    let p = prefix.path().display();
+    let script = format!("cd {} && PREFIX={p} scripts/install.sh --no-build", root.display());
+    let o = sh(&script);
+    o.ok();
+    assert!(o.stdout_str().starts_with(&format!("install: reshifter and 13 tools in {p}/bin (")), "{}", o.stdout_str());
+    // The installed tools run from the prefix alone, and the shell finds their completions.
+    let o = sh(&format!(
+        "env -i PATH={p}/bin:/usr/bin:/bin bash -c 'kv-seal --version && command -v etcd-load' && \
+         bash -c 'source {p}/share/bash-completion/completions/kv-filter && complete -p kv-filter' && \
+         ls {p}/share/man/man1 | wc -l && test -s {p}/share/zsh/site-functions/_etcd-dump && \
+         test -s {p}/share/fish/vendor_completions.d/s3-push.fish && readlink {p}/bin/etcd-dump"
+    ));
+    o.ok();
+    let lines: Vec<String> = o.stdout_str().lines().map(String::from).collect();
+    assert_eq!(lines[0], format!("kv-seal {}", env!("CARGO_PKG_VERSION")));
+    assert_eq!(lines[1], format!("{p}/bin/etcd-load"));
+    assert_eq!(lines[2], "complete -o bashdefault -o default -o nosort -F _kv__filter kv-filter");
+    assert_eq!(lines[3], "13");
+    assert_eq!(lines[4], "reshifter", "links are relative, so the prefix can move");
+    // A file of a tool's name that is not our link survives the uninstall.
+    std::fs::remove_file(prefix.path().join("bin/kv-gen")).unwrap();
+    std::fs::write(prefix.path().join("bin/kv-gen"), b"someone else's").unwrap();
+    let o = sh(&format!("cd {} && PREFIX={p} scripts/install.sh --uninstall", root.display()));
+    o.ok();
+    let left = sh(&format!("cd {p} && find . -type f -o -type l"));
+    assert_eq!(left.stdout_str(), "./bin/kv-gen\n", "uninstall removes all of ours and only ours");
 }

@@ -67,8 +67,9 @@ struct Args {
     quiet: bool,
 }
 
-fn main() -> ExitCode {
-    cli::main("s3-push", |a: Args| {
+/// The tool's `main`, given its command line (argument 0 is the tool's name).
+pub fn main(args: Vec<std::ffi::OsString>) -> ExitCode {
+    cli::main("s3-push", args, |a: Args| {
         s3::push(PushOptions {
             s3: a.s3,
             uri: a.uri,

@@ -86,12 +86,18 @@ struct Args {
     quiet: bool,
 }
 
-fn main() -> ExitCode {
+/// The tool's `main`, given its command line (argument 0 is the tool's name).
+pub fn main(args: Vec<std::ffi::OsString>) -> ExitCode {
     let invocation = std::iter::once("kv-filter".to_string())
-        .chain(std::env::args().skip(1).map(|a| if a.contains(' ') { format!("'{a}'") } else { a }))
+        .chain(
+            args.iter()
+                .skip(1)
+                .map(|a| a.to_string_lossy().into_owned())
+                .map(|a| if a.contains(' ') { format!("'{a}'") } else { a }),
+        )
         .collect::<Vec<_>>()
         .join(" ");
-    cli::main("kv-filter", |a: Args| {
+    cli::main("kv-filter", args, |a: Args| {
         filter::run(FilterOptions {
             input: a.input,
             output: a.output,

@@ -28,6 +28,7 @@ struct Args {
     json: bool,
 }
 
-fn main() -> ExitCode {
-    cli::main("etcd-explore", |a: Args| reshifter::explore::run(a.etcd, a.json))
+/// The tool's `main`, given its command line (argument 0 is the tool's name).
+pub fn main(args: Vec<std::ffi::OsString>) -> ExitCode {
+    cli::main("etcd-explore", args, |a: Args| reshifter::explore::run(a.etcd, a.json))
 }

@@ -90,8 +90,9 @@ struct CryptArgs {
     recipients_file: Vec<PathBuf>,
 }
 
-fn main() -> ExitCode {
-    cli::main("archive-pack", |a: Args| {
+/// The tool's `main`, given its command line (argument 0 is the tool's name).
+pub fn main(args: Vec<std::ffi::OsString>) -> ExitCode {
+    cli::main("archive-pack", args, |a: Args| {
         let compression = match a.compression {
             Method::Deflate => Compression::Deflate(a.level.unwrap_or(1).clamp(0, 9) as u32),
             Method::Zstd => Compression::Zstd(a.level.unwrap_or(3)),

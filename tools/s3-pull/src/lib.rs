@@ -45,8 +45,9 @@ struct Args {
     quiet: bool,
 }
 
-fn main() -> ExitCode {
-    cli::main("s3-pull", |a: Args| {
+/// The tool's `main`, given its command line (argument 0 is the tool's name).
+pub fn main(args: Vec<std::ffi::OsString>) -> ExitCode {
+    cli::main("s3-pull", args, |a: Args| {
         s3::pull(PullOptions {
             s3: a.s3,
             uri: a.uri,

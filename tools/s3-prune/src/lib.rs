@@ -41,8 +41,9 @@ struct Args {
     s3: S3Args,
 }
 
-fn main() -> ExitCode {
-    cli::main("s3-prune", |a: Args| {
+/// The tool's `main`, given its command line (argument 0 is the tool's name).
+pub fn main(args: Vec<std::ffi::OsString>) -> ExitCode {
+    cli::main("s3-prune", args, |a: Args| {
         s3::prune(PruneOptions {
             s3: a.s3,
             uri: a.uri,

@@ -62,8 +62,9 @@ struct Args {
     quiet: bool,
 }
 
-fn main() -> ExitCode {
-    cli::main("etcd-load", |a: Args| {
+/// The tool's `main`, given its command line (argument 0 is the tool's name).
+pub fn main(args: Vec<std::ffi::OsString>) -> ExitCode {
+    cli::main("etcd-load", args, |a: Args| {
         load::run(LoadOptions {
             etcd: a.etcd,
             input: a.input,

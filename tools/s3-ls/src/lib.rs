@@ -39,8 +39,9 @@ struct Args {
     s3: S3Args,
 }
 
-fn main() -> ExitCode {
-    cli::main("s3-ls", |a: Args| {
+/// The tool's `main`, given its command line (argument 0 is the tool's name).
+pub fn main(args: Vec<std::ffi::OsString>) -> ExitCode {
+    cli::main("s3-ls", args, |a: Args| {
         let table = if a.table {
             Some(true)
         } else if a.json {

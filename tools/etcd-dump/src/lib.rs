@@ -54,8 +54,9 @@ struct Args {
     quiet: bool,
 }
 
-fn main() -> ExitCode {
-    cli::main("etcd-dump", |a: Args| {
+/// The tool's `main`, given its command line (argument 0 is the tool's name).
+pub fn main(args: Vec<std::ffi::OsString>) -> ExitCode {
+    cli::main("etcd-dump", args, |a: Args| {
         dump::run(DumpOptions {
             etcd: a.etcd,
             prefixes: a.prefixes,

@@ -60,8 +60,9 @@ struct Args {
     quiet: bool,
 }
 
-fn main() -> ExitCode {
-    cli::main("archive-unpack", |a: Args| {
+/// The tool's `main`, given its command line (argument 0 is the tool's name).
+pub fn main(args: Vec<std::ffi::OsString>) -> ExitCode {
+    cli::main("archive-unpack", args, |a: Args| {
         let mode = if a.list {
             Mode::List
         } else if a.verify {

@@ -46,8 +46,9 @@ struct Args {
     output: Option<PathBuf>,
 }
 
-fn main() -> ExitCode {
-    cli::main("kv-gen", |a: Args| {
+/// The tool's `main`, given its command line (argument 0 is the tool's name).
+pub fn main(args: Vec<std::ffi::OsString>) -> ExitCode {
+    cli::main("kv-gen", args, |a: Args| {
         let opts = GenOptions { objects: a.objects, seed: a.seed, small: a.small, encrypted_share: a.encrypted_share };
         let out = Output::create(a.output.as_deref())?;
         let (mut out, _) = generate(&opts, out)?;

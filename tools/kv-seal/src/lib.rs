@@ -31,6 +31,7 @@ struct Args {
     quiet: bool,
 }
 
-fn main() -> ExitCode {
-    cli::main("kv-seal", |a: Args| reshifter::filter::seal(a.input, a.output, a.quiet))
+/// The tool's `main`, given its command line (argument 0 is the tool's name).
+pub fn main(args: Vec<std::ffi::OsString>) -> ExitCode {
+    cli::main("kv-seal", args, |a: Args| reshifter::filter::seal(a.input, a.output, a.quiet))
 }

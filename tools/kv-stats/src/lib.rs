@@ -37,8 +37,9 @@ struct Args {
     top: usize,
 }
 
-fn main() -> ExitCode {
-    cli::main("kv-stats", |a: Args| {
+/// The tool's `main`, given its command line (argument 0 is the tool's name).
+pub fn main(args: Vec<std::ffi::OsString>) -> ExitCode {
+    cli::main("kv-stats", args, |a: Args| {
         stats::run(StatsOptions { input: a.input, json: a.json, verify: a.verify, top: a.top })
     })
 }
