@@ -8,13 +8,14 @@ complete -c etcd-load -l dial-timeout -d 'Timeout for establishing a connection'
 complete -c etcd-load -l command-timeout -d 'Timeout for each request to etcd' -r
 complete -c etcd-load -l mode -d 'What to do with keys that already exist' -r -f -a "overwrite\t'Write every key of the stream; keys already equal are left as they are'
 create-only\t'Write only keys that do not exist; existing keys are left alone and counted'
-sync\t'Like overwrite, and delete keys under the stream\'s prefixes that the stream does not hold'"
+sync\t'Like overwrite, then delete keys under the stream\'s prefixes that the stream does not hold'"
 complete -c etcd-load -l leases -d 'Keys that had a lease: regrant a lease with the TTL left at dump time, or drop the lease' -r -f -a "drop\t'Write the keys without a lease: they never expire'
 regrant\t'Grant a fresh lease per original lease with the TTL left at dump time and attach its keys'"
 complete -c etcd-load -l max-txn-ops -d 'Most operations per transaction (etcd\'s --max-txn-ops)' -r
 complete -c etcd-load -l max-request-bytes -d 'Largest transaction request (etcd\'s --max-request-bytes)' -r
 complete -c etcd-load -l concurrency -d 'Transactions in flight at once' -r
 complete -c etcd-load -l dry-run -d 'Report what would change (NDJSON on stdout) and write nothing'
+complete -c etcd-load -l assume-complete -d 'With --mode sync on a format-1 stream (no digest covers its header): take its prefixes as complete'
 complete -c etcd-load -s q -l quiet -d 'No summary on stderr'
 complete -c etcd-load -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c etcd-load -s V -l version -d 'Print version'

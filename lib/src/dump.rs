@@ -6,7 +6,6 @@
 //! few pages whatever the size of the keyspace.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use etcd_client::{Client, GetOptions, KeyValue};
 use futures::StreamExt;
@@ -126,9 +125,10 @@ async fn fetch_pages(
                         limit = (limit / 2).max(1);
                     }
                     Err(e) if etcd::is_too_large_response(&e) && !hard => hard = true,
-                    Err(e) if etcd::is_transient(&e) && attempt < 5 => {
+                    // Also a member behind the dump's revision: it catches up.
+                    Err(e) if etcd::is_transient(&e) && attempt < 8 => {
                         attempt += 1;
-                        tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+                        tokio::time::sleep(etcd::retry_delay(attempt)).await;
                     }
                     Err(e) => {
                         let err = match etcd::classify(&e) {
@@ -200,6 +200,8 @@ pub fn run(opts: DumpOptions) -> anyhow::Result<()> {
         h.revision = revision;
         h.prefixes = if opts.prefixes.is_empty() { vec![String::new()] } else { normalized(&opts.prefixes) };
         h.sorted = true;
+        // Every key under the prefixes at this revision: what --mode sync needs to know.
+        h.complete = true;
         h.leases = leases;
         Ok::<_, Error>((client, h))
     })?;

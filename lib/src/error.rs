@@ -109,10 +109,20 @@ impl Error {
     pub fn message(&self) -> &str {
         &self.msg
     }
+
+    /// The I/O error this one was made from, if any.
+    pub fn io(&self) -> Option<&std::io::Error> {
+        self.source.as_ref().and_then(|s| s.downcast_ref::<std::io::Error>())
+    }
 }
 
 impl From<std::io::Error> for Error {
+    /// An I/O error; one that carries a library error (from a reader that decrypts or checks
+    /// as it reads) keeps that error's kind and message.
     fn from(e: std::io::Error) -> Self {
+        if let Some(inner) = e.get_ref().and_then(|i| i.downcast_ref::<Error>()) {
+            return Error::new(inner.kind, inner.msg.clone());
+        }
         let msg = e.to_string();
         Error { kind: Kind::Failure, msg, source: Some(Box::new(e)) }
     }
@@ -124,7 +134,14 @@ pub fn exit_code_of(err: &anyhow::Error) -> u8 {
     if is_broken_pipe(err) {
         return 0;
     }
-    err.chain().find_map(|e| e.downcast_ref::<Error>()).map(|e| e.kind.exit_code()).unwrap_or(1)
+    err.chain()
+        .find_map(|e| {
+            e.downcast_ref::<Error>().or_else(|| {
+                e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()).and_then(|i| i.downcast_ref::<Error>())
+            })
+        })
+        .map(|e| e.kind.exit_code())
+        .unwrap_or(1)
 }
 
 /// True when the error was caused by writing to a pipe whose reader has gone away.

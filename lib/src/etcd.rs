@@ -197,62 +197,158 @@ pub fn describe(e: &etcd_client::Error) -> String {
     }
 }
 
-/// The kind of an etcd client error.
-pub fn classify(e: &etcd_client::Error) -> Kind {
-    use tonic::Code;
+/// etcd's own errors that change what a tool does. etcd sends each with a fixed gRPC code and a
+/// fixed message (its `rpctypes` constants, the same from 3.4 to 3.6): both must match, so a
+/// message that merely mentions a word never decides anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EtcdErr {
+    Compacted,
+    FutureRev,
+    NoSpace,
+    LeaseNotFound,
+    TooManyOps,
+    RequestTooLarge,
+    TooManyRequests,
+    AuthFailed,
+    PermissionDenied,
+    InvalidAuthToken,
+    UserEmpty,
+    UserNotFound,
+    AuthOldRevision,
+    NoLeader,
+    NotLeader,
+    LeaderChanged,
+    Stopped,
+    Timeout,
+    Unhealthy,
+    Corrupt,
+}
+
+/// The one table: gRPC code, etcd's message, and its meaning here.
+const ETCD_ERRORS: &[(tonic::Code, &str, EtcdErr)] = {
+    use tonic::Code::*;
+    &[
+        (OutOfRange, "etcdserver: mvcc: required revision has been compacted", EtcdErr::Compacted),
+        (OutOfRange, "etcdserver: mvcc: required revision is a future revision", EtcdErr::FutureRev),
+        (ResourceExhausted, "etcdserver: mvcc: database space exceeded", EtcdErr::NoSpace),
+        (NotFound, "etcdserver: requested lease not found", EtcdErr::LeaseNotFound),
+        (InvalidArgument, "etcdserver: too many operations in txn request", EtcdErr::TooManyOps),
+        (InvalidArgument, "etcdserver: request is too large", EtcdErr::RequestTooLarge),
+        (ResourceExhausted, "etcdserver: too many requests", EtcdErr::TooManyRequests),
+        (InvalidArgument, "etcdserver: authentication failed, invalid user ID or password", EtcdErr::AuthFailed),
+        (PermissionDenied, "etcdserver: permission denied", EtcdErr::PermissionDenied),
+        (Unauthenticated, "etcdserver: invalid auth token", EtcdErr::InvalidAuthToken),
+        (InvalidArgument, "etcdserver: user name is empty", EtcdErr::UserEmpty),
+        (FailedPrecondition, "etcdserver: user name not found", EtcdErr::UserNotFound),
+        (InvalidArgument, "etcdserver: revision of auth store is old", EtcdErr::AuthOldRevision),
+        (Unavailable, "etcdserver: no leader", EtcdErr::NoLeader),
+        (FailedPrecondition, "etcdserver: not leader", EtcdErr::NotLeader),
+        (Unavailable, "etcdserver: leader changed", EtcdErr::LeaderChanged),
+        (Unavailable, "etcdserver: server stopped", EtcdErr::Stopped),
+        (Unavailable, "etcdserver: request timed out", EtcdErr::Timeout),
+        (Unavailable, "etcdserver: request timed out, possibly due to previous leader failure", EtcdErr::Timeout),
+        (Unavailable, "etcdserver: request timed out, possibly due to connection lost", EtcdErr::Timeout),
+        (Unavailable, "etcdserver: request timed out, waiting for the applied index took too long", EtcdErr::Timeout),
+        (Unavailable, "etcdserver: unhealthy cluster", EtcdErr::Unhealthy),
+        (DataLoss, "etcdserver: corrupt cluster", EtcdErr::Corrupt),
+    ]
+};
+
+/// Which of etcd's own errors this is, if any.
+pub fn etcd_error(e: &etcd_client::Error) -> Option<EtcdErr> {
     match e {
         etcd_client::Error::GRpcStatus(s) => {
-            let m = s.message();
-            match s.code() {
-                Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled => Kind::Unavailable,
-                Code::Unauthenticated | Code::PermissionDenied => Kind::Auth,
-                Code::OutOfRange if m.contains("compacted") => Kind::Compacted,
-                Code::InvalidArgument | Code::FailedPrecondition
-                    if m.contains("authentication failed")
-                        || m.contains("user name")
-                        || m.contains("permission denied") =>
-                {
-                    Kind::Auth
-                }
-                Code::Unknown if m.contains("transport") || m.contains("connect") => Kind::Unavailable,
-                _ => Kind::Failure,
-            }
+            ETCD_ERRORS.iter().find(|(c, m, _)| *c == s.code() && *m == s.message()).map(|(_, _, k)| *k)
         }
+        _ => None,
+    }
+}
+
+/// The kind of an etcd client error: etcd's own errors by the table, others by gRPC code.
+pub fn classify(e: &etcd_client::Error) -> Kind {
+    use tonic::Code;
+    if let Some(k) = etcd_error(e) {
+        return match k {
+            EtcdErr::Compacted => Kind::Compacted,
+            EtcdErr::AuthFailed
+            | EtcdErr::PermissionDenied
+            | EtcdErr::InvalidAuthToken
+            | EtcdErr::UserEmpty
+            | EtcdErr::UserNotFound => Kind::Auth,
+            EtcdErr::NoLeader
+            | EtcdErr::NotLeader
+            | EtcdErr::LeaderChanged
+            | EtcdErr::Stopped
+            | EtcdErr::Timeout
+            | EtcdErr::Unhealthy
+            | EtcdErr::TooManyRequests => Kind::Unavailable,
+            _ => Kind::Failure,
+        };
+    }
+    match e {
+        etcd_client::Error::GRpcStatus(s) => match s.code() {
+            Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled => Kind::Unavailable,
+            Code::Unauthenticated | Code::PermissionDenied => Kind::Auth,
+            // A connection that broke under a request: tonic reports it as Unknown, caused by
+            // its transport error.
+            Code::Unknown if caused_by_transport(s) => Kind::Unavailable,
+            _ => Kind::Failure,
+        },
         etcd_client::Error::TransportError(_) | etcd_client::Error::IoError(_) => Kind::Unavailable,
         etcd_client::Error::InvalidArgs(_) | etcd_client::Error::InvalidUri(_) => Kind::Usage,
         _ => Kind::Failure,
     }
 }
 
-/// True for errors worth retrying: the server is briefly away or electing a leader.
-pub fn is_transient(e: &etcd_client::Error) -> bool {
-    match e {
-        etcd_client::Error::GRpcStatus(s) => {
-            let m = s.message();
-            matches!(classify(e), Kind::Unavailable)
-                || m.contains("leader changed")
-                || m.contains("no leader")
-                || m.contains("too many requests")
-                || m.contains("timed out")
+fn caused_by_transport(s: &tonic::Status) -> bool {
+    let mut src = std::error::Error::source(s);
+    while let Some(e) = src {
+        if e.is::<tonic::transport::Error>() || e.is::<std::io::Error>() {
+            return true;
         }
-        etcd_client::Error::TransportError(_) | etcd_client::Error::IoError(_) => true,
-        _ => false,
+        src = e.source();
+    }
+    false
+}
+
+/// True for errors worth retrying: the server is briefly away, electing a leader, overloaded,
+/// or (a member that lags behind the revision asked for) catching up.
+pub fn is_transient(e: &etcd_client::Error) -> bool {
+    match etcd_error(e) {
+        Some(EtcdErr::FutureRev | EtcdErr::AuthOldRevision) => true,
+        Some(k) => classify(e) == Kind::Unavailable && k != EtcdErr::Corrupt,
+        None => matches!(classify(e), Kind::Unavailable),
     }
 }
 
-/// True when a response was larger than the client accepts (pages must shrink).
+/// True when a response was larger than the client accepts (pages must shrink): tonic's own
+/// decode limit (OutOfRange or ResourceExhausted, with no etcd message).
 pub fn is_too_large_response(e: &etcd_client::Error) -> bool {
     matches!(e, etcd_client::Error::GRpcStatus(s)
-        if s.message().contains("message length too large") || s.code() == tonic::Code::ResourceExhausted)
+        if matches!(s.code(), tonic::Code::OutOfRange | tonic::Code::ResourceExhausted) && etcd_error(e).is_none())
 }
 
 /// True when etcd refused a request as too big or with too many operations.
 pub fn is_request_too_big(e: &etcd_client::Error) -> bool {
-    matches!(e, etcd_client::Error::GRpcStatus(s)
-        if s.message().contains("request is too large")
-            || s.message().contains("too many operations")
-            || s.message().contains("message length too large")
-            || (s.code() == tonic::Code::ResourceExhausted && s.message().contains("larger than max")))
+    matches!(etcd_error(e), Some(EtcdErr::RequestTooLarge | EtcdErr::TooManyOps))
+        || matches!(e, etcd_client::Error::GRpcStatus(s)
+            if s.code() == tonic::Code::ResourceExhausted && etcd_error(e).is_none())
+}
+
+/// True when a lease named in a request does not exist (it expired, or was revoked).
+pub fn is_lease_not_found(e: &etcd_client::Error) -> bool {
+    etcd_error(e) == Some(EtcdErr::LeaseNotFound)
+}
+
+/// How long to wait before retry `attempt` (1, 2, ...): exponential from 100 ms, capped at
+/// 5 s, with full jitter so that clients retrying together spread out.
+pub fn retry_delay(attempt: u32) -> Duration {
+    use std::hash::{BuildHasher, Hasher};
+    let cap = Duration::from_millis(100u64 << attempt.clamp(1, 6)).min(Duration::from_secs(5));
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(attempt);
+    let frac = (h.finish() % 1000) as u32;
+    cap / 2 + cap / 2 * frac / 1000
 }
 
 /// The smallest key greater than every key with `prefix`; empty prefix or all-0xff means "no end"

@@ -21,10 +21,11 @@ use regex::bytes::{Regex, RegexSet};
 
 use crate::cli::{Progress, human_bytes, secs};
 use crate::error::{Error, Kind, Result};
-use crate::format::{Record, StreamReader, StreamWriter, Verify, encode_record};
+use crate::format::{Digests, Header, Record, StreamReader, StreamWriter, Verify, encode_record, narrowed_header};
 use crate::io::Output;
 use crate::k8s;
 use crate::par::{ParReader, ValueInfo};
+use crate::sort::Sorter;
 
 /// What to keep, drop and rewrite.
 #[derive(Debug, Clone, Default)]
@@ -232,6 +233,39 @@ impl Matcher {
         true
     }
 
+    /// The prefixes a stream under `bounds` lies under once its keys are rewritten, and whether
+    /// each bound moved whole (then a stream complete under `bounds` is complete under the
+    /// result). A bound moves whole when a rule's OLD starts it and no earlier rule's OLD lies
+    /// inside it; otherwise it stays, joined by the NEW of every rule whose OLD lies inside it.
+    fn rewrite_bounds(&self, bounds: &[String]) -> (Vec<String>, bool) {
+        let mut out = Vec::new();
+        let mut whole = true;
+        for p in bounds {
+            let pb = p.as_bytes();
+            let first = self.rewrites.iter().position(|(old, _)| pb.starts_with(old) || old.starts_with(pb));
+            match first {
+                Some(i) if pb.starts_with(&self.rewrites[i].0) => {
+                    let (old, new) = &self.rewrites[i];
+                    let mut k = new.clone();
+                    k.extend_from_slice(&pb[old.len()..]);
+                    out.push(String::from_utf8_lossy(&k).into_owned());
+                }
+                _ => {
+                    out.push(p.clone());
+                    for (old, new) in &self.rewrites {
+                        if old.starts_with(pb) {
+                            whole = false;
+                            out.push(String::from_utf8_lossy(new).into_owned());
+                        }
+                    }
+                }
+            }
+        }
+        out.sort();
+        out.dedup();
+        (out, whole)
+    }
+
     /// The key after prefix rewriting, when a rule applies.
     pub fn rewrite(&self, key: &[u8]) -> Option<Vec<u8>> {
         self.rewrites.iter().find(|(old, _)| key.starts_with(old)).map(|(old, new)| {
@@ -239,13 +273,6 @@ impl Matcher {
             k.extend_from_slice(&key[old.len()..]);
             k
         })
-    }
-
-    fn rewrite_str(&self, s: &str) -> String {
-        match self.rewrite(s.as_bytes()) {
-            Some(k) => String::from_utf8_lossy(&k).into_owned(),
-            None => s.to_string(),
-        }
     }
 }
 
@@ -269,23 +296,64 @@ pub fn threads() -> usize {
     crate::par::cores().min(4)
 }
 
+/// The header of kv-filter's output: the filter in its history, prefixes narrowed (and
+/// rewritten), and completeness kept only where the selection cannot have dropped a key of
+/// them: a filter by prefix alone, on a stream that claimed completeness.
+fn output_header(input: &Header, m: &Matcher, o: &FilterOptions) -> Header {
+    let mut header = if m.include_prefixes.is_empty() {
+        let mut h = input.clone();
+        h.history.push(o.invocation.clone());
+        h.complete = input.claims_complete();
+        h
+    } else {
+        narrowed_header(input, &o.prefixes, o.invocation.clone())
+    };
+    header.format = crate::format::FORMAT_VERSION;
+    header.sorted = true;
+    if !m.prefix_only() {
+        header.complete = false;
+    }
+    if !m.rewrites.is_empty() {
+        let (bounds, whole) = m.rewrite_bounds(&header.bounds());
+        header.prefixes = bounds;
+        header.complete &= whole;
+    }
+    header
+}
+
+/// A kept record's line and what its digests need, as it travels through the sort.
+fn pack_kept(o: &Out) -> Vec<u8> {
+    let mut p = Vec::with_capacity(o.line.len() + 72);
+    p.extend_from_slice(&o.sha256);
+    p.extend_from_slice(&(o.len as u64).to_le_bytes());
+    for n in o.revs {
+        p.extend_from_slice(&n.to_le_bytes());
+    }
+    p.extend_from_slice(&o.line);
+    p
+}
+
+fn unpack_kept(key: Vec<u8>, p: &[u8]) -> Out {
+    let n = |i: usize| i64::from_le_bytes(p[40 + 8 * i..48 + 8 * i].try_into().expect("8 bytes"));
+    Out {
+        sha256: p[..32].try_into().expect("32 bytes"),
+        len: u64::from_le_bytes(p[32..40].try_into().expect("8 bytes")) as usize,
+        revs: [n(0), n(1), n(2), n(3)],
+        line: p[72..].to_vec(),
+        key,
+    }
+}
+
 /// Run kv-filter.
 pub fn run(o: FilterOptions) -> anyhow::Result<()> {
     let started = Instant::now();
     let m = Matcher::new(&o)?;
     let reader = ParReader::open(o.input.as_deref(), Verify::Full)?;
-    let mut header = reader.header().clone();
-    header.history.push(o.invocation.clone());
-    if !m.prefix_only() {
-        // The output no longer holds every key under any prefix.
-        header.prefixes = Vec::new();
-    } else if !m.include_prefixes.is_empty() {
-        header.prefixes = narrowed(&header.prefixes, &o.prefixes);
-    }
-    if !m.rewrites.is_empty() {
-        header.prefixes = header.prefixes.iter().map(|p| m.rewrite_str(p)).collect();
-        header.sorted = false;
-    }
+    let header = output_header(reader.header(), &m, &o);
+    // Rewritten keys (and records of an unsorted format-1 stream) change order: they go through
+    // a sort, which also refuses two records that end up with one key.
+    let sort = !m.rewrites.is_empty() || !reader.header().sorted;
+    let mut sorter = sort.then(|| Sorter::new(crate::sort::DEFAULT_BUDGET));
     let out = Output::create(o.output.as_deref())?;
     let mut w = StreamWriter::new(out, &header)?;
     let mut progress = Progress::new("kv-filter");
@@ -313,14 +381,23 @@ pub fn run(o: FilterOptions) -> anyhow::Result<()> {
         read += 1;
         bytes += k.size;
         if let Some(o) = k.line {
-            w.write_line_meta(&o.line, &o.key, &o.sha256, o.len, o.revs)?;
+            match &mut sorter {
+                Some(s) => s.push(o.key.clone(), pack_kept(&o))?,
+                None => write_kept(&mut w, &o)?,
+            }
         }
         if read % 4096 == 0 {
-            progress.update(|| format!("{read} keys read, {} kept", w.count()));
+            progress.update(|| format!("{read} keys read"));
         }
         Ok(())
     };
     reader.run(threads(), map, sink)?;
+    if let Some(s) = sorter {
+        for item in s.finish()? {
+            let (key, p) = item?;
+            write_kept(&mut w, &unpack_kept(key, &p))?;
+        }
+    }
     let kept = w.count();
     let (out, _) = w.finish()?;
     out.finish()?;
@@ -331,36 +408,63 @@ pub fn run(o: FilterOptions) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The include prefixes that lie within what the input covered.
-fn narrowed(covered: &[String], includes: &[String]) -> Vec<String> {
-    let mut out: Vec<String> = includes
-        .iter()
-        .filter(|p| covered.iter().any(|c| p.starts_with(c.as_str())))
-        .cloned()
-        .chain(covered.iter().filter(|c| includes.iter().any(|p| c.starts_with(p.as_str()))).cloned())
-        .collect();
-    out.sort();
-    out.dedup();
-    out
+fn write_kept(w: &mut StreamWriter<Output>, o: &Out) -> Result<()> {
+    w.write_line_meta(&o.line, &o.key, &o.sha256, o.len, o.revs).map_err(|e| match e.kind() {
+        std::io::ErrorKind::InvalidData => Error::new(Kind::BadInput, e.to_string()),
+        _ => e.into(),
+    })
 }
 
 /// Run kv-seal: recompute the trailer of a stream whose records were changed (by jq), provided
-/// its original trailer line is still there to prove the producer finished.
+/// its original trailer line is still there to prove the producer finished. Records come out
+/// sorted by key (a key given twice is refused). The output claims completeness only when the
+/// input did, its header's claims are those its trailer covered, and the same keys with the same
+/// revisions are still there — kv-seal cannot know what a filter removed, so it never claims
+/// what it cannot prove.
 pub fn seal(input: Option<PathBuf>, output: Option<PathBuf>, quiet: bool) -> anyhow::Result<()> {
     let input = crate::io::open_input(input.as_deref())?;
-    let mut reader = StreamReader::with_verify(input, Verify::PresenceOnly)?;
-    let mut header = reader.header().clone();
+    let mut reader = StreamReader::unordered(input)?;
+    let in_header = reader.header().clone();
+    let mut sorter = Sorter::new(crate::sort::DEFAULT_BUDGET);
+    let mut digests = Digests::default();
+    let mut prev: Option<Vec<u8>> = None;
+    let mut in_order = true;
+    while let Some((r, hash)) = reader.next_record_hashed()? {
+        digests.update_hashed(&r.key, &hash, r.value.len(), r.revs());
+        if prev.as_ref().is_some_and(|p| r.key <= *p) {
+            in_order = false;
+        }
+        prev = Some(r.key.clone());
+        let o = Out { line: reader.last_line().to_vec(), key: r.key, sha256: hash, len: r.value.len(), revs: [0; 4] };
+        let o = Out { revs: [r.create_revision, r.mod_revision, r.version, r.lease], ..o };
+        sorter.push(o.key.clone(), pack_kept(&o))?;
+    }
+    let old = reader.trailer().cloned().expect("a stream read to its end has a trailer");
+    let mine = digests.trailer(&crate::format::Frame::of(&in_header));
+    let header_intact = in_header.format >= 2 && old.header_sha256.as_deref() == Some(&in_header.claims_sha256());
+    let same_keys = in_order && old.count == mine.count && old.meta_sha256 == mine.meta_sha256;
+    let mut header = in_header.clone();
+    header.format = crate::format::FORMAT_VERSION;
+    header.sorted = true;
+    header.complete = in_header.claims_complete() && header_intact && same_keys;
     header.history.push("kv-seal".into());
     let out = Output::create(output.as_deref())?;
     let mut w = StreamWriter::new(out, &header)?;
-    while let Some((r, hash)) = reader.next_record_hashed()? {
-        w.write_line_hashed(reader.last_line(), &r, &hash)?;
+    for item in sorter.finish()? {
+        let (key, p) = item?;
+        write_kept(&mut w, &unpack_kept(key, &p))?;
     }
-    let old = reader.trailer().map(|t| t.count).unwrap_or(0);
     let (out, t) = w.finish()?;
     out.finish()?;
     if !quiet {
-        eprintln!("kv-seal: {} keys sealed (the old trailer counted {old})", t.count);
+        eprintln!("kv-seal: {} keys sealed (the old trailer counted {})", t.count, old.count);
+        if in_header.claims_complete() && !header.complete {
+            eprintln!(
+                "kv-seal: the stream no longer claims to hold every key under its prefixes ({}), so \
+                 etcd-load --mode sync will not delete by it",
+                if !header_intact { "its header was changed" } else { "records were removed, added or reordered" }
+            );
+        }
     }
     Ok(())
 }
@@ -416,9 +520,14 @@ mod tests {
     }
 
     #[test]
-    fn narrowing() {
-        assert_eq!(narrowed(&["".into()], &["/registry/pods/".into()]), vec!["/registry/pods/".to_string()]);
-        assert_eq!(narrowed(&["/registry/pods/".into()], &["/registry/".into()]), vec!["/registry/pods/".to_string()]);
-        assert!(narrowed(&["/a/".into()], &["/b/".into()]).is_empty());
+    fn rewritten_bounds() {
+        let v = |x: &[&str]| x.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let f = m(|o| o.rewrites = v(&["/registry/=/kubernetes.io/"]));
+        assert_eq!(f.rewrite_bounds(&v(&["/registry/pods/"])), (v(&["/kubernetes.io/pods/"]), true));
+        assert_eq!(f.rewrite_bounds(&v(&["/registry/"])), (v(&["/kubernetes.io/"]), true));
+        assert_eq!(f.rewrite_bounds(&v(&[""])), (v(&["", "/kubernetes.io/"]), false));
+        assert_eq!(f.rewrite_bounds(&v(&["/other/"])), (v(&["/other/"]), true));
+        let f = m(|o| o.rewrites = v(&["/registry/pods/=/p/", "/registry/=/r/"]));
+        assert_eq!(f.rewrite_bounds(&v(&["/registry/"])), (v(&["/p/", "/r/", "/registry/"]), false));
     }
 }

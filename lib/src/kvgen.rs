@@ -390,6 +390,7 @@ pub fn generate<W: Write>(o: &GenOptions, out: W) -> std::io::Result<(W, u64)> {
     let mut h = Header::new(&format!("kv-gen {}", env!("CARGO_PKG_VERSION")));
     h.time = "2026-01-01T00:00:00Z".into();
     h.prefixes = vec!["/registry/".into()];
+    h.complete = true;
     h.revision = 0;
     h.extra.insert("generator".into(), serde_json::json!({"objects": o.objects, "seed": o.seed, "small": o.small}));
     let leases = events.div_ceil(EVENTS_PER_LEASE);

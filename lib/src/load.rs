@@ -5,26 +5,34 @@
 //! reads the current state of its keys (one read-only txn), decides per key what to do (create,
 //! update, leave unchanged, keep existing), and writes only what changes in one txn guarded by
 //! `mod_revision` compares, so that counts are exact even while others write; a batch whose keys
-//! changed under it is re-read and retried. In `sync` mode each batch also deletes the keys etcd
-//! holds between the previous batch's last key and its own last key that the stream does not hold.
+//! changed under it is re-read and retried. A batch etcd finds too big is split in halves, and
+//! what the halves wrote is counted.
 //!
-//! A stream that ends without its trailer, or that fails its digest, ends the load with an error
-//! that says how much was written: a partial restore never looks like success.
+//! `sync` deletes only after the whole stream has been read, its trailer verified, and every
+//! batch written: the stream's keys are spooled to a temporary file as they pass, and at the end
+//! a paged scan of the target under the stream's prefixes is merge-joined against the spool. A
+//! damaged or truncated stream therefore never deletes anything. `--dry-run` reports the same
+//! set. The stream must claim, under its digest, to hold every key under its prefixes.
+//!
+//! A load that fails says exactly how many keys it wrote. Batches run concurrently, so what was
+//! written is not a prefix of the stream: to resume, run the same command again — keys already
+//! equal are left unchanged and counted so.
 
 use std::collections::HashMap;
-use std::io::Write;
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use etcd_client::{Client, Compare, CompareOp, GetOptions, PutOptions, Txn, TxnOp, TxnOpResponse};
+use etcd_client::{Client, Compare, CompareOp, GetOptions, KeyValue, PutOptions, Txn, TxnOp, TxnOpResponse};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use crate::cli::{Progress, secs};
 use crate::error::{Error, Kind, Result};
 use crate::etcd::{self, EtcdArgs, MAX_DECODE_BYTES, in_range, prefix_ranges};
-use crate::format::{Header, Record, StreamReader, push_bytes_field};
+use crate::format::{Header, Record, StreamReader, push_bytes_field, show_key};
 
 /// What to do with keys that already exist in the target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -33,7 +41,7 @@ pub enum Mode {
     Overwrite,
     /// Write only keys that do not exist; existing keys are left alone and counted.
     CreateOnly,
-    /// Like overwrite, and delete keys under the stream's prefixes that the stream does not hold.
+    /// Like overwrite, then delete keys under the stream's prefixes that the stream does not hold.
     Sync,
 }
 
@@ -56,6 +64,8 @@ pub struct LoadOptions {
     pub max_txn_ops: usize,
     pub max_request_bytes: usize,
     pub concurrency: usize,
+    /// Sync from a format-1 stream, whose prefixes no digest covers, taking them at their word.
+    pub assume_complete: bool,
     pub quiet: bool,
 }
 
@@ -68,7 +78,8 @@ pub struct Stats {
     /// Existing keys left alone by `create-only`.
     pub kept: u64,
     pub deleted: u64,
-    /// Keys skipped because their lease had expired before the dump finished.
+    /// Keys not written because their lease had expired: before the dump finished (not in the
+    /// header), or during the restore.
     pub expired: u64,
     pub txns: u64,
 }
@@ -98,16 +109,19 @@ fn record_cost(r: &Record) -> usize {
     2 * r.key.len() + r.value.len() + OP_OVERHEAD
 }
 
-struct Batch {
-    records: Vec<Record>,
-    /// Sync: the interval this batch owns starts here (inclusive); it ends at its last key.
-    lo: Vec<u8>,
+enum Msg {
+    Batch(Vec<Record>),
+    /// The stream ended (trailer verified): the number of records, and for sync the spool of
+    /// their keys.
+    End(Result<(u64, Option<File>)>),
 }
 
-enum Msg {
-    Batch(Batch),
-    /// The stream ended: the number of records and, for sync, the key after which the tail starts.
-    End(Result<(u64, Option<Vec<u8>>)>),
+/// The fate of an original lease in this load.
+#[derive(Clone, Copy)]
+enum Granted {
+    Lease(i64),
+    /// The granted lease expired during the restore: its remaining keys are counted as expired.
+    Expired,
 }
 
 /// Shared state of the batch tasks.
@@ -115,22 +129,28 @@ struct Ctx {
     client: Client,
     header: Header,
     opts: LoadOptions,
-    /// original lease id -> granted lease id
-    leases: tokio::sync::Mutex<HashMap<i64, i64>>,
-    sync_ranges: Vec<(Vec<u8>, Vec<u8>)>,
+    /// original lease id -> what it became
+    leases: tokio::sync::Mutex<HashMap<i64, Granted>>,
     dry_out: Option<Mutex<Box<dyn Write + Send>>>,
 }
 
-/// A failed batch: its first key, and why.
-struct BatchError {
-    key: Vec<u8>,
-    err: Error,
-    /// What the batch had completed before failing (writes are all-or-nothing per txn).
-    done: Stats,
+/// What writing some records did: the counts of what was done, and the failure if any.
+#[derive(Default)]
+struct Written {
+    stats: Stats,
+    failure: Option<(Vec<u8>, Error)>,
 }
 
-fn show_key(key: &[u8]) -> String {
-    String::from_utf8_lossy(key).into_owned()
+impl Written {
+    fn failed(key: &[u8], err: Error) -> Self {
+        Written { stats: Stats::default(), failure: Some((key.to_vec(), err)) }
+    }
+}
+
+/// Spool a key (length-prefixed) for the sync merge.
+fn spool_key(w: &mut BufWriter<File>, key: &[u8]) -> std::io::Result<()> {
+    w.write_all(&(key.len() as u64).to_le_bytes())?;
+    w.write_all(key)
 }
 
 /// Read the stream in a thread of its own and cut it into batches.
@@ -153,30 +173,29 @@ fn spawn_reader(
                 return;
             }
         };
+        let mut spool = match sync.then(tempfile::tempfile).transpose() {
+            Ok(s) => s.map(|f| BufWriter::with_capacity(1 << 20, f)),
+            Err(e) => {
+                let _ = tx.blocking_send(Msg::End(Err(e.into())));
+                return;
+            }
+        };
         let mut batch: Vec<Record> = Vec::new();
         let mut bytes = 256;
-        let mut lo: Vec<u8> = vec![0];
-        let mut prev: Option<Vec<u8>> = None;
-        let end = loop {
+        let end: Result<()> = loop {
             match reader.next_record() {
                 Ok(Some(rec)) => {
-                    if sync && prev.as_ref().is_some_and(|p| rec.key <= *p) {
-                        break Err(Error::bad_line(
-                            reader.line(),
-                            "key is out of order: --mode sync needs a stream sorted by key, as etcd-dump writes it",
-                        ));
+                    if let Some(s) = &mut spool
+                        && let Err(e) = spool_key(s, &rec.key)
+                    {
+                        break Err(e.into());
                     }
                     let cost = record_cost(&rec);
                     if !batch.is_empty() && (batch.len() >= max_ops || bytes + cost > max_bytes) {
-                        let next_lo = successor(&batch.last().expect("non-empty").key);
-                        let b = Batch { records: std::mem::take(&mut batch), lo: std::mem::replace(&mut lo, next_lo) };
-                        if tx.blocking_send(Msg::Batch(b)).is_err() {
+                        if tx.blocking_send(Msg::Batch(std::mem::take(&mut batch))).is_err() {
                             return;
                         }
                         bytes = 256;
-                    }
-                    if sync {
-                        prev = Some(rec.key.clone());
                     }
                     bytes += cost;
                     batch.push(rec);
@@ -185,12 +204,15 @@ fn spawn_reader(
                 Err(e) => break Err(e),
             }
         };
-        let tail = batch.last().map(|r| successor(&r.key)).unwrap_or_else(|| lo.clone());
         // After bad input, stop: the pending batch is not written.
-        if end.is_ok() && !batch.is_empty() && tx.blocking_send(Msg::Batch(Batch { records: batch, lo })).is_err() {
+        if end.is_ok() && !batch.is_empty() && tx.blocking_send(Msg::Batch(batch)).is_err() {
             return;
         }
-        let _ = tx.blocking_send(Msg::End(end.map(|()| (reader.records_read(), Some(tail)))));
+        let end = end.and_then(|()| {
+            let spool = spool.map(|s| s.into_inner().map_err(|e| Error::from(e.into_error()))).transpose()?;
+            Ok((reader.records_read(), spool))
+        });
+        let _ = tx.blocking_send(Msg::End(end));
     })
 }
 
@@ -199,6 +221,37 @@ fn successor(k: &[u8]) -> Vec<u8> {
     let mut s = k.to_vec();
     s.push(0);
     s
+}
+
+/// Refuse streams this load cannot apply faithfully, before anything is written.
+fn check_header(opts: &LoadOptions, header: &Header) -> Result<()> {
+    if !header.sorted {
+        return Err(Error::new(
+            Kind::BadInput,
+            "the stream is not sorted by key (a format-1 stream, e.g. from kv-filter --rewrite-prefix), so two \
+             records could name one key: sort it with kv-seal first (kv-seal < in > out), which refuses duplicates",
+        ));
+    }
+    if opts.mode != Mode::Sync {
+        return Ok(());
+    }
+    if header.claims_complete() {
+        return Ok(());
+    }
+    if header.format == 1 && opts.assume_complete {
+        return Ok(());
+    }
+    let why = if header.format == 1 {
+        "this is a format-1 stream: no digest covers its header, so its prefixes cannot be trusted to say what \
+         the source held (--assume-complete takes them at their word)"
+    } else {
+        "its header does not claim to hold every key under its prefixes (it was filtered, re-sealed after \
+         records were removed, or comes from a foreign archive)"
+    };
+    Err(Error::new(
+        Kind::Usage,
+        format!("--mode sync deletes what the stream lacks, but {why}; use --mode overwrite, which deletes nothing"),
+    ))
 }
 
 /// Run a load.
@@ -210,65 +263,54 @@ pub fn run(opts: LoadOptions) -> anyhow::Result<()> {
     let (tx, mut rx) = mpsc::channel::<Msg>(concurrency);
     let reader = spawn_reader(&opts, header_tx, tx);
     let header = header_rx.recv().map_err(|_| Error::new(Kind::Failure, "the stream reader stopped"))??;
-    if opts.mode == Mode::Sync && header.prefixes.is_empty() {
-        return Err(Error::new(
-            Kind::Usage,
-            "--mode sync needs a stream that covers whole prefixes; this one was filtered (its header lists no prefixes), \
-             so sync could not tell keys the source lacks from keys the filter left out",
-        )
-        .into());
-    }
-    if opts.mode == Mode::Sync && !header.sorted {
-        return Err(Error::new(
-            Kind::Usage,
-            "--mode sync needs a stream sorted by key; this stream's header says it is not",
-        )
-        .into());
-    }
+    check_header(&opts, &header)?;
     let client = rt.block_on(opts.etcd.connect())?;
     let dry_out: Option<Mutex<Box<dyn Write + Send>>> =
         opts.dry_run.then(|| Mutex::new(Box::new(crate::io::stdout()) as Box<dyn Write + Send>));
-    let ctx = Arc::new(Ctx {
-        client,
-        sync_ranges: prefix_ranges(&header.prefixes),
-        header,
-        opts: opts.clone(),
-        leases: Default::default(),
-        dry_out,
-    });
+    let ctx = Arc::new(Ctx { client, header, opts: opts.clone(), leases: Default::default(), dry_out });
 
-    let outcome = rt.block_on(drive(ctx.clone(), &mut rx, concurrency));
+    let outcome = rt.block_on(async {
+        let (mut stats, records, spool) = drive(ctx.clone(), &mut rx, concurrency).await?;
+        if let Some(spool) = spool {
+            delete_missing(&ctx, spool, &mut stats).await.map_err(|e| (stats, e))?;
+        }
+        Ok::<_, (Stats, Error)>((stats, records))
+    });
     drop(rx);
     let _ = reader.join();
     if let Some(out) = &ctx.dry_out {
         out.lock().expect("dry-run output").flush()?;
     }
-    let elapsed = started.elapsed();
     match outcome {
         Ok((stats, records)) => {
             if !opts.quiet {
-                eprintln!("{}", summary(&stats, records, opts.dry_run, elapsed));
+                eprintln!("{}", summary(&stats, records, opts.dry_run, started.elapsed()));
             }
             Ok(())
         }
-        Err((stats, err)) => {
-            let msg = if opts.dry_run {
-                format!("{err} (dry run: nothing was written)")
-            } else if stats.written() > 0 {
-                format!(
-                    "the restore is INCOMPLETE: {} keys were written ({} created, {} updated, {} deleted) before it failed: {err}",
-                    stats.written(),
-                    stats.created,
-                    stats.updated,
-                    stats.deleted
-                )
-            } else {
-                format!("nothing was written: {err}")
-            };
-            let kind = if !opts.dry_run && stats.written() > 0 { Kind::Partial } else { err.kind() };
-            Err(Error::with_source(kind, msg, err).into())
-        }
+        Err((stats, err)) => Err(failure(&opts, &stats, err).into()),
     }
+}
+
+/// The error of a failed load: exactly what was written, and how to resume.
+fn failure(opts: &LoadOptions, stats: &Stats, err: Error) -> Error {
+    let sync_note = if opts.mode == Mode::Sync && stats.deleted == 0 { "; no key was deleted" } else { "" };
+    let msg = if opts.dry_run {
+        format!("{err} (dry run: nothing was written)")
+    } else if stats.written() > 0 {
+        format!(
+            "the restore is INCOMPLETE: {} keys were written ({} created, {} updated, {} deleted){sync_note} before it \
+             failed; run the same command again to resume (keys already written are left unchanged): {err}",
+            stats.written(),
+            stats.created,
+            stats.updated,
+            stats.deleted
+        )
+    } else {
+        format!("nothing was written: {err}")
+    };
+    let kind = if !opts.dry_run && stats.written() > 0 { Kind::Partial } else { err.kind() };
+    Error::with_source(kind, msg, err)
 }
 
 fn summary(s: &Stats, records: u64, dry: bool, elapsed: Duration) -> String {
@@ -296,54 +338,47 @@ fn summary(s: &Stats, records: u64, dry: bool, elapsed: Duration) -> String {
     text
 }
 
+type Outcome = std::result::Result<(Stats, u64, Option<File>), (Stats, Error)>;
+
 /// Feed batches to at most `concurrency` tasks; collect stats; stop at the first error.
-async fn drive(
-    ctx: Arc<Ctx>,
-    rx: &mut mpsc::Receiver<Msg>,
-    concurrency: usize,
-) -> std::result::Result<(Stats, u64), (Stats, Error)> {
+async fn drive(ctx: Arc<Ctx>, rx: &mut mpsc::Receiver<Msg>, concurrency: usize) -> Outcome {
     let mut total = Stats::default();
-    let mut tasks: JoinSet<std::result::Result<Stats, BatchError>> = JoinSet::new();
+    let mut tasks: JoinSet<Written> = JoinSet::new();
     let mut first_err: Option<Error> = None;
     let mut progress = Progress::new("etcd-load");
-    let mut end: Option<Result<(u64, Option<Vec<u8>>)>> = None;
+    let mut end: Option<Result<(u64, Option<File>)>> = None;
     let mut seen: u64 = 0;
 
-    let absorb = |r: std::result::Result<std::result::Result<Stats, BatchError>, tokio::task::JoinError>,
-                  total: &mut Stats,
-                  first_err: &mut Option<Error>| match r {
-        Ok(Ok(s)) => total.add(&s),
-        Ok(Err(be)) => {
-            total.add(&be.done);
-            if first_err.is_none() {
-                *first_err = Some(Error::with_source(be.err.kind(), format!("at key {}", show_key(&be.key)), be.err));
+    let absorb =
+        |r: std::result::Result<Written, tokio::task::JoinError>, total: &mut Stats, first: &mut Option<Error>| match r
+        {
+            Ok(w) => {
+                total.add(&w.stats);
+                if let Some((key, err)) = w.failure
+                    && first.is_none()
+                {
+                    *first = Some(Error::with_source(err.kind(), format!("at key {}", show_key(&key)), err));
+                }
             }
-        }
-        Err(e) => {
-            if first_err.is_none() {
-                *first_err = Some(Error::new(Kind::Failure, format!("a batch task failed: {e}")));
-            }
-        }
-    };
+            Err(e) if first.is_none() => *first = Some(Error::new(Kind::Failure, format!("a batch task failed: {e}"))),
+            Err(_) => {}
+        };
 
     while first_err.is_none() {
-        let msg = match rx.recv().await {
-            Some(m) => m,
-            None => {
-                end = Some(Err(Error::new(Kind::Failure, "the stream reader stopped unexpectedly")));
-                break;
-            }
+        let Some(msg) = rx.recv().await else {
+            end = Some(Err(Error::new(Kind::Failure, "the stream reader stopped unexpectedly")));
+            break;
         };
         match msg {
             Msg::Batch(b) => {
-                seen += b.records.len() as u64;
+                seen += b.len() as u64;
                 while tasks.len() >= concurrency {
                     if let Some(r) = tasks.join_next().await {
                         absorb(r, &mut total, &mut first_err);
                     }
                 }
                 let c = ctx.clone();
-                tasks.spawn(async move { process_batch(&c, b).await });
+                tasks.spawn(async move { write_records(&c, &b).await });
                 progress.update(|| format!("{seen} keys read, {} written", total.written()));
             }
             Msg::End(e) => {
@@ -359,19 +394,7 @@ async fn drive(
         return Err((total, e));
     }
     match end {
-        Some(Ok((records, tail))) => {
-            if ctx.opts.mode == Mode::Sync {
-                let lo = tail.unwrap_or_else(|| vec![0]);
-                match delete_interval(&ctx, &lo, None, &[]).await {
-                    Ok(s) => total.add(&s),
-                    Err(be) => {
-                        total.add(&be.done);
-                        return Err((total, be.err));
-                    }
-                }
-            }
-            Ok((total, records))
-        }
+        Some(Ok((records, spool))) => Ok((total, records, spool)),
         Some(Err(e)) => Err((total, e)),
         None => Err((total, Error::new(Kind::Failure, "the load stopped before the end of the stream"))),
     }
@@ -384,226 +407,199 @@ enum Action {
     Update,
     Unchanged,
     Keep,
-    Expired,
 }
 
-async fn process_batch(ctx: &Ctx, batch: Batch) -> std::result::Result<Stats, BatchError> {
-    let mut done = Stats::default();
-    let first_key = batch.records[0].key.clone();
-    let fail = |err: Error, done: Stats| BatchError { key: first_key.clone(), err, done };
+/// The lease a record's key gets: `Ok(None)` for none, `Err(())` when the key is to be skipped
+/// because its lease expired (before the dump finished, or during this restore).
+async fn lease_for(ctx: &Ctx, r: &Record) -> Result<std::result::Result<Option<i64>, ()>> {
+    if r.lease == 0 || ctx.opts.leases == LeaseMode::Drop {
+        return Ok(Ok(None));
+    }
+    let Some(ttl) = ctx.header.lease_ttl(r.lease) else { return Ok(Err(())) };
+    if ctx.opts.dry_run {
+        return Ok(Ok(Some(0)));
+    }
+    let mut map = ctx.leases.lock().await;
+    match map.get(&r.lease) {
+        Some(Granted::Lease(id)) => return Ok(Ok(Some(*id))),
+        Some(Granted::Expired) => return Ok(Err(())),
+        None => {}
+    }
+    let mut lc = ctx.client.lease_client();
+    let resp =
+        lc.grant(ttl, None).await.map_err(|e| ctx.opts.etcd.error(&format!("cannot grant a lease of {ttl} s"), e))?;
+    map.insert(r.lease, Granted::Lease(resp.id()));
+    Ok(Ok(Some(resp.id())))
+}
 
-    if ctx.opts.mode == Mode::Sync {
-        let hi = batch.records.last().expect("non-empty").key.clone();
-        let keep: Vec<&[u8]> = batch.records.iter().map(|r| r.key.as_slice()).collect();
-        match delete_interval(ctx, &batch.lo, Some(&hi), &keep).await {
-            Ok(s) => done.add(&s),
-            Err(mut be) => {
-                be.done.add(&done);
-                return Err(be);
+/// The planned write of a slice of records.
+struct Plan {
+    stats: Stats,
+    compares: Vec<Compare>,
+    puts: Vec<TxnOp>,
+    dry: Vec<(&'static str, Vec<u8>)>,
+}
+
+async fn plan(ctx: &Ctx, records: &[Record], current: &[Option<KeyValue>]) -> Result<Plan> {
+    let mut p = Plan { stats: Stats::default(), compares: Vec::new(), puts: Vec::new(), dry: Vec::new() };
+    for (r, cur) in records.iter().zip(current) {
+        let lease = match lease_for(ctx, r).await? {
+            Ok(l) => l,
+            Err(()) => {
+                p.stats.expired += 1;
+                continue;
             }
+        };
+        let action = match cur {
+            None => Action::Create,
+            Some(_) if ctx.opts.mode == Mode::CreateOnly => Action::Keep,
+            Some(kv) if kv.value() == r.value.as_slice() && kv.lease() == 0 && lease.is_none() => Action::Unchanged,
+            Some(_) => Action::Update,
+        };
+        match action {
+            Action::Create => p.stats.created += 1,
+            Action::Update => p.stats.updated += 1,
+            Action::Unchanged => p.stats.unchanged += 1,
+            Action::Keep => p.stats.kept += 1,
         }
-    }
-    match write_records(ctx, &batch.records).await {
-        Ok(s) => {
-            done.add(&s);
-            Ok(done)
+        if !matches!(action, Action::Create | Action::Update) {
+            continue;
         }
-        Err(WriteError::Failed(key, err)) => Err(BatchError { key, err, done }),
-        Err(WriteError::Other(err)) => Err(fail(err, done)),
+        if ctx.opts.dry_run {
+            p.dry.push((if action == Action::Create { "create" } else { "update" }, r.key.clone()));
+            continue;
+        }
+        let observed = cur.as_ref().map(|kv| kv.mod_revision()).unwrap_or(0);
+        p.compares.push(Compare::mod_revision(r.key.clone(), CompareOp::Equal, observed));
+        let po = lease.map(|id| PutOptions::new().with_lease(id));
+        p.puts.push(TxnOp::put(r.key.clone(), r.value.clone(), po));
     }
+    Ok(p)
 }
 
-enum WriteError {
-    /// This key could not be written.
-    Failed(Vec<u8>, Error),
-    Other(Error),
+/// Read the current state of the records' keys in one read-only txn.
+async fn read_current(
+    kv: &mut etcd_client::KvClient,
+    records: &[Record],
+) -> std::result::Result<Vec<Option<KeyValue>>, etcd_client::Error> {
+    let reads: Vec<TxnOp> = records.iter().map(|r| TxnOp::get(r.key.clone(), None)).collect();
+    let resp = kv.txn(Txn::new().and_then(reads)).await?;
+    Ok(resp
+        .op_responses()
+        .into_iter()
+        .map(|op| match op {
+            TxnOpResponse::Get(mut g) => g.take_kvs().into_iter().next(),
+            _ => None,
+        })
+        .collect())
 }
+
+/// Attempts a batch makes against keys changed under it by another writer, and against
+/// transient errors (a leader election, a member restarting): separate budgets.
+const MAX_CONFLICTS: u32 = 20;
+const MAX_TRANSIENT: u32 = 6;
 
 /// Write a slice of records: read, plan, guarded write; split in halves when etcd finds the txn
-/// too big.
-fn write_records<'a>(
-    ctx: &'a Ctx,
-    records: &'a [Record],
-) -> futures::future::BoxFuture<'a, std::result::Result<Stats, WriteError>> {
+/// too big (what the first half wrote stays counted when the second fails).
+fn write_records<'a>(ctx: &'a Ctx, records: &'a [Record]) -> futures::future::BoxFuture<'a, Written> {
     Box::pin(async move {
         let mut kv = ctx.client.kv_client().max_decoding_message_size(MAX_DECODE_BYTES);
-        let mut attempt = 0u32;
+        let (mut conflicts, mut transient, mut lease_checks) = (0u32, 0u32, 0u32);
+        let first = &records[0].key;
         loop {
-            // 1. Read the current state of the batch's keys.
-            let reads: Vec<TxnOp> = records.iter().map(|r| TxnOp::get(r.key.clone(), None)).collect();
-            let current = match kv.txn(Txn::new().and_then(reads)).await {
-                Ok(resp) => resp
-                    .op_responses()
-                    .into_iter()
-                    .map(|op| match op {
-                        TxnOpResponse::Get(mut g) => g.take_kvs().into_iter().next(),
-                        _ => None,
-                    })
-                    .collect::<Vec<_>>(),
-                Err(e) => {
-                    if etcd::is_request_too_big(&e) && records.len() > 1 {
-                        return split_write(ctx, records).await;
-                    }
-                    retry_or_fail(ctx, &e, &mut attempt, records).await?;
+            let current = match read_current(&mut kv, records).await {
+                Ok(c) => c,
+                Err(e) if etcd::is_request_too_big(&e) && records.len() > 1 => return split_write(ctx, records).await,
+                Err(e) if etcd::is_transient(&e) && transient < MAX_TRANSIENT => {
+                    transient += 1;
+                    backoff(transient).await;
                     continue;
                 }
+                Err(e) => return Written::failed(first, ctx.opts.etcd.error("reading the keys failed", e)),
             };
-
-            // 2. Plan.
-            let mut stats = Stats::default();
-            let mut compares = Vec::new();
-            let mut puts = Vec::new();
-            let mut actions = Vec::with_capacity(records.len());
-            for (r, cur) in records.iter().zip(&current) {
-                let want_lease = if r.lease != 0 && ctx.opts.leases == LeaseMode::Regrant {
-                    match ctx.header.lease_ttl(r.lease) {
-                        Some(ttl) => Some(ttl),
-                        None => {
-                            stats.expired += 1;
-                            actions.push(Action::Expired);
-                            continue;
-                        }
-                    }
-                } else {
-                    None
-                };
-                let action = match cur {
-                    None => Action::Create,
-                    Some(_) if ctx.opts.mode == Mode::CreateOnly => Action::Keep,
-                    Some(kv) if kv.value() == r.value.as_slice() && kv.lease() == 0 && want_lease.is_none() => {
-                        Action::Unchanged
-                    }
-                    Some(_) => Action::Update,
-                };
-                actions.push(action);
-                match action {
-                    Action::Create => stats.created += 1,
-                    Action::Update => stats.updated += 1,
-                    Action::Unchanged => stats.unchanged += 1,
-                    Action::Keep => stats.kept += 1,
-                    Action::Expired => {}
-                }
-                if matches!(action, Action::Create | Action::Update) && !ctx.opts.dry_run {
-                    let observed = cur.as_ref().map(|kv| kv.mod_revision()).unwrap_or(0);
-                    compares.push(Compare::mod_revision(r.key.clone(), CompareOp::Equal, observed));
-                    let mut po = PutOptions::new();
-                    if let Some(ttl) = want_lease {
-                        let id =
-                            granted_lease(ctx, r.lease, ttl).await.map_err(|e| WriteError::Failed(r.key.clone(), e))?;
-                        po = po.with_lease(id);
-                    }
-                    puts.push(TxnOp::put(r.key.clone(), r.value.clone(), Some(po)));
-                }
-            }
-
+            let p = match plan(ctx, records, &current).await {
+                Ok(p) => p,
+                Err(e) => return Written::failed(first, e),
+            };
             if ctx.opts.dry_run {
-                let lines: Vec<(&str, &[u8])> = records
-                    .iter()
-                    .zip(&actions)
-                    .filter_map(|(r, a)| match a {
-                        Action::Create => Some(("create", r.key.as_slice())),
-                        Action::Update => Some(("update", r.key.as_slice())),
-                        _ => None,
-                    })
-                    .collect();
-                report_dry(ctx, &lines).map_err(WriteError::Other)?;
-                return Ok(stats);
+                let failure = report_dry(ctx, &p.dry).err().map(|e| (first.clone(), e));
+                return Written { stats: p.stats, failure };
             }
-            if puts.is_empty() {
-                return Ok(stats);
+            if p.puts.is_empty() {
+                return Written { stats: p.stats, failure: None };
             }
-
-            // 3. Write what changes, guarded by what was read.
-            match kv.txn(Txn::new().when(compares).and_then(puts)).await {
+            match kv.txn(Txn::new().when(p.compares).and_then(p.puts)).await {
                 Ok(resp) if resp.succeeded() => {
+                    let mut stats = p.stats;
                     stats.txns += 1;
-                    return Ok(stats);
+                    return Written { stats, failure: None };
                 }
+                // Someone changed one of these keys since the read: read again.
+                Ok(_) if conflicts < MAX_CONFLICTS => conflicts += 1,
                 Ok(_) => {
-                    // Someone changed one of these keys since the read: read again.
-                    attempt += 1;
-                    if attempt > 20 {
-                        return Err(WriteError::Failed(
-                            records[0].key.clone(),
-                            Error::new(
-                                Kind::Failure,
-                                "the keys kept changing under the load (another writer is active)",
-                            ),
-                        ));
+                    let e =
+                        Error::new(Kind::Failure, "the keys kept changing under the load (another writer is active)");
+                    return Written::failed(first, e);
+                }
+                Err(e) if etcd::is_lease_not_found(&e) && lease_checks < 3 => {
+                    // A lease granted for this load expired before its keys were all written.
+                    lease_checks += 1;
+                    if let Err(e) = forget_expired_leases(ctx, records).await {
+                        return Written::failed(first, e);
                     }
                 }
-                Err(e) => {
-                    if etcd::is_request_too_big(&e) {
-                        if records.len() > 1 {
-                            return split_write(ctx, records).await;
-                        }
-                        return Err(WriteError::Failed(
-                            records[0].key.clone(),
-                            Error::new(
-                                Kind::Failure,
-                                format!(
-                                    "etcd refused the key as too large ({} bytes of value): {}; raise etcd's --max-request-bytes",
-                                    records[0].value.len(),
-                                    etcd::describe(&e)
-                                ),
-                            ),
-                        ));
-                    }
-                    retry_or_fail(ctx, &e, &mut attempt, records).await?;
+                Err(e) if etcd::is_request_too_big(&e) && records.len() > 1 => return split_write(ctx, records).await,
+                Err(e) if etcd::is_request_too_big(&e) => {
+                    let msg = format!(
+                        "etcd refused the key as too large ({} bytes of value): {}; raise etcd's --max-request-bytes",
+                        records[0].value.len(),
+                        etcd::describe(&e)
+                    );
+                    return Written::failed(first, Error::new(Kind::Failure, msg));
                 }
+                Err(e) if etcd::is_transient(&e) && transient < MAX_TRANSIENT => {
+                    transient += 1;
+                    backoff(transient).await;
+                }
+                Err(e) => return Written::failed(first, ctx.opts.etcd.error("writing failed", e)),
             }
         }
     })
 }
 
-async fn split_write(ctx: &Ctx, records: &[Record]) -> std::result::Result<Stats, WriteError> {
+async fn backoff(attempt: u32) {
+    tokio::time::sleep(crate::etcd::retry_delay(attempt)).await;
+}
+
+async fn split_write(ctx: &Ctx, records: &[Record]) -> Written {
     let (a, b) = records.split_at(records.len() / 2);
-    let mut s = write_records(ctx, a).await?;
-    match write_records(ctx, b).await {
-        Ok(t) => {
-            s.add(&t);
-            Ok(s)
-        }
-        Err(e) => Err(e),
+    let mut w = write_records(ctx, a).await;
+    if w.failure.is_some() {
+        return w;
     }
+    let second = write_records(ctx, b).await;
+    w.stats.add(&second.stats);
+    w.failure = second.failure;
+    w
 }
 
-/// Sleep and let the caller retry a transient error, or turn it into the batch's failure.
-async fn retry_or_fail(
-    ctx: &Ctx,
-    e: &etcd_client::Error,
-    attempt: &mut u32,
-    records: &[Record],
-) -> std::result::Result<(), WriteError> {
-    if etcd::is_transient(e) && *attempt < 6 {
-        *attempt += 1;
-        tokio::time::sleep(Duration::from_millis(100 << *attempt)).await;
-        return Ok(());
-    }
-    Err(WriteError::Failed(records[0].key.clone(), ctx.opts.etcd.error("writing failed", clone_err(e))))
-}
-
-fn clone_err(e: &etcd_client::Error) -> etcd_client::Error {
-    match e {
-        etcd_client::Error::GRpcStatus(s) => etcd_client::Error::GRpcStatus(tonic::Status::new(s.code(), s.message())),
-        other => etcd_client::Error::Internal(etcd::describe(other)),
-    }
-}
-
-/// The lease granted for an original lease id, granting it on first use.
-async fn granted_lease(ctx: &Ctx, original: i64, ttl: i64) -> Result<i64> {
+/// Mark the granted leases of these records that no longer exist as expired: their keys are
+/// then counted as expired instead of failing the restore.
+async fn forget_expired_leases(ctx: &Ctx, records: &[Record]) -> Result<()> {
     let mut map = ctx.leases.lock().await;
-    if let Some(id) = map.get(&original) {
-        return Ok(*id);
-    }
     let mut lc = ctx.client.lease_client();
-    let resp =
-        lc.grant(ttl, None).await.map_err(|e| ctx.opts.etcd.error(&format!("cannot grant a lease of {ttl} s"), e))?;
-    map.insert(original, resp.id());
-    Ok(resp.id())
+    for r in records.iter().filter(|r| r.lease != 0) {
+        if let Some(Granted::Lease(id)) = map.get(&r.lease).copied() {
+            let ttl = lc.time_to_live(id, None).await.map_err(|e| ctx.opts.etcd.error("cannot read a lease", e))?;
+            if ttl.ttl() <= 0 {
+                map.insert(r.lease, Granted::Expired);
+            }
+        }
+    }
+    Ok(())
 }
 
-fn report_dry(ctx: &Ctx, lines: &[(&str, &[u8])]) -> Result<()> {
+fn report_dry(ctx: &Ctx, lines: &[(&str, Vec<u8>)]) -> Result<()> {
     let Some(out) = &ctx.dry_out else {
         return Ok(());
     };
@@ -619,75 +615,71 @@ fn report_dry(ctx: &Ctx, lines: &[(&str, &[u8])]) -> Result<()> {
     Ok(())
 }
 
-/// Sync: delete keys in `[lo, hi]` (hi `None`: to the end) within the stream's prefixes that are
-/// not in `keep` (sorted). Scans keys only, page by page.
-async fn delete_interval(
-    ctx: &Ctx,
-    lo: &[u8],
-    hi: Option<&[u8]>,
-    keep: &[&[u8]],
-) -> std::result::Result<Stats, BatchError> {
-    let mut stats = Stats::default();
-    let mut kv = ctx.client.kv_client().max_decoding_message_size(MAX_DECODE_BYTES);
-    let fail = |key: &[u8], err: Error, done: Stats| BatchError { key: key.to_vec(), err, done };
-    let hi_excl = hi.map(successor);
-    for (rs, re) in &ctx.sync_ranges {
-        let start: Vec<u8> = if lo > rs.as_slice() { lo.to_vec() } else { rs.clone() };
-        let end: Vec<u8> = match (&hi_excl, re.as_slice() == [0]) {
-            (Some(h), true) => h.clone(),
-            (Some(h), false) => std::cmp::min(h.clone(), re.clone()),
-            (None, _) => re.clone(),
-        };
-        if end != [0] && start >= end {
-            continue;
+/// The spooled keys of the stream, in order.
+struct SpoolCursor {
+    r: BufReader<File>,
+    cur: Option<Vec<u8>>,
+}
+
+impl SpoolCursor {
+    fn new(mut f: File) -> Result<Self> {
+        f.seek(SeekFrom::Start(0))?;
+        let mut c = SpoolCursor { r: BufReader::with_capacity(1 << 20, f), cur: None };
+        c.advance()?;
+        Ok(c)
+    }
+
+    fn advance(&mut self) -> Result<()> {
+        let mut n = [0u8; 8];
+        match self.r.read_exact(&mut n) {
+            Ok(()) => {
+                let mut k = vec![0u8; u64::from_le_bytes(n) as usize];
+                self.r.read_exact(&mut k)?;
+                self.cur = Some(k);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => self.cur = None,
+            Err(e) => return Err(e.into()),
         }
-        let mut from = start;
+        Ok(())
+    }
+
+    /// True when the stream holds `key` (keys are asked in ascending order).
+    fn holds(&mut self, key: &[u8]) -> Result<bool> {
+        while self.cur.as_deref().is_some_and(|c| c < key) {
+            self.advance()?;
+        }
+        Ok(self.cur.as_deref() == Some(key))
+    }
+}
+
+/// Sync, after the stream was verified and written: delete the keys under the stream's prefixes
+/// that the stream does not hold — a paged, keys-only scan of the target merge-joined with the
+/// spooled keys, each deletion guarded by the revision seen.
+async fn delete_missing(ctx: &Ctx, spool: File, stats: &mut Stats) -> Result<()> {
+    let mut held = SpoolCursor::new(spool)?;
+    let mut kv = ctx.client.kv_client().max_decoding_message_size(MAX_DECODE_BYTES);
+    for (rs, re) in prefix_ranges(&ctx.header.bounds()) {
+        let mut from = rs.clone();
         loop {
-            let opts = GetOptions::new().with_range(end.clone()).with_keys_only().with_limit(1000);
-            let mut resp = match kv.get(from.clone(), Some(opts)).await {
-                Ok(r) => r,
-                Err(e) => {
-                    return Err(fail(&from, ctx.opts.etcd.error("listing keys to delete failed", e), stats));
-                }
-            };
+            let opts = GetOptions::new().with_range(re.clone()).with_keys_only().with_limit(1000);
+            let mut resp = kv
+                .get(from.clone(), Some(opts))
+                .await
+                .map_err(|e| ctx.opts.etcd.error("listing keys to delete failed", e))?;
             let more = resp.more();
             let kvs = resp.take_kvs();
-            let doomed: Vec<(Vec<u8>, i64)> = kvs
-                .iter()
-                .filter(|k| in_range(k.key(), rs, re) && keep.binary_search(&k.key()).is_err())
-                .map(|k| (k.key().to_vec(), k.mod_revision()))
-                .collect();
+            let mut doomed: Vec<(Vec<u8>, i64)> = Vec::new();
+            for k in &kvs {
+                if in_range(k.key(), &rs, &re) && !held.holds(k.key())? {
+                    doomed.push((k.key().to_vec(), k.mod_revision()));
+                }
+            }
             if ctx.opts.dry_run {
-                let lines: Vec<(&str, &[u8])> = doomed.iter().map(|(k, _)| ("delete", k.as_slice())).collect();
-                report_dry(ctx, &lines).map_err(|e| fail(&from, e, stats))?;
+                let lines: Vec<(&str, Vec<u8>)> = doomed.iter().map(|(k, _)| ("delete", k.clone())).collect();
+                report_dry(ctx, &lines)?;
                 stats.deleted += doomed.len() as u64;
             } else {
-                for chunk in doomed.chunks(ctx.opts.max_txn_ops.max(1)) {
-                    let compares: Vec<Compare> =
-                        chunk.iter().map(|(k, r)| Compare::mod_revision(k.clone(), CompareOp::Equal, *r)).collect();
-                    let ops: Vec<TxnOp> = chunk.iter().map(|(k, _)| TxnOp::delete(k.clone(), None)).collect();
-                    match kv.txn(Txn::new().when(compares).and_then(ops)).await {
-                        Ok(r) if r.succeeded() => {
-                            stats.deleted += chunk.len() as u64;
-                            stats.txns += 1;
-                        }
-                        Ok(_) => {
-                            // Changed meanwhile: delete one by one whatever is still there.
-                            for (k, _) in chunk {
-                                match kv.delete(k.clone(), None).await {
-                                    Ok(r) => stats.deleted += r.deleted() as u64,
-                                    Err(e) => {
-                                        return Err(fail(k, ctx.opts.etcd.error("deleting failed", e), stats));
-                                    }
-                                }
-                                stats.txns += 1;
-                            }
-                        }
-                        Err(e) => {
-                            return Err(fail(&chunk[0].0, ctx.opts.etcd.error("deleting failed", e), stats));
-                        }
-                    }
-                }
+                delete_keys(ctx, &mut kv, &doomed, stats).await?;
             }
             match (more, kvs.last()) {
                 (true, Some(last)) => from = successor(last.key()),
@@ -695,5 +687,38 @@ async fn delete_interval(
             }
         }
     }
-    Ok(stats)
+    Ok(())
+}
+
+async fn delete_keys(
+    ctx: &Ctx,
+    kv: &mut etcd_client::KvClient,
+    doomed: &[(Vec<u8>, i64)],
+    stats: &mut Stats,
+) -> Result<()> {
+    for chunk in doomed.chunks(ctx.opts.max_txn_ops.max(1)) {
+        let compares: Vec<Compare> =
+            chunk.iter().map(|(k, r)| Compare::mod_revision(k.clone(), CompareOp::Equal, *r)).collect();
+        let ops: Vec<TxnOp> = chunk.iter().map(|(k, _)| TxnOp::delete(k.clone(), None)).collect();
+        let deleting = |e, k: &[u8]| {
+            let err = ctx.opts.etcd.error("deleting failed", e);
+            Error::with_source(err.kind(), format!("at key {}", show_key(k)), err)
+        };
+        match kv.txn(Txn::new().when(compares).and_then(ops)).await {
+            Ok(r) if r.succeeded() => {
+                stats.deleted += chunk.len() as u64;
+                stats.txns += 1;
+            }
+            Ok(_) => {
+                // Changed meanwhile: delete one by one whatever is still there.
+                for (k, _) in chunk {
+                    let r = kv.delete(k.clone(), None).await.map_err(|e| deleting(e, k))?;
+                    stats.deleted += r.deleted() as u64;
+                    stats.txns += 1;
+                }
+            }
+            Err(e) => return Err(deleting(e, &chunk[0].0)),
+        }
+    }
+    Ok(())
 }

@@ -254,7 +254,8 @@ fn truncated_stream_fails_the_load_and_says_how_much_was_written() {
     assert_eq!(out.code, 8);
     assert_eq!(
         out.stderr,
-        "etcd-load: the restore is INCOMPLETE: 256 keys were written (256 created, 0 updated, 0 deleted) before it failed: \
+        "etcd-load: the restore is INCOMPLETE: 256 keys were written (256 created, 0 updated, 0 deleted) before it failed; \
+         run the same command again to resume (keys already written are left unchanged): \
          stream ended after 299 records without its trailer: the input is truncated or its producer failed\n"
     );
     assert_eq!(dst.get_all().len(), 256);
@@ -321,7 +322,8 @@ fn malformed_lines_are_reported_with_their_line_number() {
     assert_eq!(out.code, 8);
     assert_eq!(
         out.stderr,
-        "etcd-load: the restore is INCOMPLETE: 16 keys were written (16 created, 0 updated, 0 deleted) before it failed: \
+        "etcd-load: the restore is INCOMPLETE: 16 keys were written (16 created, 0 updated, 0 deleted) before it failed; \
+         run the same command again to resume (keys already written are left unchanged): \
          line 22: the stream's digest does not match its trailer: records were altered (after jq, re-seal with kv-seal)\n"
     );
     assert_eq!(dst.get_all().len(), 16);

@@ -110,7 +110,7 @@ fn filtered_streams_stay_valid_downstream() {
     assert_eq!(sync.code, 2);
     assert_eq!(
         sync.stderr,
-        "etcd-load: --mode sync needs a stream that covers whole prefixes; this one was filtered (its header lists no prefixes), so sync could not tell keys the source lacks from keys the filter left out\n"
+        "etcd-load: --mode sync deletes what the stream lacks, but its header does not claim to hold every key under its prefixes (it was filtered, re-sealed after records were removed, or comes from a foreign archive); use --mode overwrite, which deletes nothing\n"
     );
     // A prefix-only filter keeps a sync-able header.
     let pre = sh(&format!("kv-filter -q --prefix /registry/configmaps/ {g}"));
@@ -174,7 +174,15 @@ fn kv_seal_reseals_jq_output_but_not_a_dead_producer() {
     sealed.ok();
     let want = jq_keys(&g, r#".key | startswith("/registry/secrets/")"#);
     assert_eq!(keys_of(&sealed.stdout), want);
-    assert_eq!(sealed.stderr, format!("kv-seal: {} keys sealed (the old trailer counted 500)\n", want.len()));
+    // jq dropped records: the result no longer claims every key under its prefixes.
+    assert_eq!(
+        sealed.stderr,
+        format!(
+            "kv-seal: {} keys sealed (the old trailer counted 500)\nkv-seal: the stream no longer claims to hold every key \
+             under its prefixes (records were removed, added or reordered), so etcd-load --mode sync will not delete by it\n",
+            want.len()
+        )
+    );
     // jq dropping the trailer (as when the producer died) is refused.
     let dead = sh(&format!("jq -c 'select(.type != \"trailer\")' {g} | kv-seal"));
     assert_eq!(dead.code, 4);

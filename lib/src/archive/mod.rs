@@ -17,7 +17,6 @@ pub mod path;
 pub mod unpack;
 pub mod zipw;
 
-use crate::error::{Error, Kind, Result};
 use crate::format::Record;
 
 /// The first entry of our archives.
@@ -41,17 +40,10 @@ pub struct Meta {
 }
 
 /// The extra field (id, length, data) for a record: version byte, four little-endian i64
-/// (create_revision, mod_revision, version, lease), the SHA-256 of the value, then the key bytes
-/// when `with_key`.
-pub fn encode_meta(r: &Record, sha: &[u8; 32], with_key: bool) -> Result<Vec<u8>> {
-    let key_len = if with_key { r.key.len() } else { 0 };
-    let len = 1 + 32 + 32 + key_len;
-    if len > 65_000 {
-        return Err(Error::new(
-            Kind::BadInput,
-            format!("a key of {} bytes is too long for an archive entry", r.key.len()),
-        ));
-    }
+/// (create_revision, mod_revision, version, lease), the SHA-256 of the value. (Archives of the
+/// first release also put the key of a `kv-long/` entry after it; readers still accept that.)
+pub fn encode_meta(r: &Record, sha: &[u8; 32]) -> Vec<u8> {
+    let len = 1 + 32 + 32;
     let mut x = Vec::with_capacity(4 + len);
     x.extend_from_slice(&META_ID.to_le_bytes());
     x.extend_from_slice(&(len as u16).to_le_bytes());
@@ -60,10 +52,7 @@ pub fn encode_meta(r: &Record, sha: &[u8; 32], with_key: bool) -> Result<Vec<u8>
         x.extend_from_slice(&n.to_le_bytes());
     }
     x.extend_from_slice(sha);
-    if with_key {
-        x.extend_from_slice(&r.key);
-    }
-    Ok(x)
+    x
 }
 
 /// Find and decode our metadata among an entry's extra fields.
@@ -108,11 +97,15 @@ mod tests {
         };
         let sha = [7u8; 32];
         let mut extra = vec![0x01, 0x00, 0x00, 0x00]; // an empty field first
-        extra.extend(encode_meta(&r, &sha, true).unwrap());
+        extra.extend(encode_meta(&r, &sha));
         let m = decode_meta(&extra).unwrap();
         assert_eq!((m.create_revision, m.mod_revision, m.version, m.lease), (5, 9, 2, -7));
         assert_eq!(m.sha256, sha);
-        assert_eq!(m.key.as_deref(), Some(&b"/k"[..]));
-        assert!(decode_meta(&encode_meta(&r, &sha, false).unwrap()).unwrap().key.is_none());
+        assert!(m.key.is_none());
+        // The first release's long keys: the key after the hash.
+        let mut old = encode_meta(&r, &sha);
+        old[2] += 2;
+        old.extend_from_slice(b"/k");
+        assert_eq!(decode_meta(&old).unwrap().key.as_deref(), Some(&b"/k"[..]));
     }
 }

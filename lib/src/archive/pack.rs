@@ -11,12 +11,12 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use super::crypt::{KeyArgs, Sink};
-use super::path::{is_hashed, path_of, reshifter_path};
+use super::path::{LEAF, is_hashed, path_of, reshifter_path};
 use super::zipw::{Entry, Method, ZipStreamWriter};
 use super::{HEADER_ENTRY, MANIFEST_ENTRY, encode_meta};
 use crate::cli::{Progress, human_bytes, secs};
 use crate::error::{Error, Kind, Result};
-use crate::format::{Record, Verify, push_bytes_field};
+use crate::format::{Record, Verify, push_bytes_field, show_key};
 use crate::io::Output;
 use crate::par::{ParReader, ValueInfo};
 
@@ -51,6 +51,8 @@ pub struct PackOptions {
 
 /// A record, compressed and ready to write.
 struct Prepared {
+    /// For a key too long for an entry path: the `kv-long/<sha>/key` entry holding it.
+    key_entry: Option<Entry>,
     entry: Entry,
     manifest_line: Vec<u8>,
 }
@@ -113,20 +115,35 @@ impl Compressor {
 fn prepare(c: &mut Compressor, r: &Record, sha: &[u8; 32], layout: Layout, backup_id: &str) -> Result<Prepared> {
     let name = match layout {
         Layout::Native => path_of(&r.key),
-        Layout::Reshifter => reshifter_path(backup_id, &r.key).ok_or_else(|| {
+        Layout::Reshifter => reshifter_path(backup_id, &r.key).map_err(|why| {
             Error::new(
                 Kind::BadInput,
                 format!(
-                    "key {:?} cannot be written in ReShifter's layout (it needs a UTF-8 key starting with /)",
-                    String::from_utf8_lossy(&r.key)
+                    "key {} cannot be written in ReShifter's layout: {why}; leave it out with kv-filter \
+                     --exclude-prefix, or use the native layout, which holds any key",
+                    show_key(&r.key)
                 ),
             )
         })?,
     };
     let extra = match layout {
-        Layout::Native => encode_meta(r, sha, is_hashed(&name))?,
+        Layout::Native => encode_meta(r, sha),
         Layout::Reshifter => Vec::new(),
     };
+    // A key too long for an entry path comes in an entry of its own, just before its value.
+    let key_entry = is_hashed(&name).then(|| -> Result<Entry> {
+        let (method, data) = c.compress(&r.key)?;
+        let key_name = name.strip_suffix(LEAF).map(|d| format!("{d}key")).unwrap_or_default();
+        Ok(Entry {
+            name: key_name,
+            method,
+            crc32: crc32fast::hash(&r.key),
+            size: r.key.len() as u64,
+            data,
+            extra: Vec::new(),
+        })
+    });
+    let key_entry = key_entry.transpose()?;
     let (method, data) = c.compress(&r.value)?;
     let mut line = Vec::with_capacity(name.len() * 2 + 200);
     line.push(b'{');
@@ -147,7 +164,7 @@ fn prepare(c: &mut Compressor, r: &Record, sha: &[u8; 32], layout: Layout, backu
     }
     line.extend_from_slice(b"}\n");
     let entry = Entry { name, method, crc32: crc32fast::hash(&r.value), size: r.value.len() as u64, data, extra };
-    Ok(Prepared { entry, manifest_line: line })
+    Ok(Prepared { key_entry, entry, manifest_line: line })
 }
 
 /// Unix seconds of an RFC 3339 time, or now.
@@ -222,6 +239,9 @@ pub fn pack(o: PackOptions) -> anyhow::Result<()> {
         })
     };
     let sink = |p: Prepared| -> Result<()> {
+        if let Some(k) = &p.key_entry {
+            zip.add(k)?;
+        }
         zip.add(&p.entry)?;
         manifest.write_all(&p.manifest_line)?;
         keys += 1;

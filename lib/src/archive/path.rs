@@ -115,13 +115,27 @@ pub fn key_of(path: &str) -> Option<Vec<u8>> {
 }
 
 /// ReShifter's layout: `<backup id>/<key without its leading slash>/content`, `:` written as
-/// `ESC_COLON`.
-pub fn reshifter_path(backup_id: &str, key: &[u8]) -> Option<String> {
-    let k = std::str::from_utf8(key).ok()?.strip_prefix('/')?;
+/// `ESC_COLON`. The layout has no escapes beyond that, so keys it cannot hold safely and
+/// reversibly are refused, with the reason: not UTF-8, not starting with `/`, holding
+/// `ESC_COLON` or `\\`, empty, `.` or `..` segments (they would escape or collapse on
+/// extraction), or too long for a ZIP entry name.
+pub fn reshifter_path(backup_id: &str, key: &[u8]) -> Result<String, &'static str> {
+    let k = std::str::from_utf8(key).map_err(|_| "it is not UTF-8")?;
+    let k = k.strip_prefix('/').ok_or("it does not start with /")?;
     if k.contains("ESC_COLON") {
-        return None;
+        return Err("it contains ESC_COLON, ReShifter's escape for ':'");
     }
-    Some(format!("{backup_id}/{}/{LEAF}", k.replace(':', "ESC_COLON")))
+    if k.contains('\\') {
+        return Err("it contains a backslash");
+    }
+    if k.split('/').any(|seg| seg.is_empty() || seg == "." || seg == "..") {
+        return Err("it has an empty, '.' or '..' path segment");
+    }
+    let p = format!("{backup_id}/{}/{LEAF}", k.replace(':', "ESC_COLON"));
+    if p.len() > 65_535 {
+        return Err("it is too long for a ZIP entry name");
+    }
+    Ok(p)
 }
 
 /// The key of a ReShifter entry path.
@@ -173,6 +187,12 @@ mod tests {
         let p = reshifter_path("1499588813", b"/registry/clusterroles/kops:dns-controller").unwrap();
         assert_eq!(p, "1499588813/registry/clusterroles/kopsESC_COLONdns-controller/content");
         assert_eq!(reshifter_key(&p).unwrap(), b"/registry/clusterroles/kops:dns-controller");
-        assert!(reshifter_path("1", b"\xff").is_none());
+        assert_eq!(reshifter_path("1", b"\xff"), Err("it is not UTF-8"));
+        for bad in [&b"/a/../b"[..], b"/..", b"/a//b", b"/a/", b"/./x", b"/a\\b"] {
+            assert!(reshifter_path("1", bad).is_err(), "{}", String::from_utf8_lossy(bad));
+        }
+        assert_eq!(reshifter_path("1", &[b'/'; 70_000][..1]).unwrap_err(), "it has an empty, '.' or '..' path segment");
+        let long = [b"/".to_vec(), vec![b'x'; 70_000]].concat();
+        assert_eq!(reshifter_path("1", &long), Err("it is too long for a ZIP entry name"));
     }
 }

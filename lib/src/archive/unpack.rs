@@ -2,10 +2,12 @@
 //!
 //! Our own archives stream from a pipe in bounded memory: entries are read in order with the zip
 //! crate's stream reader (CRC-32 checked), each value is checked against the SHA-256 in its
-//! metadata, and at the end the manifest is checked line by line against what was read (a spool
-//! file on disk remembers the entries) and its trailer against the stream digests. Only then is
-//! the trailer written: a corrupt, truncated or incomplete archive yields a stream that every
-//! consumer refuses.
+//! metadata, every record goes through the stream's own checks (key order, prefixes, digests),
+//! and at the end the manifest is checked line by line against what was read (a spool file on
+//! disk remembers the entries), its trailer against the digests and the header, and the central
+//! directory record by record against the entries (names, CRCs, sizes, count) up to an end
+//! record that ends the input exactly. Only then is the trailer written: a corrupt, truncated or
+//! incomplete archive yields a stream that every consumer refuses.
 //!
 //! Archives written by other tools (ReShifter's `<backup id>/<key path>/content`) are read with
 //! random access; from a pipe they are first spooled to a temporary file.
@@ -19,11 +21,14 @@ use sha2::{Digest, Sha256};
 use zip::result::ZipError;
 
 use super::crypt::{AGE_MAGIC, KeyArgs};
-use super::path::{key_of, reshifter_key};
+use super::path::{is_hashed, key_of, reshifter_key};
 use super::{HEADER_ENTRY, MANIFEST_ENTRY, decode_meta};
 use crate::cli::{Progress, human_bytes, secs};
 use crate::error::{Error, Kind, Result};
-use crate::format::{Digests, Header, Record, StreamWriter, lease_hex, push_bytes_field, push_json_str};
+use crate::format::{
+    Checker, Header, MAX_LINE, MAX_VALUE, Record, StreamWriter, Verify, lease_hex, narrowed_header, parse_header,
+    push_bytes_field, push_json_str, read_line_capped, show_key,
+};
 use crate::io::{BUF_SIZE, Output};
 
 /// What archive-unpack produces.
@@ -47,8 +52,11 @@ pub struct UnpackOptions {
     pub quiet: bool,
 }
 
-/// Largest value we accept from an archive (etcd's own limit is far below).
-const MAX_VALUE: u64 = 256 << 20;
+/// Most entries a foreign archive may hold (they are sorted in memory).
+const MAX_FOREIGN_ENTRIES: usize = 5_000_000;
+
+/// The latest time a ReShifter backup id (Unix seconds) can name: 9999-12-31T23:59:59Z.
+const MAX_BACKUP_ID: u64 = 253_402_300_799;
 
 /// A reader with its first bytes put back in front.
 type Peeked<R> = std::io::Chain<Cursor<Vec<u8>>, R>;
@@ -86,12 +94,11 @@ impl Sink {
             Mode::Stream => {
                 let out = Output::create(o.output.as_deref())?;
                 stream = Some(if prefixes.is_empty() {
-                    StreamWriter::with_header_line(out, header_line)?
+                    StreamWriter::with_header_line(out, header_line, header)?
                 } else {
-                    let mut h = header.clone();
-                    h.prefixes = o.prefixes.clone();
-                    h.history.push(format!("archive-unpack --prefix {}", o.prefixes.join(" --prefix ")));
-                    StreamWriter::new(out, &h)?
+                    // Narrowed, never replaced: the output claims no more than the archive did.
+                    let history = format!("archive-unpack --prefix {}", o.prefixes.join(" --prefix "));
+                    StreamWriter::new(out, &narrowed_header(header, &o.prefixes, history))?
                 });
             }
             Mode::List => list = Some(Output::create(o.output.as_deref())?),
@@ -214,71 +221,122 @@ pub fn unpack(o: UnpackOptions) -> anyhow::Result<()> {
 /// Name the entry an error happened in.
 fn entry_error(after: &str, e: ZipError) -> Error {
     match e {
-        ZipError::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => Error::new(
-            Kind::Truncated,
-            format!("the archive is truncated (in or after entry {after}): it is incomplete"),
-        ),
-        ZipError::Io(io) if io.to_string().contains("checksum") => {
-            Error::new(Kind::Integrity, format!("entry {after}: CRC-32 mismatch: the archive is corrupt"))
+        ZipError::Io(io) => {
+            if let Some(inner) = io.get_ref().and_then(|i| i.downcast_ref::<Error>()) {
+                return Error::new(inner.kind(), format!("in or after entry {after}: {}", inner.message()));
+            }
+            match io.kind() {
+                std::io::ErrorKind::UnexpectedEof => Error::new(
+                    Kind::Truncated,
+                    format!("the archive is truncated (in or after entry {after}): it is incomplete"),
+                ),
+                _ if io.to_string().contains("checksum") => {
+                    Error::new(Kind::Integrity, format!("entry {after}: CRC-32 mismatch: the archive is corrupt"))
+                }
+                _ => Error::new(Kind::BadInput, format!("entry {after}: {io}: the archive is corrupt")),
+            }
         }
-        ZipError::Io(io) => Error::new(Kind::BadInput, format!("entry {after}: {io}: the archive is corrupt")),
         other => Error::new(Kind::BadInput, format!("after entry {after}: {other}: the archive is corrupt")),
     }
 }
 
-fn read_entry_data(f: &mut impl Read, name: &str, size: u64) -> Result<Vec<u8>> {
-    if size > MAX_VALUE {
-        return Err(Error::new(Kind::BadInput, format!("entry {name} claims {size} bytes: the archive is corrupt")));
+/// An entry's data, at most `cap` bytes, which must be the size its header claims.
+fn read_entry_data(f: &mut impl Read, name: &str, claimed: u64, cap: usize) -> Result<Vec<u8>> {
+    if claimed > cap as u64 {
+        return Err(Error::new(
+            Kind::BadInput,
+            format!(
+                "entry {name} claims {claimed} bytes, more than the {} MiB allowed: the archive is corrupt",
+                cap >> 20
+            ),
+        ));
     }
-    let mut v = Vec::with_capacity(size as usize);
-    f.read_to_end(&mut v).map_err(|e| entry_error(name, ZipError::Io(e)))?;
-    if v.len() as u64 != size {
+    let mut v = Vec::with_capacity(claimed as usize);
+    // One byte more than claimed tells a lying size from a true one, without inflating a bomb.
+    f.take(claimed + 1).read_to_end(&mut v).map_err(|e| entry_error(name, ZipError::Io(e)))?;
+    if v.len() as u64 != claimed {
         return Err(Error::new(
             Kind::Integrity,
-            format!("entry {name}: {} bytes instead of {size}: the archive is corrupt", v.len()),
+            format!("entry {name}: {} bytes instead of {claimed}: the archive is corrupt", v.len()),
         ));
     }
     Ok(v)
 }
 
+/// What the central directory must repeat of each local entry: name, CRC-32 and sizes, hashed in
+/// order, and how many.
+#[derive(Default)]
+struct EntryLog {
+    hash: Sha256,
+    count: u64,
+}
+
+impl EntryLog {
+    fn add(&mut self, name: &[u8], crc: u32, csize: u64, size: u64) {
+        self.hash.update((name.len() as u64).to_le_bytes());
+        self.hash.update(name);
+        self.hash.update(crc.to_le_bytes());
+        self.hash.update(csize.to_le_bytes());
+        self.hash.update(size.to_le_bytes());
+        self.count += 1;
+    }
+
+    fn log<R: Read>(&mut self, f: &zip::read::ZipFile<'_, R>) {
+        self.add(f.name_raw(), f.crc32(), f.compressed_size(), f.size());
+    }
+}
+
+/// A `kv-long/<sha256 of key>/key` entry: the key of the `content` entry that follows.
+fn long_key_dir(name: &str) -> Option<&str> {
+    name.strip_prefix("kv-long/")?.strip_suffix("/key")
+}
+
 /// Our own archive, read as a stream.
 fn native<R: BufRead>(mut rd: R, o: &UnpackOptions) -> Result<Count> {
+    let mut log = EntryLog::default();
     let mut f = zip::read::read_zipfile_from_stream(&mut rd)
         .map_err(|e| entry_error("(start)", e))?
         .ok_or_else(|| Error::new(Kind::BadInput, "the archive has no entries"))?;
+    log.log(&f);
     let size = f.size();
-    let header_line = read_entry_data(&mut f, HEADER_ENTRY, size.min(16 << 20))?;
+    let header_line = read_entry_data(&mut f, HEADER_ENTRY, size, MAX_LINE)?;
     drop(f);
-    let header: Header = serde_json::from_slice(&header_line)
-        .map_err(|e| Error::new(Kind::BadInput, format!("entry {HEADER_ENTRY}: not a stream header: {e}")))?;
-    if header.format > crate::format::FORMAT_VERSION {
-        return Err(Error::new(
-            Kind::BadInput,
-            format!("the archive holds stream format {}, newer than this tool reads", header.format),
-        ));
-    }
+    let header = parse_header(&header_line)
+        .map_err(|e| Error::new(e.kind(), format!("entry {HEADER_ENTRY}: {}", e.message())))?;
     let mut sink = Sink::new(o, &header_line, &header)?;
-    let mut digests = Digests::default();
+    let mut checker = Checker::new(&header, Verify::Full);
     let mut spool = BufWriter::new(tempfile::tempfile()?);
     let mut last = HEADER_ENTRY.to_string();
-    let mut manifest_done = false;
     let mut count = Count::default();
     let mut progress = Progress::new("archive-unpack");
+    let mut pending_key: Option<(String, Vec<u8>)> = None;
+    let mut line_no = 1u64;
     loop {
         let next = zip::read::read_zipfile_from_stream(&mut rd).map_err(|e| entry_error(&last, e))?;
-        let Some(mut f) = next else { break };
-        let name = String::from_utf8_lossy(f.name_raw()).into_owned();
-        if manifest_done {
+        let Some(mut f) = next else {
             return Err(Error::new(
-                Kind::BadInput,
-                format!("entry {name} follows the manifest: the archive was altered"),
+                Kind::Truncated,
+                format!("the archive has no manifest ({MANIFEST_ENTRY}) after entry {last}: it is incomplete"),
             ));
-        }
+        };
+        log.log(&f);
+        let name = String::from_utf8_lossy(f.name_raw()).into_owned();
         if name == MANIFEST_ENTRY {
+            if let Some((dir, _)) = pending_key {
+                return Err(Error::new(Kind::BadInput, format!("entry kv-long/{dir}/key has no content entry")));
+            }
             let spool_file = spool.into_inner().map_err(|e| e.into_error())?;
-            check_manifest(&mut f, &header_line, spool_file, &digests)?;
-            manifest_done = true;
-            spool = BufWriter::new(tempfile::tempfile()?);
+            check_manifest(&mut f, &header_line, spool_file, &checker)?;
+            drop(f);
+            break;
+        }
+        if let Some(dir) = long_key_dir(&name) {
+            let size = f.size();
+            let key = read_entry_data(&mut f, &name, size, MAX_LINE)?;
+            if hex::encode(Sha256::digest(&key)) != dir || pending_key.is_some() {
+                return Err(Error::new(Kind::Integrity, format!("entry {name}: not the key its path names")));
+            }
+            pending_key = Some((dir.to_string(), key));
             last = name;
             continue;
         }
@@ -288,12 +346,16 @@ fn native<R: BufRead>(mut rd: R, o: &UnpackOptions) -> Result<Count> {
                 format!("entry {name} has no reshifter metadata: it was not written by archive-pack"),
             )
         })?;
-        let key = match meta.key.clone() {
-            Some(k) => k,
-            None => key_of(&name).ok_or_else(|| Error::new(Kind::BadInput, format!("entry {name}: not a key path")))?,
+        let key = match (meta.key.clone(), pending_key.take()) {
+            (Some(k), None) => k,
+            (None, Some((dir, k))) if name == format!("kv-long/{dir}/content") => k,
+            (None, None) if !is_hashed(&name) => {
+                key_of(&name).ok_or_else(|| Error::new(Kind::BadInput, format!("entry {name}: not a key path")))?
+            }
+            _ => return Err(Error::new(Kind::BadInput, format!("entry {name}: its key is missing"))),
         };
         let size = f.size();
-        let value = read_entry_data(&mut f, &name, size)?;
+        let value = read_entry_data(&mut f, &name, size, MAX_VALUE)?;
         drop(f);
         let sha: [u8; 32] = Sha256::digest(&value).into();
         if sha != meta.sha256 {
@@ -310,7 +372,8 @@ fn native<R: BufRead>(mut rd: R, o: &UnpackOptions) -> Result<Count> {
             version: meta.version,
             lease: meta.lease,
         };
-        digests.update_hashed(&r.key, &sha, r.value.len(), r.revs());
+        line_no += 1;
+        checker.record(line_no, &r.key, &sha, r.value.len(), r.revs())?;
         spool.write_all(name.as_bytes())?;
         spool.write_all(b"\t")?;
         spool.write_all(hex::encode(sha).as_bytes())?;
@@ -321,38 +384,10 @@ fn native<R: BufRead>(mut rd: R, o: &UnpackOptions) -> Result<Count> {
         last = name;
         progress.update(|| format!("{} keys, {}", count.keys, human_bytes(count.bytes)));
     }
-    if !manifest_done {
-        return Err(Error::new(
-            Kind::Truncated,
-            format!("the archive has no manifest ({MANIFEST_ENTRY}) after entry {last}: it is incomplete"),
-        ));
-    }
-    check_tail(&mut rd)?;
+    check_central_directory(&mut rd, log)?;
     progress.clear();
     sink.finish()?;
     Ok(count)
-}
-
-/// After the last entry comes the central directory; its end record must be there.
-fn check_tail<R: Read>(rd: &mut R) -> Result<()> {
-    let mut tail: Vec<u8> = Vec::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = rd.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        tail.extend_from_slice(&buf[..n]);
-        if tail.len() > 256 * 1024 {
-            tail.drain(..tail.len() - 128 * 1024);
-        }
-    }
-    let eocd = [0x50, 0x4b, 0x05, 0x06];
-    let found = tail.len() >= 22 && tail.windows(4).rev().take(64 * 1024).any(|w| w == eocd);
-    if !found {
-        return Err(Error::new(Kind::Truncated, "the archive's central directory is cut short: it is incomplete"));
-    }
-    Ok(())
 }
 
 #[derive(serde::Deserialize)]
@@ -363,45 +398,62 @@ struct ManifestLine {
     sha256: Option<String>,
 }
 
-/// The manifest against the entries read (spooled as `path\tsha256`) and the digests.
-fn check_manifest(f: &mut impl Read, header_line: &[u8], mut spool: File, digests: &Digests) -> Result<()> {
+/// The manifest against the entries read (spooled as `path\tsha256`), the digests and the
+/// header.
+fn check_manifest(f: &mut impl Read, header_line: &[u8], mut spool: File, checker: &Checker) -> Result<()> {
     spool.seek(SeekFrom::Start(0))?;
-    let mut seen = BufReader::new(spool).lines();
-    let mut lines = BufReader::new(f).split(b'\n');
+    let mut seen = BufReader::new(spool);
+    let mut manifest = BufReader::new(f);
     let bad = |m: String| Error::new(Kind::Integrity, m);
-    let first = lines.next().transpose().map_err(|e| entry_error(MANIFEST_ENTRY, ZipError::Io(e)))?.unwrap_or_default();
-    if first != header_line {
+    let mut line = Vec::new();
+    let mut next_line = |line: &mut Vec<u8>| -> Result<bool> {
+        line.clear();
+        let n = read_line_capped(&mut manifest, line, MAX_LINE).map_err(|e| match e.io() {
+            Some(io) => entry_error(MANIFEST_ENTRY, ZipError::Io(std::io::Error::new(io.kind(), io.to_string()))),
+            None => Error::new(e.kind(), format!("{MANIFEST_ENTRY}: {}", e.message())),
+        })?;
+        if line.last() == Some(&b'\n') {
+            line.pop();
+        }
+        Ok(n > 0)
+    };
+    next_line(&mut line)?;
+    if line != header_line {
         return Err(bad(format!("{MANIFEST_ENTRY}: its header differs from {HEADER_ENTRY}: the archive was altered")));
     }
-    let mine = digests.trailer();
-    for line in lines {
-        let line = line.map_err(|e| entry_error(MANIFEST_ENTRY, ZipError::Io(e)))?;
+    let mut got = String::new();
+    let mut line_no = 1u64;
+    while next_line(&mut line)? {
+        line_no += 1;
         let m: ManifestLine = serde_json::from_slice(&line)
-            .map_err(|e| Error::new(Kind::BadInput, format!("{MANIFEST_ENTRY}: bad line: {e}")))?;
+            .map_err(|e| Error::new(Kind::BadInput, format!("{MANIFEST_ENTRY}: bad line {line_no}: {e}")))?;
+        got.clear();
+        let more = seen.read_line(&mut got)? > 0;
         if m.line_type.as_deref() == Some("trailer") {
-            if let Some(extra) = seen.next() {
-                let extra = extra?;
-                let path = extra.split('\t').next().unwrap_or("");
+            if more {
+                let path = got.split('\t').next().unwrap_or("");
                 return Err(bad(format!("entry {path} is not listed in the manifest: the archive was altered")));
             }
             let t: crate::format::Trailer = serde_json::from_slice(&line)
                 .map_err(|e| Error::new(Kind::BadInput, format!("{MANIFEST_ENTRY}: bad trailer: {e}")))?;
-            if t.count != mine.count {
-                return Err(bad(format!("the manifest lists {} keys but the archive holds {}", t.count, mine.count)));
+            let held = checker.digests().count();
+            if t.count != held {
+                return Err(bad(format!("the manifest lists {} keys but the archive holds {held}", t.count)));
             }
-            if t != mine {
-                return Err(bad(
-                    "the archive's contents do not match the digests in its manifest: the archive was altered".into(),
-                ));
+            checker.trailer(&t, line_no).map_err(|e| {
+                bad(format!("the archive's contents do not match its manifest's trailer: {}", e.message()))
+            })?;
+            if next_line(&mut line)? {
+                return Err(bad(format!("{MANIFEST_ENTRY}: lines after its trailer: the archive was altered")));
             }
             return Ok(());
         }
         let (path, sha) = (m.path.unwrap_or_default(), m.sha256.unwrap_or_default());
-        let Some(got) = seen.next() else {
+        if !more {
             return Err(bad(format!("entry {path} is listed in the manifest but missing from the archive")));
-        };
-        let got = got?;
-        let (gpath, gsha) = got.split_once('\t').unwrap_or((&got, ""));
+        }
+        let got = got.trim_end_matches('\n');
+        let (gpath, gsha) = got.split_once('\t').unwrap_or((got, ""));
         if gpath != path {
             return Err(bad(format!(
                 "entry {path} is listed in the manifest but missing from the archive (found {gpath} instead)"
@@ -414,10 +466,114 @@ fn check_manifest(f: &mut impl Read, header_line: &[u8], mut spool: File, digest
     Err(Error::new(Kind::Truncated, format!("{MANIFEST_ENTRY} has no trailer: the archive is incomplete")))
 }
 
-/// An archive in ReShifter's layout: `<backup id>/<key path>/content`, no metadata.
+fn le16(b: &[u8], at: usize) -> u64 {
+    u64::from(u16::from_le_bytes([b[at], b[at + 1]]))
+}
+
+fn le32(b: &[u8], at: usize) -> u64 {
+    u64::from(u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes")))
+}
+
+fn le64(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
+}
+
+/// After the manifest: the central directory, record by record, must repeat the local entries
+/// (names, CRC-32s, sizes, in order, as many), then the ZIP64 end records when used, then the end
+/// of central directory record, which must end the input exactly.
+fn check_central_directory<R: Read>(rd: &mut R, local: EntryLog) -> Result<()> {
+    let cut = || Error::new(Kind::Truncated, "the archive's central directory is cut short: it is incomplete");
+    let corrupt = |what: &str| Error::new(Kind::Integrity, format!("the archive's central directory {what}"));
+    let mut read = |n: usize| -> Result<Vec<u8>> {
+        let mut b = vec![0u8; n];
+        rd.read_exact(&mut b)
+            .map_err(|e| if e.kind() == std::io::ErrorKind::UnexpectedEof { cut() } else { e.into() })?;
+        Ok(b)
+    };
+    let mut central = EntryLog::default();
+    let mut cd_bytes = 0u64;
+    let mut magic = le32(&read(4)?, 0);
+    let mut zip64: Option<(u64, u64)> = None;
+    loop {
+        match magic {
+            0x0201_4b50 => {
+                let h = read(42)?;
+                let (n, x, c) = (le16(&h, 24) as usize, le16(&h, 26) as usize, le16(&h, 28) as usize);
+                let name = read(n)?;
+                let extra = read(x)?;
+                read(c)?;
+                let (crc, mut csize, mut size) = (le32(&h, 12) as u32, le32(&h, 16), le32(&h, 20));
+                if csize == 0xFFFF_FFFF || size == 0xFFFF_FFFF {
+                    // ZIP64 extended information: the original size, then the compressed size.
+                    let mut e = &extra[..];
+                    while e.len() >= 4 {
+                        let (id, len) = (le16(e, 0), le16(e, 2) as usize);
+                        let data = e.get(4..4 + len).ok_or_else(|| corrupt("has a bad extra field"))?;
+                        if id == 1 && data.len() >= 16 {
+                            size = le64(data, 0);
+                            csize = le64(data, 8);
+                        }
+                        e = &e[4 + len..];
+                    }
+                }
+                central.add(&name, crc, csize, size);
+                cd_bytes += 46 + (n + x + c) as u64;
+            }
+            0x0606_4b50 => {
+                let len = le64(&read(8)?, 0);
+                if !(44..=1 << 16).contains(&len) {
+                    return Err(corrupt("has a bad ZIP64 end record"));
+                }
+                let r = read(len as usize)?;
+                zip64 = Some((le64(&r, 24), le64(&r, 32)));
+            }
+            0x0706_4b50 => {
+                read(16)?;
+            }
+            0x0605_4b50 => {
+                let e = read(18)?;
+                read(le16(&e, 16) as usize)?;
+                let mut more = [0u8; 1];
+                if rd.read(&mut more)? != 0 {
+                    return Err(Error::new(
+                        Kind::BadInput,
+                        "data follows the archive's end record: the archive was altered",
+                    ));
+                }
+                let (mut entries, mut size) = (le16(&e, 6), le32(&e, 8));
+                if let Some((z_entries, z_size)) = zip64 {
+                    if entries == 0xFFFF {
+                        entries = z_entries;
+                    }
+                    if size == 0xFFFF_FFFF {
+                        size = z_size;
+                    }
+                }
+                if entries != central.count || size != cd_bytes {
+                    return Err(corrupt("disagrees with its end record"));
+                }
+                if central.count != local.count || central.hash.finalize() != local.hash.finalize() {
+                    return Err(corrupt("does not list the entries the archive holds: the archive was altered"));
+                }
+                return Ok(());
+            }
+            _ => return Err(corrupt("holds an unknown record: the archive is corrupt")),
+        }
+        magic = le32(&read(4)?, 0);
+    }
+}
+
+/// An archive in ReShifter's layout: `<backup id>/<key path>/content`, no metadata. It claims no
+/// coverage: it may hold part of a keyspace.
 fn foreign(file: File, o: &UnpackOptions) -> Result<Count> {
     let mut za = zip::ZipArchive::new(BufReader::new(file))
         .map_err(|e| Error::new(Kind::BadInput, format!("not a readable ZIP archive: {e}")))?;
+    if za.len() > MAX_FOREIGN_ENTRIES {
+        return Err(Error::new(
+            Kind::BadInput,
+            format!("the archive holds {} entries, more than the {MAX_FOREIGN_ENTRIES} allowed", za.len()),
+        ));
+    }
     let mut entries: Vec<(Vec<u8>, usize, String)> = Vec::with_capacity(za.len());
     let mut backup_ids = std::collections::BTreeSet::new();
     for i in 0..za.len() {
@@ -453,25 +609,20 @@ fn foreign(file: File, o: &UnpackOptions) -> Result<Count> {
     }
     entries.sort();
     if let Some(w) = entries.windows(2).find(|w| w[0].0 == w[1].0) {
-        return Err(Error::new(Kind::BadInput, format!("entries {} and {} hold the same key", w[0].2, w[1].2)));
+        return Err(Error::new(
+            Kind::BadInput,
+            format!("entries {} and {} hold the same key {}", w[0].2, w[1].2, show_key(&w[0].0)),
+        ));
     }
     let mut h = Header::new(&format!("archive-unpack {}", env!("CARGO_PKG_VERSION")));
-    let mut roots: Vec<String> = entries
-        .iter()
-        .filter_map(|(k, _, _)| {
-            let s = std::str::from_utf8(k).ok()?;
-            let first = s.strip_prefix('/')?.split('/').next()?;
-            Some(format!("/{first}/"))
-        })
-        .collect();
-    roots.dedup();
-    h.prefixes = roots;
+    // Every key of this layout starts with "/"; nothing says the archive holds all of them.
+    h.prefixes = vec!["/".into()];
+    h.complete = false;
     // ReShifter's backup ids are the Unix time of the backup.
-    if let Some(secs) = backup_ids.iter().next().and_then(|id| id.parse::<u64>().ok()) {
+    if let Some(secs) = backup_ids.iter().next().and_then(|id| id.parse::<u64>().ok()).filter(|s| *s <= MAX_BACKUP_ID) {
         let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
         h.time = humantime::format_rfc3339_seconds(t).to_string();
     }
-    h.sorted = true;
     h.extra.insert(
         "source_archive".into(),
         serde_json::json!({"layout": "reshifter", "backup_ids": backup_ids.into_iter().collect::<Vec<_>>()}),
@@ -482,7 +633,7 @@ fn foreign(file: File, o: &UnpackOptions) -> Result<Count> {
     for (key, i, name) in entries {
         let mut f = za.by_index(i).map_err(|e| entry_error(&name, e))?;
         let size = f.size();
-        let value = read_entry_data(&mut f, &name, size)?;
+        let value = read_entry_data(&mut f, &name, size, MAX_VALUE)?;
         let sha: [u8; 32] = Sha256::digest(&value).into();
         let r = Record { key, value, create_revision: 0, mod_revision: 0, version: 0, lease: 0 };
         sink.put(&r, &name, &sha)?;

@@ -127,6 +127,9 @@ impl<W: Write> ZipStreamWriter<W> {
         csize: u64,
         extra: &[u8],
     ) -> io::Result<()> {
+        if name.len() > 0xFFFF || extra.len() + 20 > 0xFFFF {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "a ZIP entry name or extra field over 64 KiB"));
+        }
         let large = size > U32_MAX || csize > U32_MAX;
         let mut z64 = Vec::new();
         if large {

@@ -17,10 +17,15 @@ Examples:
 
 Modes: overwrite writes every key (keys already equal are left untouched); create-only
 writes only keys that do not exist; sync also deletes keys under the stream's prefixes
-that the stream does not hold. --dry-run prints each create/update/delete as NDJSON on
-stdout and writes nothing.
+that the stream does not hold — only after the whole stream was read, verified and
+written, and only for a stream whose header claims, under its digest, to hold every key
+under its prefixes (etcd-dump's do; filtered streams do not). --dry-run prints each
+create/update/delete as NDJSON on stdout and writes nothing.
 A stream without its trailer, or with a wrong digest, ends the load with a non-zero exit
-that says how many keys were written: a partial restore never looks like success.";
+that says exactly how many keys were written: a partial restore never looks like success.
+To resume a failed load, run the same command again: keys already written are unchanged.
+Keys whose lease expired (before the dump ended, or during the restore) are skipped and
+counted, never an error.";
 
 /// Restore a reshifter stream into etcd with batched, guarded transactions.
 #[derive(Parser, Debug)]
@@ -53,6 +58,11 @@ struct Args {
     #[arg(long, default_value = "1.5MiB", value_parser = parse_size, value_name = "SIZE")]
     max_request_bytes: usize,
 
+    /// With --mode sync on a format-1 stream (no digest covers its header): take its prefixes
+    /// as complete
+    #[arg(long)]
+    assume_complete: bool,
+
     /// Transactions in flight at once
     #[arg(long, default_value_t = 8, value_name = "N")]
     concurrency: usize,
@@ -74,6 +84,7 @@ pub fn main(args: Vec<std::ffi::OsString>) -> ExitCode {
             max_txn_ops: a.max_txn_ops,
             max_request_bytes: a.max_request_bytes,
             concurrency: a.concurrency,
+            assume_complete: a.assume_complete,
             quiet: a.quiet,
         })
     })
