@@ -20,6 +20,7 @@ pub fn main<A: clap::Parser>(
         return code;
     }
     let parsed = A::parse_from(args);
+    crate::signals::install();
     run(tool, || body(parsed))
 }
 
@@ -28,6 +29,11 @@ pub fn run(tool: &str, body: impl FnOnce() -> anyhow::Result<()>) -> ExitCode {
     match body() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(_) if crate::signals::received().is_some() => {
+            let sig = crate::signals::received().unwrap_or(15);
+            eprintln!("{tool}: interrupted by signal {sig}: temporary files removed");
+            ExitCode::from((128 + sig) as u8)
+        }
         Err(e) => {
             eprintln!("{tool}: {}", error_text(&e));
             ExitCode::from(exit_code_of(&e))

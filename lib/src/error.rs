@@ -51,6 +51,11 @@ pub const EXIT_CODES: &[ExitCode] = &[
         meaning: "etcd-load wrote some keys and then failed: the restore is incomplete",
     },
     ExitCode { code: 9, name: "auth", meaning: "authentication failed or permission denied" },
+    ExitCode {
+        code: 130,
+        name: "interrupted",
+        meaning: "stopped by SIGINT (143: SIGTERM, 129: SIGHUP); temporary files were removed, nothing looks complete",
+    },
 ];
 
 impl Kind {

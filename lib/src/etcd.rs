@@ -76,7 +76,15 @@ impl EtcdArgs {
             return Ok(None);
         };
         if let Some((name, password)) = user.split_once(':') {
-            // etcdctl's `--user name:password`: accepted for compatibility.
+            // etcdctl's `name:password`: only from the environment (ETCDCTL_USER), which other
+            // users cannot read; on the command line it is in /proc/PID/cmdline for everyone.
+            if std::env::var("ETCDCTL_USER").ok().as_deref() != Some(user) {
+                return Err(Error::new(
+                    Kind::Usage,
+                    "--user NAME:PASSWORD would show the password to every user of this machine (in the process \
+                     list): give --user NAME and the password in ETCDCTL_PASSWORD or --password-file",
+                ));
+            }
             return Ok(Some((name.to_string(), password.to_string())));
         }
         if let Some(path) = &self.password_file {
@@ -100,7 +108,8 @@ impl EtcdArgs {
         let cert = self.cert.clone().or_else(|| env_path("RS_ETCD_CLIENT_CERT"));
         let key = self.key.clone().or_else(|| env_path("RS_ETCD_CLIENT_KEY"));
         let https = self.endpoints.iter().any(|e| e.starts_with("https://"));
-        if cacert.is_none() && cert.is_none() && !https {
+        // Any TLS flag means TLS: a --key alone must not fall back to plaintext.
+        if cacert.is_none() && cert.is_none() && key.is_none() && !https {
             return Ok(None);
         }
         let mut tls = TlsOptions::new();

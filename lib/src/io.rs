@@ -1,6 +1,8 @@
 //! Shared input and output: every tool reads `[input]` (default stdin) and writes stdout or a file
-//! through these helpers. Files are written under a temporary name with mode 0600 and renamed into
-//! place only when complete.
+//! through these helpers. A regular file (or a new path) is written under a temporary name with
+//! mode 0600 in the directory of its resolved path and renamed into place only when complete; a
+//! symlink is followed, never replaced; a device, FIFO or socket (`-o /dev/null`) is written
+//! directly. Temporary files are removed when the process is interrupted ([`crate::signals`]).
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, BufWriter, Write};
@@ -30,6 +32,18 @@ pub fn open_file(p: &Path) -> Result<File> {
     File::open(p).map_err(|e| Error::with_source(Kind::Usage, format!("cannot open {}", p.display()), e))
 }
 
+/// True when standard output is a regular file (`> file`), not a pipe or a terminal.
+pub fn stdout_is_file() -> bool {
+    use std::os::fd::AsFd;
+    std::io::stdout()
+        .as_fd()
+        .try_clone_to_owned()
+        .ok()
+        .map(File::from)
+        .and_then(|f| f.metadata().ok())
+        .is_some_and(|m| m.is_file())
+}
+
 /// Buffered standard output.
 pub fn stdout() -> BufWriter<std::io::Stdout> {
     BufWriter::with_capacity(BUF_SIZE, std::io::stdout())
@@ -46,6 +60,7 @@ pub struct AtomicFile {
 
 impl AtomicFile {
     pub fn create(dest: &Path) -> Result<Self> {
+        let dest = &resolve(dest)?;
         let name = dest
             .file_name()
             .ok_or_else(|| Error::new(Kind::Usage, format!("{} is not a file name", dest.display())))?;
@@ -59,6 +74,7 @@ impl AtomicFile {
             .mode(0o600)
             .open(&tmp)
             .map_err(|e| Error::with_source(Kind::Failure, format!("cannot create {}", tmp.display()), e))?;
+        crate::signals::register_temp(&tmp);
         Ok(AtomicFile { tmp, dest: dest.to_path_buf(), file: Some(file) })
     }
 
@@ -70,10 +86,15 @@ impl AtomicFile {
     /// Flush to disk and rename into place.
     pub fn commit(mut self) -> Result<()> {
         let file = self.file.take().expect("open until committed");
-        file.sync_all()?;
+        file.sync_all()
+            .map_err(|e| Error::with_source(Kind::Failure, format!("cannot write {}", self.dest.display()), e))?;
         drop(file);
-        std::fs::rename(&self.tmp, &self.dest)
-            .map_err(|e| Error::with_source(Kind::Failure, format!("cannot rename into {}", self.dest.display()), e))?;
+        let renamed = std::fs::rename(&self.tmp, &self.dest);
+        crate::signals::unregister_temp(&self.tmp);
+        if let Err(e) = renamed {
+            let _ = std::fs::remove_file(&self.tmp);
+            return Err(Error::with_source(Kind::Failure, format!("cannot rename into {}", self.dest.display()), e));
+        }
         if let Some(dir) = self.dest.parent() {
             let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
             if let Ok(d) = File::open(dir) {
@@ -109,14 +130,44 @@ impl Drop for AtomicFile {
     fn drop(&mut self) {
         if self.file.take().is_some() {
             let _ = std::fs::remove_file(&self.tmp);
+            crate::signals::unregister_temp(&self.tmp);
         }
     }
 }
 
-/// Where a tool writes: stdout, or a file that appears only when complete.
+/// The path a write to `p` lands on: symlinks followed (a dangling one to its target's path), so
+/// that the link itself is never replaced and the temporary file is made next to the target.
+fn resolve(p: &Path) -> Result<PathBuf> {
+    let mut path = p.to_path_buf();
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&path) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let target = std::fs::read_link(&path).map_err(|e| {
+                    Error::with_source(Kind::Usage, format!("cannot read the link {}", path.display()), e)
+                })?;
+                path = match path.parent() {
+                    Some(dir) if target.is_relative() => dir.join(target),
+                    _ => target,
+                };
+            }
+            _ => return Ok(path),
+        }
+    }
+    Err(Error::new(Kind::Usage, format!("{}: too many levels of symbolic links", p.display())))
+}
+
+/// True when `p` (links followed) is something other than a regular file or a new path: a
+/// device, a FIFO, a socket. Such outputs are written in place, never replaced.
+fn is_special(p: &Path) -> bool {
+    std::fs::metadata(p).is_ok_and(|m| !m.is_file() && !m.is_dir())
+}
+
+/// Where a tool writes: stdout, a file that appears only when complete, or a special file
+/// (device, FIFO) written in place.
 pub enum Output {
     Stdout(BufWriter<std::io::Stdout>),
     File(BufWriter<AtomicFile>),
+    Special(BufWriter<File>),
 }
 
 impl Output {
@@ -124,6 +175,13 @@ impl Output {
     pub fn create(path: Option<&Path>) -> Result<Self> {
         match path {
             Some(p) if !is_stdio(Some(p)) => {
+                if is_special(p) {
+                    let f = OpenOptions::new()
+                        .write(true)
+                        .open(p)
+                        .map_err(|e| Error::with_source(Kind::Usage, format!("cannot open {}", p.display()), e))?;
+                    return Ok(Output::Special(BufWriter::with_capacity(BUF_SIZE, f)));
+                }
                 Ok(Output::File(BufWriter::with_capacity(BUF_SIZE, AtomicFile::create(p)?)))
             }
             _ => Ok(Output::Stdout(stdout())),
@@ -134,6 +192,7 @@ impl Output {
     pub fn finish(self) -> Result<()> {
         match self {
             Output::Stdout(mut w) => Ok(w.flush()?),
+            Output::Special(mut w) => Ok(w.flush()?),
             Output::File(w) => w.into_inner().map_err(|e| Error::from(e.into_error()))?.commit(),
         }
     }
@@ -144,18 +203,21 @@ impl Write for Output {
         match self {
             Output::Stdout(w) => w.write(buf),
             Output::File(w) => w.write(buf),
+            Output::Special(w) => w.write(buf),
         }
     }
     fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
         match self {
             Output::Stdout(w) => w.write_all(buf),
             Output::File(w) => w.write_all(buf),
+            Output::Special(w) => w.write_all(buf),
         }
     }
     fn flush(&mut self) -> std::io::Result<()> {
         match self {
             Output::Stdout(w) => w.flush(),
             Output::File(w) => w.flush(),
+            Output::Special(w) => w.flush(),
         }
     }
 }

@@ -19,6 +19,7 @@ pub mod load;
 pub mod par;
 pub mod pb;
 pub mod s3;
+pub mod signals;
 pub mod sort;
 pub mod stats;
 

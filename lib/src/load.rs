@@ -349,20 +349,20 @@ async fn drive(ctx: Arc<Ctx>, rx: &mut mpsc::Receiver<Msg>, concurrency: usize) 
     let mut end: Option<Result<(u64, Option<File>)>> = None;
     let mut seen: u64 = 0;
 
-    let absorb =
-        |r: std::result::Result<Written, tokio::task::JoinError>, total: &mut Stats, first: &mut Option<Error>| match r
-        {
-            Ok(w) => {
-                total.add(&w.stats);
-                if let Some((key, err)) = w.failure
-                    && first.is_none()
-                {
-                    *first = Some(Error::with_source(err.kind(), format!("at key {}", show_key(&key)), err));
-                }
+    let absorb = |r: std::result::Result<Written, tokio::task::JoinError>,
+                  total: &mut Stats,
+                  first: &mut Option<Error>| match r {
+        Ok(w) => {
+            total.add(&w.stats);
+            if let Some((key, err)) = w.failure
+                && first.is_none()
+            {
+                *first = Some(Error::with_source(err.kind(), format!("at key {}", show_key(&key)), err));
             }
-            Err(e) if first.is_none() => *first = Some(Error::new(Kind::Failure, format!("a batch task failed: {e}"))),
-            Err(_) => {}
-        };
+        }
+        Err(e) if first.is_none() => *first = Some(Error::new(Kind::Failure, format!("a batch task failed: {e}"))),
+        Err(_) => {}
+    };
 
     while first_err.is_none() {
         let Some(msg) = rx.recv().await else {

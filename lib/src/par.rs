@@ -21,7 +21,9 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Kind, Result};
-use crate::format::{Checker, Header, Line, Record, Trailer, Verify, parse_line_head, read_header, value_sha256};
+use crate::format::{
+    Checker, Header, Line, MAX_LINE, Record, Trailer, Verify, parse_line_head, read_header, value_sha256,
+};
 
 /// The cores this process may use (2 when unknown): the default number of workers.
 pub fn cores() -> usize {
@@ -236,10 +238,13 @@ impl ParReader {
     }
 }
 
-/// Cut the input into chunks that end at a newline (the last one may not).
+/// Cut the input into chunks that end at a newline (the last one may not). A line longer than a
+/// chunk grows its chunk — scanning only the new bytes for its end — up to [`MAX_LINE`].
 fn read_chunks(mut input: Box<dyn BufRead + Send>, tx: SyncSender<Chunk>, free: Receiver<Vec<u8>>) -> Result<()> {
     let mut seq = 0u64;
     let mut carry: Vec<u8> = Vec::new();
+    // Bytes of `carry` known to hold no newline.
+    let mut scanned = 0usize;
     loop {
         let mut data = free.try_recv().unwrap_or_default();
         data.clear();
@@ -251,15 +256,23 @@ fn read_chunks(mut input: Box<dyn BufRead + Send>, tx: SyncSender<Chunk>, free: 
         let cut = if eof {
             data.len()
         } else {
-            match memchr::memrchr(b'\n', &data) {
-                Some(i) => i + 1,
+            match memchr::memrchr(b'\n', &data[scanned..]) {
+                Some(i) => scanned + i + 1,
                 None => {
                     // A line longer than a chunk: read on.
+                    if data.len() > MAX_LINE {
+                        return Err(Error::new(
+                            Kind::BadInput,
+                            format!("a line is longer than {} MiB: this is not a reshifter stream", MAX_LINE >> 20),
+                        ));
+                    }
+                    scanned = data.len();
                     carry = data;
                     continue;
                 }
             }
         };
+        scanned = 0;
         carry.extend_from_slice(&data[cut..]);
         data.truncate(cut);
         if data.is_empty() {

@@ -27,10 +27,23 @@ fn round_trips_of_every_size() {
     for (i, size) in sizes.into_iter().enumerate() {
         let data: Vec<u8> = (0..size).map(|j| (j.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
         std::fs::write(d.path().join(format!("in{i}")), &data).unwrap();
+        // An empty input is what a producer that died at once leaves: refused unless asked for.
+        let allow = if size == 0 {
+            let refused =
+                run(&s3, &format!("s3-push {} --create-bucket s3://roundtrip/obj{i} < {p}/in{i}", s3.flags()));
+            assert_eq!(refused.code, 4);
+            assert_eq!(
+                refused.stderr,
+                "s3-push: empty input: its producer failed; nothing was uploaded (--allow-incomplete uploads it anyway)\n"
+            );
+            "--allow-incomplete"
+        } else {
+            ""
+        };
         let push = run(
             &s3,
             &format!(
-                "s3-push {} --create-bucket --part-size 5MiB --json s3://roundtrip/obj{i} < {p}/in{i}",
+                "s3-push {} {allow} --create-bucket --part-size 5MiB --json s3://roundtrip/obj{i} < {p}/in{i}",
                 s3.flags()
             ),
         );

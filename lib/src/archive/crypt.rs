@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 use age::secrecy::SecretString;
+use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Kind, Result};
 
@@ -97,7 +98,10 @@ impl KeyArgs {
     }
 
     /// Decrypt an age stream with the identities or passphrase given (files, then environment).
+    /// An end record after the age file is checked and dropped; read errors say whether the
+    /// encrypted archive was cut short (exit 4) or damaged (exit 5).
     pub fn decrypt<R: BufRead + Send + 'static>(&self, input: R) -> Result<Box<dyn Read + Send>> {
+        let input = std::io::BufReader::with_capacity(crate::io::BUF_SIZE, EndStripper::new(input));
         let decryptor = age::Decryptor::new_buffered(input).map_err(|e| decrypt_error(&e))?;
         let mut identities: Vec<Box<dyn age::Identity>> = Vec::new();
         let mut files = self.identity_files.clone();
@@ -140,7 +144,28 @@ impl KeyArgs {
             }
         }
         let reader = decryptor.decrypt(identities.iter().map(|i| i.as_ref())).map_err(|e| decrypt_error(&e))?;
-        Ok(Box::new(reader))
+        Ok(Box::new(AgeErrors(reader)))
+    }
+}
+
+/// Turns the I/O errors of age's reader into errors with the right kind: a file cut short is
+/// truncated, a chunk that fails its authentication is damaged.
+struct AgeErrors<R>(R);
+
+impl<R: Read> Read for AgeErrors<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0.read(buf).map_err(|e| {
+            if e.get_ref().is_some_and(|i| i.is::<Error>()) {
+                return e;
+            }
+            let err = match e.kind() {
+                std::io::ErrorKind::UnexpectedEof => {
+                    Error::new(Kind::Truncated, "the encrypted archive is truncated: it is incomplete")
+                }
+                _ => Error::new(Kind::Integrity, format!("the encrypted archive is damaged: {e}")),
+            };
+            std::io::Error::new(e.kind(), err)
+        })
     }
 }
 
@@ -158,26 +183,142 @@ fn decrypt_error(e: &age::DecryptError) -> Error {
     }
 }
 
-/// Where pack writes: straight through, or through age.
+/// Counts and hashes what passes through it.
+pub struct Tally<W: Write> {
+    inner: W,
+    size: u64,
+    hash: Sha256,
+}
+
+impl<W: Write> Write for Tally<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.size += n as u64;
+        self.hash.update(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Where pack writes: straight through, or through age (then, optionally, followed by an end
+/// record, see [`end_record`]).
 pub enum Sink<W: Write> {
     Plain(W),
-    Age(age::stream::StreamWriter<W>),
+    Age(age::stream::StreamWriter<Tally<W>>, bool),
 }
 
 impl<W: Write> Sink<W> {
-    pub fn new(out: W, keys: &KeyArgs) -> Result<Self> {
+    /// `with_end_record`: append an end record after the age file (for a pipe).
+    pub fn new(out: W, keys: &KeyArgs, with_end_record: bool) -> Result<Self> {
         if !keys.encrypts() {
             return Ok(Sink::Plain(out));
         }
         let enc = keys.encryptor()?;
-        Ok(Sink::Age(enc.wrap_output(out)?))
+        let tally = Tally { inner: out, size: 0, hash: Sha256::new() };
+        Ok(Sink::Age(enc.wrap_output(tally)?, with_end_record))
     }
 
-    /// Finish encryption (the final chunk) and hand back the output.
+    /// Finish encryption (the final chunk), write the end record if asked, and hand back the
+    /// output.
     pub fn finish(self) -> std::io::Result<W> {
         match self {
             Sink::Plain(w) => Ok(w),
-            Sink::Age(w) => w.finish(),
+            Sink::Age(w, end) => {
+                let t = w.finish()?;
+                let mut out = t.inner;
+                if end {
+                    out.write_all(&end_record(t.size, &t.hash.finalize().into()))?;
+                }
+                Ok(out)
+            }
+        }
+    }
+}
+
+/// What starts the end record that archive-pack writes after an age file sent down a pipe.
+pub const END_TAG: &[u8] = b"RESHIFTER-END ";
+
+/// The end record (docs/FORMAT.md, "Encryption"): `RESHIFTER-END <size> <sha256>\n` after an
+/// age file of `size` bytes. age's own format cannot tell, without the key, a file cut at a
+/// chunk boundary from a whole one; the record is written only once the age file is complete,
+/// so s3-push (which holds no key) uploads nothing a failed archive-pack left, and strips it.
+pub fn end_record(size: u64, sha: &[u8; 32]) -> Vec<u8> {
+    format!("RESHIFTER-END {size} {}\n", hex::encode(sha)).into_bytes()
+}
+
+/// The longest end record.
+pub const END_MAX: usize = 14 + 20 + 1 + 64 + 1;
+
+/// If `tail` (the last bytes of an input of `total` bytes) ends with an end record that fits
+/// the input: the record's length and the SHA-256 (hex) it gives for the age file before it.
+pub fn find_end_record(tail: &[u8], total: u64) -> Option<(usize, String)> {
+    let body = tail.strip_suffix(b"\n")?;
+    let at = memchr::memmem::rfind(body, END_TAG)?;
+    let rec_len = tail.len() - at;
+    let text = std::str::from_utf8(&body[at + END_TAG.len()..]).ok()?;
+    let (size, sha) = text.split_once(' ')?;
+    let size: u64 = size.parse().ok()?;
+    let valid_sha = sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
+    (valid_sha && size + rec_len as u64 == total).then(|| (rec_len, sha.to_string()))
+}
+
+/// Reads an age file that may be followed by an end record: passes the age bytes through and, at
+/// the end, checks the record (size and SHA-256) and drops it. Without a record the input is
+/// passed through whole.
+pub struct EndStripper<R: Read> {
+    inner: R,
+    held: Vec<u8>,
+    total: u64,
+    hash: Sha256,
+    done: bool,
+}
+
+impl<R: Read> EndStripper<R> {
+    pub fn new(inner: R) -> Self {
+        EndStripper { inner, held: Vec::with_capacity(2 * END_MAX), total: 0, hash: Sha256::new(), done: false }
+    }
+}
+
+impl<R: Read> Read for EndStripper<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            // Release what can no longer be part of a record.
+            if self.held.len() > END_MAX || (self.done && !self.held.is_empty()) {
+                let keep = if self.done { 0 } else { END_MAX };
+                let n = (self.held.len() - keep).min(buf.len());
+                buf[..n].copy_from_slice(&self.held[..n]);
+                self.hash.update(&self.held[..n]);
+                self.held.drain(..n);
+                return Ok(n);
+            }
+            if self.done {
+                return Ok(0);
+            }
+            let mut chunk = [0u8; 64 * 1024];
+            let n = self.inner.read(&mut chunk)?;
+            if n == 0 {
+                self.done = true;
+                if let Some((rec_len, sha)) = find_end_record(&self.held, self.total) {
+                    let age_len = self.held.len() - rec_len;
+                    let mut h = self.hash.clone();
+                    h.update(&self.held[..age_len]);
+                    if hex::encode(h.finalize()) != sha {
+                        return Err(std::io::Error::new(
+                            std::io::ErrorKind::InvalidData,
+                            Error::new(
+                                Kind::Integrity,
+                                "the encrypted archive does not match its end record: it is damaged",
+                            ),
+                        ));
+                    }
+                    self.held.truncate(age_len);
+                }
+                continue;
+            }
+            self.total += n as u64;
+            self.held.extend_from_slice(&chunk[..n]);
         }
     }
 }
@@ -186,19 +327,19 @@ impl<W: Write> Write for Sink<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         match self {
             Sink::Plain(w) => w.write(buf),
-            Sink::Age(w) => w.write(buf),
+            Sink::Age(w, _) => w.write(buf),
         }
     }
     fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
         match self {
             Sink::Plain(w) => w.write_all(buf),
-            Sink::Age(w) => w.write_all(buf),
+            Sink::Age(w, _) => w.write_all(buf),
         }
     }
     fn flush(&mut self) -> std::io::Result<()> {
         match self {
             Sink::Plain(w) => w.flush(),
-            Sink::Age(w) => w.flush(),
+            Sink::Age(w, _) => w.flush(),
         }
     }
 }

@@ -206,7 +206,10 @@ pub fn pack(o: PackOptions) -> anyhow::Result<()> {
     let backup_id = time.to_string();
 
     let out = Output::create(o.output.as_deref())?;
-    let sink = Sink::new(out, &o.keys)?;
+    // Encrypted output into a pipe ends with an end record: age alone cannot show, without the
+    // key, that it is whole, and s3-push must know before it uploads.
+    let end_record = o.output.is_none() && !crate::io::stdout_is_file();
+    let sink = Sink::new(out, &o.keys, end_record)?;
     let mut zip = ZipStreamWriter::new(sink, time)?;
     if o.layout == Layout::Native {
         let mut c = Compressor::new(Compression::Deflate(6))?;

@@ -79,6 +79,10 @@ fn parse_canonical_b64(line: &[u8], n: usize) -> Option<std::result::Result<(Rec
     // A quote inside a JSON string is escaped, so the first match is the field itself.
     let at = memchr::memmem::find(body, b",\"value_b64\":\"")?;
     let b64 = &body[at + 14..];
+    // JSON escapes (`\/` is a valid way to write `/`): the general path decodes them.
+    if memchr::memchr(b'\\', b64).is_some() {
+        return None;
+    }
     // Everything before the value, closed as an object, goes through serde: it is short.
     let mut front = Vec::with_capacity(at + 16);
     front.extend_from_slice(&body[..at]);
@@ -223,6 +227,9 @@ pub fn parse_line(line: &[u8], line_no: u64, complete: bool) -> Result<Line> {
 pub fn parse_line_head(line: &[u8], line_no: u64, complete: bool, head: Option<usize>) -> Result<(Line, usize)> {
     if line.is_empty() {
         return Err(Error::bad_line(line_no, "empty line"));
+    }
+    if line.len() > MAX_LINE {
+        return Err(Error::bad_line(line_no, format!("the line is longer than {} MiB", MAX_LINE >> 20)));
     }
     let cut = || {
         Error::new(

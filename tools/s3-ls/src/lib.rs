@@ -12,8 +12,11 @@ Examples:
   s3-ls s3://backups/prod/ | jq -r 'select(.size > 1000000) | .uri'
   s3-ls --no-checksums s3://backups/
 
-NDJSON (uri, key, size, time, sha256), oldest first; a table when stdout is a terminal.
-Checksum objects (<key>.sha256) are not listed: their content is the sha256 field.";
+NDJSON (uri, key, size, time, sha256, verified), oldest first; a table when stdout is a
+terminal. A prefix is a directory: s3://b/prod lists prod/, never prod-staging/. Checksum
+objects (<key>.sha256) are not listed: their content is the sha256 field. verified is true
+for a complete backup, whose checksum object names this very object; false for an object a
+failed push left (or another tool uploaded): --latest and s3-prune never count those.";
 
 /// List the backups under an S3 prefix.
 #[derive(Parser, Debug)]

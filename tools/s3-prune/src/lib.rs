@@ -14,8 +14,10 @@ Examples:
   s3-prune s3://backups/prod/ --keep-last 3 --keep-within 7d
 
 A backup is kept if it is among the newest --keep-last, or younger than --keep-within;
-everything else under the prefix is deleted with its checksum object. Prints one NDJSON line per
-backup (keep / delete / would-delete, with the reason).";
+every other backup under the prefix is deleted with its checksum object. A prefix is a
+directory: s3://b/prod prunes prod/, never prod-staging/. Only complete backups (a checksum
+object naming the object) count and are deleted; anything else is left alone and reported.
+Prints one NDJSON line per object (keep / delete / would-delete / skip, with the reason).";
 
 /// Delete old backups under an S3 prefix: keep the newest N and those younger than a duration.
 #[derive(Parser, Debug)]

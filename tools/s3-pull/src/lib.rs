@@ -15,7 +15,10 @@ Examples:
 
 The object is fetched as ranges, six at a time, and written in order (memory: 6 × 8 MiB);
 a failed range is retried. The SHA-256 is computed while streaming and compared with
-<key>.sha256 at the end: a mismatch, or a missing checksum, ends with a non-zero exit.";
+<key>.sha256 at the end: a mismatch, a missing checksum, or a checksum written for another
+version of the object ends with a non-zero exit, and -o FILE is then not created.
+--latest takes the URI as a directory (s3://b/prod means prod/, never prod-staging/) and
+pulls its newest complete backup.";
 
 /// Download an S3 object to stdout (or a file), streaming, verifying its checksum.
 #[derive(Parser, Debug)]

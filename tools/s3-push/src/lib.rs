@@ -16,8 +16,12 @@ Examples:
 Credentials: the AWS chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, ~/.aws, SSO,
 instance roles) or ReShifter's ACCESS_KEY_ID/SECRET_ACCESS_KEY. Never on the command line.
 The object's SHA-256 is stored beside it as <key>.sha256 (sha256sum format) and checked by s3-pull.
-If the input is a reshifter stream without its trailer or a ZIP without its central directory
-(the producer failed), nothing is uploaded; any failure aborts the upload: no object appears.";
+The checksum is written after the object and names it (by ETag): an object whose push failed
+is never listed as a backup. If the input is a reshifter stream without its trailer, a ZIP
+without its central directory, or an age file without the end record archive-pack writes
+after it into a pipe (the producer failed), nothing is uploaded; the end record itself is
+checked and left out, so the object is a plain age file. Any failure, or SIGINT/SIGTERM,
+aborts the upload: no object appears.";
 
 /// Upload stdin (or a file) to S3, streaming, with a checksum stored beside the object.
 #[derive(Parser, Debug)]
