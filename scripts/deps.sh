@@ -42,6 +42,7 @@ test_needs=(
   "python3:python3"
   "!python3 -m venv --help:python3-venv"
   "jq:jq"
+  "curl:curl"
   "buildah:buildah"
   "s3s-fs:cargo:s3s-fs"
 )

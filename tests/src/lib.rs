@@ -140,6 +140,90 @@ pub fn sh_input(script: &str, input: &[u8]) -> Out {
     }
 }
 
+/// The command line of one etcd member on loopback, fast elections.
+fn member_args(name: &str, dir: &Path, client: &str, peer: &str, cluster: &str) -> Vec<String> {
+    let v = |s: &str| s.to_string();
+    vec![
+        v("--name"),
+        v(name),
+        v("--data-dir"),
+        dir.join("data").display().to_string(),
+        v("--listen-client-urls"),
+        v(client),
+        v("--advertise-client-urls"),
+        v(client),
+        v("--listen-peer-urls"),
+        v(peer),
+        v("--initial-advertise-peer-urls"),
+        v(peer),
+        v("--initial-cluster"),
+        v(cluster),
+        v("--heartbeat-interval"),
+        v("20"),
+        v("--election-timeout"),
+        v("200"),
+    ]
+}
+
+/// Three etcd members on loopback forming one cluster.
+pub struct Cluster {
+    pub members: Vec<Etcd>,
+}
+
+impl Cluster {
+    pub fn start() -> Cluster {
+        let n = 3;
+        let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
+        let cluster: Vec<String> =
+            ports.iter().enumerate().map(|(i, (_, pp))| format!("m{i}=http://127.0.0.1:{pp}")).collect();
+        let cluster = cluster.join(",");
+        let mut members: Vec<Etcd> = ports
+            .iter()
+            .enumerate()
+            .map(|(i, (cp, pp))| {
+                let dir = tempfile::Builder::new().prefix("reshifter-etcd-").tempdir().expect("temp dir");
+                let client = format!("http://127.0.0.1:{cp}");
+                let args =
+                    member_args(&format!("m{i}"), dir.path(), &client, &format!("http://127.0.0.1:{pp}"), &cluster);
+                Etcd { child: None, args, dir, endpoint: client, tls: None, auth: None }
+            })
+            .collect();
+        for m in members.iter_mut() {
+            m.spawn(&[]);
+        }
+        for m in members.iter_mut() {
+            assert!(m.wait_ready(), "cluster member did not start");
+        }
+        Cluster { members }
+    }
+
+    /// `--endpoints a,b,c`.
+    pub fn flags(&self) -> String {
+        format!("--endpoints {}", self.endpoints())
+    }
+
+    pub fn endpoints(&self) -> String {
+        self.members.iter().map(|m| m.endpoint.clone()).collect::<Vec<_>>().join(",")
+    }
+
+    /// The index of the current leader.
+    pub fn leader(&self) -> usize {
+        for (i, m) in self.members.iter().enumerate() {
+            if m.child.is_none() {
+                continue;
+            }
+            let o = m.etcdctl(&["endpoint", "status", "-w", "json"]);
+            if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&o.stdout) {
+                let st = &v[0]["Status"];
+                if st["leader"] == st["header"]["member_id"] {
+                    return i;
+                }
+            }
+        }
+        panic!("no leader");
+    }
+}
+
 /// TLS material written by [`Etcd::start_tls`].
 #[derive(Debug, Clone)]
 pub struct Tls {
@@ -151,6 +235,8 @@ pub struct Tls {
 /// A real etcd (Debian's etcd-server) on loopback.
 pub struct Etcd {
     child: Option<Child>,
+    /// The command line it was started with (for a restart on the same data).
+    args: Vec<String>,
     pub dir: TempDir,
     /// `http://127.0.0.1:P` or `https://127.0.0.1:P`
     pub endpoint: String,
@@ -261,25 +347,21 @@ impl Etcd {
             let scheme = if tls { "https" } else { "http" };
             let client = format!("{scheme}://127.0.0.1:{cp}");
             let peer = format!("http://127.0.0.1:{pp}");
-            let log = std::fs::File::create(dir.path().join("etcd.log")).expect("log");
-            let mut cmd = Command::new("etcd");
-            cmd.args(["--name", "test", "--data-dir"])
-                .arg(dir.path().join("data"))
-                .args(["--listen-client-urls", &client, "--advertise-client-urls", &client])
-                .args(["--listen-peer-urls", &peer, "--initial-advertise-peer-urls", &peer])
-                .args(["--initial-cluster", &format!("test={peer}")])
-                .args(["--heartbeat-interval", "20", "--election-timeout", "200"])
-                .args(flags)
-                .stdout(Stdio::null())
-                .stderr(log);
+            let mut args: Vec<String> = member_args("test", dir.path(), &client, &peer, &format!("test={peer}"));
+            args.extend(flags.iter().map(|f| f.to_string()));
             if let Some(t) = &tls_files {
-                cmd.arg("--cert-file").arg(dir.path().join("server.crt"));
-                cmd.arg("--key-file").arg(dir.path().join("server.key"));
-                cmd.arg("--trusted-ca-file").arg(&t.ca);
-                cmd.arg("--client-cert-auth");
+                for (flag, file) in [
+                    ("--cert-file", dir.path().join("server.crt")),
+                    ("--key-file", dir.path().join("server.key")),
+                    ("--trusted-ca-file", t.ca.clone()),
+                ] {
+                    args.push(flag.into());
+                    args.push(file.display().to_string());
+                }
+                args.push("--client-cert-auth".into());
             }
-            let child = cmd.spawn().expect("start etcd (is Debian's etcd-server installed?)");
-            let mut e = Etcd { child: Some(child), dir, endpoint: client, tls: tls_files.clone(), auth: None };
+            let mut e = Etcd { child: None, args, dir, endpoint: client, tls: tls_files.clone(), auth: None };
+            e.spawn(&[]);
             if e.wait_ready() {
                 return e;
             }
@@ -291,6 +373,26 @@ impl Etcd {
             );
         }
         panic!("etcd did not start");
+    }
+
+    fn spawn(&mut self, extra: &[&str]) {
+        let log =
+            std::fs::OpenOptions::new().create(true).append(true).open(self.dir.path().join("etcd.log")).expect("log");
+        let child = Command::new("etcd")
+            .args(&self.args)
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start etcd (is Debian's etcd-server installed?)");
+        self.child = Some(child);
+    }
+
+    /// Stop and start again on the same data and ports, with extra flags.
+    pub fn restart_with(&mut self, extra: &[&str]) {
+        self.kill();
+        self.spawn(extra);
+        assert!(self.wait_ready(), "etcd did not restart");
     }
 
     fn wait_ready(&mut self) -> bool {

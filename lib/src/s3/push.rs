@@ -263,8 +263,16 @@ async fn ensure_bucket(c: &Client, o: &PushOptions) -> Result<()> {
             Ok(_) => Err(Error::new(Kind::Auth, format!("cannot upload {}: access denied to bucket {bucket}", o.uri))),
         };
     }
-    if status != Some(404) {
-        return Err(s3_error(&o.s3, &format!("cannot reach bucket {bucket}"), err));
+    match status {
+        Some(404) => {}
+        // HEAD answers carry no error code: say what the server answered.
+        Some(code) => {
+            return Err(Error::new(
+                Kind::Failure,
+                format!("cannot use bucket {bucket}: the server answered HTTP {code} (is the bucket name valid?)"),
+            ));
+        }
+        None => return Err(s3_error(&o.s3, &format!("cannot reach bucket {bucket}"), err)),
     }
     if !o.create_bucket {
         return Err(Error::new(
