@@ -43,6 +43,7 @@ test_needs=(
   "!python3 -m venv --help:python3-venv"
   "jq:jq"
   "curl:curl"
+  "/usr/bin/time:time"
   "buildah:buildah"
   "s3s-fs:cargo:s3s-fs"
 )

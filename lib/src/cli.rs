@@ -20,7 +20,7 @@ pub fn main<A: clap::Parser>(
         return code;
     }
     let parsed = A::parse_from(args);
-    crate::signals::install();
+    crate::signals::install(tool);
     run(tool, || body(parsed))
 }
 
@@ -31,7 +31,7 @@ pub fn run(tool: &str, body: impl FnOnce() -> anyhow::Result<()>) -> ExitCode {
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(_) if crate::signals::received().is_some() => {
             let sig = crate::signals::received().unwrap_or(15);
-            eprintln!("{tool}: interrupted by signal {sig}: temporary files removed");
+            crate::signals::announce(sig);
             ExitCode::from((128 + sig) as u8)
         }
         Err(e) => {

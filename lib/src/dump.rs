@@ -49,28 +49,43 @@ struct Source {
 }
 
 async fn source_facts(client: &mut Client, args: &EtcdArgs) -> Result<Source> {
-    let status = client.status().await.map_err(|e| args.error("cannot read the status of etcd", e))?;
+    let status = etcd::retried(args.endpoints.len(), || {
+        let mut c = client.clone();
+        async move { c.status().await }
+    })
+    .await
+    .map_err(|e| args.error("cannot read the status of etcd", e))?;
     let header = status.header().ok_or_else(|| Error::new(Kind::Failure, "etcd sent a status without header"))?;
     let (cluster_id, member_id) = (header.cluster_id(), header.member_id());
     // A linearizable read fixes the current revision (status is answered by one member alone).
-    let resp = client
-        .get(vec![0], Some(GetOptions::new().with_from_key().with_limit(1).with_keys_only()))
-        .await
-        .map_err(|e| args.error("cannot read from etcd", e))?;
+    let resp = etcd::retried(etcd::MAX_RETRIES, || {
+        let mut c = client.clone();
+        async move { c.get(vec![0], Some(GetOptions::new().with_from_key().with_limit(1).with_keys_only())).await }
+    })
+    .await
+    .map_err(|e| args.error("cannot read from etcd", e))?;
     let revision = resp.header().map(|h| h.revision()).unwrap_or(0);
     Ok(Source { cluster_id, member_id, version: status.version().to_string(), revision })
 }
 
 /// Leases alive now with their remaining TTL, sorted by id.
 async fn leases(client: &Client, args: &EtcdArgs) -> Result<Vec<Lease>> {
-    let mut c = client.clone();
-    let list = c.leases().await.map_err(|e| args.error("cannot list leases", e))?;
+    let list = etcd::retried(etcd::MAX_RETRIES, || {
+        let mut c = client.clone();
+        async move { c.leases().await }
+    })
+    .await
+    .map_err(|e| args.error("cannot list leases", e))?;
     let ids: Vec<i64> = list.leases().iter().map(|l| l.id()).collect();
     let mut out: Vec<Lease> = futures::stream::iter(ids)
         .map(|id| {
-            let mut c = client.clone();
+            let c = client.clone();
             async move {
-                let r = c.lease_time_to_live(id, None).await?;
+                let r = etcd::retried(etcd::MAX_RETRIES, || {
+                    let mut c = c.clone();
+                    async move { c.lease_time_to_live(id, None).await }
+                })
+                .await?;
                 Ok::<_, etcd_client::Error>(Lease { id: lease_hex(id), ttl: r.ttl(), granted_ttl: r.granted_ttl() })
             }
         })

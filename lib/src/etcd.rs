@@ -349,6 +349,32 @@ pub fn is_lease_not_found(e: &etcd_client::Error) -> bool {
     etcd_error(e) == Some(EtcdErr::LeaseNotFound)
 }
 
+/// Most retries of one etcd request on transient errors.
+pub const MAX_RETRIES: usize = 8;
+
+/// The retry policy for etcd requests: exponential backoff from 100 ms, capped at 5 s, with
+/// jitter, at most [`MAX_RETRIES`] times.
+pub fn backoff() -> backon::ExponentialBuilder {
+    backon::ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(100))
+        .with_max_delay(Duration::from_secs(5))
+        .with_max_times(MAX_RETRIES)
+        .with_jitter()
+}
+
+/// Run one etcd request, retrying it by [`backoff`] (at most `times` times) while it fails with
+/// a transient error. With several endpoints a retry may go to another member, so one dead
+/// member does not fail it. A first contact retries once per endpoint, so that an etcd that is
+/// not there at all is reported at once.
+pub async fn retried<T, F, Fut>(times: usize, f: F) -> std::result::Result<T, etcd_client::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = std::result::Result<T, etcd_client::Error>>,
+{
+    use backon::Retryable;
+    f.retry(backoff().with_max_times(times)).when(is_transient).await
+}
+
 /// How long to wait before retry `attempt` (1, 2, ...): exponential from 100 ms, capped at
 /// 5 s, with full jitter so that clients retrying together spread out.
 pub fn retry_delay(attempt: u32) -> Duration {

@@ -105,7 +105,12 @@ pub fn explore(args: &EtcdArgs) -> Result<Explore> {
     let endpoint = args.endpoints.first().cloned().unwrap_or_default();
     let mut report = rt.block_on(async {
         let mut c = args.connect().await?;
-        let status = c.status().await.map_err(|e| args.error("cannot read the status of etcd", e))?;
+        let status = crate::etcd::retried(args.endpoints.len(), || {
+            let mut c = c.clone();
+            async move { c.status().await }
+        })
+        .await
+        .map_err(|e| args.error("cannot read the status of etcd", e))?;
         let header = status.header().ok_or_else(|| Error::new(Kind::Failure, "etcd sent a status without header"))?;
         let (cluster, member, revision, term) =
             (header.cluster_id(), header.member_id(), header.revision(), header.raft_term());

@@ -186,10 +186,7 @@ impl ParReader {
             let (done_rx, chunk_rx) = (done_rx, chunk_rx);
             let reader = s.spawn(move || match input {
                 Source::Stream(input) => read_chunks(input, chunk_tx, free_rx),
-                Source::Mapped(map, offset) => {
-                    map_chunks(map, offset, chunk_tx);
-                    Ok(())
-                }
+                Source::Mapped(map, offset) => map_chunks(map, offset, chunk_tx),
             });
             for _ in 0..threads {
                 let (rx, tx, free, map) = (chunk_rx.clone(), done_tx.clone(), free_tx.clone(), &map);
@@ -261,10 +258,7 @@ fn read_chunks(mut input: Box<dyn BufRead + Send>, tx: SyncSender<Chunk>, free: 
                 None => {
                     // A line longer than a chunk: read on.
                     if data.len() > MAX_LINE {
-                        return Err(Error::new(
-                            Kind::BadInput,
-                            format!("a line is longer than {} MiB: this is not a reshifter stream", MAX_LINE >> 20),
-                        ));
+                        return Err(line_too_long());
                     }
                     scanned = data.len();
                     carry = data;
@@ -310,8 +304,13 @@ fn release(map: &memmap2::Mmap, r: Range<usize>) {
     }
 }
 
-/// Cut a mapped file into chunks that end at a newline (the last one may not).
-fn map_chunks(map: Arc<memmap2::Mmap>, mut pos: usize, tx: SyncSender<Chunk>) {
+fn line_too_long() -> Error {
+    Error::new(Kind::BadInput, format!("a line is longer than {} MiB: this is not a reshifter stream", MAX_LINE >> 20))
+}
+
+/// Cut a mapped file into chunks that end at a newline (the last one may not). A line longer
+/// than a chunk extends its chunk up to [`MAX_LINE`].
+fn map_chunks(map: Arc<memmap2::Mmap>, mut pos: usize, tx: SyncSender<Chunk>) -> Result<()> {
     let mut seq = 0u64;
     while pos < map.len() {
         let end = (pos + CHUNK).min(map.len());
@@ -320,16 +319,24 @@ fn map_chunks(map: Arc<memmap2::Mmap>, mut pos: usize, tx: SyncSender<Chunk>) {
         } else {
             match memchr::memrchr(b'\n', &map[pos..end]) {
                 Some(i) => pos + i + 1,
-                // A line longer than a chunk: up to its end.
-                None => memchr::memchr(b'\n', &map[end..]).map_or(map.len(), |i| end + i + 1),
+                // A line longer than a chunk (it starts at `pos`): up to its end, within the cap.
+                None => {
+                    let limit = (pos + MAX_LINE + 1).min(map.len());
+                    match memchr::memchr(b'\n', &map[end..limit]) {
+                        Some(i) => end + i + 1,
+                        None if limit == map.len() && limit - pos <= MAX_LINE => limit,
+                        None => return Err(line_too_long()),
+                    }
+                }
             }
         };
         if tx.send(Chunk { seq, data: Data::Mapped(map.clone(), pos..cut) }).is_err() {
-            return;
+            return Ok(());
         }
         seq += 1;
         pos = cut;
     }
+    Ok(())
 }
 
 fn work<T, M>(rx: Arc<Mutex<Receiver<Chunk>>>, tx: SyncSender<Done<T>>, free: SyncSender<Vec<u8>>, map: &M, light: bool)

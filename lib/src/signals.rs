@@ -68,8 +68,21 @@ impl Drop for Busy {
     }
 }
 
-/// Start listening for SIGINT, SIGTERM and SIGHUP (once per process).
-pub fn install() {
+static TOOL: OnceLock<String> = OnceLock::new();
+static ANNOUNCED: Once = Once::new();
+
+/// Say once, on stderr, that `tool` was interrupted (by the signal thread or by `main`,
+/// whichever gets there first).
+pub fn announce(sig: i32) {
+    ANNOUNCED.call_once(|| {
+        let tool = TOOL.get().map_or("reshifter", String::as_str);
+        eprintln!("{tool}: interrupted by signal {sig}: temporary files removed");
+    });
+}
+
+/// Start listening for SIGINT, SIGTERM and SIGHUP (once per process) on behalf of `tool`.
+pub fn install(tool: &str) {
+    let _ = TOOL.set(tool.to_string());
     INSTALL.call_once(|| {
         let _ = std::thread::Builder::new().name("signals".into()).spawn(listen);
     });
@@ -104,5 +117,6 @@ fn listen() {
     for t in TEMPS.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
         let _ = std::fs::remove_file(t);
     }
+    announce(sig);
     std::process::exit(128 + sig);
 }

@@ -212,7 +212,7 @@ impl Cluster {
             if m.child.is_none() {
                 continue;
             }
-            let o = m.etcdctl(&["endpoint", "status", "-w", "json"]);
+            let o = m.etcdctl(&["endpoint", "status", "-w", "json", "--dial-timeout=1s", "--command-timeout=1s"]);
             if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&o.stdout) {
                 let st = &v[0]["Status"];
                 if st["leader"] == st["header"]["member_id"] {
