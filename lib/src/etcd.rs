@@ -129,6 +129,13 @@ impl EtcdArgs {
         Ok(Some(tls))
     }
 
+    /// Check the connection flags (credentials, TLS files) before any work is done.
+    pub fn check(&self) -> Result<()> {
+        self.credentials()?;
+        self.tls()?;
+        Ok(())
+    }
+
     /// Connect and check that etcd answers (a status request), so that bad endpoints, TLS or
     /// credentials fail here with a clear message.
     pub async fn connect(&self) -> Result<Client> {

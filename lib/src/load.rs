@@ -256,6 +256,7 @@ fn check_header(opts: &LoadOptions, header: &Header) -> Result<()> {
 
 /// Run a load.
 pub fn run(opts: LoadOptions) -> anyhow::Result<()> {
+    opts.etcd.check()?;
     let rt = crate::dump::runtime(2)?;
     let started = Instant::now();
     let (header_tx, header_rx) = std::sync::mpsc::sync_channel(1);

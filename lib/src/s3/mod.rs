@@ -23,6 +23,7 @@ pub use push::{Completeness, PushOptions, Pushed, completeness, push};
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_s3::Client;
+use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::config::{Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation};
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use serde::Serialize;
@@ -129,23 +130,32 @@ impl S3Args {
 }
 
 /// An SDK error as one line with a kind and a hint.
-fn s3_error<E, R>(args: &S3Args, what: &str, e: aws_sdk_s3::error::SdkError<E, R>) -> Error
+fn s3_error<E>(args: &S3Args, what: &str, e: aws_sdk_s3::error::SdkError<E, HttpResponse>) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug,
 {
     use aws_sdk_s3::error::SdkError;
     match &e {
         SdkError::ServiceError(se) => {
             let err = se.err();
-            let code = err.code().unwrap_or("error").to_string();
+            // Answers to HEAD requests carry no body, hence no error code: name it by its status.
+            let status = se.raw().status().as_u16();
+            let code = match (err.code(), status) {
+                (Some(c), _) => c.to_string(),
+                (None, 403) => "AccessDenied".to_string(),
+                (None, 404) => "NotFound".to_string(),
+                (None, 503) => "ServiceUnavailable".to_string(),
+                (None, 500) => "InternalError".to_string(),
+                (None, s) => format!("HTTP {s}"),
+            };
             let msg = err.message().unwrap_or("").to_string();
             let (kind, hint) = match code.as_str() {
                 "NoSuchBucket" => (Kind::Usage, ": the bucket does not exist (s3-push --create-bucket creates it)"),
                 "NoSuchKey" | "NotFound" => (Kind::Usage, ": no such object"),
-                "SignatureDoesNotMatch" | "InvalidAccessKeyId" | "AccessDenied" | "InvalidToken" | "ExpiredToken" => {
-                    (Kind::Auth, ": check the credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, --profile)")
-                }
+                "SignatureDoesNotMatch" | "InvalidAccessKeyId" | "AccessDenied" | "InvalidToken" | "ExpiredToken" => (
+                    Kind::Auth,
+                    ": check the credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, --profile) and the bucket's policy",
+                ),
                 "SlowDown" | "ServiceUnavailable" | "InternalError" | "RequestTimeout" => (Kind::Unavailable, ""),
                 _ => (Kind::Failure, ""),
             };

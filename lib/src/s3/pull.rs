@@ -88,13 +88,21 @@ async fn expected(c: &Client, o: &PullOptions, uri: &S3Uri, etag: &str) -> Resul
 async fn pull_async(o: &PullOptions, started: Instant) -> Result<()> {
     let c = o.s3.client().await;
     let uri = if o.latest { latest(&c, o).await? } else { o.uri.clone() };
-    let head = c.head_object().bucket(&uri.bucket).key(&uri.key).send().await.map_err(|e| {
-        if e.raw_response().map(|r| r.status().as_u16()) == Some(404) {
-            Error::new(Kind::Usage, format!("cannot get {uri}: NoSuchKey: no such object"))
-        } else {
-            s3_error(&o.s3, &format!("cannot get {uri}"), e)
+    let head = match c.head_object().bucket(&uri.bucket).key(&uri.key).send().await {
+        Ok(h) => h,
+        Err(e) if e.raw_response().map(|r| r.status().as_u16()) == Some(404) => {
+            // Say which is missing: the bucket or the object.
+            let bucket = c.head_bucket().bucket(&uri.bucket).send().await;
+            let what = match bucket {
+                Err(b) if b.raw_response().map(|r| r.status().as_u16()) == Some(404) => {
+                    "NoSuchBucket: the bucket does not exist"
+                }
+                _ => "NoSuchKey: no such object (s3-ls lists the backups)",
+            };
+            return Err(Error::new(Kind::Usage, format!("cannot get {uri}: {what}")));
         }
-    })?;
+        Err(e) => return Err(s3_error(&o.s3, &format!("cannot get {uri}"), e)),
+    };
     let want = expected(&c, o, &uri, &super::etag(head.e_tag().unwrap_or_default())).await?;
     let total = head.content_length().unwrap_or(0).max(0) as u64;
     let mut out = Output::create(o.output.as_deref())?;
