@@ -81,7 +81,7 @@ fn run(tool: &str, args: &[&str], input: &[u8]) -> (i32, Vec<u8>) {
 fn damaged(original: &[u8], stride: usize) -> Vec<(String, Vec<u8>)> {
     let mut v = Vec::new();
     for i in (0..original.len()).step_by(stride) {
-        let x = if (i / stride) % 2 == 0 { 0x01u8 } else { 0x80 };
+        let x = if (i / stride).is_multiple_of(2) { 0x01u8 } else { 0x80 };
         let mut d = original.to_vec();
         d[i] ^= x;
         v.push((format!("byte {i} ^ {x:#x}"), d));
