@@ -5,6 +5,8 @@
 
 use reshifter_e2e::{S3, S3_ACCESS_KEY, records, sh, sh_env, tmp, trailer};
 
+type Env<'a> = Vec<(&'a str, &'a str)>;
+
 struct Case {
     name: &'static str,
     code: i32,
@@ -35,7 +37,7 @@ fn every_s3_tool_names_the_real_cause() {
             format!("s3-prune --keep-last 1 s3://{b}/p/"),
         ]
     };
-    let cases: Vec<(Vec<String>, &Vec<(&str, &str)>, &String, Vec<Case>)> = vec![
+    let cases: Vec<(Vec<String>, &Env, &String, Vec<Case>)> = vec![
         (
             cmds("bkt", "p/a.zip"),
             &good,
