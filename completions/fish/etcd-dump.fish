@@ -9,7 +9,7 @@ complete -c etcd-dump -l command-timeout -d 'Timeout for each request to etcd' -
 complete -c etcd-dump -l prefix -d 'Dump only keys starting with PREFIX (repeatable; default: the whole keyspace)' -r
 complete -c etcd-dump -l rev -d 'Read at this revision instead of the current one (must not be compacted)' -r
 complete -c etcd-dump -l page-keys -d 'Most keys per range request (etcd 3.4 walks its index from a page\'s first key to the end of the range on every request, so fewer, larger pages are much faster on big keyspaces)' -r
-complete -c etcd-dump -l page-bytes -d 'Target size of a range response; pages shrink or grow to it' -r
+complete -c etcd-dump -l page-bytes -d 'Target size of a range response; pages shrink or grow to it (KiB/MiB = 1024-based, kB/MB = 1000-based)' -r
 complete -c etcd-dump -s o -l output -d 'Write to FILE (mode 0600, renamed into place when complete) instead of stdout' -r -F
 complete -c etcd-dump -s q -l quiet -d 'No summary on stderr'
 complete -c etcd-dump -s h -l help -d 'Print help'

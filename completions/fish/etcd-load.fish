@@ -12,7 +12,7 @@ sync\t'Like overwrite, then delete keys under the stream\'s prefixes that the st
 complete -c etcd-load -l leases -d 'Keys that had a lease: regrant a lease with the TTL left at dump time, or drop the lease' -r -f -a "drop\t'Write the keys without a lease: they never expire'
 regrant\t'Grant a fresh lease per original lease with the TTL left at dump time and attach its keys'"
 complete -c etcd-load -l max-txn-ops -d 'Most operations per transaction (etcd\'s --max-txn-ops)' -r
-complete -c etcd-load -l max-request-bytes -d 'Largest transaction request (etcd\'s --max-request-bytes)' -r
+complete -c etcd-load -l max-request-bytes -d 'Largest transaction request (etcd\'s --max-request-bytes; KiB/MiB = 1024-based, kB/MB = 1000-based)' -r
 complete -c etcd-load -l concurrency -d 'Transactions in flight at once' -r
 complete -c etcd-load -l dry-run -d 'Report what would change (NDJSON on stdout) and write nothing'
 complete -c etcd-load -l assume-complete -d 'With --mode sync on a format-1 stream (no digest covers its header): take its prefixes as complete'

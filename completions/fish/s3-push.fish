@@ -4,7 +4,7 @@ complete -c s3-push -l region -d 'Region (default: from the AWS configuration, o
 complete -c s3-push -l profile -d 'AWS profile to take credentials from' -r
 complete -c s3-push -l path-style -d 'Address buckets by path (default with --endpoint, needed for localhost and IPs)' -r -f -a "true\t''
 false\t''"
-complete -c s3-push -l part-size -d 'Size of each part of a multipart upload (memory: part size × (concurrency + 1))' -r
+complete -c s3-push -l part-size -d 'Size of each part of a multipart upload, at least 5MiB (memory: part size × (concurrency + 1); KiB/MiB = 1024-based, kB/MB = 1000-based)' -r
 complete -c s3-push -l concurrency -d 'Parts uploaded at once' -r
 complete -c s3-push -l sse -d 'Server-side encryption: AES256 or aws:kms' -r
 complete -c s3-push -l sse-kms-key-id -d 'KMS key for --sse aws:kms' -r

@@ -40,11 +40,13 @@ pub struct EtcdArgs {
     pub password_file: Option<PathBuf>,
 
     /// Timeout for establishing a connection
-    #[arg(long, env = "ETCDCTL_DIAL_TIMEOUT", default_value = "2s", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(long, env = "ETCDCTL_DIAL_TIMEOUT", default_value = "2s")]
+    #[arg(value_parser = parse_duration, value_name = "DURATION")]
     pub dial_timeout: Duration,
 
     /// Timeout for each request to etcd
-    #[arg(long, env = "ETCDCTL_COMMAND_TIMEOUT", default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(long, env = "ETCDCTL_COMMAND_TIMEOUT", default_value = "30s")]
+    #[arg(value_parser = parse_duration, value_name = "DURATION")]
     pub command_timeout: Duration,
 }
 

@@ -312,7 +312,11 @@ fn encrypted_archives_open_with_age_and_refuse_wrong_keys() {
     let p = d.path().display().to_string();
     let stream = tricky_stream();
     write(d.path(), "s.ndjson", &stream);
-    sh(&format!("age-keygen -o {p}/key.txt 2>/dev/null && age-keygen -y {p}/key.txt > {p}/pub.txt && age-keygen -o {p}/other.txt 2>/dev/null")).ok();
+    let keys = format!(
+        "age-keygen -o {p}/key.txt 2>/dev/null && age-keygen -y {p}/key.txt > {p}/pub.txt && \
+         age-keygen -o {p}/other.txt 2>/dev/null"
+    );
+    sh(&keys).ok();
     sh(&format!("archive-pack -q --recipients-file {p}/pub.txt {p}/s.ndjson -o {p}/a.zip.age")).ok();
     let head = std::fs::read(d.path().join("a.zip.age")).unwrap();
     assert!(head.starts_with(b"age-encryption.org/v1\n"));

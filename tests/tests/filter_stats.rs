@@ -98,7 +98,10 @@ fn filtered_streams_stay_valid_downstream() {
     let p = d.path().display().to_string();
     let g = generate(d.path(), 1500);
     // Pack and verify, load and dump: the recomputed trailer holds.
-    sh(&format!("kv-filter -q --exclude-resource events {g} | archive-pack -q -o {p}/f.zip && archive-unpack --verify -q {p}/f.zip")).ok();
+    let pipeline = format!(
+        "kv-filter -q --exclude-resource events {g} | archive-pack -q -o {p}/f.zip && archive-unpack --verify -q {p}/f.zip"
+    );
+    sh(&pipeline).ok();
     let e = Etcd::start();
     let load = sh(&format!("kv-filter -q --namespace kube-system {g} | etcd-load {}", e.flags()));
     load.ok();

@@ -41,7 +41,8 @@ struct Args {
     #[arg(long, default_value_t = 65536, value_name = "N")]
     page_keys: usize,
 
-    /// Target size of a range response; pages shrink or grow to it
+    /// Target size of a range response; pages shrink or grow to it (KiB/MiB = 1024-based,
+    /// kB/MB = 1000-based)
     #[arg(long, default_value = "4MiB", value_parser = parse_size, value_name = "SIZE")]
     page_bytes: usize,
 

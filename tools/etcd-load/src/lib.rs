@@ -54,7 +54,8 @@ struct Args {
     #[arg(long, default_value_t = 128, value_name = "N")]
     max_txn_ops: usize,
 
-    /// Largest transaction request (etcd's --max-request-bytes)
+    /// Largest transaction request (etcd's --max-request-bytes; KiB/MiB = 1024-based, kB/MB =
+    /// 1000-based)
     #[arg(long, default_value = "1.5MiB", value_parser = parse_size, value_name = "SIZE")]
     max_request_bytes: usize,
 

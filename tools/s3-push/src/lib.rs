@@ -38,7 +38,8 @@ struct Args {
     #[command(flatten)]
     s3: S3Args,
 
-    /// Size of each part of a multipart upload (memory: part size × (concurrency + 1))
+    /// Size of each part of a multipart upload, at least 5MiB (memory: part size ×
+    /// (concurrency + 1); KiB/MiB = 1024-based, kB/MB = 1000-based)
     #[arg(long, default_value = "16MiB", value_parser = parse_size, value_name = "SIZE")]
     part_size: usize,
 
