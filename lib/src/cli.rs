@@ -200,7 +200,7 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
     let frac_n: u128 = if frac.is_empty() { 0 } else { frac.parse().map_err(|_| bad())? };
     let total = int.checked_mul(mult).ok_or_else(bad)?;
     let part = frac_n * mult;
-    if part % scale != 0 {
+    if !part.is_multiple_of(scale) {
         return Err(format!("{s:?} is not a whole number of bytes"));
     }
     usize::try_from(total + part / scale).map_err(|_| format!("{s:?} is too large"))
