@@ -36,6 +36,7 @@ test_needs=(
   "/etc/ssl/certs/ca-certificates.crt:ca-certificates"
   "unzip:unzip"
   "zip:zip"
+  "zstd:zstd"
   "7z:p7zip-full"
   "age:age"
   "age-keygen:age"

@@ -1,0 +1,118 @@
+//! Every tool's output passes scripts/conformance.py, an independent validator written from
+//! docs/FORMAT.md alone, so the spec and the code cannot drift apart; and the validator itself
+//! refuses what the spec forbids.
+
+use reshifter_e2e::{Etcd, sh, sh_input, tmp};
+
+fn validator() -> String {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    root.join("scripts/conformance.py").display().to_string()
+}
+
+/// A keyspace with what the format must carry: binary and control-character keys and values,
+/// a key whose archive path is too long, leases, several roots.
+fn awkward(e: &Etcd) {
+    let mut kvs: Vec<(Vec<u8>, Vec<u8>)> = vec![
+        (b"/registry/pods/ns/a".to_vec(), b"{\"kind\":\"Pod\"}".to_vec()),
+        (b"/registry/secrets/ns/s".to_vec(), b"k8s\x00\x01\x02\xff".to_vec()),
+        (b"/registry/x/\x01ctl".to_vec(), b"tab\there".to_vec()),
+        (b"/registry/x/\xffbin".to_vec(), Vec::new()),
+        (b"/registry/x/a//b/".to_vec(), b"slashes".to_vec()),
+        (b"/registry/x/../up".to_vec(), b"dots".to_vec()),
+        (b"/registry/x/content".to_vec(), b"leaf name".to_vec()),
+        (b"/other/k".to_vec(), "unicode \u{e9}\u{1F600}".as_bytes().to_vec()),
+        (b"noslash".to_vec(), b"v".to_vec()),
+    ];
+    let mut long = b"/registry/long/".to_vec();
+    long.extend(std::iter::repeat_n(b':', 3000));
+    kvs.push((long, b"long key".to_vec()));
+    e.put_all(&kvs);
+    e.etcdctl(&["lease", "grant", "600"]).ok();
+    let out = e.etcdctl(&["lease", "list"]);
+    let id = out.stdout_str().lines().nth(1).unwrap_or_default().trim().to_string();
+    e.etcdctl(&["put", "/registry/events/ns/e", "ev", "--lease", &id]).ok();
+}
+
+#[test]
+fn every_tools_output_conforms_to_the_spec() {
+    let e = Etcd::start();
+    awkward(&e);
+    let d = tmp();
+    let p = d.path().display();
+    let v = validator();
+    // A real ReShifter backup (CI has ../shared/fixtures).
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/fixtures/reshifter/1499588813-aws-kops-1.6.zip")
+        .display()
+        .to_string();
+    sh(&format!("etcd-dump -q {} -o {p}/dump.ndjson", e.flags())).ok();
+    sh(&format!("kv-gen --objects 300 -o {p}/gen.ndjson")).ok();
+    let streams = [
+        format!("cat {p}/dump.ndjson"),
+        format!("etcd-dump -q {} --prefix /registry/", e.flags()),
+        format!("cat {p}/gen.ndjson"),
+        format!("kv-filter -q --exclude-resource events {p}/dump.ndjson"),
+        format!("kv-filter -q --prefix /registry/x/ {p}/dump.ndjson"),
+        format!("kv-filter -q --rewrite-prefix /registry/=/kubernetes.io/ {p}/dump.ndjson"),
+        format!("kv-filter -q --namespace ns {p}/gen.ndjson"),
+        format!("jq -c 'select(.type or (.key // \"\" | startswith(\"/registry/x/\")))' {p}/dump.ndjson | kv-seal -q"),
+        format!("kv-seal -q {p}/dump.ndjson"),
+        format!("archive-pack -q {p}/dump.ndjson | archive-unpack -q"),
+        format!("archive-pack -q {p}/dump.ndjson | archive-unpack -q --prefix /registry/x/"),
+        format!("archive-pack -q --layout reshifter {p}/gen.ndjson | archive-unpack -q"),
+        format!("archive-unpack -q {fixture}"),
+    ];
+    for s in &streams {
+        let out = sh(&format!("{s} | {v} stream -"));
+        assert_eq!(out.code, 0, "{s}: {}", out.stderr);
+        assert!(out.stdout_str().starts_with("stream: format 2, "), "{s}: {}", out.stdout_str());
+    }
+    for (input, flags) in [
+        ("dump", ""),
+        ("dump", "--compression store"),
+        ("dump", "--compression zstd"),
+        ("gen", "--level 9"),
+        ("gen", "--threads 1"),
+    ] {
+        sh(&format!("archive-pack -q {flags} {p}/{input}.ndjson -o {p}/a.zip")).ok();
+        let out = sh(&format!("{v} archive {p}/a.zip"));
+        assert_eq!(out.code, 0, "{input} {flags}: {}", out.stderr);
+        // The archive's trailer equals the stream's: same records, same digests.
+        let want = sh(&format!("tail -1 {p}/{input}.ndjson | jq -c .")).stdout_str();
+        let got = sh(&format!("unzip -p {p}/a.zip reshifter/manifest.ndjson | tail -1 | jq -c .")).stdout_str();
+        assert_eq!(got, want);
+    }
+}
+
+#[test]
+fn the_validator_refuses_what_the_spec_forbids() {
+    let d = tmp();
+    let p = d.path().display();
+    let v = validator();
+    sh(&format!("kv-gen --objects 20 -o {p}/g.ndjson")).ok();
+    let good = std::fs::read(d.path().join("g.ndjson")).unwrap();
+    assert_eq!(sh_input(&format!("{v} stream -"), &good).code, 0);
+    let text = String::from_utf8(good).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let edits: Vec<(&str, String)> = vec![
+        ("a record dropped", [&lines[..3], &lines[4..]].concat().join("\n") + "\n"),
+        ("two records swapped", [&lines[..2], &[lines[3], lines[2]], &lines[4..]].concat().join("\n") + "\n"),
+        ("prefixes widened", text.replacen("\"prefixes\":[\"/registry/\"]", "\"prefixes\":[\"\"]", 1)),
+        ("completeness claimed away", text.replacen("\"complete\":true,", "", 1)),
+        ("an uppercase digest", {
+            let t = lines.last().unwrap();
+            let sha = &t[t.find("\"sha256\":\"").unwrap() + 10..][..64];
+            text.replacen(sha, &sha.to_uppercase(), 1)
+        }),
+        ("no trailer", lines[..lines.len() - 1].join("\n") + "\n"),
+        ("an unknown field", text.replacen("\"version\":", "\"x\":1,\"version\":", 1)),
+    ];
+    for (what, bad) in edits {
+        let out = sh_input(&format!("{v} stream -"), bad.as_bytes());
+        assert_eq!(out.code, 1, "{what} passed");
+        assert!(out.stderr.starts_with("conformance: -: "), "{what}: {}", out.stderr);
+        // Our own readers agree.
+        let ours = sh_input("kv-filter -q > /dev/null", bad.as_bytes());
+        assert_ne!(ours.code, 0, "{what}: kv-filter accepted it");
+    }
+}
