@@ -125,7 +125,7 @@ async fn fetch_pages(
     for (start, end) in ranges {
         let mut from = start;
         loop {
-            let mut attempt = 0u32;
+            let mut transient = etcd::delays();
             let mut hard = false;
             let resp = loop {
                 let opts = GetOptions::new()
@@ -141,10 +141,7 @@ async fn fetch_pages(
                     }
                     Err(e) if etcd::is_too_large_response(&e) && !hard => hard = true,
                     // Also a member behind the dump's revision: it catches up.
-                    Err(e) if etcd::is_transient(&e) && attempt < 8 => {
-                        attempt += 1;
-                        tokio::time::sleep(etcd::retry_delay(attempt)).await;
-                    }
+                    Err(e) if etcd::is_transient(&e) && etcd::pause(&mut transient).await => {}
                     Err(e) => {
                         let err = match etcd::classify(&e) {
                             Kind::Compacted => Error::new(

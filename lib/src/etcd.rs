@@ -384,15 +384,21 @@ where
     f.retry(backoff().with_max_times(times)).when(is_transient).await
 }
 
-/// How long to wait before retry `attempt` (1, 2, ...): exponential from 100 ms, capped at
-/// 5 s, with full jitter so that clients retrying together spread out.
-pub fn retry_delay(attempt: u32) -> Duration {
-    use std::hash::{BuildHasher, Hasher};
-    let cap = Duration::from_millis(100u64 << attempt.clamp(1, 6)).min(Duration::from_secs(5));
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u32(attempt);
-    let frac = (h.finish() % 1000) as u32;
-    cap / 2 + cap / 2 * frac / 1000
+/// The delays of one request's retries by [`backoff`].
+pub fn delays() -> impl Iterator<Item = Duration> + Send {
+    use backon::BackoffBuilder;
+    backoff().build()
+}
+
+/// Sleep before the next retry; false when the retries are spent.
+pub async fn pause(delays: &mut (impl Iterator<Item = Duration> + Send)) -> bool {
+    match delays.next() {
+        Some(d) => {
+            tokio::time::sleep(d).await;
+            true
+        }
+        None => false,
+    }
 }
 
 /// The smallest key greater than every key with `prefix`; empty prefix or all-0xff means "no end"

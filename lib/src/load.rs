@@ -495,27 +495,24 @@ async fn read_current(
         .collect())
 }
 
-/// Attempts a batch makes against keys changed under it by another writer, and against
-/// transient errors (a leader election, a member restarting): separate budgets.
+/// Attempts a batch makes against keys changed under it by another writer; transient errors
+/// (a leader election, a member restarting) have their own budget, etcd's retry policy
+/// ([`etcd::backoff`]).
 const MAX_CONFLICTS: u32 = 20;
-const MAX_TRANSIENT: u32 = 6;
 
 /// Write a slice of records: read, plan, guarded write; split in halves when etcd finds the txn
 /// too big (what the first half wrote stays counted when the second fails).
 fn write_records<'a>(ctx: &'a Ctx, records: &'a [Record]) -> futures::future::BoxFuture<'a, Written> {
     Box::pin(async move {
         let mut kv = ctx.client.kv_client().max_decoding_message_size(MAX_DECODE_BYTES);
-        let (mut conflicts, mut transient, mut lease_checks) = (0u32, 0u32, 0u32);
+        let (mut conflicts, mut lease_checks) = (0u32, 0u32);
+        let mut transient = etcd::delays();
         let first = &records[0].key;
         loop {
             let current = match read_current(&mut kv, records).await {
                 Ok(c) => c,
                 Err(e) if etcd::is_request_too_big(&e) && records.len() > 1 => return split_write(ctx, records).await,
-                Err(e) if etcd::is_transient(&e) && transient < MAX_TRANSIENT => {
-                    transient += 1;
-                    backoff(transient).await;
-                    continue;
-                }
+                Err(e) if etcd::is_transient(&e) && etcd::pause(&mut transient).await => continue,
                 Err(e) => return Written::failed(first, ctx.opts.etcd.error("reading the keys failed", e)),
             };
             let p = match plan(ctx, records, &current).await {
@@ -558,18 +555,11 @@ fn write_records<'a>(ctx: &'a Ctx, records: &'a [Record]) -> futures::future::Bo
                     );
                     return Written::failed(first, Error::new(Kind::Failure, msg));
                 }
-                Err(e) if etcd::is_transient(&e) && transient < MAX_TRANSIENT => {
-                    transient += 1;
-                    backoff(transient).await;
-                }
+                Err(e) if etcd::is_transient(&e) && etcd::pause(&mut transient).await => {}
                 Err(e) => return Written::failed(first, ctx.opts.etcd.error("writing failed", e)),
             }
         }
     })
-}
-
-async fn backoff(attempt: u32) {
-    tokio::time::sleep(crate::etcd::retry_delay(attempt)).await;
 }
 
 async fn split_write(ctx: &Ctx, records: &[Record]) -> Written {
