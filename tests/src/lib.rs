@@ -643,15 +643,20 @@ impl S3 {
 
     /// Environment with the right credentials.
     pub fn env(&self) -> Vec<(&'static str, &'static str)> {
-        vec![
-            ("AWS_ACCESS_KEY_ID", S3_ACCESS_KEY),
-            ("AWS_SECRET_ACCESS_KEY", S3_SECRET_KEY),
-            ("AWS_REGION", "us-east-1"),
-            ("AWS_EC2_METADATA_DISABLED", "true"),
-            ("AWS_CONFIG_FILE", "/nonexistent"),
-            ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent"),
-        ]
+        s3_env()
     }
+}
+
+/// Environment with the test S3 server's credentials (any [`S3`] of this harness).
+pub fn s3_env() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("AWS_ACCESS_KEY_ID", S3_ACCESS_KEY),
+        ("AWS_SECRET_ACCESS_KEY", S3_SECRET_KEY),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+        ("AWS_CONFIG_FILE", "/nonexistent"),
+        ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent"),
+    ]
 }
 
 impl Drop for S3 {

@@ -2,7 +2,7 @@
 //! test that failed before its fix (docs/RELIABILITY.md lists them).
 
 use reshifter::format::{Header, Lease, Record, StreamWriter, lease_hex};
-use reshifter_e2e::{Etcd, S3, S3_ACCESS_KEY, S3_SECRET_KEY, records, sh, sh_env, sh_input, tmp};
+use reshifter_e2e::{Etcd, S3, S3_ACCESS_KEY, S3_SECRET_KEY, records, s3_env, sh, sh_env, sh_input, tmp};
 
 fn rec(key: &str, value: &str) -> Record {
     Record {
@@ -199,17 +199,6 @@ fn duplicate_keys_are_refused_with_the_key_named() {
     let out = sh_input(&format!("kv-seal -q | etcd-load -q {}", e.flags()), f1.as_bytes());
     out.ok();
     assert_eq!(keys(&e), ["/a", "/b"]);
-}
-
-fn s3_env() -> Vec<(&'static str, &'static str)> {
-    vec![
-        ("AWS_ACCESS_KEY_ID", S3_ACCESS_KEY),
-        ("AWS_SECRET_ACCESS_KEY", S3_SECRET_KEY),
-        ("AWS_REGION", "us-east-1"),
-        ("AWS_EC2_METADATA_DISABLED", "true"),
-        ("AWS_CONFIG_FILE", "/nonexistent"),
-        ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent"),
-    ]
 }
 
 #[test]
