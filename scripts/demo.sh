@@ -17,7 +17,7 @@ say() { printf '\033[1mdemo:\033[0m %s\n' "$*"; }
 scripts/deps.sh install demo
 
 say "building (cargo build --release --locked)"
-cargo build --release --locked --quiet -p reshifter-cli
+cargo build --release --locked --quiet -p reshifter
 mkdir -p target/release/bin
 target/release/reshifter --install-links target/release/bin
 export PATH="$PWD/target/release/bin:$PATH"

@@ -24,7 +24,7 @@ done
 if [ $rootfs_only = 0 ]; then scripts/deps.sh install image; fi
 if [ $build = 1 ]; then
   scripts/deps.sh check build
-  cargo build --release --locked -p reshifter-cli
+  cargo build --release --locked -p reshifter
 fi
 
 rm -rf "$ctx"

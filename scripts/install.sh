@@ -39,10 +39,10 @@ esac
 
 if [ "${1:-}" != --no-build ]; then
   scripts/deps.sh install build
-  cargo build --release --locked -p reshifter-cli
+  cargo build --release --locked -p reshifter
 fi
 exe=target/release/reshifter
-[ -x "$exe" ] || { echo "install: $exe is not built (cargo build --release --locked -p reshifter-cli)" >&2; exit 1; }
+[ -x "$exe" ] || { echo "install: $exe is not built (cargo build --release --locked -p reshifter)" >&2; exit 1; }
 
 mkdir -p "$bin" "$man" "$bash_c" "$zsh_c" "$fish_c"
 install -m 0755 "$exe" "$bin/reshifter.new"

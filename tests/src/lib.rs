@@ -549,8 +549,8 @@ pub fn rt() -> tokio::runtime::Runtime {
 }
 
 /// Records of a stream (header and trailer removed), parsed with the library's reader.
-pub fn records(stream: &[u8]) -> Vec<reshifter::Record> {
-    reshifter::StreamReader::new(stream).expect("header").collect::<Result<Vec<_>, _>>().expect("valid stream")
+pub fn records(stream: &[u8]) -> Vec<reshifter_format::Record> {
+    reshifter_format::StreamReader::new(stream).expect("header").collect::<Result<Vec<_>, _>>().expect("valid stream")
 }
 
 /// The stream's trailer as JSON.

@@ -2,8 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
-use reshifter::format::{Header, Record, StreamWriter};
 use reshifter_e2e::{Etcd, records, sh, sh_env, sh_input, tmp};
+use reshifter_format::{Header, Record, StreamWriter};
 
 fn rec(key: &[u8], value: &[u8], rev: i64, lease: i64) -> Record {
     Record { key: key.to_vec(), value: value.to_vec(), create_revision: rev, mod_revision: rev + 1, version: 2, lease }

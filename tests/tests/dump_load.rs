@@ -3,8 +3,8 @@
 use std::io::{BufRead, BufReader, Read};
 use std::process::Stdio;
 
-use reshifter::format::{Header, Lease, Record, StreamWriter, lease_hex};
 use reshifter_e2e::{Etcd, records, sh, sh_cmd, sh_env, sh_input, tmp, trailer};
+use reshifter_format::{Header, Lease, Record, StreamWriter, lease_hex};
 
 fn kv(k: &[u8], v: &[u8]) -> (Vec<u8>, Vec<u8>) {
     (k.to_vec(), v.to_vec())

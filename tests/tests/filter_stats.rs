@@ -3,9 +3,9 @@
 
 use std::path::Path;
 
-use reshifter::format::{Header, Lease, Record, StreamWriter, lease_hex};
-use reshifter::pb::k8s_envelope;
 use reshifter_e2e::{Etcd, records, sh, sh_input, tmp};
+use reshifter_format::{Header, Lease, Record, StreamWriter, lease_hex};
+use reshifter_k8s::pb::k8s_envelope;
 
 /// kv-gen keyspace written to `dir/gen.ndjson`.
 fn generate(dir: &Path, n: u32) -> String {
@@ -265,7 +265,7 @@ fn stats_figures_match_a_known_keyspace() {
     table.ok();
     assert!(table.stdout_str().starts_with(&format!(
         "10 keys, {} (keys and values); stream from test at revision 0, ",
-        reshifter::cli::human_bytes(total_bytes as u64)
+        reshifter_format::report::human_bytes(total_bytes as u64)
     )));
     assert!(
         table

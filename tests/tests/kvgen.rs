@@ -5,8 +5,8 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use reshifter::pb::{Value, field_bytes, fields, k8s_unwrap};
 use reshifter_e2e::{records, sh};
+use reshifter_k8s::pb::{Value, field_bytes, fields, k8s_unwrap};
 
 fn fixtures() -> Option<PathBuf> {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/k8s-testdata");

@@ -4,8 +4,8 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use reshifter::format::{Header, Record, StreamWriter};
 use reshifter_e2e::{bin, records, sh, tmp};
+use reshifter_format::{Header, Record, StreamWriter};
 
 /// xorshift64*: a fixed seed makes every run check the same inputs.
 struct Rng(u64);

@@ -1,8 +1,8 @@
 //! Nothing lost, ever: each data-loss path found by trying wave 1 as a hostile user would, as a
 //! test that failed before its fix (docs/RELIABILITY.md lists them).
 
-use reshifter::format::{Header, Lease, Record, StreamWriter, lease_hex};
 use reshifter_e2e::{Etcd, S3, S3_ACCESS_KEY, S3_SECRET_KEY, records, s3_env, sh, sh_env, sh_input, tmp};
+use reshifter_format::{Header, Lease, Record, StreamWriter, lease_hex};
 
 fn rec(key: &str, value: &str) -> Record {
     Record {

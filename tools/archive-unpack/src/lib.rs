@@ -1,12 +1,10 @@
 //! archive-unpack: a ZIP archive in, a verified reshifter stream out.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use reshifter::archive::crypt::KeyArgs;
-use reshifter::archive::unpack::{self, Mode, UnpackOptions};
-use reshifter::cli;
+use reshifter_archive::unpack::{self, UnpackOptions};
+use reshifter_cli as cli;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -27,58 +25,11 @@ memory; others (ReShifter's) are spooled to a temporary file when read from a pi
 #[derive(Parser, Debug)]
 #[command(name = "archive-unpack", version, after_help = EXAMPLES)]
 struct Args {
-    /// Archive to read (default: stdin)
-    #[arg(value_name = "INPUT")]
-    input: Option<PathBuf>,
-
-    /// Write to FILE (renamed into place when complete) instead of stdout
-    #[arg(short, long, value_name = "FILE")]
-    output: Option<PathBuf>,
-
-    /// List keys, paths, sizes, checksums and revisions as NDJSON, without values
-    #[arg(long, conflicts_with = "verify")]
-    list: bool,
-
-    /// Check everything and output nothing
-    #[arg(long)]
-    verify: bool,
-
-    /// Only keys starting with PREFIX (repeatable); the whole archive is still verified
-    #[arg(long = "prefix", value_name = "PREFIX")]
-    prefixes: Vec<String>,
-
-    /// Passphrase of an encrypted archive, in FILE (or set RESHIFTER_PASSPHRASE)
-    #[arg(long, value_name = "FILE", help_heading = "Decryption (age)")]
-    passphrase_file: Option<PathBuf>,
-
-    /// age identity (private key) file for an encrypted archive (or set RESHIFTER_IDENTITY_FILE)
-    #[arg(long, value_name = "FILE", help_heading = "Decryption (age)")]
-    identity_file: Vec<PathBuf>,
-
-    /// No summary on stderr
-    #[arg(short, long)]
-    quiet: bool,
+    #[command(flatten)]
+    opts: UnpackOptions,
 }
 
 /// The tool's `main`, given its command line (argument 0 is the tool's name).
 pub fn main(args: Vec<std::ffi::OsString>) -> ExitCode {
-    cli::main("archive-unpack", args, |a: Args| {
-        let mode = if a.list {
-            Mode::List
-        } else if a.verify {
-            Mode::Verify
-        } else {
-            Mode::Stream
-        };
-        let keys =
-            KeyArgs { passphrase_file: a.passphrase_file, identity_files: a.identity_file, ..Default::default() };
-        unpack::unpack(UnpackOptions {
-            input: a.input,
-            output: a.output,
-            mode,
-            prefixes: a.prefixes,
-            keys,
-            quiet: a.quiet,
-        })
-    })
+    cli::main("archive-unpack", args, |a: Args| unpack::unpack(a.opts))
 }

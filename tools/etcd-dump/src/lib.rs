@@ -1,12 +1,10 @@
 //! etcd-dump: write an etcd v3 keyspace, read at one revision, as a reshifter stream.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use reshifter::cli::{self, parse_size};
-use reshifter::dump::{self, DumpOptions};
-use reshifter::etcd::EtcdArgs;
+use reshifter_cli::{self as cli};
+use reshifter_etcd::dump::{self, DumpOptions};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -26,46 +24,10 @@ A failed dump writes no trailer, so no consumer mistakes it for a complete backu
 #[command(name = "etcd-dump", version, after_help = EXAMPLES)]
 struct Args {
     #[command(flatten)]
-    etcd: EtcdArgs,
-
-    /// Dump only keys starting with PREFIX (repeatable; default: the whole keyspace)
-    #[arg(long = "prefix", value_name = "PREFIX")]
-    prefixes: Vec<String>,
-
-    /// Read at this revision instead of the current one (must not be compacted)
-    #[arg(long, value_name = "REVISION")]
-    rev: Option<i64>,
-
-    /// Most keys per range request (etcd 3.4 walks its index from a page's first key to the end
-    /// of the range on every request, so fewer, larger pages are much faster on big keyspaces)
-    #[arg(long, default_value_t = 65536, value_name = "N")]
-    page_keys: usize,
-
-    /// Target size of a range response; pages shrink or grow to it (KiB/MiB = 1024-based,
-    /// kB/MB = 1000-based)
-    #[arg(long, default_value = "4MiB", value_parser = parse_size, value_name = "SIZE")]
-    page_bytes: usize,
-
-    /// Write to FILE (mode 0600, renamed into place when complete) instead of stdout
-    #[arg(short, long, value_name = "FILE")]
-    output: Option<PathBuf>,
-
-    /// No summary on stderr
-    #[arg(short, long)]
-    quiet: bool,
+    opts: DumpOptions,
 }
 
 /// The tool's `main`, given its command line (argument 0 is the tool's name).
 pub fn main(args: Vec<std::ffi::OsString>) -> ExitCode {
-    cli::main("etcd-dump", args, |a: Args| {
-        dump::run(DumpOptions {
-            etcd: a.etcd,
-            prefixes: a.prefixes,
-            revision: a.rev,
-            page_keys: a.page_keys,
-            page_bytes: a.page_bytes,
-            output: a.output,
-            quiet: a.quiet,
-        })
-    })
+    cli::main("etcd-dump", args, |a: Args| dump::run(a.opts))
 }

@@ -3,8 +3,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use reshifter::cli;
-use reshifter::etcd::EtcdArgs;
+use reshifter_cli as cli;
+use reshifter_etcd::EtcdArgs;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -30,5 +30,5 @@ struct Args {
 
 /// The tool's `main`, given its command line (argument 0 is the tool's name).
 pub fn main(args: Vec<std::ffi::OsString>) -> ExitCode {
-    cli::main("etcd-explore", args, |a: Args| reshifter::explore::run(a.etcd, a.json))
+    cli::main("etcd-explore", args, |a: Args| reshifter_etcd::explore::run(a.etcd, a.json))
 }

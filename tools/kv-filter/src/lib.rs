@@ -1,12 +1,11 @@
 //! kv-filter: select records of a reshifter stream by key or by Kubernetes resource, namespace
 //! and name; rewrite key prefixes.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use reshifter::cli;
-use reshifter::filter::{self, FilterOptions};
+use reshifter_cli as cli;
+use reshifter_kv::filter::{self, FilterOptions};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -31,59 +30,8 @@ it rather than delete what the filter left out.";
 #[derive(Parser, Debug)]
 #[command(name = "kv-filter", version, after_help = EXAMPLES)]
 struct Args {
-    /// Stream to read (default: stdin)
-    #[arg(value_name = "INPUT")]
-    input: Option<PathBuf>,
-
-    /// Write to FILE (renamed into place when complete) instead of stdout
-    #[arg(short, long, value_name = "FILE")]
-    output: Option<PathBuf>,
-
-    /// Keep keys starting with PREFIX (repeatable)
-    #[arg(long = "prefix", value_name = "PREFIX", help_heading = "Keys")]
-    prefixes: Vec<String>,
-    /// Drop keys starting with PREFIX (repeatable)
-    #[arg(long = "exclude-prefix", value_name = "PREFIX", help_heading = "Keys")]
-    exclude_prefixes: Vec<String>,
-    /// Keep keys matching the glob (repeatable)
-    #[arg(long = "glob", value_name = "GLOB", help_heading = "Keys")]
-    globs: Vec<String>,
-    /// Drop keys matching the glob (repeatable)
-    #[arg(long = "exclude-glob", value_name = "GLOB", help_heading = "Keys")]
-    exclude_globs: Vec<String>,
-    /// Keep keys matching the regex (repeatable)
-    #[arg(long = "regex", value_name = "REGEX", help_heading = "Keys")]
-    regexes: Vec<String>,
-    /// Drop keys matching the regex (repeatable)
-    #[arg(long = "exclude-regex", value_name = "REGEX", help_heading = "Keys")]
-    exclude_regexes: Vec<String>,
-    /// ReShifter's backup strategy: raw, or filter:a,b (keys containing a or b)
-    #[arg(long, value_name = "STRATEGY", env = "RS_BACKUP_STRATEGY", help_heading = "Keys")]
-    strategy: Option<String>,
-
-    /// Keep these resources (repeatable, comma-separated)
-    #[arg(long = "resource", value_name = "RESOURCE", help_heading = "Kubernetes")]
-    resources: Vec<String>,
-    /// Drop these resources (repeatable, comma-separated)
-    #[arg(long = "exclude-resource", value_name = "RESOURCE", help_heading = "Kubernetes")]
-    exclude_resources: Vec<String>,
-    /// Keep objects in these namespaces (repeatable, comma-separated)
-    #[arg(long = "namespace", short = 'n', value_name = "NAMESPACE", help_heading = "Kubernetes")]
-    namespaces: Vec<String>,
-    /// Drop objects in these namespaces (repeatable, comma-separated)
-    #[arg(long = "exclude-namespace", value_name = "NAMESPACE", help_heading = "Kubernetes")]
-    exclude_namespaces: Vec<String>,
-    /// Keep objects whose name matches the regex
-    #[arg(long, value_name = "REGEX", help_heading = "Kubernetes")]
-    name: Option<String>,
-
-    /// Rewrite keys starting with OLD to start with NEW instead (repeatable; first match wins)
-    #[arg(long = "rewrite-prefix", value_name = "OLD=NEW")]
-    rewrites: Vec<String>,
-
-    /// No summary on stderr
-    #[arg(short, long)]
-    quiet: bool,
+    #[command(flatten)]
+    opts: FilterOptions,
 }
 
 /// The tool's `main`, given its command line (argument 0 is the tool's name).
@@ -97,25 +45,5 @@ pub fn main(args: Vec<std::ffi::OsString>) -> ExitCode {
         )
         .collect::<Vec<_>>()
         .join(" ");
-    cli::main("kv-filter", args, |a: Args| {
-        filter::run(FilterOptions {
-            input: a.input,
-            output: a.output,
-            prefixes: a.prefixes,
-            exclude_prefixes: a.exclude_prefixes,
-            globs: a.globs,
-            exclude_globs: a.exclude_globs,
-            regexes: a.regexes,
-            exclude_regexes: a.exclude_regexes,
-            resources: a.resources,
-            exclude_resources: a.exclude_resources,
-            namespaces: a.namespaces,
-            exclude_namespaces: a.exclude_namespaces,
-            name: a.name,
-            strategy: a.strategy,
-            rewrites: a.rewrites,
-            invocation,
-            quiet: a.quiet,
-        })
-    })
+    cli::main("kv-filter", args, |a: Args| filter::run(FilterOptions { invocation, ..a.opts }))
 }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use reshifter::cli;
+use reshifter_cli as cli;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -33,5 +33,5 @@ struct Args {
 
 /// The tool's `main`, given its command line (argument 0 is the tool's name).
 pub fn main(args: Vec<std::ffi::OsString>) -> ExitCode {
-    cli::main("kv-seal", args, |a: Args| reshifter::filter::seal(a.input, a.output, a.quiet))
+    cli::main("kv-seal", args, |a: Args| reshifter_kv::filter::seal(a.input, a.output, a.quiet))
 }

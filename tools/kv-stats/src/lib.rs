@@ -1,11 +1,10 @@
 //! kv-stats: keys and bytes per root, resource and namespace; largest keys; encodings; leases.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use reshifter::cli;
-use reshifter::stats::{self, StatsOptions};
+use reshifter_cli as cli;
+use reshifter_kv::stats::{self, StatsOptions};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -20,26 +19,11 @@ are checked, but values are not decoded or hashed: --verify also checks the dige
 #[derive(Parser, Debug)]
 #[command(name = "kv-stats", version, after_help = EXAMPLES)]
 struct Args {
-    /// Stream to read (default: stdin)
-    #[arg(value_name = "INPUT")]
-    input: Option<PathBuf>,
-
-    /// JSON instead of a table
-    #[arg(long)]
-    json: bool,
-
-    /// Also decode and hash every value to check the trailer's digests
-    #[arg(long)]
-    verify: bool,
-
-    /// How many of the largest values to list
-    #[arg(long, default_value_t = 10, value_name = "N")]
-    top: usize,
+    #[command(flatten)]
+    opts: StatsOptions,
 }
 
 /// The tool's `main`, given its command line (argument 0 is the tool's name).
 pub fn main(args: Vec<std::ffi::OsString>) -> ExitCode {
-    cli::main("kv-stats", args, |a: Args| {
-        stats::run(StatsOptions { input: a.input, json: a.json, verify: a.verify, top: a.top })
-    })
+    cli::main("kv-stats", args, |a: Args| stats::run(a.opts))
 }

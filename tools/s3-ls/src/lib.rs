@@ -3,8 +3,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use reshifter::cli;
-use reshifter::s3::{self, S3Args, S3Uri};
+use reshifter_cli as cli;
+use reshifter_s3::{self as s3, S3Args, S3Uri};
 
 const EXAMPLES: &str = "\
 Examples:

@@ -1,12 +1,11 @@
 //! s3-prune: garbage-collect backups by count and age.
 
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::Parser;
-use reshifter::cli;
-use reshifter::etcd::parse_duration;
-use reshifter::s3::{self, PruneOptions, S3Args, S3Uri};
+use reshifter_cli as cli;
+
+use reshifter_s3::{self as s3, PruneOptions};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -23,36 +22,11 @@ Prints one NDJSON line per object (keep / delete / would-delete / skip, with the
 #[derive(Parser, Debug)]
 #[command(name = "s3-prune", version, after_help = EXAMPLES)]
 struct Args {
-    /// s3://bucket/prefix/
-    #[arg(value_name = "S3_URI")]
-    uri: S3Uri,
-
-    /// Keep the newest N backups
-    #[arg(long, value_name = "N")]
-    keep_last: Option<usize>,
-
-    /// Keep backups younger than this (e.g. 7d, 36h)
-    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
-    keep_within: Option<Duration>,
-
-    /// Report what would be deleted; delete nothing
-    #[arg(long)]
-    dry_run: bool,
-
     #[command(flatten)]
-    s3: S3Args,
+    opts: PruneOptions,
 }
 
 /// The tool's `main`, given its command line (argument 0 is the tool's name).
 pub fn main(args: Vec<std::ffi::OsString>) -> ExitCode {
-    cli::main("s3-prune", args, |a: Args| {
-        s3::prune(PruneOptions {
-            s3: a.s3,
-            uri: a.uri,
-            keep_last: a.keep_last,
-            keep_within: a.keep_within,
-            dry_run: a.dry_run,
-            now: None,
-        })
-    })
+    cli::main("s3-prune", args, |a: Args| s3::prune(a.opts))
 }

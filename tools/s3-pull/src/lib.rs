@@ -1,11 +1,10 @@
 //! s3-pull: stream an S3 object to stdout and verify its checksum.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use reshifter::cli;
-use reshifter::s3::{self, PullOptions, S3Args, S3Uri};
+use reshifter_cli as cli;
+use reshifter_s3::{self as s3, PullOptions};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -24,40 +23,11 @@ pulls its newest complete backup.";
 #[derive(Parser, Debug)]
 #[command(name = "s3-pull", version, after_help = EXAMPLES)]
 struct Args {
-    /// Source, s3://bucket/key (with --latest: s3://bucket/prefix/)
-    #[arg(value_name = "S3_URI")]
-    uri: S3Uri,
-
-    /// Pull the newest object under the prefix
-    #[arg(long)]
-    latest: bool,
-
-    /// Write to FILE (renamed into place when complete and verified) instead of stdout
-    #[arg(short, long, value_name = "FILE")]
-    output: Option<PathBuf>,
-
-    /// Do not require and check the stored SHA-256
-    #[arg(long)]
-    no_verify: bool,
-
     #[command(flatten)]
-    s3: S3Args,
-
-    /// No summary on stderr
-    #[arg(short, long)]
-    quiet: bool,
+    opts: PullOptions,
 }
 
 /// The tool's `main`, given its command line (argument 0 is the tool's name).
 pub fn main(args: Vec<std::ffi::OsString>) -> ExitCode {
-    cli::main("s3-pull", args, |a: Args| {
-        s3::pull(PullOptions {
-            s3: a.s3,
-            uri: a.uri,
-            latest: a.latest,
-            output: a.output,
-            verify: !a.no_verify,
-            quiet: a.quiet,
-        })
-    })
+    cli::main("s3-pull", args, |a: Args| s3::pull(a.opts))
 }

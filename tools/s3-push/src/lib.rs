@@ -1,11 +1,10 @@
 //! s3-push: stream stdin to an S3 object with a multipart upload.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use reshifter::cli::{self, parse_size};
-use reshifter::s3::{self, PushOptions, S3Args, S3Uri};
+use reshifter_cli::{self as cli};
+use reshifter_s3::{self as s3, PushOptions};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -27,66 +26,11 @@ aborts the upload: no object appears.";
 #[derive(Parser, Debug)]
 #[command(name = "s3-push", version, after_help = EXAMPLES)]
 struct Args {
-    /// Destination, s3://bucket/key
-    #[arg(value_name = "S3_URI")]
-    uri: S3Uri,
-
-    /// Read this file instead of stdin
-    #[arg(short, long, value_name = "FILE")]
-    input: Option<PathBuf>,
-
     #[command(flatten)]
-    s3: S3Args,
-
-    /// Size of each part of a multipart upload, at least 5MiB (memory: part size ×
-    /// (concurrency + 1); KiB/MiB = 1024-based, kB/MB = 1000-based)
-    #[arg(long, default_value = "16MiB", value_parser = parse_size, value_name = "SIZE")]
-    part_size: usize,
-
-    /// Parts uploaded at once
-    #[arg(long, default_value_t = 4, value_name = "N")]
-    concurrency: usize,
-
-    /// Create the bucket if it does not exist
-    #[arg(long)]
-    create_bucket: bool,
-
-    /// Server-side encryption: AES256 or aws:kms
-    #[arg(long, value_name = "ALGORITHM")]
-    sse: Option<String>,
-
-    /// KMS key for --sse aws:kms
-    #[arg(long, value_name = "KEY_ID")]
-    sse_kms_key_id: Option<String>,
-
-    /// Upload a stream or archive even if it looks cut short
-    #[arg(long)]
-    allow_incomplete: bool,
-
-    /// Print the result as JSON on stdout
-    #[arg(long)]
-    json: bool,
-
-    /// No summary on stderr
-    #[arg(short, long)]
-    quiet: bool,
+    opts: PushOptions,
 }
 
 /// The tool's `main`, given its command line (argument 0 is the tool's name).
 pub fn main(args: Vec<std::ffi::OsString>) -> ExitCode {
-    cli::main("s3-push", args, |a: Args| {
-        s3::push(PushOptions {
-            s3: a.s3,
-            uri: a.uri,
-            input: a.input,
-            part_size: a.part_size,
-            concurrency: a.concurrency,
-            create_bucket: a.create_bucket,
-            sse: a.sse,
-            sse_kms_key_id: a.sse_kms_key_id,
-            allow_incomplete: a.allow_incomplete,
-            json: a.json,
-            quiet: a.quiet,
-        })
-    })
+    cli::main("s3-push", args, |a: Args| s3::push(a.opts))
 }

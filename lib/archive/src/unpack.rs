@@ -1,0 +1,720 @@
+//! archive-unpack: a ZIP archive in, the stream out, every entry verified.
+//!
+//! Our own archives stream from a pipe in bounded memory: entries are read in order with the zip
+//! crate's stream reader (CRC-32 checked), each value is checked against the SHA-256 in its
+//! metadata, every record goes through the stream's own checks (key order, prefixes, digests),
+//! and at the end the manifest is checked line by line against what was read (a spool file on
+//! disk remembers the entries), its trailer against the digests and the header, and the central
+//! directory record by record against the entries (names, CRCs, sizes, count) up to an end
+//! record that ends the input exactly. Only then is the trailer written: a corrupt, truncated or
+//! incomplete archive yields a stream that every consumer refuses.
+//!
+//! Archives written by other tools (ReShifter's `<backup id>/<key path>/content`) are read with
+//! random access; from a pipe they are first spooled to a temporary file.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Cursor, Read, Seek, SeekFrom, Write};
+use std::path::PathBuf;
+
+use sha2::{Digest, Sha256};
+use zip::result::ZipError;
+
+use super::crypt::{AGE_MAGIC, KeyArgs};
+use super::path::{is_hashed, key_of, reshifter_key};
+use super::{HEADER_ENTRY, MANIFEST_ENTRY, decode_meta};
+use reshifter_format::error::{Error, Kind, Result};
+use reshifter_format::io::{BUF_SIZE, Output};
+use reshifter_format::pipeline::{self, Run, Tally};
+use reshifter_format::report::{human_bytes, secs};
+use reshifter_format::{
+    Checker, Header, MAX_LINE, MAX_VALUE, Record, StreamWriter, Verify, lease_hex, narrowed_header, parse_header,
+    push_bytes_field, push_json_str, read_line_capped, show_key,
+};
+
+/// What archive-unpack produces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// The stream.
+    Stream,
+    /// One NDJSON line per key: key, path, size, sha256, revisions, lease (no values).
+    List,
+    /// Nothing: check everything, report on stderr.
+    Verify,
+}
+
+/// archive-unpack's command-line options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct UnpackOptions {
+    /// Archive to read (default: stdin)
+    #[arg(value_name = "INPUT")]
+    pub input: Option<PathBuf>,
+
+    /// Write to FILE (renamed into place when complete) instead of stdout
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// List keys, paths, sizes, checksums and revisions as NDJSON, without values
+    #[arg(long, conflicts_with = "verify")]
+    pub list: bool,
+
+    /// Check everything and output nothing
+    #[arg(long)]
+    pub verify: bool,
+
+    /// Only keys starting with PREFIX (repeatable); the whole archive is still verified
+    #[arg(long = "prefix", value_name = "PREFIX")]
+    pub prefixes: Vec<String>,
+
+    /// Passphrase of an encrypted archive, in FILE (or set RESHIFTER_PASSPHRASE)
+    #[arg(long, value_name = "FILE", help_heading = "Decryption (age)")]
+    pub passphrase_file: Option<PathBuf>,
+
+    /// age identity (private key) file for an encrypted archive (or set RESHIFTER_IDENTITY_FILE)
+    #[arg(long, value_name = "FILE", help_heading = "Decryption (age)")]
+    pub identity_file: Vec<PathBuf>,
+
+    /// No summary on stderr
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+impl UnpackOptions {
+    pub fn mode(&self) -> Mode {
+        if self.list {
+            Mode::List
+        } else if self.verify {
+            Mode::Verify
+        } else {
+            Mode::Stream
+        }
+    }
+
+    pub fn keys(&self) -> KeyArgs {
+        KeyArgs {
+            passphrase_file: self.passphrase_file.clone(),
+            identity_files: self.identity_file.clone(),
+            ..Default::default()
+        }
+    }
+}
+
+/// Most entries a foreign archive may hold (they are sorted in memory).
+const MAX_FOREIGN_ENTRIES: usize = 5_000_000;
+
+/// The latest time a ReShifter backup id (Unix seconds) can name: 9999-12-31T23:59:59Z.
+const MAX_BACKUP_ID: u64 = 253_402_300_799;
+
+/// A reader with its first bytes put back in front.
+type Peeked<R> = std::io::Chain<Cursor<Vec<u8>>, R>;
+
+/// Read up to `n` bytes without losing them.
+fn peek<R: Read>(mut r: R, n: usize) -> std::io::Result<(Vec<u8>, Peeked<R>)> {
+    let mut head = Vec::with_capacity(n);
+    (&mut r).take(n as u64).read_to_end(&mut head)?;
+    Ok((head.clone(), Cursor::new(head).chain(r)))
+}
+
+/// The name of the first local file header in `head` (cut at the end of `head`), if it is one.
+fn first_entry_name(head: &[u8]) -> Option<&[u8]> {
+    if head.len() < 30 || head[..4] != [0x50, 0x4b, 0x03, 0x04] {
+        return None;
+    }
+    let n = u16::from_le_bytes([head[26], head[27]]) as usize;
+    Some(&head[30..(30 + n).min(head.len())])
+}
+
+/// Where records go, by mode.
+struct Target {
+    mode: Mode,
+    prefixes: Vec<Vec<u8>>,
+    stream: Option<StreamWriter<Output>>,
+    list: Option<Output>,
+    line: Vec<u8>,
+}
+
+impl Target {
+    fn new(o: &UnpackOptions, header_line: &[u8], header: &Header) -> Result<Self> {
+        let prefixes: Vec<Vec<u8>> = o.prefixes.iter().map(|p| p.as_bytes().to_vec()).collect();
+        let (mut stream, mut list) = (None, None);
+        match o.mode() {
+            Mode::Stream => {
+                let out = Output::create(o.output.as_deref())?;
+                stream = Some(if prefixes.is_empty() {
+                    StreamWriter::with_header_line(out, header_line, header)?
+                } else {
+                    // Narrowed, never replaced: the output claims no more than the archive did.
+                    let history = format!("archive-unpack --prefix {}", o.prefixes.join(" --prefix "));
+                    StreamWriter::new(out, &narrowed_header(header, &o.prefixes, history))?
+                });
+            }
+            Mode::List => list = Some(Output::create(o.output.as_deref())?),
+            Mode::Verify => {}
+        }
+        Ok(Target { mode: o.mode(), prefixes, stream, list, line: Vec::new() })
+    }
+
+    fn wanted(&self, key: &[u8]) -> bool {
+        self.prefixes.is_empty() || self.prefixes.iter().any(|p| key.starts_with(p))
+    }
+
+    fn put(&mut self, r: &Record, path: &str, sha: &[u8; 32]) -> Result<()> {
+        if !self.wanted(&r.key) {
+            return Ok(());
+        }
+        match self.mode {
+            Mode::Stream => self.stream.as_mut().expect("stream").write(r)?,
+            Mode::List => {
+                let l = &mut self.line;
+                l.clear();
+                l.push(b'{');
+                push_bytes_field(l, "key", &r.key);
+                l.extend_from_slice(b",\"path\":");
+                push_json_str(l, path.as_bytes());
+                let _ = write!(
+                    l,
+                    ",\"size\":{},\"sha256\":\"{}\",\"create_revision\":{},\"mod_revision\":{},\"version\":{}",
+                    r.value.len(),
+                    hex::encode(sha),
+                    r.create_revision,
+                    r.mod_revision,
+                    r.version
+                );
+                if r.lease != 0 {
+                    let _ = write!(l, ",\"lease\":\"{}\"", lease_hex(r.lease));
+                }
+                l.extend_from_slice(b"}\n");
+                self.list.as_mut().expect("list").write_all(l)?;
+            }
+            Mode::Verify => {}
+        }
+        Ok(())
+    }
+}
+
+impl pipeline::Sink for Target {
+    type Closed = ();
+
+    /// Everything checked: write the trailer and put the output in place.
+    fn close(self) -> Result<()> {
+        if let Some(w) = self.stream {
+            w.close()?;
+        }
+        if let Some(l) = self.list {
+            l.finish()?;
+        }
+        Ok(())
+    }
+}
+
+/// Run archive-unpack.
+pub fn unpack(o: UnpackOptions) -> Result<()> {
+    let mut run = Run::new("archive-unpack", o.quiet);
+    let input = reshifter_format::io::open_input(o.input.as_deref())?;
+    let (head, input) = peek(input, AGE_MAGIC.len())?;
+    if head.is_empty() {
+        return Err(Error::new(Kind::Truncated, "empty input: no archive"));
+    }
+    let encrypted = head.starts_with(AGE_MAGIC);
+    let reader: Box<dyn Read + Send> =
+        if encrypted { o.keys().decrypt(BufReader::with_capacity(BUF_SIZE, input))? } else { Box::new(input) };
+    let (head, reader) = peek(reader, 30 + HEADER_ENTRY.len())?;
+    let target = match first_entry_name(&head) {
+        Some(name) if name == HEADER_ENTRY.as_bytes() => {
+            native(BufReader::with_capacity(BUF_SIZE, reader), &o, &mut run)?
+        }
+        Some(_) => {
+            // Another writer's archive: random access. A plain file is read in place.
+            let file = match &o.input {
+                Some(p) if !encrypted && !reshifter_format::io::is_stdio(Some(p)) => File::open(p)?,
+                _ => {
+                    let mut f = tempfile::tempfile()?;
+                    std::io::copy(&mut { reader }, &mut f)?;
+                    f.seek(SeekFrom::Start(0))?;
+                    f
+                }
+            };
+            foreign(file, &o, &mut run)?
+        }
+        None if head.starts_with(b"PK\x05\x06") => {
+            return Err(Error::new(Kind::BadInput, "the archive is empty"));
+        }
+        None => {
+            return Err(Error::new(
+                Kind::BadInput,
+                "not a ZIP archive (nor an age-encrypted one): it does not start with a ZIP entry",
+            ));
+        }
+    };
+    let what = match o.mode() {
+        Mode::Verify => "verified",
+        Mode::List => "listed",
+        Mode::Stream => "unpacked",
+    };
+    run.end(target, |_, t| format!("{what} {} keys, {} in {}", t.keys, human_bytes(t.bytes), secs(t.elapsed)))
+}
+
+fn progress_line(t: &Tally) -> String {
+    format!("{} keys, {}", t.keys, human_bytes(t.bytes))
+}
+
+/// Name the entry an error happened in.
+fn entry_error(after: &str, e: ZipError) -> Error {
+    match e {
+        ZipError::Io(io) => {
+            if let Some(inner) = io.get_ref().and_then(|i| i.downcast_ref::<Error>()) {
+                return Error::new(inner.kind(), format!("in or after entry {after}: {}", inner.message()));
+            }
+            match io.kind() {
+                std::io::ErrorKind::UnexpectedEof => Error::new(
+                    Kind::Truncated,
+                    format!("the archive is truncated (in or after entry {after}): it is incomplete"),
+                ),
+                _ if io.to_string().contains("checksum") => {
+                    Error::new(Kind::Integrity, format!("entry {after}: CRC-32 mismatch: the archive is corrupt"))
+                }
+                _ => Error::new(Kind::BadInput, format!("entry {after}: {io}: the archive is corrupt")),
+            }
+        }
+        other => Error::new(Kind::BadInput, format!("after entry {after}: {other}: the archive is corrupt")),
+    }
+}
+
+/// An entry's data, at most `cap` bytes, which must be the size its header claims.
+fn read_entry_data(f: &mut impl Read, name: &str, claimed: u64, cap: usize) -> Result<Vec<u8>> {
+    if claimed > cap as u64 {
+        return Err(Error::new(
+            Kind::BadInput,
+            format!(
+                "entry {name} claims {claimed} bytes, more than the {} MiB allowed: the archive is corrupt",
+                cap >> 20
+            ),
+        ));
+    }
+    let mut v = Vec::with_capacity(claimed as usize);
+    // One byte more than claimed tells a lying size from a true one, without inflating a bomb.
+    f.take(claimed + 1).read_to_end(&mut v).map_err(|e| entry_error(name, ZipError::Io(e)))?;
+    if v.len() as u64 != claimed {
+        return Err(Error::new(
+            Kind::Integrity,
+            format!("entry {name}: {} bytes instead of {claimed}: the archive is corrupt", v.len()),
+        ));
+    }
+    Ok(v)
+}
+
+/// What the central directory must repeat of each local entry: name, CRC-32 and sizes, hashed in
+/// order, and how many.
+#[derive(Default)]
+struct EntryLog {
+    hash: Sha256,
+    count: u64,
+}
+
+impl EntryLog {
+    fn add(&mut self, name: &[u8], crc: u32, csize: u64, size: u64) {
+        self.hash.update((name.len() as u64).to_le_bytes());
+        self.hash.update(name);
+        self.hash.update(crc.to_le_bytes());
+        self.hash.update(csize.to_le_bytes());
+        self.hash.update(size.to_le_bytes());
+        self.count += 1;
+    }
+
+    fn log<R: Read>(&mut self, f: &zip::read::ZipFile<'_, R>) {
+        self.add(f.name_raw(), f.crc32(), f.compressed_size(), f.size());
+    }
+}
+
+/// A `kv-long/<sha256 of key>/key` entry: the key of the `content` entry that follows.
+fn long_key_dir(name: &str) -> Option<&str> {
+    name.strip_prefix("kv-long/")?.strip_suffix("/key")
+}
+
+/// Our own archive, read as a stream.
+fn native<R: BufRead>(mut rd: R, o: &UnpackOptions, run: &mut Run) -> Result<Target> {
+    let mut log = EntryLog::default();
+    let mut f = zip::read::read_zipfile_from_stream(&mut rd)
+        .map_err(|e| entry_error("(start)", e))?
+        .ok_or_else(|| Error::new(Kind::BadInput, "the archive has no entries"))?;
+    log.log(&f);
+    let size = f.size();
+    let header_line = read_entry_data(&mut f, HEADER_ENTRY, size, MAX_LINE)?;
+    drop(f);
+    let header = parse_header(&header_line)
+        .map_err(|e| Error::new(e.kind(), format!("entry {HEADER_ENTRY}: {}", e.message())))?;
+    let mut target = Target::new(o, &header_line, &header)?;
+    let mut entries = Entries::new(&header)?;
+    loop {
+        let next = zip::read::read_zipfile_from_stream(&mut rd).map_err(|e| entry_error(&entries.last, e))?;
+        let Some(mut f) = next else {
+            return Err(Error::new(
+                Kind::Truncated,
+                format!(
+                    "the archive has no manifest ({MANIFEST_ENTRY}) after entry {}: it is incomplete",
+                    entries.last
+                ),
+            ));
+        };
+        log.log(&f);
+        let name = String::from_utf8_lossy(f.name_raw()).into_owned();
+        if name == MANIFEST_ENTRY {
+            entries.check_manifest(&mut f, &header_line)?;
+            break;
+        }
+        if let Some((r, sha)) = entries.entry(&mut f, name)? {
+            target.put(&r, &entries.last, &sha)?;
+            run.record(r.value.len() as u64, progress_line);
+        }
+    }
+    check_central_directory(&mut rd, log)?;
+    Ok(target)
+}
+
+/// The entries of a native archive, checked as they come: keys from their paths (or the
+/// `kv-long/` entry before them), values against the SHA-256 in their metadata, order and
+/// digests by the stream's checker; names and hashes spooled for the manifest.
+struct Entries {
+    checker: Checker,
+    spool: BufWriter<File>,
+    last: String,
+    pending_key: Option<(String, Vec<u8>)>,
+    line_no: u64,
+}
+
+impl Entries {
+    fn new(header: &Header) -> Result<Self> {
+        Ok(Entries {
+            checker: Checker::new(header, Verify::Full),
+            spool: BufWriter::new(tempfile::tempfile()?),
+            last: HEADER_ENTRY.to_string(),
+            pending_key: None,
+            line_no: 1,
+        })
+    }
+
+    /// One entry: `None` for a `kv-long/` key entry (its record is the next entry).
+    fn entry<R: Read>(
+        &mut self,
+        f: &mut zip::read::ZipFile<'_, R>,
+        name: String,
+    ) -> Result<Option<(Record, [u8; 32])>> {
+        if let Some(dir) = long_key_dir(&name) {
+            let key = read_entry_data(f, &name, f.size(), MAX_LINE)?;
+            if hex::encode(Sha256::digest(&key)) != dir || self.pending_key.is_some() {
+                return Err(Error::new(Kind::Integrity, format!("entry {name}: not the key its path names")));
+            }
+            self.pending_key = Some((dir.to_string(), key));
+            self.last = name;
+            return Ok(None);
+        }
+        let meta = f.extra_data().and_then(|x| decode_meta(&x)).ok_or_else(|| {
+            Error::new(
+                Kind::BadInput,
+                format!("entry {name} has no reshifter metadata: it was not written by archive-pack"),
+            )
+        })?;
+        let key = match (meta.key.clone(), self.pending_key.take()) {
+            (Some(k), None) => k,
+            (None, Some((dir, k))) if name == format!("kv-long/{dir}/content") => k,
+            (None, None) if !is_hashed(&name) => {
+                key_of(&name).ok_or_else(|| Error::new(Kind::BadInput, format!("entry {name}: not a key path")))?
+            }
+            _ => return Err(Error::new(Kind::BadInput, format!("entry {name}: its key is missing"))),
+        };
+        let value = read_entry_data(f, &name, f.size(), MAX_VALUE)?;
+        let sha: [u8; 32] = Sha256::digest(&value).into();
+        if sha != meta.meta.sha256 {
+            return Err(Error::new(
+                Kind::Integrity,
+                format!("entry {name}: the value does not match its SHA-256: the archive is corrupt"),
+            ));
+        }
+        let r = meta.meta.record(key, value);
+        self.line_no += 1;
+        self.checker.record(self.line_no, &r.meta_with(sha))?;
+        self.spool.write_all(name.as_bytes())?;
+        self.spool.write_all(b"\t")?;
+        self.spool.write_all(hex::encode(sha).as_bytes())?;
+        self.spool.write_all(b"\n")?;
+        self.last = name;
+        Ok(Some((r, sha)))
+    }
+
+    /// The manifest entry: the last word on what the archive holds.
+    fn check_manifest<R: Read>(self, f: &mut zip::read::ZipFile<'_, R>, header_line: &[u8]) -> Result<()> {
+        if let Some((dir, _)) = self.pending_key {
+            return Err(Error::new(Kind::BadInput, format!("entry kv-long/{dir}/key has no content entry")));
+        }
+        let spool = self.spool.into_inner().map_err(|e| e.into_error())?;
+        check_manifest(f, header_line, spool, &self.checker)
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct ManifestLine {
+    #[serde(rename = "type")]
+    line_type: Option<String>,
+    path: Option<String>,
+    sha256: Option<String>,
+}
+
+/// The manifest against the entries read (spooled as `path\tsha256`), the digests and the
+/// header.
+fn check_manifest(f: &mut impl Read, header_line: &[u8], mut spool: File, checker: &Checker) -> Result<()> {
+    spool.seek(SeekFrom::Start(0))?;
+    let mut seen = BufReader::new(spool);
+    let mut manifest = BufReader::new(f);
+    let bad = |m: String| Error::new(Kind::Integrity, m);
+    let mut line = Vec::new();
+    let mut next_line = |line: &mut Vec<u8>| -> Result<bool> {
+        line.clear();
+        let n = read_line_capped(&mut manifest, line, MAX_LINE).map_err(|e| match e.io() {
+            Some(io) => entry_error(MANIFEST_ENTRY, ZipError::Io(std::io::Error::new(io.kind(), io.to_string()))),
+            None => Error::new(e.kind(), format!("{MANIFEST_ENTRY}: {}", e.message())),
+        })?;
+        if line.last() == Some(&b'\n') {
+            line.pop();
+        }
+        Ok(n > 0)
+    };
+    next_line(&mut line)?;
+    if line != header_line {
+        return Err(bad(format!("{MANIFEST_ENTRY}: its header differs from {HEADER_ENTRY}: the archive was altered")));
+    }
+    let mut got = String::new();
+    let mut line_no = 1u64;
+    while next_line(&mut line)? {
+        line_no += 1;
+        let m: ManifestLine = serde_json::from_slice(&line)
+            .map_err(|e| Error::new(Kind::BadInput, format!("{MANIFEST_ENTRY}: bad line {line_no}: {e}")))?;
+        got.clear();
+        let more = seen.read_line(&mut got)? > 0;
+        if m.line_type.as_deref() == Some("trailer") {
+            if more {
+                let path = got.split('\t').next().unwrap_or("");
+                return Err(bad(format!("entry {path} is not listed in the manifest: the archive was altered")));
+            }
+            let t: reshifter_format::Trailer = serde_json::from_slice(&line)
+                .map_err(|e| Error::new(Kind::BadInput, format!("{MANIFEST_ENTRY}: bad trailer: {e}")))?;
+            let held = checker.digests().count();
+            if t.count != held {
+                return Err(bad(format!("the manifest lists {} keys but the archive holds {held}", t.count)));
+            }
+            checker.trailer(&t, line_no).map_err(|e| {
+                bad(format!("the archive's contents do not match its manifest's trailer: {}", e.message()))
+            })?;
+            if next_line(&mut line)? {
+                return Err(bad(format!("{MANIFEST_ENTRY}: lines after its trailer: the archive was altered")));
+            }
+            return Ok(());
+        }
+        let (path, sha) = (m.path.unwrap_or_default(), m.sha256.unwrap_or_default());
+        if !more {
+            return Err(bad(format!("entry {path} is listed in the manifest but missing from the archive")));
+        }
+        let got = got.trim_end_matches('\n');
+        let (gpath, gsha) = got.split_once('\t').unwrap_or((got, ""));
+        if gpath != path {
+            return Err(bad(format!(
+                "entry {path} is listed in the manifest but missing from the archive (found {gpath} instead)"
+            )));
+        }
+        if gsha != sha {
+            return Err(bad(format!("entry {path}: its SHA-256 differs from the manifest's: the archive was altered")));
+        }
+    }
+    Err(Error::new(Kind::Truncated, format!("{MANIFEST_ENTRY} has no trailer: the archive is incomplete")))
+}
+
+fn le16(b: &[u8], at: usize) -> u64 {
+    u64::from(u16::from_le_bytes([b[at], b[at + 1]]))
+}
+
+fn le32(b: &[u8], at: usize) -> u64 {
+    u64::from(u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes")))
+}
+
+fn le64(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
+}
+
+/// After the manifest: the central directory, record by record, must repeat the local entries
+/// (names, CRC-32s, sizes, in order, as many), then the ZIP64 end records when used, then the end
+/// of central directory record, which must end the input exactly.
+fn check_central_directory<R: Read>(rd: &mut R, local: EntryLog) -> Result<()> {
+    let cut = || Error::new(Kind::Truncated, "the archive's central directory is cut short: it is incomplete");
+    let corrupt = |what: &str| Error::new(Kind::Integrity, format!("the archive's central directory {what}"));
+    let mut read = |n: usize| -> Result<Vec<u8>> {
+        let mut b = vec![0u8; n];
+        rd.read_exact(&mut b)
+            .map_err(|e| if e.kind() == std::io::ErrorKind::UnexpectedEof { cut() } else { e.into() })?;
+        Ok(b)
+    };
+    let mut central = EntryLog::default();
+    let mut cd_bytes = 0u64;
+    let mut magic = le32(&read(4)?, 0);
+    let mut zip64: Option<(u64, u64)> = None;
+    loop {
+        match magic {
+            0x0201_4b50 => {
+                let h = read(42)?;
+                let (n, x, c) = (le16(&h, 24) as usize, le16(&h, 26) as usize, le16(&h, 28) as usize);
+                let name = read(n)?;
+                let extra = read(x)?;
+                read(c)?;
+                let (crc, mut csize, mut size) = (le32(&h, 12) as u32, le32(&h, 16), le32(&h, 20));
+                if csize == 0xFFFF_FFFF || size == 0xFFFF_FFFF {
+                    // ZIP64 extended information: the original size, then the compressed size.
+                    let mut e = &extra[..];
+                    while e.len() >= 4 {
+                        let (id, len) = (le16(e, 0), le16(e, 2) as usize);
+                        let data = e.get(4..4 + len).ok_or_else(|| corrupt("has a bad extra field"))?;
+                        if id == 1 && data.len() >= 16 {
+                            size = le64(data, 0);
+                            csize = le64(data, 8);
+                        }
+                        e = &e[4 + len..];
+                    }
+                }
+                central.add(&name, crc, csize, size);
+                cd_bytes += 46 + (n + x + c) as u64;
+            }
+            0x0606_4b50 => {
+                let len = le64(&read(8)?, 0);
+                if !(44..=1 << 16).contains(&len) {
+                    return Err(corrupt("has a bad ZIP64 end record"));
+                }
+                let r = read(len as usize)?;
+                zip64 = Some((le64(&r, 24), le64(&r, 32)));
+            }
+            0x0706_4b50 => {
+                read(16)?;
+            }
+            0x0605_4b50 => {
+                let e = read(18)?;
+                read(le16(&e, 16) as usize)?;
+                let mut more = [0u8; 1];
+                if rd.read(&mut more)? != 0 {
+                    return Err(Error::new(
+                        Kind::BadInput,
+                        "data follows the archive's end record: the archive was altered",
+                    ));
+                }
+                let (mut entries, mut size) = (le16(&e, 6), le32(&e, 8));
+                if let Some((z_entries, z_size)) = zip64 {
+                    if entries == 0xFFFF {
+                        entries = z_entries;
+                    }
+                    if size == 0xFFFF_FFFF {
+                        size = z_size;
+                    }
+                }
+                if entries != central.count || size != cd_bytes {
+                    return Err(corrupt("disagrees with its end record"));
+                }
+                if central.count != local.count || central.hash.finalize() != local.hash.finalize() {
+                    return Err(corrupt("does not list the entries the archive holds: the archive was altered"));
+                }
+                return Ok(());
+            }
+            _ => return Err(corrupt("holds an unknown record: the archive is corrupt")),
+        }
+        magic = le32(&read(4)?, 0);
+    }
+}
+
+/// An archive in ReShifter's layout: `<backup id>/<key path>/content`, no metadata. It claims no
+/// coverage: it may hold part of a keyspace.
+fn foreign(file: File, o: &UnpackOptions, run: &mut Run) -> Result<Target> {
+    let mut za = zip::ZipArchive::new(BufReader::new(file))
+        .map_err(|e| Error::new(Kind::BadInput, format!("not a readable ZIP archive: {e}")))?;
+    let (entries, backup_ids) = foreign_entries(&mut za)?;
+    let h = foreign_header(backup_ids);
+    let header_line = serde_json::to_vec(&h).map_err(std::io::Error::other)?;
+    let mut target = Target::new(o, &header_line, &h)?;
+    for (key, i, name) in entries {
+        let mut f = za.by_index(i).map_err(|e| entry_error(&name, e))?;
+        let size = f.size();
+        let value = read_entry_data(&mut f, &name, size, MAX_VALUE)?;
+        let sha: [u8; 32] = Sha256::digest(&value).into();
+        let r = Record { key, value, create_revision: 0, mod_revision: 0, version: 0, lease: 0 };
+        target.put(&r, &name, &sha)?;
+        run.record(r.value.len() as u64, progress_line);
+    }
+    Ok(target)
+}
+
+/// A foreign archive's entries as (key, index, name), sorted by key, and its backup ids; unsafe
+/// paths, our own entries out of place, unknown layouts and duplicate keys refused.
+#[allow(clippy::type_complexity)]
+fn foreign_entries(
+    za: &mut zip::ZipArchive<BufReader<File>>,
+) -> Result<(Vec<(Vec<u8>, usize, String)>, std::collections::BTreeSet<String>)> {
+    if za.len() > MAX_FOREIGN_ENTRIES {
+        return Err(Error::new(
+            Kind::BadInput,
+            format!("the archive holds {} entries, more than the {MAX_FOREIGN_ENTRIES} allowed", za.len()),
+        ));
+    }
+    let mut entries: Vec<(Vec<u8>, usize, String)> = Vec::with_capacity(za.len());
+    let mut backup_ids = std::collections::BTreeSet::new();
+    for i in 0..za.len() {
+        let f = za.by_index_raw(i).map_err(|e| Error::new(Kind::BadInput, format!("entry #{i}: {e}")))?;
+        if f.is_dir() {
+            continue;
+        }
+        let name = String::from_utf8_lossy(f.name_raw()).into_owned();
+        let key = foreign_key(&name)?;
+        backup_ids.insert(name.split('/').next().unwrap_or("").to_string());
+        entries.push((key, i, name));
+    }
+    entries.sort();
+    if let Some(w) = entries.windows(2).find(|w| w[0].0 == w[1].0) {
+        return Err(Error::new(
+            Kind::BadInput,
+            format!("entries {} and {} hold the same key {}", w[0].2, w[1].2, show_key(&w[0].0)),
+        ));
+    }
+    Ok((entries, backup_ids))
+}
+
+/// The key of a foreign archive's entry.
+fn foreign_key(name: &str) -> Result<Vec<u8>> {
+    if name == HEADER_ENTRY || name == MANIFEST_ENTRY {
+        return Err(Error::new(
+            Kind::BadInput,
+            format!(
+                "this reshifter archive was rewritten by another tool ({HEADER_ENTRY} is not its first entry): pack it again"
+            ),
+        ));
+    }
+    if name.starts_with('/') || name.split(['/', '\\']).any(|seg| seg == "..") {
+        return Err(Error::new(
+            Kind::BadInput,
+            format!("entry {name:?} has an unsafe path (absolute or with ..): refusing the archive"),
+        ));
+    }
+    reshifter_key(name).ok_or_else(|| {
+        Error::new(
+            Kind::BadInput,
+            format!("entry {name} is in neither reshifter's layout nor ReShifter's (<backup id>/<key path>/content)"),
+        )
+    })
+}
+
+/// The header of a foreign archive's stream: every key starts with "/", nothing says the archive
+/// holds all of them; ReShifter's backup ids are the Unix time of the backup.
+fn foreign_header(backup_ids: std::collections::BTreeSet<String>) -> Header {
+    let mut h = Header::new(&format!("archive-unpack {}", env!("CARGO_PKG_VERSION")));
+    h.prefixes = vec!["/".into()];
+    h.complete = false;
+    if let Some(secs) = backup_ids.iter().next().and_then(|id| id.parse::<u64>().ok()).filter(|s| *s <= MAX_BACKUP_ID) {
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
+        h.time = humantime::format_rfc3339_seconds(t).to_string();
+    }
+    h.extra.insert(
+        "source_archive".into(),
+        serde_json::json!({"layout": "reshifter", "backup_ids": backup_ids.into_iter().collect::<Vec<_>>()}),
+    );
+    h
+}

@@ -1,0 +1,266 @@
+//! etcd-dump: read a keyspace at one revision, page by page, and write it as a stream.
+//!
+//! The revision is fixed before the first page; every page of every prefix is read at it, so the
+//! stream is one point in time. Pages are bounded by key count and by bytes (adapted to the sizes
+//! seen), fetched ahead by one task while the caller's thread encodes and writes: memory holds a
+//! few pages whatever the size of the keyspace.
+
+use std::path::PathBuf;
+
+use etcd_client::{Client, GetOptions, KeyValue};
+use futures::StreamExt;
+use tokio::sync::mpsc;
+
+use crate::{self as etcd, EtcdArgs, MAX_DECODE_BYTES, id_hex, prefix_ranges};
+use reshifter_cli::parse_size;
+use reshifter_format::error::{Error, Kind, Result};
+use reshifter_format::io::Output;
+use reshifter_format::pipeline::Run;
+use reshifter_format::report::{human_bytes, secs};
+use reshifter_format::{Header, Lease, StreamWriter, lease_hex};
+
+/// What to dump and how: its command-line options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DumpOptions {
+    #[command(flatten)]
+    pub etcd: EtcdArgs,
+
+    /// Dump only keys starting with PREFIX (repeatable; default: the whole keyspace)
+    #[arg(long = "prefix", value_name = "PREFIX")]
+    pub prefixes: Vec<String>,
+
+    /// Read at this revision instead of the current one (must not be compacted)
+    #[arg(long = "rev", value_name = "REVISION")]
+    pub revision: Option<i64>,
+
+    /// Most keys per range request (etcd 3.4 walks its index from a page's first key to the end
+    /// of the range on every request, so fewer, larger pages are much faster on big keyspaces)
+    #[arg(long, default_value_t = 65536, value_name = "N")]
+    pub page_keys: usize,
+
+    /// Target size of a range response; pages shrink or grow to it (KiB/MiB = 1024-based,
+    /// kB/MB = 1000-based)
+    #[arg(long, default_value = "4MiB", value_parser = parse_size, value_name = "SIZE")]
+    pub page_bytes: usize,
+
+    /// Write to FILE (mode 0600, renamed into place when complete) instead of stdout
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// No summary on stderr
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// Facts about the cluster, for the stream header.
+struct Source {
+    cluster_id: u64,
+    member_id: u64,
+    version: String,
+    revision: i64,
+}
+
+async fn source_facts(client: &mut Client, args: &EtcdArgs) -> Result<Source> {
+    let status = etcd::retried(args.endpoints.len(), || {
+        let mut c = client.clone();
+        async move { c.status().await }
+    })
+    .await
+    .map_err(|e| args.error("cannot read the status of etcd", e))?;
+    let header = status.header().ok_or_else(|| Error::new(Kind::Failure, "etcd sent a status without header"))?;
+    let (cluster_id, member_id) = (header.cluster_id(), header.member_id());
+    // A linearizable read fixes the current revision (status is answered by one member alone).
+    let resp = etcd::retried(etcd::MAX_RETRIES, || {
+        let mut c = client.clone();
+        async move { c.get(vec![0], Some(GetOptions::new().with_from_key().with_limit(1).with_keys_only())).await }
+    })
+    .await
+    .map_err(|e| args.error("cannot read from etcd", e))?;
+    let revision = resp.header().map(|h| h.revision()).unwrap_or(0);
+    Ok(Source { cluster_id, member_id, version: status.version().to_string(), revision })
+}
+
+/// Leases alive now with their remaining TTL, sorted by id.
+async fn leases(client: &Client, args: &EtcdArgs) -> Result<Vec<Lease>> {
+    let list = etcd::retried(etcd::MAX_RETRIES, || {
+        let mut c = client.clone();
+        async move { c.leases().await }
+    })
+    .await
+    .map_err(|e| args.error("cannot list leases", e))?;
+    let ids: Vec<i64> = list.leases().iter().map(|l| l.id()).collect();
+    let mut out: Vec<Lease> = futures::stream::iter(ids)
+        .map(|id| {
+            let c = client.clone();
+            async move {
+                let r = etcd::retried(etcd::MAX_RETRIES, || {
+                    let mut c = c.clone();
+                    async move { c.lease_time_to_live(id, None).await }
+                })
+                .await?;
+                Ok::<_, etcd_client::Error>(Lease { id: lease_hex(id), ttl: r.ttl(), granted_ttl: r.granted_ttl() })
+            }
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| args.error("cannot read lease TTLs", e))?
+        .into_iter()
+        .filter(|l| l.ttl > 0)
+        .collect();
+    out.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(out)
+}
+
+type Page = Result<Vec<KeyValue>>;
+
+/// Fetch every page of every range at `revision` and send them in key order.
+async fn fetch_pages(
+    client: Client,
+    args: EtcdArgs,
+    ranges: Vec<(Vec<u8>, Vec<u8>)>,
+    revision: i64,
+    page_keys: usize,
+    page_bytes: usize,
+    tx: mpsc::Sender<Page>,
+) {
+    // A page larger than `soft` is refused and asked for again with half the keys, so that a
+    // jump in value sizes (many tiny keys, then big ones) cannot make one page of tens of MiB.
+    // Only a single key larger than `soft` is read under the hard limit.
+    let soft = (page_bytes.saturating_mul(4)).clamp(16 << 20, MAX_DECODE_BYTES);
+    let mut kv_soft = client.kv_client().max_decoding_message_size(soft);
+    let mut kv_hard = client.kv_client().max_decoding_message_size(MAX_DECODE_BYTES);
+    let mut limit = page_keys.clamp(1, 64);
+    let mut fetched: u64 = 0;
+    for (start, end) in ranges {
+        let mut from = start;
+        loop {
+            let mut transient = etcd::delays();
+            let mut hard = false;
+            let resp = loop {
+                let opts = GetOptions::new()
+                    .with_range(end.clone())
+                    .with_revision(revision)
+                    .with_limit(limit as i64)
+                    .with_serializable();
+                let kv = if hard { &mut kv_hard } else { &mut kv_soft };
+                match kv.get(from.clone(), Some(opts)).await {
+                    Ok(r) => break r,
+                    Err(e) if etcd::is_too_large_response(&e) && limit > 1 => {
+                        limit = (limit / 2).max(1);
+                    }
+                    Err(e) if etcd::is_too_large_response(&e) && !hard => hard = true,
+                    // Also a member behind the dump's revision: it catches up.
+                    Err(e) if etcd::is_transient(&e) && etcd::pause(&mut transient).await => {}
+                    Err(e) => {
+                        let err = match etcd::classify(&e) {
+                            Kind::Compacted => Error::new(
+                                Kind::Compacted,
+                                format!(
+                                    "revision {revision} was compacted while dumping (after {fetched} keys): \
+                                     etcd's compaction overtook the dump; run it again, or raise etcd's --auto-compaction-retention"
+                                ),
+                            ),
+                            _ => args.error(&format!("reading keys failed after {fetched} keys"), e),
+                        };
+                        let _ = tx.send(Err(err)).await;
+                        return;
+                    }
+                }
+            };
+            let mut resp = resp;
+            let more = resp.more();
+            let kvs = resp.take_kvs();
+            let bytes: usize = kvs.iter().map(|kv| kv.key().len() + kv.value().len()).sum();
+            // Size the next page from what this one weighed.
+            if !kvs.is_empty() {
+                // Grow by at most 4× a page: a run of tiny keys says little about what follows.
+                let per_key = (bytes / kvs.len()).max(1);
+                limit = (page_bytes / per_key).clamp(1, page_keys).min(limit.saturating_mul(4));
+            }
+            fetched += kvs.len() as u64;
+            let next_from = kvs.last().map(|kv| {
+                let mut k = kv.key().to_vec();
+                k.push(0);
+                k
+            });
+            if !kvs.is_empty() && tx.send(Ok(kvs)).await.is_err() {
+                return; // the writer has stopped
+            }
+            match (more, next_from) {
+                (true, Some(k)) => from = k,
+                _ => break,
+            }
+        }
+    }
+}
+
+/// Run a dump: connect, fix the revision, write the header, stream every page, write the trailer.
+pub fn run(opts: DumpOptions) -> Result<()> {
+    let rt = reshifter_format::par::runtime(1)?;
+    let mut run = Run::new("etcd-dump", opts.quiet);
+    let (client, header) = rt.block_on(async {
+        let mut client = opts.etcd.connect().await?;
+        let src = source_facts(&mut client, &opts.etcd).await?;
+        let revision = match opts.revision {
+            Some(r) if r > src.revision => {
+                return Err(Error::new(
+                    Kind::Usage,
+                    format!("--rev {r} is in the future: the current revision is {}", src.revision),
+                ));
+            }
+            Some(r) if r <= 0 => return Err(Error::new(Kind::Usage, "--rev must be positive")),
+            Some(r) => r,
+            None => src.revision,
+        };
+        let leases = leases(&client, &opts.etcd).await?;
+        let mut h = Header::new(&format!("etcd-dump {}", env!("CARGO_PKG_VERSION")));
+        h.endpoints = opts.etcd.endpoints.clone();
+        h.cluster_id = Some(id_hex(src.cluster_id));
+        h.member_id = Some(id_hex(src.member_id));
+        h.etcd_version = Some(src.version);
+        h.revision = revision;
+        h.prefixes = if opts.prefixes.is_empty() { vec![String::new()] } else { normalized(&opts.prefixes) };
+        h.sorted = true;
+        // Every key under the prefixes at this revision: what --mode sync needs to know.
+        h.complete = true;
+        h.leases = leases;
+        Ok::<_, Error>((client, h))
+    })?;
+
+    let ranges = prefix_ranges(&header.prefixes);
+    let (tx, mut rx) = mpsc::channel::<Page>(1);
+    let fetcher = rt.spawn(fetch_pages(
+        client,
+        opts.etcd.clone(),
+        ranges,
+        header.revision,
+        opts.page_keys.max(1),
+        opts.page_bytes.max(1),
+        tx,
+    ));
+
+    let out = Output::create(opts.output.as_deref())?;
+    let mut w = StreamWriter::new(out, &header)?;
+    while let Some(page) = rx.blocking_recv() {
+        for kv in page? {
+            w.write_parts(kv.key(), kv.value(), kv.create_revision(), kv.mod_revision(), kv.version(), kv.lease())?;
+        }
+        run.progress(|| format!("{} keys, {}", w.count(), human_bytes(w.bytes())));
+    }
+    // The channel closes when the fetcher ends; it ends early only after sending its error.
+    rt.block_on(fetcher).map_err(|e| Error::new(Kind::Failure, format!("the page reader failed: {e}")))?;
+    run.end(w, |t, run| {
+        format!("{} keys, {} at revision {} in {}", t.count, human_bytes(t.bytes), header.revision, secs(run.elapsed))
+    })?;
+    Ok(())
+}
+
+fn normalized(prefixes: &[String]) -> Vec<String> {
+    let mut p = prefixes.to_vec();
+    p.sort();
+    p.dedup();
+    p
+}

@@ -1,0 +1,347 @@
+//! etcd-explore: what an etcd endpoint is — version, cluster, members, leader, sizes, revisions,
+//! TLS and auth, which Kubernetes distribution keeps its state there, whether the v2 API answers.
+
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::sync::Arc;
+use std::time::Duration;
+
+use etcd_client::{Client, GetOptions, WatchOptions};
+use serde::Serialize;
+
+use crate::{EtcdArgs, id_hex};
+use reshifter_format::error::{Error, Kind, Result};
+use reshifter_format::io::Output;
+use reshifter_format::report::human_bytes;
+
+#[derive(Debug, Serialize)]
+pub struct Member {
+    pub id: String,
+    pub name: String,
+    pub peer_urls: Vec<String>,
+    pub client_urls: Vec<String>,
+    pub is_learner: bool,
+    pub is_leader: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Root {
+    pub prefix: String,
+    pub keys: i64,
+}
+
+/// The report.
+#[derive(Debug, Serialize)]
+pub struct Explore {
+    pub endpoint: String,
+    pub etcd_version: String,
+    pub cluster_id: String,
+    pub member_id: String,
+    pub leader_id: String,
+    pub members: Vec<Member>,
+    pub db_size: i64,
+    pub db_size_in_use: i64,
+    pub raft_term: u64,
+    pub raft_index: u64,
+    pub revision: i64,
+    /// Oldest revision still readable (everything before was compacted).
+    pub compact_revision: i64,
+    pub keys: i64,
+    pub tls: bool,
+    pub client_cert_auth: bool,
+    pub auth: String,
+    pub kubernetes_roots: Vec<Root>,
+    pub distribution: String,
+    pub v2_api: String,
+    pub alarms: Vec<String>,
+}
+
+/// Keys under a prefix, counted by etcd.
+async fn count(client: &mut etcd_client::Client, args: &EtcdArgs, prefix: &str) -> Result<i64> {
+    let r = client
+        .get(prefix, Some(GetOptions::new().with_prefix().with_count_only()))
+        .await
+        .map_err(|e| args.error("cannot count keys", e))?;
+    Ok(r.count())
+}
+
+/// The oldest readable revision: a watch from revision 1 is told the compaction point.
+async fn compact_revision(client: &mut etcd_client::Client) -> i64 {
+    let Ok(mut w) = client.watch("\0reshifter-explore", Some(WatchOptions::new().with_start_revision(1))).await else {
+        return 0;
+    };
+    let first = tokio::time::timeout(Duration::from_secs(2), w.message()).await;
+    let v = match first {
+        Ok(Ok(Some(r))) if r.compact_revision() > 0 => r.compact_revision(),
+        Ok(Ok(Some(r))) if r.created() => {
+            // Created at revision 1: nothing compacted (or a compaction event follows).
+            match tokio::time::timeout(Duration::from_millis(300), w.message()).await {
+                Ok(Ok(Some(r2))) if r2.compact_revision() > 0 => r2.compact_revision(),
+                _ => 1,
+            }
+        }
+        _ => 0,
+    };
+    let _ = w.cancel(0).await;
+    v
+}
+
+fn distribution(roots: &[Root]) -> String {
+    let has = |p: &str| roots.iter().any(|r| r.prefix == p && r.keys > 0);
+    match (has("/registry/"), has("/kubernetes.io/"), has("/openshift.io/")) {
+        (_, true, true) => "OpenShift 3 (/kubernetes.io and /openshift.io)".into(),
+        (true, _, true) => "OpenShift 4 (/registry with /openshift.io)".into(),
+        (true, false, false) => "Kubernetes (/registry)".into(),
+        (true, true, false) => "two Kubernetes roots (/registry and /kubernetes.io)".into(),
+        (false, true, false) => "Kubernetes with a custom prefix (/kubernetes.io)".into(),
+        (false, false, true) => "OpenShift (/openshift.io only)".into(),
+        (false, false, false) => "none found (no /registry, /kubernetes.io or /openshift.io keys)".into(),
+    }
+}
+
+/// Explore the first endpoint.
+pub fn explore(args: &EtcdArgs) -> Result<Explore> {
+    let rt = reshifter_format::par::runtime(1)?;
+    let endpoint = args.endpoints.first().cloned().unwrap_or_default();
+    let mut report = rt.block_on(async {
+        let mut c = args.connect().await?;
+        let status = crate::retried(args.endpoints.len(), || {
+            let mut c = c.clone();
+            async move { c.status().await }
+        })
+        .await
+        .map_err(|e| args.error("cannot read the status of etcd", e))?;
+        let header = status.header().ok_or_else(|| Error::new(Kind::Failure, "etcd sent a status without header"))?;
+        let (cluster, member, revision, term) =
+            (header.cluster_id(), header.member_id(), header.revision(), header.raft_term());
+        let leader = status.leader();
+        let members = members(&mut c, args, leader).await?;
+        let user = args.user.as_deref().map(|u| u.split(':').next().unwrap_or(u).to_string());
+        let (roots, keys, auth_blocked) = key_counts(&mut c, args, user.is_some()).await?;
+        let alarms = alarms(&mut c).await;
+        let compact = if auth_blocked { 0 } else { compact_revision(&mut c).await };
+        Ok::<_, Error>(Explore {
+            endpoint: endpoint.clone(),
+            etcd_version: status.version().to_string(),
+            cluster_id: id_hex(cluster),
+            member_id: id_hex(member),
+            leader_id: id_hex(leader),
+            members,
+            db_size: status.db_size(),
+            db_size_in_use: status.raft_used_db_size(),
+            raft_term: term,
+            raft_index: status.raft_index(),
+            revision,
+            compact_revision: compact,
+            keys,
+            tls: false,
+            client_cert_auth: false,
+            auth: match (user, auth_blocked) {
+                (Some(u), _) => format!("enabled (authenticated as {u})"),
+                (None, true) => "enabled (no credentials given: keys and revisions cannot be read; pass --user)".into(),
+                (None, false) => "disabled".into(),
+            },
+            distribution: distribution(&roots),
+            kubernetes_roots: roots,
+            v2_api: String::new(),
+            alarms,
+        })
+    })?;
+    let tls = TlsFiles::from_args(args);
+    report.tls = endpoint.starts_with("https://") || tls.ca.is_some();
+    report.client_cert_auth = tls.cert.is_some();
+    report.v2_api = match http_get(&endpoint, "/v2/keys/", &tls, args.dial_timeout) {
+        Ok((200, _)) => "enabled (GET /v2/keys/ answers 200)".into(),
+        Ok((code, _)) => format!("disabled (GET /v2/keys/ answers {code})"),
+        Err(e) => format!("unknown ({e})"),
+    };
+    Ok(report)
+}
+
+struct TlsFiles {
+    ca: Option<std::path::PathBuf>,
+    cert: Option<std::path::PathBuf>,
+    key: Option<std::path::PathBuf>,
+}
+
+impl TlsFiles {
+    fn from_args(a: &EtcdArgs) -> Self {
+        let env = |n: &str| std::env::var_os(n).filter(|v| !v.is_empty()).map(std::path::PathBuf::from);
+        TlsFiles {
+            ca: a.cacert.clone().or_else(|| env("RS_ETCD_CA_CERT")),
+            cert: a.cert.clone().or_else(|| env("RS_ETCD_CLIENT_CERT")),
+            key: a.key.clone().or_else(|| env("RS_ETCD_CLIENT_KEY")),
+        }
+    }
+}
+
+async fn members(c: &mut Client, args: &EtcdArgs, leader: u64) -> Result<Vec<Member>> {
+    let list = c.member_list().await.map_err(|e| args.error("cannot list members", e))?;
+    Ok(list
+        .members()
+        .iter()
+        .map(|m| Member {
+            id: id_hex(m.id()),
+            name: m.name().to_string(),
+            peer_urls: m.peer_urls().to_vec(),
+            client_urls: m.client_urls().to_vec(),
+            is_learner: m.is_learner(),
+            is_leader: m.id() == leader,
+        })
+        .collect())
+}
+
+/// Keys under each Kubernetes root and in all, and whether auth kept them from being counted:
+/// without credentials on an etcd with auth, reads are refused — reported, not a failure.
+async fn key_counts(c: &mut Client, args: &EtcdArgs, has_user: bool) -> Result<(Vec<Root>, i64, bool)> {
+    let mut auth_blocked = false;
+    let mut roots = Vec::new();
+    for p in ["/registry/", "/kubernetes.io/", "/openshift.io/"] {
+        let keys = match count(c, args, p).await {
+            Ok(n) => n,
+            Err(e) if e.kind() == Kind::Auth && !has_user => {
+                auth_blocked = true;
+                -1
+            }
+            Err(e) => return Err(e),
+        };
+        roots.push(Root { prefix: p.into(), keys });
+    }
+    if auth_blocked {
+        return Ok((roots, -1, true));
+    }
+    let r = c
+        .get(vec![0u8], Some(GetOptions::new().with_from_key().with_count_only()))
+        .await
+        .map_err(|e| args.error("cannot count keys", e))?;
+    Ok((roots, r.count(), false))
+}
+
+async fn alarms(c: &mut Client) -> Vec<String> {
+    match c.alarm(etcd_client::AlarmAction::Get, etcd_client::AlarmType::None, None).await {
+        Ok(a) => a.alarms().iter().map(|m| format!("{:?} on member {}", m.alarm(), id_hex(m.member_id()))).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// A bare HTTP/1.1 GET against the client URL (etcd serves HTTP beside gRPC there).
+fn http_get(
+    endpoint: &str,
+    path: &str,
+    tls: &TlsFiles,
+    timeout: Duration,
+) -> std::result::Result<(u16, String), String> {
+    let https = endpoint.starts_with("https://") || tls.ca.is_some();
+    let hostport = endpoint.trim_start_matches("https://").trim_start_matches("http://").trim_end_matches('/');
+    let addr = hostport.to_socket_addrs().map_err(|e| e.to_string())?.next().ok_or("no address")?;
+    let tcp = TcpStream::connect_timeout(&addr, timeout).map_err(|e| e.to_string())?;
+    tcp.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    let host = hostport.rsplit_once(':').map(|(h, _)| h).unwrap_or(hostport);
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\n\r\n");
+    let mut resp = Vec::new();
+    if https {
+        let config = rustls_config(tls)?;
+        let name = rustls::pki_types::ServerName::try_from(host.to_string()).map_err(|e| e.to_string())?;
+        let conn = rustls::ClientConnection::new(Arc::new(config), name).map_err(|e| e.to_string())?;
+        let mut s = rustls::StreamOwned::new(conn, tcp);
+        s.write_all(req.as_bytes()).map_err(|e| e.to_string())?;
+        let _ = s.read_to_end(&mut resp);
+    } else {
+        let mut s = tcp;
+        s.write_all(req.as_bytes()).map_err(|e| e.to_string())?;
+        s.read_to_end(&mut resp).map_err(|e| e.to_string())?;
+    }
+    let text = String::from_utf8_lossy(&resp).into_owned();
+    let code = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).ok_or("no HTTP status line")?;
+    Ok((code, text))
+}
+
+fn rustls_config(tls: &TlsFiles) -> std::result::Result<rustls::ClientConfig, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    if let Some(ca) = &tls.ca {
+        for c in CertificateDer::pem_file_iter(ca).map_err(|e| e.to_string())? {
+            roots.add(c.map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+        }
+    }
+    let b = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots);
+    match (&tls.cert, &tls.key) {
+        (Some(c), Some(k)) => {
+            let certs = CertificateDer::pem_file_iter(c)
+                .map_err(|e| e.to_string())?
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(|e| e.to_string())?;
+            let key = PrivateKeyDer::from_pem_file(k).map_err(|e| e.to_string())?;
+            b.with_client_auth_cert(certs, key).map_err(|e| e.to_string())
+        }
+        _ => Ok(b.with_no_client_auth()),
+    }
+}
+
+/// Run etcd-explore: a table, or JSON with `--json`.
+pub fn run(args: EtcdArgs, json: bool) -> Result<()> {
+    let r = explore(&args)?;
+    let mut out = Output::create(None)?;
+    if json {
+        serde_json::to_writer_pretty(&mut out, &r)?;
+        out.write_all(b"\n")?;
+    } else {
+        out.write_all(table(&r).as_bytes())?;
+    }
+    out.finish()?;
+    Ok(())
+}
+
+fn table(r: &Explore) -> String {
+    let mut t = String::new();
+    let mut row = |k: &str, v: String| t.push_str(&format!("{k:<18} {v}\n"));
+    row("endpoint", r.endpoint.clone());
+    row("etcd version", r.etcd_version.clone());
+    row("cluster id", r.cluster_id.clone());
+    row("member id", r.member_id.clone());
+    row("leader", r.leader_id.clone());
+    row("db size", format!("{} ({} in use)", human_bytes(r.db_size as u64), human_bytes(r.db_size_in_use as u64)));
+    row("raft", format!("term {}, index {}", r.raft_term, r.raft_index));
+    row(
+        "revision",
+        match r.compact_revision {
+            0 => format!("{} (compaction unknown)", r.revision),
+            1 => format!("{} (nothing compacted)", r.revision),
+            c => format!("{} (compacted at {c}: older revisions are gone)", r.revision),
+        },
+    );
+    row("keys", r.keys.to_string());
+    row(
+        "TLS",
+        if r.tls {
+            format!("on{}", if r.client_cert_auth { ", client certificate" } else { "" })
+        } else {
+            "off".into()
+        },
+    );
+    row("auth", r.auth.clone());
+    row("v2 API", r.v2_api.clone());
+    row("kubernetes", r.distribution.clone());
+    for root in &r.kubernetes_roots {
+        row("", format!("{:<16} {} keys", root.prefix, root.keys));
+    }
+    row("alarms", if r.alarms.is_empty() { "none".into() } else { r.alarms.join(", ") });
+    t.push_str(&format!("members ({})\n", r.members.len()));
+    for m in &r.members {
+        t.push_str(&format!(
+            "  {} {:<12} peers {} clients {}{}{}\n",
+            m.id,
+            m.name,
+            m.peer_urls.join(","),
+            m.client_urls.join(","),
+            if m.is_leader { "  (leader)" } else { "" },
+            if m.is_learner { "  (learner)" } else { "" }
+        ));
+    }
+    t
+}

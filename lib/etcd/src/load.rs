@@ -1,0 +1,746 @@
+//! etcd-load: write a stream into etcd with batched, guarded transactions.
+//!
+//! A reader thread parses and validates the stream and cuts it into batches that respect
+//! `--max-txn-ops` and `--max-request-bytes`. Several batches are in flight at once. Each batch
+//! reads the current state of its keys (one read-only txn), decides per key what to do (create,
+//! update, leave unchanged, keep existing), and writes only what changes in one txn guarded by
+//! `mod_revision` compares, so that counts are exact even while others write; a batch whose keys
+//! changed under it is re-read and retried. A batch etcd finds too big is split in halves, and
+//! what the halves wrote is counted.
+//!
+//! `sync` deletes only after the whole stream has been read, its trailer verified, and every
+//! batch written: the stream's keys are spooled to a temporary file as they pass, and at the end
+//! a paged scan of the target under the stream's prefixes is merge-joined against the spool. A
+//! damaged or truncated stream therefore never deletes anything. `--dry-run` reports the same
+//! set. The stream must claim, under its digest, to hold every key under its prefixes.
+//!
+//! A load that fails says exactly how many keys it wrote. Batches run concurrently, so what was
+//! written is not a prefix of the stream: to resume, run the same command again — keys already
+//! equal are left unchanged and counted so.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use etcd_client::{Client, Compare, CompareOp, GetOptions, KeyValue, PutOptions, Txn, TxnOp, TxnOpResponse};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use crate::{self as etcd, EtcdArgs, MAX_DECODE_BYTES, in_range, prefix_ranges};
+use reshifter_cli::parse_size;
+use reshifter_format::error::{Error, Kind, Result};
+use reshifter_format::report::{Progress, secs};
+use reshifter_format::{Header, Record, StreamReader, push_bytes_field, show_key};
+
+/// What to do with keys that already exist in the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mode {
+    /// Write every key of the stream; keys already equal are left as they are.
+    Overwrite,
+    /// Write only keys that do not exist; existing keys are left alone and counted.
+    CreateOnly,
+    /// Like overwrite, then delete keys under the stream's prefixes that the stream does not hold.
+    Sync,
+}
+
+/// What to do with keys that were attached to a lease at dump time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LeaseMode {
+    /// Write the keys without a lease: they never expire.
+    Drop,
+    /// Grant a fresh lease per original lease with the TTL left at dump time and attach its keys.
+    Regrant,
+}
+
+/// etcd-load's command-line options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LoadOptions {
+    /// Stream to read (default: stdin)
+    #[arg(value_name = "INPUT")]
+    pub input: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub etcd: EtcdArgs,
+
+    /// What to do with keys that already exist
+    #[arg(long, value_enum, default_value = "overwrite")]
+    pub mode: Mode,
+
+    /// Keys that had a lease: regrant a lease with the TTL left at dump time, or drop the lease
+    #[arg(long, value_enum, default_value = "regrant")]
+    pub leases: LeaseMode,
+
+    /// Report what would change (NDJSON on stdout) and write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Most operations per transaction (etcd's --max-txn-ops)
+    #[arg(long, default_value_t = 128, value_name = "N")]
+    pub max_txn_ops: usize,
+
+    /// Largest transaction request (etcd's --max-request-bytes; KiB/MiB = 1024-based, kB/MB =
+    /// 1000-based)
+    #[arg(long, default_value = "1.5MiB", value_parser = parse_size, value_name = "SIZE")]
+    pub max_request_bytes: usize,
+
+    /// With --mode sync on a format-1 stream (no digest covers its header): take its prefixes
+    /// as complete
+    #[arg(long)]
+    pub assume_complete: bool,
+
+    /// Transactions in flight at once
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub concurrency: usize,
+
+    /// No summary on stderr
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// What a load did (or, dry, would do).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Stats {
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    /// Existing keys left alone by `create-only`.
+    pub kept: u64,
+    pub deleted: u64,
+    /// Keys not written because their lease had expired: before the dump finished (not in the
+    /// header), or during the restore.
+    pub expired: u64,
+    pub txns: u64,
+}
+
+impl Stats {
+    fn add(&mut self, o: &Stats) {
+        self.created += o.created;
+        self.updated += o.updated;
+        self.unchanged += o.unchanged;
+        self.kept += o.kept;
+        self.deleted += o.deleted;
+        self.expired += o.expired;
+        self.txns += o.txns;
+    }
+
+    /// Keys whose state in etcd this load changed.
+    pub fn written(&self) -> u64 {
+        self.created + self.updated + self.deleted
+    }
+}
+
+/// Per-request overhead assumed when sizing a txn (field tags, lengths, revisions).
+const OP_OVERHEAD: usize = 48;
+
+/// Bytes a record adds to a write txn: one compare and one put.
+fn record_cost(r: &Record) -> usize {
+    2 * r.key.len() + r.value.len() + OP_OVERHEAD
+}
+
+enum Msg {
+    Batch(Vec<Record>),
+    /// The stream ended (trailer verified): the number of records, and for sync the spool of
+    /// their keys.
+    End(Result<(u64, Option<File>)>),
+}
+
+/// The fate of an original lease in this load.
+#[derive(Clone, Copy)]
+enum Granted {
+    Lease(i64),
+    /// The granted lease expired during the restore: its remaining keys are counted as expired.
+    Expired,
+}
+
+/// Shared state of the batch tasks.
+struct Ctx {
+    client: Client,
+    header: Header,
+    opts: LoadOptions,
+    /// original lease id -> what it became
+    leases: tokio::sync::Mutex<HashMap<i64, Granted>>,
+    dry_out: Option<Mutex<Box<dyn Write + Send>>>,
+}
+
+/// What writing some records did: the counts of what was done, and the failure if any.
+#[derive(Default)]
+struct Written {
+    stats: Stats,
+    failure: Option<(Vec<u8>, Error)>,
+}
+
+impl Written {
+    fn failed(key: &[u8], err: Error) -> Self {
+        Written { stats: Stats::default(), failure: Some((key.to_vec(), err)) }
+    }
+}
+
+/// Spool a key (length-prefixed) for the sync merge.
+fn spool_key(w: &mut BufWriter<File>, key: &[u8]) -> std::io::Result<()> {
+    w.write_all(&(key.len() as u64).to_le_bytes())?;
+    w.write_all(key)
+}
+
+/// Read the stream in a thread of its own and cut it into batches.
+fn spawn_reader(
+    opts: &LoadOptions,
+    header_tx: std::sync::mpsc::SyncSender<Result<Header>>,
+    tx: mpsc::Sender<Msg>,
+) -> std::thread::JoinHandle<()> {
+    let input = opts.input.clone();
+    let (max_ops, max_bytes, sync) = (opts.max_txn_ops.max(1), opts.max_request_bytes, opts.mode == Mode::Sync);
+    std::thread::spawn(move || {
+        let reader = reshifter_format::io::open_input(input.as_deref()).and_then(StreamReader::new);
+        let mut reader = match reader {
+            Ok(r) => {
+                let _ = header_tx.send(Ok(r.header().clone()));
+                r
+            }
+            Err(e) => {
+                let _ = header_tx.send(Err(e));
+                return;
+            }
+        };
+        let mut spool = match sync.then(tempfile::tempfile).transpose() {
+            Ok(s) => s.map(|f| BufWriter::with_capacity(1 << 20, f)),
+            Err(e) => {
+                let _ = tx.blocking_send(Msg::End(Err(e.into())));
+                return;
+            }
+        };
+        let mut batch: Vec<Record> = Vec::new();
+        let mut bytes = 256;
+        let end: Result<()> = loop {
+            match reader.next_record() {
+                Ok(Some(rec)) => {
+                    if let Some(s) = &mut spool
+                        && let Err(e) = spool_key(s, &rec.key)
+                    {
+                        break Err(e.into());
+                    }
+                    let cost = record_cost(&rec);
+                    if !batch.is_empty() && (batch.len() >= max_ops || bytes + cost > max_bytes) {
+                        if tx.blocking_send(Msg::Batch(std::mem::take(&mut batch))).is_err() {
+                            return;
+                        }
+                        bytes = 256;
+                    }
+                    bytes += cost;
+                    batch.push(rec);
+                }
+                Ok(None) => break Ok(()),
+                Err(e) => break Err(e),
+            }
+        };
+        // After bad input, stop: the pending batch is not written.
+        if end.is_ok() && !batch.is_empty() && tx.blocking_send(Msg::Batch(batch)).is_err() {
+            return;
+        }
+        let end = end.and_then(|()| {
+            let spool = spool.map(|s| s.into_inner().map_err(|e| Error::from(e.into_error()))).transpose()?;
+            Ok((reader.records_read(), spool))
+        });
+        let _ = tx.blocking_send(Msg::End(end));
+    })
+}
+
+/// The smallest key after `k`.
+fn successor(k: &[u8]) -> Vec<u8> {
+    let mut s = k.to_vec();
+    s.push(0);
+    s
+}
+
+/// Refuse streams this load cannot apply faithfully, before anything is written.
+fn check_header(opts: &LoadOptions, header: &Header) -> Result<()> {
+    if !header.sorted {
+        return Err(Error::new(
+            Kind::BadInput,
+            "the stream is not sorted by key (a format-1 stream, e.g. from kv-filter --rewrite-prefix), so two \
+             records could name one key: sort it with kv-seal first (kv-seal < in > out), which refuses duplicates",
+        ));
+    }
+    if opts.mode != Mode::Sync {
+        return Ok(());
+    }
+    if header.claims_complete() {
+        return Ok(());
+    }
+    if header.format == 1 && opts.assume_complete {
+        return Ok(());
+    }
+    let why = if header.format == 1 {
+        "this is a format-1 stream: no digest covers its header, so its prefixes cannot be trusted to say what \
+         the source held (--assume-complete takes them at their word)"
+    } else {
+        "its header does not claim to hold every key under its prefixes (it was filtered, re-sealed after \
+         records were removed, or comes from a foreign archive)"
+    };
+    Err(Error::new(
+        Kind::Usage,
+        format!("--mode sync deletes what the stream lacks, but {why}; use --mode overwrite, which deletes nothing"),
+    ))
+}
+
+/// Run a load.
+pub fn run(opts: LoadOptions) -> Result<()> {
+    opts.etcd.check()?;
+    let rt = reshifter_format::par::runtime(2)?;
+    let started = Instant::now();
+    let (header_tx, header_rx) = std::sync::mpsc::sync_channel(1);
+    let concurrency = if opts.dry_run { 1 } else { opts.concurrency.max(1) };
+    let (tx, mut rx) = mpsc::channel::<Msg>(concurrency);
+    let reader = spawn_reader(&opts, header_tx, tx);
+    let header = header_rx.recv().map_err(|_| Error::new(Kind::Failure, "the stream reader stopped"))??;
+    check_header(&opts, &header)?;
+    let client = rt.block_on(opts.etcd.connect())?;
+    let dry_out: Option<Mutex<Box<dyn Write + Send>>> =
+        opts.dry_run.then(|| Mutex::new(Box::new(reshifter_format::io::stdout()) as Box<dyn Write + Send>));
+    let ctx = Arc::new(Ctx { client, header, opts: opts.clone(), leases: Default::default(), dry_out });
+
+    let outcome = rt.block_on(async {
+        let (mut stats, records, spool) = drive(ctx.clone(), &mut rx, concurrency).await?;
+        if let Some(spool) = spool {
+            delete_missing(&ctx, spool, &mut stats).await.map_err(|e| (stats, e))?;
+        }
+        Ok::<_, (Stats, Error)>((stats, records))
+    });
+    drop(rx);
+    let _ = reader.join();
+    if let Some(out) = &ctx.dry_out {
+        out.lock().expect("dry-run output").flush()?;
+    }
+    match outcome {
+        Ok((stats, records)) => {
+            if !opts.quiet {
+                eprintln!("{}", summary(&stats, records, opts.dry_run, started.elapsed()));
+            }
+            Ok(())
+        }
+        Err((stats, err)) => Err(failure(&opts, &stats, err)),
+    }
+}
+
+/// The error of a failed load: exactly what was written, and how to resume.
+fn failure(opts: &LoadOptions, stats: &Stats, err: Error) -> Error {
+    let sync_note = if opts.mode == Mode::Sync && stats.deleted == 0 { "; no key was deleted" } else { "" };
+    let msg = if opts.dry_run {
+        format!("{err} (dry run: nothing was written)")
+    } else if stats.written() > 0 {
+        format!(
+            "the restore is INCOMPLETE: {} keys were written ({} created, {} updated, {} deleted){sync_note} before it \
+             failed; run the same command again to resume (keys already written are left unchanged): {err}",
+            stats.written(),
+            stats.created,
+            stats.updated,
+            stats.deleted
+        )
+    } else {
+        format!("nothing was written: {err}")
+    };
+    let kind = if !opts.dry_run && stats.written() > 0 { Kind::Partial } else { err.kind() };
+    Error::with_source(kind, msg, err)
+}
+
+fn summary(s: &Stats, records: u64, dry: bool, elapsed: Duration) -> String {
+    let rate = records as f64 / elapsed.as_secs_f64().max(1e-9);
+    let mut text = if dry {
+        format!(
+            "etcd-load: dry run, nothing written: {records} keys read: would create {}, update {}, delete {}; {} unchanged",
+            s.created, s.updated, s.deleted, s.unchanged
+        )
+    } else {
+        format!(
+            "etcd-load: {records} keys read: {} created, {} updated, {} deleted, {} unchanged",
+            s.created, s.updated, s.deleted, s.unchanged
+        )
+    };
+    if s.kept > 0 {
+        text.push_str(&format!(", {} existing kept", s.kept));
+    }
+    if s.expired > 0 {
+        text.push_str(&format!(", {} skipped (lease expired)", s.expired));
+    }
+    if !dry {
+        text.push_str(&format!("; {} txns in {} ({:.0} keys/s)", s.txns, secs(elapsed), rate));
+    }
+    text
+}
+
+type Outcome = std::result::Result<(Stats, u64, Option<File>), (Stats, Error)>;
+
+/// Feed batches to at most `concurrency` tasks; collect stats; stop at the first error.
+async fn drive(ctx: Arc<Ctx>, rx: &mut mpsc::Receiver<Msg>, concurrency: usize) -> Outcome {
+    let mut total = Stats::default();
+    let mut tasks: JoinSet<Written> = JoinSet::new();
+    let mut first_err: Option<Error> = None;
+    let mut progress = Progress::new("etcd-load");
+    let mut end: Option<Result<(u64, Option<File>)>> = None;
+    let mut seen: u64 = 0;
+
+    let absorb = |r: std::result::Result<Written, tokio::task::JoinError>,
+                  total: &mut Stats,
+                  first: &mut Option<Error>| match r {
+        Ok(w) => {
+            total.add(&w.stats);
+            if let Some((key, err)) = w.failure
+                && first.is_none()
+            {
+                *first = Some(Error::with_source(err.kind(), format!("at key {}", show_key(&key)), err));
+            }
+        }
+        Err(e) if first.is_none() => *first = Some(Error::new(Kind::Failure, format!("a batch task failed: {e}"))),
+        Err(_) => {}
+    };
+
+    while first_err.is_none() {
+        let Some(msg) = rx.recv().await else {
+            end = Some(Err(Error::new(Kind::Failure, "the stream reader stopped unexpectedly")));
+            break;
+        };
+        match msg {
+            Msg::Batch(b) => {
+                seen += b.len() as u64;
+                while tasks.len() >= concurrency {
+                    if let Some(r) = tasks.join_next().await {
+                        absorb(r, &mut total, &mut first_err);
+                    }
+                }
+                let c = ctx.clone();
+                tasks.spawn(async move { write_records(&c, &b).await });
+                progress.update(|| format!("{seen} keys read, {} written", total.written()));
+            }
+            Msg::End(e) => {
+                end = Some(e);
+                break;
+            }
+        }
+    }
+    while let Some(r) = tasks.join_next().await {
+        absorb(r, &mut total, &mut first_err);
+    }
+    if let Some(e) = first_err {
+        return Err((total, e));
+    }
+    match end {
+        Some(Ok((records, spool))) => Ok((total, records, spool)),
+        Some(Err(e)) => Err((total, e)),
+        None => Err((total, Error::new(Kind::Failure, "the load stopped before the end of the stream"))),
+    }
+}
+
+/// What a batch will do to one key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Action {
+    Create,
+    Update,
+    Unchanged,
+    Keep,
+}
+
+/// The lease a record's key gets: `Ok(None)` for none, `Err(())` when the key is to be skipped
+/// because its lease expired (before the dump finished, or during this restore).
+async fn lease_for(ctx: &Ctx, r: &Record) -> Result<std::result::Result<Option<i64>, ()>> {
+    if r.lease == 0 || ctx.opts.leases == LeaseMode::Drop {
+        return Ok(Ok(None));
+    }
+    let Some(ttl) = ctx.header.lease_ttl(r.lease) else { return Ok(Err(())) };
+    if ctx.opts.dry_run {
+        return Ok(Ok(Some(0)));
+    }
+    let mut map = ctx.leases.lock().await;
+    match map.get(&r.lease) {
+        Some(Granted::Lease(id)) => return Ok(Ok(Some(*id))),
+        Some(Granted::Expired) => return Ok(Err(())),
+        None => {}
+    }
+    let mut lc = ctx.client.lease_client();
+    let resp =
+        lc.grant(ttl, None).await.map_err(|e| ctx.opts.etcd.error(&format!("cannot grant a lease of {ttl} s"), e))?;
+    map.insert(r.lease, Granted::Lease(resp.id()));
+    Ok(Ok(Some(resp.id())))
+}
+
+/// The planned write of a slice of records.
+struct Plan {
+    stats: Stats,
+    compares: Vec<Compare>,
+    puts: Vec<TxnOp>,
+    dry: Vec<(&'static str, Vec<u8>)>,
+}
+
+async fn plan(ctx: &Ctx, records: &[Record], current: &[Option<KeyValue>]) -> Result<Plan> {
+    let mut p = Plan { stats: Stats::default(), compares: Vec::new(), puts: Vec::new(), dry: Vec::new() };
+    for (r, cur) in records.iter().zip(current) {
+        let lease = match lease_for(ctx, r).await? {
+            Ok(l) => l,
+            Err(()) => {
+                p.stats.expired += 1;
+                continue;
+            }
+        };
+        let action = match cur {
+            None => Action::Create,
+            Some(_) if ctx.opts.mode == Mode::CreateOnly => Action::Keep,
+            Some(kv) if kv.value() == r.value.as_slice() && kv.lease() == 0 && lease.is_none() => Action::Unchanged,
+            Some(_) => Action::Update,
+        };
+        match action {
+            Action::Create => p.stats.created += 1,
+            Action::Update => p.stats.updated += 1,
+            Action::Unchanged => p.stats.unchanged += 1,
+            Action::Keep => p.stats.kept += 1,
+        }
+        if !matches!(action, Action::Create | Action::Update) {
+            continue;
+        }
+        if ctx.opts.dry_run {
+            p.dry.push((if action == Action::Create { "create" } else { "update" }, r.key.clone()));
+            continue;
+        }
+        let observed = cur.as_ref().map(|kv| kv.mod_revision()).unwrap_or(0);
+        p.compares.push(Compare::mod_revision(r.key.clone(), CompareOp::Equal, observed));
+        let po = lease.map(|id| PutOptions::new().with_lease(id));
+        p.puts.push(TxnOp::put(r.key.clone(), r.value.clone(), po));
+    }
+    Ok(p)
+}
+
+/// Read the current state of the records' keys in one read-only txn.
+async fn read_current(
+    kv: &mut etcd_client::KvClient,
+    records: &[Record],
+) -> std::result::Result<Vec<Option<KeyValue>>, etcd_client::Error> {
+    let reads: Vec<TxnOp> = records.iter().map(|r| TxnOp::get(r.key.clone(), None)).collect();
+    let resp = kv.txn(Txn::new().and_then(reads)).await?;
+    Ok(resp
+        .op_responses()
+        .into_iter()
+        .map(|op| match op {
+            TxnOpResponse::Get(mut g) => g.take_kvs().into_iter().next(),
+            _ => None,
+        })
+        .collect())
+}
+
+/// Attempts a batch makes against keys changed under it by another writer; transient errors
+/// (a leader election, a member restarting) have their own budget, etcd's retry policy
+/// ([`etcd::backoff`]).
+const MAX_CONFLICTS: u32 = 20;
+
+/// Write a slice of records: read, plan, guarded write; split in halves when etcd finds the txn
+/// too big (what the first half wrote stays counted when the second fails).
+fn write_records<'a>(ctx: &'a Ctx, records: &'a [Record]) -> futures::future::BoxFuture<'a, Written> {
+    Box::pin(async move {
+        let mut kv = ctx.client.kv_client().max_decoding_message_size(MAX_DECODE_BYTES);
+        let (mut conflicts, mut lease_checks) = (0u32, 0u32);
+        let mut transient = etcd::delays();
+        let first = &records[0].key;
+        loop {
+            let current = match read_current(&mut kv, records).await {
+                Ok(c) => c,
+                Err(e) if etcd::is_request_too_big(&e) && records.len() > 1 => return split_write(ctx, records).await,
+                Err(e) if etcd::is_transient(&e) && etcd::pause(&mut transient).await => continue,
+                Err(e) => return Written::failed(first, ctx.opts.etcd.error("reading the keys failed", e)),
+            };
+            let p = match plan(ctx, records, &current).await {
+                Ok(p) => p,
+                Err(e) => return Written::failed(first, e),
+            };
+            if ctx.opts.dry_run {
+                let failure = report_dry(ctx, &p.dry).err().map(|e| (first.clone(), e));
+                return Written { stats: p.stats, failure };
+            }
+            if p.puts.is_empty() {
+                return Written { stats: p.stats, failure: None };
+            }
+            match kv.txn(Txn::new().when(p.compares).and_then(p.puts)).await {
+                Ok(resp) if resp.succeeded() => {
+                    let mut stats = p.stats;
+                    stats.txns += 1;
+                    return Written { stats, failure: None };
+                }
+                // Someone changed one of these keys since the read: read again.
+                Ok(_) if conflicts < MAX_CONFLICTS => conflicts += 1,
+                Ok(_) => {
+                    let e =
+                        Error::new(Kind::Failure, "the keys kept changing under the load (another writer is active)");
+                    return Written::failed(first, e);
+                }
+                Err(e) if etcd::is_lease_not_found(&e) && lease_checks < 3 => {
+                    // A lease granted for this load expired before its keys were all written.
+                    lease_checks += 1;
+                    if let Err(e) = forget_expired_leases(ctx, records).await {
+                        return Written::failed(first, e);
+                    }
+                }
+                Err(e) if etcd::is_request_too_big(&e) && records.len() > 1 => return split_write(ctx, records).await,
+                Err(e) if etcd::is_request_too_big(&e) => {
+                    let msg = format!(
+                        "etcd refused the key as too large ({} bytes of value): {}; raise etcd's --max-request-bytes",
+                        records[0].value.len(),
+                        etcd::describe(&e)
+                    );
+                    return Written::failed(first, Error::new(Kind::Failure, msg));
+                }
+                Err(e) if etcd::is_transient(&e) && etcd::pause(&mut transient).await => {}
+                Err(e) => return Written::failed(first, ctx.opts.etcd.error("writing failed", e)),
+            }
+        }
+    })
+}
+
+async fn split_write(ctx: &Ctx, records: &[Record]) -> Written {
+    let (a, b) = records.split_at(records.len() / 2);
+    let mut w = write_records(ctx, a).await;
+    if w.failure.is_some() {
+        return w;
+    }
+    let second = write_records(ctx, b).await;
+    w.stats.add(&second.stats);
+    w.failure = second.failure;
+    w
+}
+
+/// Mark the granted leases of these records that no longer exist as expired: their keys are
+/// then counted as expired instead of failing the restore.
+async fn forget_expired_leases(ctx: &Ctx, records: &[Record]) -> Result<()> {
+    let mut map = ctx.leases.lock().await;
+    let mut lc = ctx.client.lease_client();
+    for r in records.iter().filter(|r| r.lease != 0) {
+        if let Some(Granted::Lease(id)) = map.get(&r.lease).copied() {
+            let ttl = lc.time_to_live(id, None).await.map_err(|e| ctx.opts.etcd.error("cannot read a lease", e))?;
+            if ttl.ttl() <= 0 {
+                map.insert(r.lease, Granted::Expired);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn report_dry(ctx: &Ctx, lines: &[(&str, Vec<u8>)]) -> Result<()> {
+    let Some(out) = &ctx.dry_out else {
+        return Ok(());
+    };
+    let mut buf = Vec::new();
+    for (action, key) in lines {
+        buf.extend_from_slice(b"{\"action\":\"");
+        buf.extend_from_slice(action.as_bytes());
+        buf.extend_from_slice(b"\",");
+        push_bytes_field(&mut buf, "key", key);
+        buf.extend_from_slice(b"}\n");
+    }
+    out.lock().expect("dry-run output").write_all(&buf)?;
+    Ok(())
+}
+
+/// The spooled keys of the stream, in order.
+struct SpoolCursor {
+    r: BufReader<File>,
+    cur: Option<Vec<u8>>,
+}
+
+impl SpoolCursor {
+    fn new(mut f: File) -> Result<Self> {
+        f.seek(SeekFrom::Start(0))?;
+        let mut c = SpoolCursor { r: BufReader::with_capacity(1 << 20, f), cur: None };
+        c.advance()?;
+        Ok(c)
+    }
+
+    fn advance(&mut self) -> Result<()> {
+        let mut n = [0u8; 8];
+        match self.r.read_exact(&mut n) {
+            Ok(()) => {
+                let mut k = vec![0u8; u64::from_le_bytes(n) as usize];
+                self.r.read_exact(&mut k)?;
+                self.cur = Some(k);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => self.cur = None,
+            Err(e) => return Err(e.into()),
+        }
+        Ok(())
+    }
+
+    /// True when the stream holds `key` (keys are asked in ascending order).
+    fn holds(&mut self, key: &[u8]) -> Result<bool> {
+        while self.cur.as_deref().is_some_and(|c| c < key) {
+            self.advance()?;
+        }
+        Ok(self.cur.as_deref() == Some(key))
+    }
+}
+
+/// Sync, after the stream was verified and written: delete the keys under the stream's prefixes
+/// that the stream does not hold — a paged, keys-only scan of the target merge-joined with the
+/// spooled keys, each deletion guarded by the revision seen.
+async fn delete_missing(ctx: &Ctx, spool: File, stats: &mut Stats) -> Result<()> {
+    let mut held = SpoolCursor::new(spool)?;
+    let mut kv = ctx.client.kv_client().max_decoding_message_size(MAX_DECODE_BYTES);
+    for (rs, re) in prefix_ranges(&ctx.header.bounds()) {
+        let mut from = rs.clone();
+        loop {
+            let opts = GetOptions::new().with_range(re.clone()).with_keys_only().with_limit(1000);
+            let mut resp = kv
+                .get(from.clone(), Some(opts))
+                .await
+                .map_err(|e| ctx.opts.etcd.error("listing keys to delete failed", e))?;
+            let more = resp.more();
+            let kvs = resp.take_kvs();
+            let mut doomed: Vec<(Vec<u8>, i64)> = Vec::new();
+            for k in &kvs {
+                if in_range(k.key(), &rs, &re) && !held.holds(k.key())? {
+                    doomed.push((k.key().to_vec(), k.mod_revision()));
+                }
+            }
+            if ctx.opts.dry_run {
+                let lines: Vec<(&str, Vec<u8>)> = doomed.iter().map(|(k, _)| ("delete", k.clone())).collect();
+                report_dry(ctx, &lines)?;
+                stats.deleted += doomed.len() as u64;
+            } else {
+                delete_keys(ctx, &mut kv, &doomed, stats).await?;
+            }
+            match (more, kvs.last()) {
+                (true, Some(last)) => from = successor(last.key()),
+                _ => break,
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn delete_keys(
+    ctx: &Ctx,
+    kv: &mut etcd_client::KvClient,
+    doomed: &[(Vec<u8>, i64)],
+    stats: &mut Stats,
+) -> Result<()> {
+    for chunk in doomed.chunks(ctx.opts.max_txn_ops.max(1)) {
+        let compares: Vec<Compare> =
+            chunk.iter().map(|(k, r)| Compare::mod_revision(k.clone(), CompareOp::Equal, *r)).collect();
+        let ops: Vec<TxnOp> = chunk.iter().map(|(k, _)| TxnOp::delete(k.clone(), None)).collect();
+        let deleting = |e, k: &[u8]| {
+            let err = ctx.opts.etcd.error("deleting failed", e);
+            Error::with_source(err.kind(), format!("at key {}", show_key(k)), err)
+        };
+        match kv.txn(Txn::new().when(compares).and_then(ops)).await {
+            Ok(r) if r.succeeded() => {
+                stats.deleted += chunk.len() as u64;
+                stats.txns += 1;
+            }
+            Ok(_) => {
+                // Changed meanwhile: delete one by one whatever is still there.
+                for (k, _) in chunk {
+                    let r = kv.delete(k.clone(), None).await.map_err(|e| deleting(e, k))?;
+                    stats.deleted += r.deleted() as u64;
+                    stats.txns += 1;
+                }
+            }
+            Err(e) => return Err(deleting(e, &chunk[0].0)),
+        }
+    }
+    Ok(())
+}

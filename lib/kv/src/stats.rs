@@ -1,0 +1,339 @@
+//! kv-stats: the picture of a keyspace from a stream — keys and bytes per root, resource and
+//! namespace, the largest keys, value encodings, leases.
+//!
+//! Values are not decoded beyond their first bytes (enough to tell protobuf, JSON and
+//! encryption at rest apart) unless `--verify` asks for the full digest check, so the report runs
+//! at close to the speed of reading the stream.
+
+use std::collections::{BTreeMap, BinaryHeap, HashSet};
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use reshifter_format::RecordMeta;
+use reshifter_format::error::Result;
+use reshifter_format::io::Output;
+use reshifter_format::par::ParReader;
+use reshifter_format::{Header, Record, Verify};
+use reshifter_k8s as k8s;
+
+/// kv-stats' command-line options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StatsOptions {
+    /// Stream to read (default: stdin)
+    #[arg(value_name = "INPUT")]
+    pub input: Option<PathBuf>,
+
+    /// JSON instead of a table
+    #[arg(long)]
+    pub json: bool,
+
+    /// Also decode and hash every value to check the trailer's digests
+    #[arg(long)]
+    pub verify: bool,
+
+    /// How many of the largest values to list
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub top: usize,
+}
+
+/// Keys and bytes (key + value).
+#[derive(Debug, Default, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct Count {
+    pub keys: u64,
+    pub bytes: u64,
+}
+
+impl Count {
+    fn add(&mut self, bytes: u64) {
+        self.keys += 1;
+        self.bytes += bytes;
+    }
+}
+
+/// How a value is encoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Encoding {
+    /// `k8s\0` + runtime.Unknown: apiVersion/kind.
+    Protobuf(String),
+    /// `k8s:enc:<provider>:v1:<key name>:`: provider/key name.
+    Encrypted(String),
+    Json,
+    Other,
+}
+
+/// The encoding of a value from its first bytes.
+pub fn encoding(head: &[u8]) -> Encoding {
+    if head.starts_with(reshifter_k8s::pb::K8S_MAGIC) {
+        let kind =
+            reshifter_k8s::pb::k8s_unwrap_type(head).map(|(a, k)| format!("{a}/{k}")).unwrap_or_else(|| "?".into());
+        return Encoding::Protobuf(kind);
+    }
+    if let Some(rest) = head.strip_prefix(b"k8s:enc:") {
+        // <provider>:v1:<key name>:
+        let mut parts = rest.splitn(4, |&b| b == b':');
+        let provider = parts.next().map(String::from_utf8_lossy).unwrap_or_default();
+        let _version = parts.next();
+        let key = parts.next().map(String::from_utf8_lossy).unwrap_or_default();
+        return Encoding::Encrypted(format!("{provider}/{key}"));
+    }
+    match head.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') | Some(b'[') => Encoding::Json,
+        _ => Encoding::Other,
+    }
+}
+
+/// One record, reduced to what the report needs (computed on the worker threads).
+struct Seen {
+    root: Option<&'static str>,
+    resource: Option<String>,
+    namespace: Option<String>,
+    key: Vec<u8>,
+    size: u64,
+    value_len: u64,
+    encoding: Encoding,
+    lease: i64,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct EncodingStats {
+    pub protobuf: Count,
+    pub protobuf_kinds: BTreeMap<String, Count>,
+    pub json: Count,
+    pub encrypted: Count,
+    /// By `provider/key name`.
+    pub encrypted_keys: BTreeMap<String, Count>,
+    pub other: Count,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct LeaseStats {
+    /// Keys attached to a lease.
+    pub keys: u64,
+    /// Distinct leases those keys use.
+    pub leases: u64,
+    /// Leases listed in the header, with the smallest and largest TTL left at dump time.
+    pub header_leases: u64,
+    pub ttl_min: Option<i64>,
+    pub ttl_max: Option<i64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Largest {
+    pub key: String,
+    pub size: u64,
+}
+
+/// The report.
+#[derive(Debug, Default, Serialize)]
+pub struct Stats {
+    pub total: Count,
+    pub roots: BTreeMap<String, Count>,
+    pub resources: BTreeMap<String, Count>,
+    pub namespaces: BTreeMap<String, Count>,
+    pub largest: Vec<Largest>,
+    pub encodings: EncodingStats,
+    pub leases: LeaseStats,
+    pub revision: i64,
+    pub source: String,
+    pub time: String,
+    pub verified: String,
+}
+
+/// A min-heap entry for the largest keys.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct Big(std::cmp::Reverse<u64>, Vec<u8>);
+
+fn see(r: Record, v: &RecordMeta) -> Seen {
+    let parsed = k8s::parse(&r.key);
+    let (root, resource, namespace) = match &parsed {
+        Some(k) => (
+            k8s::ROOTS.iter().find(|x| **x == k.root).copied(),
+            Some(k.resource.clone()),
+            k.namespace.map(String::from),
+        ),
+        None => (None, None, None),
+    };
+    Seen {
+        root,
+        resource,
+        namespace,
+        size: (r.key.len() + v.len) as u64,
+        value_len: v.len as u64,
+        encoding: encoding(&r.value),
+        lease: r.lease,
+        key: r.key,
+    }
+}
+
+/// Build the report from a stream.
+pub fn collect(o: &StatsOptions) -> Result<Stats> {
+    let reader = ParReader::open(o.input.as_deref(), if o.verify { Verify::Full } else { Verify::Light })?;
+    let header: Header = reader.header().clone();
+    let mut s = Stats {
+        revision: header.revision,
+        source: header.tool.clone(),
+        time: header.time.clone(),
+        verified: if o.verify { "count, bytes and digests".into() } else { "count and bytes".into() },
+        ..Default::default()
+    };
+    let mut heap: BinaryHeap<Big> = BinaryHeap::new();
+    let mut leases: HashSet<i64> = HashSet::new();
+    let top = o.top;
+    fn bump(m: &mut BTreeMap<String, Count>, k: &str, size: u64) {
+        match m.get_mut(k) {
+            Some(c) => c.add(size),
+            None => m.entry(k.to_string()).or_default().add(size),
+        }
+    }
+    reader.run(
+        crate::filter::threads(),
+        |r, v, _| Ok(see(r, v)),
+        |x: Seen| {
+            s.total.add(x.size);
+            bump(&mut s.roots, x.root.unwrap_or("(other)"), x.size);
+            bump(&mut s.resources, x.resource.as_deref().unwrap_or("(not kubernetes)"), x.size);
+            if let Some(ns) = &x.namespace {
+                bump(&mut s.namespaces, ns, x.size);
+            }
+            let e = &mut s.encodings;
+            match x.encoding {
+                Encoding::Protobuf(kind) => {
+                    e.protobuf.add(x.size);
+                    e.protobuf_kinds.entry(kind).or_default().add(x.size);
+                }
+                Encoding::Encrypted(k) => {
+                    e.encrypted.add(x.size);
+                    e.encrypted_keys.entry(k).or_default().add(x.size);
+                }
+                Encoding::Json => e.json.add(x.size),
+                Encoding::Other => e.other.add(x.size),
+            }
+            if x.lease != 0 {
+                s.leases.keys += 1;
+                leases.insert(x.lease);
+            }
+            if top > 0 && (heap.len() < top || heap.peek().is_some_and(|b| x.value_len > b.0.0)) {
+                heap.push(Big(std::cmp::Reverse(x.value_len), x.key));
+                if heap.len() > top {
+                    heap.pop();
+                }
+            }
+            Ok(())
+        },
+    )?;
+    s.leases.leases = leases.len() as u64;
+    s.leases.header_leases = header.leases.len() as u64;
+    s.leases.ttl_min = header.leases.iter().map(|l| l.ttl).min();
+    s.leases.ttl_max = header.leases.iter().map(|l| l.ttl).max();
+    let mut big: Vec<Big> = heap.into_vec();
+    big.sort();
+    s.largest =
+        big.into_iter().map(|b| Largest { key: String::from_utf8_lossy(&b.1).into_owned(), size: b.0.0 }).collect();
+    Ok(s)
+}
+
+/// Run kv-stats: a table on a terminal (and by default), JSON with `--json`.
+pub fn run(o: StatsOptions) -> Result<()> {
+    let s = collect(&o)?;
+    let mut out = Output::create(None)?;
+    if o.json {
+        serde_json::to_writer_pretty(&mut out, &s)?;
+        out.write_all(b"\n")?;
+    } else {
+        out.write_all(table(&s, std::io::stdout().is_terminal()).as_bytes())?;
+    }
+    out.finish()?;
+    Ok(())
+}
+
+fn pct(part: u64, whole: u64) -> String {
+    if whole == 0 { "-".into() } else { format!("{:.1}%", 100.0 * part as f64 / whole as f64) }
+}
+
+fn rows(title: &str, items: Vec<(String, Count)>, total: &Count, limit: usize) -> String {
+    let mut t = format!("\n{title}\n");
+    let width = items.iter().take(limit).map(|(k, _)| k.len()).max().unwrap_or(0).clamp(10, 60);
+    t.push_str(&format!("  {:<width$}  {:>9}  {:>11}  {:>6}\n", "", "keys", "bytes", "share"));
+    let n = items.len();
+    for (k, c) in items.into_iter().take(limit) {
+        t.push_str(&format!(
+            "  {:<width$}  {:>9}  {:>11}  {:>6}\n",
+            k,
+            c.keys,
+            reshifter_format::report::human_bytes(c.bytes),
+            pct(c.bytes, total.bytes)
+        ));
+    }
+    if n > limit {
+        t.push_str(&format!("  ... and {} more\n", n - limit));
+    }
+    t
+}
+
+fn by_bytes(m: &BTreeMap<String, Count>) -> Vec<(String, Count)> {
+    let mut v: Vec<(String, Count)> = m.iter().map(|(k, c)| (k.clone(), *c)).collect();
+    v.sort_by(|a, b| b.1.bytes.cmp(&a.1.bytes).then(a.0.cmp(&b.0)));
+    v
+}
+
+/// The human-readable report.
+pub fn table(s: &Stats, terminal: bool) -> String {
+    let limit = if terminal { 15 } else { 40 };
+    let mut t = format!(
+        "{} keys, {} (keys and values); stream from {} at revision {}, {}; verified: {}\n",
+        s.total.keys,
+        reshifter_format::report::human_bytes(s.total.bytes),
+        s.source,
+        s.revision,
+        s.time,
+        s.verified
+    );
+    t.push_str(&rows("Roots", by_bytes(&s.roots), &s.total, limit));
+    t.push_str(&rows("Resources", by_bytes(&s.resources), &s.total, limit));
+    t.push_str(&rows("Namespaces", by_bytes(&s.namespaces), &s.total, limit));
+    let e = &s.encodings;
+    let enc = vec![
+        ("protobuf (k8s\\0)".to_string(), e.protobuf),
+        ("JSON".to_string(), e.json),
+        ("encrypted at rest (k8s:enc:)".to_string(), e.encrypted),
+        ("other".to_string(), e.other),
+    ];
+    t.push_str(&rows("Value encodings", enc, &s.total, limit));
+    if !e.encrypted_keys.is_empty() {
+        t.push_str(&rows("Encrypted at rest, by provider/key", by_bytes(&e.encrypted_keys), &s.total, limit));
+    }
+    t.push_str(&rows("Protobuf kinds", by_bytes(&e.protobuf_kinds), &s.total, limit));
+    t.push_str("\nLargest values\n");
+    for b in &s.largest {
+        t.push_str(&format!("  {:>11}  {}\n", reshifter_format::report::human_bytes(b.size), b.key));
+    }
+    let l = &s.leases;
+    t.push_str(&format!(
+        "\nLeases\n  {} keys attached to {} leases; the header lists {} leases{}\n",
+        l.keys,
+        l.leases,
+        l.header_leases,
+        match (l.ttl_min, l.ttl_max) {
+            (Some(a), Some(b)) => format!(" with {a}..{b} s left at dump time"),
+            _ => String::new(),
+        }
+    ));
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodings() {
+        let pod = reshifter_k8s::pb::k8s_envelope("v1", "Pod", b"\x0a\x00");
+        assert_eq!(encoding(&pod), Encoding::Protobuf("v1/Pod".into()));
+        assert_eq!(encoding(b"k8s:enc:aescbc:v1:key1:\x00\xff"), Encoding::Encrypted("aescbc/key1".into()));
+        assert_eq!(encoding(b"k8s:enc:kms:v1:vault-key:xyz"), Encoding::Encrypted("kms/vault-key".into()));
+        assert_eq!(encoding(b" {\"kind\":\"X\"}"), Encoding::Json);
+        assert_eq!(encoding(b"plain"), Encoding::Other);
+    }
+}

@@ -1,0 +1,198 @@
+//! s3-ls and s3-prune: the backups under a directory prefix, and retention.
+//!
+//! A backup is an object whose checksum object names it. Objects without one (a push that
+//! failed after its object, another tool's upload) are listed as unverified, never chosen by
+//! `--latest`, never counted by `--keep-last`, and never deleted by s3-prune.
+
+use std::io::Write;
+use std::time::{Duration, SystemTime};
+
+use super::{CHECKSUM_SUFFIX, Listed, S3Args, S3Uri, check_all, list, runtime, s3_error};
+use reshifter_cli::parse_duration;
+use reshifter_format::error::{Error, Kind, Result};
+use reshifter_format::io::Output;
+use reshifter_format::report::human_bytes;
+
+/// Run s3-ls: NDJSON, or a table on a terminal.
+pub fn ls(s3: S3Args, uri: S3Uri, checksums: bool, table: Option<bool>) -> Result<()> {
+    let rt = runtime()?;
+    let items = rt.block_on(async {
+        let c = s3.client().await;
+        let mut items = list(&c, &s3, &uri.bucket, &uri.dir()).await?;
+        if checksums {
+            check_all(&c, &s3, &uri.bucket, &mut items).await?;
+        }
+        Ok::<_, Error>(items)
+    })?;
+    let mut out = Output::create(None)?;
+    let table = table.unwrap_or_else(|| std::io::IsTerminal::is_terminal(&std::io::stdout()));
+    for i in &items {
+        if table {
+            let state = match i.verified {
+                Some(true) => i.sha256.as_deref().map(|s| &s[..12]).unwrap_or("-"),
+                Some(false) => "UNVERIFIED",
+                None => "-",
+            };
+            writeln!(out, "{}  {:>10}  {:<12}  {}", i.time, human_bytes(i.size.max(0) as u64), state, i.uri)?;
+        } else {
+            serde_json::to_writer(&mut out, i)?;
+            out.write_all(b"\n")?;
+        }
+    }
+    out.finish()?;
+    Ok(())
+}
+
+/// Options of s3-prune.
+/// s3-prune's command-line options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PruneOptions {
+    /// s3://bucket/prefix/
+    #[arg(value_name = "S3_URI")]
+    pub uri: S3Uri,
+
+    /// Keep the newest N backups
+    #[arg(long, value_name = "N")]
+    pub keep_last: Option<usize>,
+
+    /// Keep backups younger than this (e.g. 7d, 36h)
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub keep_within: Option<Duration>,
+
+    /// Report what would be deleted; delete nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    #[command(flatten)]
+    pub s3: S3Args,
+
+    /// The time retention is measured from (tests; default: now).
+    #[arg(skip)]
+    pub now: Option<SystemTime>,
+}
+
+/// Which backups a retention policy keeps: the newest `keep_last`, and all younger than
+/// `keep_within`. `items` oldest first; returns (keep?, reason) per item.
+pub fn retention(
+    items: &[Listed],
+    keep_last: Option<usize>,
+    keep_within: Option<Duration>,
+    now: i64,
+) -> Vec<(bool, String)> {
+    let n = items.len();
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, it)| {
+            let rank = n - i; // 1 = newest
+            if keep_last.is_some_and(|k| rank <= k) {
+                return (true, format!("among the newest {}", keep_last.unwrap_or(0)));
+            }
+            if let Some(w) = keep_within
+                && now - it.unix <= w.as_secs() as i64
+            {
+                return (true, format!("younger than {}", humantime::format_duration(w)));
+            }
+            (false, "outside the retention policy".into())
+        })
+        .collect()
+}
+
+/// Run s3-prune: delete backups outside `--keep-last N` and `--keep-within D`.
+pub fn prune(o: PruneOptions) -> Result<()> {
+    if o.keep_last.is_none() && o.keep_within.is_none() {
+        return Err(Error::new(
+            Kind::Usage,
+            "give --keep-last N and/or --keep-within DURATION: pruning without a policy would delete every backup",
+        ));
+    }
+    if o.keep_last == Some(0) && o.keep_within.is_none() {
+        return Err(Error::new(Kind::Usage, "--keep-last 0 alone would delete every backup"));
+    }
+    let rt = runtime()?;
+    rt.block_on(prune_async(&o))?;
+    Ok(())
+}
+
+async fn prune_async(o: &PruneOptions) -> Result<(), Error> {
+    let c = o.s3.client().await;
+    let mut items = list(&c, &o.s3, &o.uri.bucket, &o.uri.dir()).await?;
+    check_all(&c, &o.s3, &o.uri.bucket, &mut items).await?;
+    let (backups, others): (Vec<Listed>, Vec<Listed>) = items.into_iter().partition(|i| i.verified == Some(true));
+    let now = o
+        .now
+        .unwrap_or_else(SystemTime::now)
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let decisions = retention(&backups, o.keep_last, o.keep_within, now);
+    let mut out = Output::create(None)?;
+    let (mut kept, mut deleted) = (0, 0);
+    let line = |out: &mut Output, action: &str, it: &Listed, why: &str| -> std::io::Result<()> {
+        let v = serde_json::json!({"action": action, "uri": it.uri, "time": it.time, "size": it.size, "reason": why});
+        serde_json::to_writer(&mut *out, &v).map_err(std::io::Error::other)?;
+        out.write_all(b"\n")
+    };
+    for it in &others {
+        line(&mut out, "skip", it, "not a complete backup (no checksum names it): left alone")?;
+    }
+    for (it, (keep, why)) in backups.iter().zip(decisions) {
+        let action = match (keep, o.dry_run) {
+            (true, _) => "keep",
+            (false, true) => "would-delete",
+            (false, false) => "delete",
+        };
+        if !keep && !o.dry_run {
+            // The checksum first: if the object's deletion then fails, what is left is an
+            // unverified object, never a backup whose data is gone.
+            let sum_key = format!("{}{CHECKSUM_SUFFIX}", it.key);
+            c.delete_object()
+                .bucket(&o.uri.bucket)
+                .key(&sum_key)
+                .send()
+                .await
+                .map_err(|e| s3_error(&o.s3, &format!("cannot delete s3://{}/{sum_key}", o.uri.bucket), e))?;
+            c.delete_object()
+                .bucket(&o.uri.bucket)
+                .key(&it.key)
+                .send()
+                .await
+                .map_err(|e| s3_error(&o.s3, &format!("cannot delete {}", it.uri), e))?;
+        }
+        if keep {
+            kept += 1;
+        } else {
+            deleted += 1;
+        }
+        line(&mut out, action, it, &why)?;
+    }
+    out.finish()?;
+    let verb = if o.dry_run { "would be deleted (dry run)" } else { "deleted" };
+    let skipped = if others.is_empty() { String::new() } else { format!(", {} unverified left alone", others.len()) };
+    eprintln!("s3-prune: {kept} kept, {deleted} {verb}{skipped}");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retention_policy() {
+        let mk = |unix: i64| Listed {
+            uri: String::new(),
+            key: unix.to_string(),
+            size: 1,
+            time: String::new(),
+            unix,
+            etag: String::new(),
+            sha256: None,
+            verified: Some(true),
+        };
+        let items: Vec<Listed> = [100, 200, 300, 400, 500].into_iter().map(mk).collect();
+        let keep = |l, w| retention(&items, l, w, 500).into_iter().map(|(k, _)| k).collect::<Vec<_>>();
+        assert_eq!(keep(Some(2), None), [false, false, false, true, true]);
+        assert_eq!(keep(None, Some(Duration::from_secs(250))), [false, false, true, true, true]);
+        assert_eq!(keep(Some(1), Some(Duration::from_secs(150))), [false, false, false, true, true]);
+    }
+}

@@ -1,0 +1,201 @@
+//! s3-pull: an S3 object to stdout (or a file), fetched as ranges in parallel and written in
+//! order, its SHA-256 checked against the checksum object that names it.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use aws_sdk_s3::Client;
+use bytes::Buf;
+use futures::StreamExt;
+use sha2::{Digest, Sha256};
+
+use super::{CHECKSUM_SUFFIX, Checksum, S3Args, S3Uri, check_all, list, runtime, s3_error, stored_checksum};
+use reshifter_format::error::{Error, Kind, Result};
+use reshifter_format::io::Output;
+use reshifter_format::report::{Progress, human_bytes, secs};
+
+/// Bytes per ranged GET of a pull, and how many run at once (memory: their product).
+const PULL_RANGE: u64 = 8 << 20;
+const PULL_PARALLEL: usize = 6;
+
+/// Options of s3-pull.
+/// s3-pull's command-line options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PullOptions {
+    /// Source, s3://bucket/key (with --latest: s3://bucket/prefix/)
+    #[arg(value_name = "S3_URI")]
+    pub uri: S3Uri,
+
+    /// Pull the newest object under the prefix
+    #[arg(long)]
+    pub latest: bool,
+
+    /// Write to FILE (renamed into place when complete and verified) instead of stdout
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Do not require and check the stored SHA-256
+    #[arg(long)]
+    pub no_verify: bool,
+
+    #[command(flatten)]
+    pub s3: S3Args,
+
+    /// No summary on stderr
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// Run s3-pull.
+pub fn pull(o: PullOptions) -> Result<()> {
+    let rt = runtime()?;
+    let started = Instant::now();
+    rt.block_on(pull_async(&o, started))?;
+    Ok(())
+}
+
+/// The newest backup under a directory prefix whose checksum names it.
+async fn latest(c: &Client, o: &PullOptions) -> Result<S3Uri> {
+    let dir = o.uri.dir();
+    let mut all = list(c, &o.s3, &o.uri.bucket, &dir).await?;
+    check_all(c, &o.s3, &o.uri.bucket, &mut all).await?;
+    let newest = all.iter().rev().find(|i| i.verified == Some(true)).ok_or_else(|| {
+        Error::new(
+            Kind::Usage,
+            format!(
+                "no complete backup under s3://{}/{dir} ({} objects, none with a checksum that names it)",
+                o.uri.bucket,
+                all.len()
+            ),
+        )
+    })?;
+    Ok(S3Uri { bucket: o.uri.bucket.clone(), key: newest.key.clone() })
+}
+
+/// The checksum to compare with, after making sure it belongs to this very object.
+async fn expected(c: &Client, o: &PullOptions, uri: &S3Uri, etag: &str) -> Result<Option<Checksum>> {
+    if o.no_verify {
+        return Ok(None);
+    }
+    let sum = stored_checksum(c, &o.s3, &uri.bucket, &uri.key).await?.ok_or_else(|| {
+        Error::new(
+            Kind::Integrity,
+            format!(
+                "{uri} has no checksum ({CHECKSUM_SUFFIX}): it was not pushed by s3-push or its push did not finish \
+                 (--no-verify pulls it anyway)"
+            ),
+        )
+    })?;
+    if let Some(e) = &sum.etag
+        && e != etag
+    {
+        return Err(Error::new(
+            Kind::Integrity,
+            format!(
+                "{uri}: its checksum was written for another version of the object (a push replaced it and failed \
+                 before its checksum): it is not a complete backup (--no-verify pulls it anyway)"
+            ),
+        ));
+    }
+    Ok(Some(sum))
+}
+
+async fn pull_async(o: &PullOptions, started: Instant) -> Result<()> {
+    let c = o.s3.client().await;
+    let uri = if o.latest { latest(&c, o).await? } else { o.uri.clone() };
+    let head = match c.head_object().bucket(&uri.bucket).key(&uri.key).send().await {
+        Ok(h) => h,
+        Err(e) if e.raw_response().map(|r| r.status().as_u16()) == Some(404) => {
+            // Say which is missing: the bucket or the object.
+            let bucket = c.head_bucket().bucket(&uri.bucket).send().await;
+            let what = match bucket {
+                Err(b) if b.raw_response().map(|r| r.status().as_u16()) == Some(404) => {
+                    "NoSuchBucket: the bucket does not exist"
+                }
+                _ => "NoSuchKey: no such object (s3-ls lists the backups)",
+            };
+            return Err(Error::new(Kind::Usage, format!("cannot get {uri}: {what}")));
+        }
+        Err(e) => return Err(s3_error(&o.s3, &format!("cannot get {uri}"), e)),
+    };
+    let want = expected(&c, o, &uri, &super::etag(head.e_tag().unwrap_or_default())).await?;
+    let total = head.content_length().unwrap_or(0).max(0) as u64;
+    let mut out = Output::create(o.output.as_deref())?;
+    let mut hasher = Sha256::new();
+    let mut size: u64 = 0;
+    let mut progress = Progress::new("s3-pull");
+    // Ranges fetched several at a time, written in order: memory is PULL_RANGE × PULL_PARALLEL.
+    let ranges: Vec<(u64, u64)> =
+        (0..total.div_ceil(PULL_RANGE)).map(|i| (i * PULL_RANGE, ((i + 1) * PULL_RANGE).min(total) - 1)).collect();
+    let mut chunks = futures::stream::iter(ranges)
+        .map(|(from, to)| fetch_range(c.clone(), o.s3.clone(), uri.clone(), from, to))
+        .buffered(PULL_PARALLEL);
+    while let Some(chunk) = chunks.next().await {
+        for piece in chunk? {
+            hasher.update(&piece);
+            size += piece.len() as u64;
+            tokio::task::block_in_place(|| out.write_all(&piece))?;
+        }
+        progress.update(|| format!("{} of {}", human_bytes(size), human_bytes(total)));
+    }
+    progress.clear();
+    let sha = hex::encode(hasher.finalize());
+    if let Some(w) = &want
+        && w.sha256 != sha
+    {
+        return Err(Error::new(
+            Kind::Integrity,
+            format!(
+                "{uri}: SHA-256 mismatch: the object is {sha}, its checksum says {}: the download or the object is corrupt",
+                w.sha256
+            ),
+        ));
+    }
+    out.finish()?;
+    if !o.quiet {
+        let verified = if !o.no_verify { " (verified)" } else { "" };
+        eprintln!("s3-pull: {uri} {} sha256 {sha}{verified} in {}", human_bytes(size), secs(started.elapsed()));
+    }
+    Ok(())
+}
+
+/// Times a range is read again when its body broke off after the response began: the SDK
+/// retries requests (its RetryConfig, see `S3Args::client`), not bodies it has handed over.
+const BODY_RETRIES: usize = 3;
+
+/// One range of the object, as the response's pieces (no copy). A failed request is the SDK's to
+/// retry; a body cut short is fetched again, with jittered exponential delays (backon).
+async fn fetch_range(c: Client, s3: S3Args, uri: S3Uri, from: u64, to: u64) -> Result<Vec<bytes::Bytes>> {
+    use backon::BackoffBuilder;
+    let mut delays = backon::ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(200))
+        .with_max_delay(Duration::from_secs(5))
+        .with_jitter()
+        .with_max_times(BODY_RETRIES)
+        .build();
+    loop {
+        let resp = c
+            .get_object()
+            .bucket(&uri.bucket)
+            .key(&uri.key)
+            .range(format!("bytes={from}-{to}"))
+            .send()
+            .await
+            .map_err(|e| s3_error(&s3, &format!("cannot get {uri} (bytes {from}-{to})"), e))?;
+        let err = match resp.body.collect().await {
+            Ok(b) if b.remaining() as u64 == to - from + 1 => return Ok(b.into_segments().collect()),
+            Ok(b) => format!("{} bytes instead of {}", b.remaining(), to - from + 1),
+            Err(e) => e.to_string(),
+        };
+        match delays.next() {
+            Some(d) => tokio::time::sleep(d).await,
+            None => {
+                return Err(Error::new(
+                    Kind::Unavailable,
+                    format!("downloading {uri} (bytes {from}-{to}) failed {} times: {err}", BODY_RETRIES + 1),
+                ));
+            }
+        }
+    }
+}

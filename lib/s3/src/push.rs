@@ -1,0 +1,558 @@
+//! s3-push: stdin to an S3 object, streaming, with its checksum object written last.
+//!
+//! The input is read a part at a time, always keeping the last [`END_MAX`] bytes back, so that
+//! what ends the input — a stream's trailer, a ZIP's end record, archive-pack's end record after
+//! an age file — is in hand before the last part goes out. An input whose end says its producer
+//! failed uploads nothing; the end record of an age file is checked and left out of the object.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::error::ProvideErrorMetadata;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, ServerSideEncryption};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tokio::task::JoinSet;
+
+use super::{CHECKSUM_SUFFIX, META_ETAG, S3Args, S3Uri, runtime, s3_error};
+use reshifter_archive::crypt::{AGE_MAGIC, END_MAX, find_end_record};
+use reshifter_cli::parse_size;
+use reshifter_format::error::{Error, Kind, Result};
+use reshifter_format::io::Output;
+use reshifter_format::report::{Progress, human_bytes, secs};
+
+/// Options of s3-push.
+/// s3-push's command-line options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PushOptions {
+    /// Destination, s3://bucket/key
+    #[arg(value_name = "S3_URI")]
+    pub uri: S3Uri,
+
+    /// Read this file instead of stdin
+    #[arg(short, long, value_name = "FILE")]
+    pub input: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub s3: S3Args,
+
+    /// Size of each part of a multipart upload, at least 5MiB (memory: part size ×
+    /// (concurrency + 1); KiB/MiB = 1024-based, kB/MB = 1000-based)
+    #[arg(long, default_value = "16MiB", value_parser = parse_size, value_name = "SIZE")]
+    pub part_size: usize,
+
+    /// Parts uploaded at once
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub concurrency: usize,
+
+    /// Create the bucket if it does not exist
+    #[arg(long)]
+    pub create_bucket: bool,
+
+    /// Server-side encryption: AES256 or aws:kms
+    #[arg(long, value_name = "ALGORITHM")]
+    pub sse: Option<String>,
+
+    /// KMS key for --sse aws:kms
+    #[arg(long, value_name = "KEY_ID")]
+    pub sse_kms_key_id: Option<String>,
+
+    /// Upload a stream or archive even if it looks cut short
+    #[arg(long)]
+    pub allow_incomplete: bool,
+
+    /// Print the result as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+
+    /// No summary on stderr
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// What a push stored.
+#[derive(Debug, Serialize)]
+pub struct Pushed {
+    pub uri: String,
+    pub size: u64,
+    pub sha256: String,
+    pub parts: u64,
+    pub seconds: f64,
+}
+
+/// What the end of an input says about its completeness.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Completeness {
+    /// Complete: what it is, and how many bytes at its end to leave out (an end record).
+    Complete(&'static str, usize),
+    /// A reshifter stream, ZIP archive or age file that was cut short.
+    Incomplete(&'static str),
+    /// Anything else: cannot tell.
+    Unknown,
+}
+
+/// The first line of `head`, if it is a reshifter stream header (parsed, so a header that
+/// jq re-encoded, keys sorted or spaced, is one too).
+fn is_stream_header(head: &[u8]) -> bool {
+    let Some(end) = memchr::memchr(b'\n', head) else { return false };
+    serde_json::from_slice::<serde_json::Value>(&head[..end])
+        .ok()
+        .is_some_and(|v| v.get("type").and_then(|t| t.as_str()) == Some("header"))
+}
+
+/// The last line of a stream's tail, parsed: is it a trailer?
+fn ends_with_trailer(tail: &[u8]) -> bool {
+    let t = reshifter_format::trim_newline(tail);
+    let last = t.rsplit(|&b| b == b'\n').next().unwrap_or(t);
+    serde_json::from_slice::<serde_json::Value>(last)
+        .ok()
+        .is_some_and(|v| v.get("type").and_then(|t| t.as_str()) == Some("trailer"))
+}
+
+/// Judge an input of `total` bytes from its first bytes and its last bytes.
+pub fn completeness(head: &[u8], tail: &[u8], total: u64) -> Completeness {
+    if head.starts_with(AGE_MAGIC) {
+        let t = &tail[tail.len().saturating_sub(END_MAX)..];
+        return match find_end_record(t, total) {
+            Some((n, _)) => Completeness::Complete("an age-encrypted archive with its end record", n),
+            None => Completeness::Incomplete("an age-encrypted archive without archive-pack's end record"),
+        };
+    }
+    if is_stream_header(head) || (head.first() == Some(&b'{') && memchr::memchr(b'\n', head).is_none()) {
+        return if ends_with_trailer(tail) {
+            Completeness::Complete("a reshifter stream with its trailer", 0)
+        } else {
+            Completeness::Incomplete("a reshifter stream without its trailer")
+        };
+    }
+    if head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06") {
+        // The end of central directory record: 22 bytes plus a comment, at the very end.
+        let found = (0..tail.len().saturating_sub(21)).rev().any(|i| {
+            tail[i..].starts_with(b"PK\x05\x06") && {
+                let clen = u16::from_le_bytes([tail[i + 20], tail[i + 21]]) as usize;
+                i + 22 + clen == tail.len()
+            }
+        });
+        return if found {
+            Completeness::Complete("a ZIP archive with its end record", 0)
+        } else {
+            Completeness::Incomplete("a ZIP archive without its central directory")
+        };
+    }
+    Completeness::Unknown
+}
+
+const TAIL: usize = 128 * 1024;
+
+/// Reads the input a part at a time, keeping [`END_MAX`] bytes back; hashes and sizes what it
+/// hands out, and keeps the first and last bytes to judge completeness.
+struct Parts<'a> {
+    input: &'a mut (dyn Read + Send),
+    part_size: usize,
+    buf: Vec<u8>,
+    eof: bool,
+    head: Vec<u8>,
+    tail: Vec<u8>,
+    hasher: Sha256,
+    size: u64,
+    total: u64,
+}
+
+impl<'a> Parts<'a> {
+    fn new(input: &'a mut (dyn Read + Send), part_size: usize) -> Self {
+        Parts {
+            input,
+            part_size,
+            buf: Vec::new(),
+            eof: false,
+            head: Vec::new(),
+            tail: Vec::new(),
+            hasher: Sha256::new(),
+            size: 0,
+            total: 0,
+        }
+    }
+
+    /// Fill the buffer to a part plus the held-back bytes, or to the end of the input.
+    fn fill(&mut self) -> std::io::Result<()> {
+        let want = self.part_size + END_MAX;
+        while !self.eof && self.buf.len() < want {
+            let before = self.buf.len();
+            self.input.take((want - before) as u64).read_to_end(&mut self.buf)?;
+            let got = self.buf.len() - before;
+            if got == 0 {
+                self.eof = true;
+            }
+            if self.head.len() < 4 << 20 {
+                let room = (4 << 20) - self.head.len();
+                self.head.extend_from_slice(&self.buf[before..before + got.min(room)]);
+            }
+            self.total += got as u64;
+            let new = &self.buf[before..];
+            self.tail.extend_from_slice(&new[new.len().saturating_sub(TAIL)..]);
+            if self.tail.len() > TAIL {
+                self.tail.drain(..self.tail.len() - TAIL);
+            }
+        }
+        Ok(())
+    }
+
+    /// The next part, unless what is left is the last one.
+    fn next_part(&mut self) -> std::io::Result<Option<Vec<u8>>> {
+        self.fill()?;
+        if self.eof {
+            return Ok(None);
+        }
+        let rest = self.buf.split_off(self.part_size);
+        let part = std::mem::replace(&mut self.buf, rest);
+        self.hasher.update(&part);
+        self.size += part.len() as u64;
+        Ok(Some(part))
+    }
+
+    /// The last part, with `strip` bytes (an end record) left out.
+    fn last_part(&mut self, strip: usize) -> Vec<u8> {
+        let mut part = std::mem::take(&mut self.buf);
+        part.truncate(part.len().saturating_sub(strip));
+        self.hasher.update(&part);
+        self.size += part.len() as u64;
+        part
+    }
+
+    /// Judge the whole input (at its end): the bytes to strip, or why nothing may be uploaded.
+    fn judge(&self, allow_incomplete: bool) -> Result<usize> {
+        match completeness(&self.head, &self.tail, self.total) {
+            Completeness::Complete(_, strip) => Ok(strip),
+            Completeness::Incomplete(what) if !allow_incomplete => Err(Error::new(
+                Kind::Truncated,
+                format!(
+                    "the input is {what}: its producer failed; nothing was uploaded (--allow-incomplete uploads it anyway)"
+                ),
+            )),
+            _ => Ok(0),
+        }
+    }
+}
+
+fn sse_of(o: &PushOptions) -> Result<Option<ServerSideEncryption>> {
+    match o.sse.as_deref() {
+        None => Ok(None),
+        Some("AES256") | Some("aes256") => Ok(Some(ServerSideEncryption::Aes256)),
+        Some("aws:kms") | Some("kms") => Ok(Some(ServerSideEncryption::AwsKms)),
+        Some(other) => Err(Error::new(Kind::Usage, format!("--sse {other}: expected AES256 or aws:kms"))),
+    }
+}
+
+/// Run s3-push.
+pub fn push(o: PushOptions) -> Result<()> {
+    if o.uri.key.is_empty() || o.uri.key.ends_with('/') {
+        return Err(Error::new(Kind::Usage, format!("{}: give an object key, not a prefix", o.uri)));
+    }
+    if o.uri.key.ends_with(CHECKSUM_SUFFIX) {
+        return Err(Error::new(Kind::Usage, format!("{}: keys ending in {CHECKSUM_SUFFIX} hold checksums", o.uri)));
+    }
+    if o.part_size < 5 << 20 {
+        return Err(Error::new(Kind::Usage, "--part-size must be at least 5 MiB (an S3 limit)"));
+    }
+    let sse = sse_of(&o)?;
+    let rt = runtime()?;
+    let started = Instant::now();
+    let mut input: Box<dyn Read + Send> = reshifter_format::io::open_input(o.input.as_deref())?;
+    let pushed = rt.block_on(push_async(&o, &mut *input, sse, started))?;
+    if o.json {
+        let mut out = Output::create(None)?;
+        serde_json::to_writer(&mut out, &pushed)?;
+        out.write_all(b"\n")?;
+        out.finish()?;
+    } else if !o.quiet {
+        eprintln!(
+            "s3-push: {} {} ({} parts) sha256 {} in {}",
+            pushed.uri,
+            human_bytes(pushed.size),
+            pushed.parts,
+            pushed.sha256,
+            secs(started.elapsed())
+        );
+    }
+    Ok(())
+}
+
+/// Check the bucket before reading any input (or create it with `--create-bucket`).
+async fn ensure_bucket(c: &Client, o: &PushOptions) -> Result<()> {
+    let bucket = &o.uri.bucket;
+    let err = match c.head_bucket().bucket(bucket).send().await {
+        Ok(_) => return Ok(()),
+        Err(e) => e,
+    };
+    let status = err.raw_response().map(|r| r.status().as_u16());
+    if status == Some(403) {
+        // HEAD answers carry no error code: ask again with a request whose answer does.
+        return match c.list_objects_v2().bucket(bucket).max_keys(1).send().await {
+            Err(e) => Err(s3_error(&o.s3, &format!("cannot upload {}", o.uri), e)),
+            Ok(_) => Err(Error::new(Kind::Auth, format!("cannot upload {}: access denied to bucket {bucket}", o.uri))),
+        };
+    }
+    match status {
+        Some(404) => {}
+        // HEAD answers carry no error code: say what the server answered.
+        Some(code) => {
+            return Err(Error::new(
+                Kind::Failure,
+                format!("cannot use bucket {bucket}: the server answered HTTP {code} (is the bucket name valid?)"),
+            ));
+        }
+        None => return Err(s3_error(&o.s3, &format!("cannot reach bucket {bucket}"), err)),
+    }
+    if !o.create_bucket {
+        return Err(Error::new(
+            Kind::Usage,
+            format!(
+                "cannot upload {}: NoSuchBucket: the bucket does not exist (s3-push --create-bucket creates it)",
+                o.uri
+            ),
+        ));
+    }
+    match c.create_bucket().bucket(bucket).send().await {
+        Ok(_) => Ok(()),
+        Err(e) if e.as_service_error().and_then(|s| s.code()).is_some_and(|c| c.starts_with("BucketAlready")) => Ok(()),
+        Err(e) => Err(s3_error(&o.s3, &format!("cannot create bucket {bucket}"), e)),
+    }
+}
+
+/// Read a part in the blocking pool's way (the runtime's thread may block on stdin).
+fn read_part(parts: &mut Parts<'_>) -> Result<Option<Vec<u8>>> {
+    Ok(tokio::task::block_in_place(|| parts.next_part())?)
+}
+
+async fn push_async(
+    o: &PushOptions,
+    input: &mut (dyn Read + Send),
+    sse: Option<ServerSideEncryption>,
+    started: Instant,
+) -> Result<Pushed> {
+    let c = o.s3.client().await;
+    ensure_bucket(&c, o).await?;
+    let mut parts = Parts::new(input, o.part_size);
+    let first = read_part(&mut parts)?;
+    let Some(first) = first else {
+        // Small: one PUT.
+        let strip = parts.judge(o.allow_incomplete)?;
+        if parts.total == 0 && !o.allow_incomplete {
+            return Err(Error::new(
+                Kind::Truncated,
+                "empty input: its producer failed; nothing was uploaded (--allow-incomplete uploads it anyway)",
+            ));
+        }
+        let body = parts.last_part(strip);
+        let sha = hex::encode(parts.hasher.clone().finalize());
+        let etag = put_small(&c, o, body, &sha, sse).await?;
+        put_checksum(&c, o, &sha, &etag).await?;
+        return Ok(pushed(o, parts.size, sha, 1, started));
+    };
+    let _busy = reshifter_format::signals::Busy::new();
+    let upload = start_multipart(&c, o, sse).await?;
+    let cancelled = reshifter_format::signals::cancelled();
+    let outcome = tokio::select! {
+        r = upload_parts(&c, o, &upload, first, &mut parts) => r,
+        _ = cancelled.cancelled() => Err(Error::new(Kind::Failure, "interrupted")),
+    };
+    let (count, etag) = match outcome {
+        Ok(done) => done,
+        Err(e) => {
+            let aborted =
+                c.abort_multipart_upload().bucket(&o.uri.bucket).key(&o.uri.key).upload_id(&upload).send().await;
+            let note = match aborted {
+                Ok(_) => "the upload was aborted, no object was created".to_string(),
+                Err(a) => {
+                    format!("aborting the upload failed too ({}); no object was created", s3_error(&o.s3, "abort", a))
+                }
+            };
+            return Err(Error::with_source(e.kind(), format!("{}: {note}", e.message()), e));
+        }
+    };
+    let sha = hex::encode(parts.hasher.clone().finalize());
+    put_checksum(&c, o, &sha, &etag).await?;
+    Ok(pushed(o, parts.size, sha, count, started))
+}
+
+fn pushed(o: &PushOptions, size: u64, sha256: String, parts: u64, started: Instant) -> Pushed {
+    Pushed { uri: o.uri.to_string(), size, sha256, parts, seconds: started.elapsed().as_secs_f64() }
+}
+
+async fn put_small(
+    c: &Client,
+    o: &PushOptions,
+    body: Vec<u8>,
+    sha: &str,
+    sse: Option<ServerSideEncryption>,
+) -> Result<String> {
+    let mut req = c
+        .put_object()
+        .bucket(&o.uri.bucket)
+        .key(&o.uri.key)
+        .metadata("reshifter-sha256", sha)
+        .body(ByteStream::from(body));
+    if let Some(s) = sse {
+        req = req.server_side_encryption(s);
+        if let Some(k) = &o.sse_kms_key_id {
+            req = req.ssekms_key_id(k);
+        }
+    }
+    let out = req.send().await.map_err(|e| s3_error(&o.s3, &format!("cannot upload {}", o.uri), e))?;
+    Ok(out.e_tag().unwrap_or_default().to_string())
+}
+
+async fn start_multipart(c: &Client, o: &PushOptions, sse: Option<ServerSideEncryption>) -> Result<String> {
+    let mut create = c.create_multipart_upload().bucket(&o.uri.bucket).key(&o.uri.key);
+    if let Some(s) = sse {
+        create = create.server_side_encryption(s);
+        if let Some(k) = &o.sse_kms_key_id {
+            create = create.ssekms_key_id(k);
+        }
+    }
+    let created =
+        create.send().await.map_err(|e| s3_error(&o.s3, &format!("cannot start the upload of {}", o.uri), e))?;
+    Ok(created.upload_id().unwrap_or_default().to_string())
+}
+
+/// Upload every part (several in flight) and complete the upload once the input proved whole.
+/// Returns the number of parts and the object's ETag.
+async fn upload_parts(
+    c: &Client,
+    o: &PushOptions,
+    upload: &str,
+    first: Vec<u8>,
+    parts: &mut Parts<'_>,
+) -> Result<(u64, String)> {
+    let mut tasks: JoinSet<Result<(i32, String)>> = JoinSet::new();
+    let mut done: Vec<(i32, String)> = Vec::new();
+    let mut progress = Progress::new("s3-push");
+    let mut number = 0i32;
+    let mut next = Some(first);
+    loop {
+        let data = match next.take() {
+            Some(d) => d,
+            None => {
+                // The end: judge the input before its last part goes out.
+                let strip = parts.judge(o.allow_incomplete)?;
+                parts.last_part(strip)
+            }
+        };
+        let last = parts.eof && parts.buf.is_empty();
+        // (An end record can leave an empty last part: nothing to send.)
+        if !data.is_empty() {
+            number += 1;
+            tasks.spawn(upload_part(c.clone(), o.clone(), upload.to_string(), number, data));
+        }
+        while tasks.len() >= o.concurrency.max(1) {
+            if let Some(r) = tasks.join_next().await {
+                done.push(r.map_err(|e| Error::new(Kind::Failure, e.to_string()))??);
+            }
+        }
+        progress.update(|| format!("{} read, {} parts", human_bytes(parts.total), number));
+        if last {
+            break;
+        }
+        next = read_part(parts)?;
+    }
+    while let Some(r) = tasks.join_next().await {
+        done.push(r.map_err(|e| Error::new(Kind::Failure, e.to_string()))??);
+    }
+    progress.clear();
+    done.sort();
+    let list = CompletedMultipartUpload::builder()
+        .set_parts(Some(done.iter().map(|(n, e)| CompletedPart::builder().part_number(*n).e_tag(e).build()).collect()))
+        .build();
+    let out = c
+        .complete_multipart_upload()
+        .bucket(&o.uri.bucket)
+        .key(&o.uri.key)
+        .upload_id(upload)
+        .multipart_upload(list)
+        .send()
+        .await
+        .map_err(|e| s3_error(&o.s3, &format!("cannot complete the upload of {}", o.uri), e))?;
+    Ok((done.len() as u64, out.e_tag().unwrap_or_default().to_string()))
+}
+
+async fn upload_part(c: Client, o: PushOptions, upload: String, n: i32, data: Vec<u8>) -> Result<(i32, String)> {
+    let body = bytes::Bytes::from(data);
+    let r = c
+        .upload_part()
+        .bucket(&o.uri.bucket)
+        .key(&o.uri.key)
+        .upload_id(&upload)
+        .part_number(n)
+        .body(ByteStream::from(body))
+        .send()
+        .await
+        .map_err(|e| s3_error(&o.s3, &format!("cannot upload part {n}"), e))?;
+    Ok((n, r.e_tag().unwrap_or_default().to_string()))
+}
+
+/// The checksum object, written after the object it certifies and naming it by its ETag.
+async fn put_checksum(c: &Client, o: &PushOptions, sha: &str, etag: &str) -> Result<()> {
+    let key = &o.uri.key;
+    let name = key.rsplit('/').next().unwrap_or(key);
+    let body = format!("{sha}  {name}\n");
+    c.put_object()
+        .bucket(&o.uri.bucket)
+        .key(format!("{key}{CHECKSUM_SUFFIX}"))
+        .metadata(META_ETAG, super::etag(etag))
+        .body(ByteStream::from(body.into_bytes()))
+        .send()
+        .await
+        .map_err(|e| {
+            let err = s3_error(&o.s3, &format!("cannot store {}{CHECKSUM_SUFFIX}", o.uri), e);
+            Error::new(
+                err.kind(),
+                format!(
+                    "{}: the object was uploaded but its checksum was not, so it does not count as a backup \
+                     (s3-ls shows it unverified; s3-pull refuses it): push again",
+                    err.message()
+                ),
+            )
+        })?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reshifter_archive::crypt::end_record;
+
+    #[test]
+    fn completeness_by_format() {
+        let h = b"{\"type\":\"header\",\"format\":2}\n";
+        assert_eq!(
+            completeness(h, b"{\"key\":1}\n{\"type\":\"trailer\",\"count\":1}\n", 0),
+            Completeness::Complete("a reshifter stream with its trailer", 0)
+        );
+        assert!(matches!(completeness(h, b"{\"key\":1}\n", 0), Completeness::Incomplete(_)));
+        // jq -S sorts keys: still a stream, still judged.
+        let sorted = b"{\"format\":2,\"type\":\"header\"}\n";
+        assert!(matches!(completeness(sorted, b"{\"a\":1}\n", 0), Completeness::Incomplete(_)));
+        assert!(matches!(
+            completeness(sorted, b"{\"count\":0, \"type\":\"trailer\"}\n", 0),
+            Completeness::Complete(..)
+        ));
+        let mut zip = b"PK\x03\x04....PK\x05\x06".to_vec();
+        zip.extend_from_slice(&[0u8; 18]);
+        assert!(matches!(completeness(&zip, &zip, 0), Completeness::Complete(..)));
+        assert!(matches!(completeness(&zip, &zip[..zip.len() - 1], 0), Completeness::Incomplete(_)));
+        let age = b"age-encryption.org/v1\n-> X25519 abc\n".to_vec();
+        assert!(matches!(completeness(&age, &age, age.len() as u64), Completeness::Incomplete(_)));
+        let rec = end_record(age.len() as u64, &[7u8; 32]);
+        let whole = [age.clone(), rec.clone()].concat();
+        assert_eq!(
+            completeness(&whole, &whole, whole.len() as u64),
+            Completeness::Complete("an age-encrypted archive with its end record", rec.len())
+        );
+        // A record that does not fit the size is no record.
+        assert!(matches!(completeness(&whole, &whole, whole.len() as u64 + 1), Completeness::Incomplete(_)));
+        assert_eq!(completeness(b"hello", b"hello", 5), Completeness::Unknown);
+    }
+}
