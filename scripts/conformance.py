@@ -3,8 +3,8 @@
 docs/FORMAT.md alone (it shares no code with the Rust tools). The tests run it over every tool's
 output, so that the spec and the code cannot drift apart.
 
-    scripts/conformance.py stream FILE|-      a stream (format 1 or 2)
-    scripts/conformance.py archive FILE       a native ZIP archive (not encrypted)
+    scripts/conformance.py stream FILE|-      a stream (format 1 or 2; a keyspace or a delta stream)
+    scripts/conformance.py archive FILE       a native ZIP archive (not encrypted) of either kind
 
 Exit 0 and one summary line on stdout when the input conforms; exit 1 and the first violation on
 stderr otherwise. Canonical checks (what our writers must do, beyond what readers must accept)
@@ -75,6 +75,8 @@ def claims_sha256(h):
     for l in leases:
         d.update(i64(lease_num(l["id"])) + i64(l["ttl"]) + i64(l["granted_ttl"]))
     d.update(s(h.get("cluster_id", "").encode()))
+    if h.get("kind") == "delta":
+        d.update(s(b"delta"))
     return d.hexdigest()
 
 
@@ -86,7 +88,12 @@ def check_header(h):
             raise Bad(f"line 1: header without {f}")
     if h["format"] not in (1, 2):
         raise Bad(f"line 1: format {h['format']} unknown")
-    if h["format"] == 2 and h.get("sorted") is not True:
+    if h.get("kind", "full") not in ("full", "delta"):
+        raise Bad(f"line 1: kind {h['kind']!r} unknown")
+    if h.get("kind") == "delta":
+        if h["format"] != 2 or h.get("sorted"):
+            raise Bad("line 1: a delta header must be format 2 and not sorted")
+    elif h["format"] == 2 and h.get("sorted") is not True:
         raise Bad("line 1: a format-2 header must be sorted")
     if not isinstance(h.get("prefixes", []), list):
         raise Bad("line 1: prefixes is not a list")
@@ -182,6 +189,10 @@ def check_stream(data):
         raise Bad("a stream needs a header and a trailer")
     h = objs[0]
     check_header(h)
+    if h.get("kind") == "delta":
+        d, last = check_events(h, objs[1:-1], 2)
+        d.check(h, objs[-1], last, f"line {len(objs)}")
+        return f"delta stream: {d.count} events after revision {h.get('revision', 0)} to {objs[-1]['end_revision']}"
     d = Digests()
     prev = None
     for n, rec in enumerate(objs[1:-1], start=2):
@@ -195,6 +206,85 @@ def check_stream(data):
               rec["version"], lease)
     d.check(h, objs[-1], f"line {len(objs)}")
     return f"stream: format {h['format']}, {d.count} records, {d.bytes} bytes, complete={bool(h.get('complete'))}"
+
+
+EVENT_FIELDS = ["op"] + RECORD_FIELDS
+
+
+class DeltaDigests:
+    """The digests of a delta stream (FORMAT.md, "Delta streams")."""
+
+    def __init__(self):
+        self.count = 0
+        self.bytes = 0
+        self.content = hashlib.sha256()
+        self.meta = hashlib.sha256()
+
+    def add(self, op, key, value, cr, mr, ver, lease):
+        self.count += 1
+        self.bytes += len(key) + len(value)
+        self.content.update(bytes([op]) + s(key) + (hashlib.sha256(value).digest() if op == 1 else b""))
+        self.meta.update(bytes([op]) + s(key) + i64(cr) + i64(mr) + i64(ver) + i64(lease))
+
+    def check(self, h, t, last_rev, where):
+        if t.get("type") != "trailer":
+            raise Bad(f"{where}: the last line is not a trailer")
+        end = t.get("end_revision")
+        if not isinstance(end, int) or end < h.get("revision", 0) or end < last_rev:
+            raise Bad(f"{where}: end_revision missing, or before the start or the last event")
+        meta = self.meta.copy()
+        leases = t.get("leases", [])
+        meta.update(s(b"end") + i64(end) + u64(len(leases)))
+        for l in leases:
+            if not LEASE.match(l.get("id", "")):
+                raise Bad(f"{where}: lease id {l.get('id')!r}")
+            meta.update(i64(lease_num(l["id"])) + i64(l["ttl"]) + i64(l["granted_ttl"]))
+        if (t["count"], t["bytes"]) != (self.count, self.bytes):
+            raise Bad(f"{where}: trailer count or bytes do not match the events")
+        if t["sha256"] != self.content.hexdigest() or t["meta_sha256"] != meta.hexdigest():
+            raise Bad(f"{where}: sha256 or meta_sha256 do not match the events and end claims")
+        if t.get("header_sha256") != claims_sha256(h):
+            raise Bad(f"{where}: header_sha256 does not match the header's claims")
+
+
+def check_event(ev, n, h, last_rev):
+    keys = list(ev.keys())
+    for k in keys:
+        if k not in EVENT_FIELDS:
+            raise Bad(f"line {n}: unknown field {k}")
+    if keys != sorted(keys, key=EVENT_FIELDS.index):
+        raise Bad(f"line {n}: fields out of the documented order")
+    key = field_bytes(ev, "key", n)
+    rev = ev.get("mod_revision")
+    if not isinstance(rev, int) or rev <= h.get("revision", 0) or rev < last_rev:
+        raise Bad(f"line {n}: mod_revision not after the start, or out of revision order")
+    if not within(key, h.get("prefixes")):
+        raise Bad(f"line {n}: key outside the header's prefixes")
+    if ev["op"] == "delete":
+        if set(keys) - {"op", "key", "key_b64", "mod_revision"}:
+            raise Bad(f"line {n}: a delete has only op, key and mod_revision")
+        return 2, key, b"", 0, rev, 0, 0
+    if ev["op"] != "put":
+        raise Bad(f"line {n}: op {ev['op']!r}")
+    value = field_bytes(ev, "value", n)
+    cr, ver = ev.get("create_revision"), ev.get("version")
+    if not isinstance(cr, int) or not 1 <= cr <= rev or not isinstance(ver, int) or ver < 1:
+        raise Bad(f"line {n}: create_revision or version")
+    lease = lease_num(ev["lease"]) if "lease" in ev else 0
+    return 1, key, value, cr, rev, ver, lease
+
+
+def check_events(h, lines, first_line):
+    """Event lines (parsed), numbered from `first_line`: their digests and last revision."""
+    d = DeltaDigests()
+    last = 0
+    for n, ev in enumerate(lines, start=first_line):
+        if "type" in ev:
+            raise Bad(f"line {n}: a frame line among the events")
+        op, key, value, cr, rev, ver, lease = check_event(ev, n, h, last)
+        last = rev
+        d.add(op, key, value, cr, rev, ver, lease)
+    return d, last
 
 
 PLAIN_PATH = set(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._~-")
@@ -278,6 +368,8 @@ def check_archive(path):
     if manifest[0].encode() != header_line:
         raise Bad("the manifest's first line is not the header entry")
     entries = infos[1:-1]
+    if h.get("kind") == "delta":
+        return check_delta_archive(z, raw, h, entries, manifest)
     d = Digests()
     prev = None
     ei = 0
@@ -318,6 +410,29 @@ def check_archive(path):
         raise Bad(f"{len(entries) - ei} entries not in the manifest")
     d.check(h, json.loads(manifest[-1]), "manifest trailer")
     return f"archive: format {h['format']}, {d.count} entries, {d.bytes} bytes"
+
+
+def check_delta_archive(z, raw, h, entries, manifest):
+    """A delta archive: chunk entries reshifter/delta/<8 digits>.ndjson of whole event lines,
+    listed in the manifest with path, size and sha256 between the header and the trailer."""
+    if len(manifest) != len(entries) + 2:
+        raise Bad("the manifest does not list one line per chunk")
+    body = b""
+    for n, (e, line) in enumerate(zip(entries, manifest[1:-1])):
+        want = f"reshifter/delta/{n:08}.ndjson"
+        m = json.loads(line)
+        data = read_entry(z, raw, e)
+        if e.filename != want or m["path"] != want:
+            raise Bad(f"chunk {n} is {e.filename!r}, listed as {m['path']!r}, not {want!r}")
+        if m["size"] != len(data) or m["sha256"] != hashlib.sha256(data).hexdigest():
+            raise Bad(f"{want}: size or sha256 differ from the manifest")
+        if not data.endswith(b"\n"):
+            raise Bad(f"{want}: does not end at a line end")
+        body += data
+    lines = [json.loads(l) for l in body[:-1].split(b"\n")] if body else []
+    d, last = check_events(h, lines, 2)
+    d.check(h, json.loads(manifest[-1]), last, "manifest trailer")
+    return f"delta archive: {len(entries)} chunks, {d.count} events"
 
 
 def main():

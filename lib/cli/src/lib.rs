@@ -26,10 +26,32 @@ pub fn main<A: clap::Parser, E: Into<anyhow::Error>>(
     run(tool, || body(parsed).map_err(Into::into))
 }
 
+/// [`main`] for a tool whose success has more than one exit code (kv-diff: 0 when its inputs
+/// are equal, 1 when they differ): the body's `Ok(code)` is the exit code, and `on_error` maps
+/// the code of an error out of their way.
+pub fn main_status<A: clap::Parser, E: Into<anyhow::Error>>(
+    tool: &str,
+    args: Vec<std::ffi::OsString>,
+    body: impl FnOnce(A) -> Result<u8, E>,
+    on_error: fn(u8) -> u8,
+) -> ExitCode {
+    if let Some(code) = docs::<A>(&args) {
+        return code;
+    }
+    let parsed = A::parse_from(args);
+    signals::install(tool);
+    run_status(tool, || body(parsed).map_err(Into::into), on_error)
+}
+
 /// Run a tool's body and turn its result into the process exit code.
 pub fn run(tool: &str, body: impl FnOnce() -> anyhow::Result<()>) -> ExitCode {
+    run_status(tool, || body().map(|()| 0), |code| code)
+}
+
+/// [`run`] for a body that chooses its exit code.
+pub fn run_status(tool: &str, body: impl FnOnce() -> anyhow::Result<u8>, on_error: fn(u8) -> u8) -> ExitCode {
     match body() {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(_) if signals::received().is_some() => {
             let sig = signals::received().unwrap_or(15);
@@ -38,7 +60,7 @@ pub fn run(tool: &str, body: impl FnOnce() -> anyhow::Result<()>) -> ExitCode {
         }
         Err(e) => {
             eprintln!("{tool}: {}", error_text(&e));
-            ExitCode::from(exit_code_of(&e))
+            ExitCode::from(on_error(exit_code_of(&e)))
         }
     }
 }

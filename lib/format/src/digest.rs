@@ -2,7 +2,7 @@
 
 use sha2::{Digest as _, Sha256};
 
-use super::{Header, Record, RecordMeta, Trailer, value_sha256};
+use super::{Header, Lease, Record, RecordMeta, Trailer, value_sha256};
 
 /// The running digests of a stream (see FORMAT.md, "Trailer and digests").
 #[derive(Clone, Default)]
@@ -66,6 +66,55 @@ impl Digests {
             sha256: hex::encode(self.content.clone().finalize()),
             meta_sha256: hex::encode(self.meta.clone().finalize()),
             header_sha256: frame.header_sha256.clone(),
+            end_revision: None,
+            leases: Vec::new(),
+        }
+    }
+
+    /// Update with one event of a delta stream: `op` 1 for a put (with its value's SHA-256),
+    /// 2 for a delete (FORMAT.md, "Delta streams").
+    pub(crate) fn add_event(
+        &mut self,
+        op: u8,
+        key: &[u8],
+        value_hash: Option<&[u8; 32]>,
+        value_len: usize,
+        revs: [i64; 4],
+    ) {
+        self.content.update([op]);
+        self.content.update((key.len() as u64).to_le_bytes());
+        self.content.update(key);
+        if let Some(h) = value_hash {
+            self.content.update(h);
+        }
+        self.meta.update([op]);
+        self.meta.update((key.len() as u64).to_le_bytes());
+        self.meta.update(key);
+        for n in revs {
+            self.meta.update(n.to_le_bytes());
+        }
+        self.count += 1;
+        self.bytes += (key.len() + value_len) as u64;
+    }
+
+    /// The trailer of a delta stream ending at `end_revision` with `leases`: the metadata
+    /// digest also covers those two claims.
+    pub(crate) fn delta_trailer(&self, frame: &Frame, end_revision: i64, leases: Vec<Lease>) -> Trailer {
+        let mut meta = self.meta.clone();
+        meta.update(3u64.to_le_bytes());
+        meta.update(b"end");
+        meta.update(end_revision.to_le_bytes());
+        meta.update((leases.len() as u64).to_le_bytes());
+        for l in &leases {
+            meta.update(l.id_num().to_le_bytes());
+            meta.update(l.ttl.to_le_bytes());
+            meta.update(l.granted_ttl.to_le_bytes());
+        }
+        Trailer {
+            meta_sha256: hex::encode(meta.finalize()),
+            end_revision: Some(end_revision),
+            leases,
+            ..self.trailer(frame)
         }
     }
 }

@@ -26,6 +26,8 @@ pub enum Kind {
     Partial,
     /// Authentication or permission failure.
     Auth,
+    /// A command the tool ran failed (etcd-watch --filter): the tool exits with its code.
+    Child(u8),
 }
 
 /// One row of the exit-code table.
@@ -52,6 +54,11 @@ pub const EXIT_CODES: &[ExitCode] = &[
     },
     ExitCode { code: 9, name: "auth", meaning: "authentication failed or permission denied" },
     ExitCode {
+        code: 10,
+        name: "diff-error",
+        meaning: "kv-diff only: an error not listed above (kv-diff exits 1 when its inputs differ, as diff(1) does)",
+    },
+    ExitCode {
         code: 130,
         name: "interrupted",
         meaning: "stopped by SIGINT (143: SIGTERM, 129: SIGHUP); temporary files were removed, nothing looks complete",
@@ -70,6 +77,7 @@ impl Kind {
             Kind::Compacted => 7,
             Kind::Partial => 8,
             Kind::Auth => 9,
+            Kind::Child(code) => code,
         }
     }
 }

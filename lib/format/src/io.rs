@@ -83,6 +83,18 @@ impl AtomicFile {
         self.file.as_mut().expect("open until committed")
     }
 
+    /// The temporary file's path (to read it back before it is committed).
+    pub fn temp_path(&self) -> &Path {
+        &self.tmp
+    }
+
+    /// Flush to disk and rename into place under another name in the same directory (one
+    /// known only once the content is: a segment named by its last revision).
+    pub fn commit_as(mut self, dest: &Path) -> Result<()> {
+        self.dest = dest.to_path_buf();
+        self.commit()
+    }
+
     /// Flush to disk and rename into place.
     pub fn commit(mut self) -> Result<()> {
         let file = self.file.take().expect("open until committed");
@@ -168,6 +180,8 @@ pub enum Output {
     Stdout(BufWriter<std::io::Stdout>),
     File(BufWriter<AtomicFile>),
     Special(BufWriter<File>),
+    /// Any writer (a pipe to another thread).
+    Writer(BufWriter<Box<dyn Write + Send>>),
 }
 
 impl Output {
@@ -193,6 +207,7 @@ impl Output {
         match self {
             Output::Stdout(mut w) => Ok(w.flush()?),
             Output::Special(mut w) => Ok(w.flush()?),
+            Output::Writer(mut w) => Ok(w.flush()?),
             Output::File(w) => w.into_inner().map_err(|e| Error::from(e.into_error()))?.commit(),
         }
     }
@@ -204,6 +219,7 @@ impl Write for Output {
             Output::Stdout(w) => w.write(buf),
             Output::File(w) => w.write(buf),
             Output::Special(w) => w.write(buf),
+            Output::Writer(w) => w.write(buf),
         }
     }
     fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
@@ -211,6 +227,7 @@ impl Write for Output {
             Output::Stdout(w) => w.write_all(buf),
             Output::File(w) => w.write_all(buf),
             Output::Special(w) => w.write_all(buf),
+            Output::Writer(w) => w.write_all(buf),
         }
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -218,6 +235,7 @@ impl Write for Output {
             Output::Stdout(w) => w.flush(),
             Output::File(w) => w.flush(),
             Output::Special(w) => w.flush(),
+            Output::Writer(w) => w.flush(),
         }
     }
 }

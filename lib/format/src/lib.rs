@@ -23,6 +23,7 @@ pub mod sort;
 
 pub use error::{Error, Kind, Result};
 
+pub mod delta;
 mod digest;
 mod read;
 mod write;
@@ -149,12 +150,33 @@ fn is_false(b: &bool) -> bool {
     !*b
 }
 
+/// What a stream holds: a keyspace (records, one per key, in key order) or changes to one
+/// (events, in revision order: docs/FORMAT.md, "Delta streams").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StreamKind {
+    /// A keyspace at one revision (etcd-dump and every tool that rewrites one). Not written.
+    #[default]
+    Full,
+    /// Every change under the prefixes after `revision` (etcd-watch).
+    Delta,
+}
+
+impl StreamKind {
+    fn is_full(&self) -> bool {
+        *self == StreamKind::Full
+    }
+}
+
 /// First line of every stream.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Header {
     #[serde(rename = "type")]
     pub line_type: String,
     pub format: u32,
+    /// `"delta"` for a stream of changes (etcd-watch); absent for a keyspace.
+    #[serde(default, skip_serializing_if = "StreamKind::is_full")]
+    pub kind: StreamKind,
     /// The tool (and version) that produced the stream.
     pub tool: String,
     /// When the stream was produced, RFC 3339 UTC.
@@ -198,6 +220,7 @@ impl Header {
         Header {
             line_type: "header".into(),
             format: FORMAT_VERSION,
+            kind: StreamKind::Full,
             tool: tool.to_string(),
             time: now_rfc3339(),
             endpoints: Vec::new(),
@@ -255,7 +278,22 @@ impl Header {
             h.update(l.granted_ttl.to_le_bytes());
         }
         put(&mut h, self.cluster_id.as_deref().unwrap_or("").as_bytes());
+        if self.kind == StreamKind::Delta {
+            put(&mut h, b"delta");
+        }
         hex::encode(h.finalize())
+    }
+
+    /// A keyspace reader's check: a delta stream is refused with what to do instead.
+    pub fn require_full(&self) -> std::result::Result<(), String> {
+        match self.kind {
+            StreamKind::Full => Ok(()),
+            StreamKind::Delta => Err(format!(
+                "this is a delta stream (changes after revision {}, from etcd-watch), not a keyspace: \
+                 kv-apply BASE DELTA... turns a full dump and its deltas into a stream this tool reads",
+                self.revision
+            )),
+        }
     }
 
     /// Check what a reader relies on before it reads a record.
@@ -266,8 +304,17 @@ impl Header {
                 self.format
             ));
         }
-        if self.format >= 2 && !self.sorted {
-            return Err("a format-2 header must say \"sorted\":true: format-2 streams are sorted by key".into());
+        match self.kind {
+            StreamKind::Full if self.format >= 2 && !self.sorted => {
+                return Err("a format-2 header must say \"sorted\":true: format-2 streams are sorted by key".into());
+            }
+            StreamKind::Delta if self.format < 2 => {
+                return Err("a delta stream must be format 2".into());
+            }
+            StreamKind::Delta if self.sorted => {
+                return Err("a delta stream is in revision order: its header must not say \"sorted\":true".into());
+            }
+            _ => {}
         }
         if self.revision < 0 {
             return Err("revision is negative".into());
@@ -339,6 +386,14 @@ pub struct Trailer {
     /// Format 2: SHA-256 over the header's claims ([`Header::claims_sha256`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub header_sha256: Option<String>,
+    /// Delta streams: the last revision covered; every change up to it is in the stream.
+    /// Covered by `meta_sha256`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_revision: Option<i64>,
+    /// Delta streams: the leases the stream's puts name that were alive when it ended, with
+    /// their TTL then. Covered by `meta_sha256`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub leases: Vec<Lease>,
 }
 
 /// SHA-256 of a value: the per-key checksum of archives and the unit of the content digest.

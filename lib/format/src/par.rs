@@ -20,9 +20,11 @@ use std::path::Path;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 
+use crate::delta::DeltaReader;
 use crate::error::{Error, Kind, Result};
 use crate::{
-    Checker, Header, Line, MAX_LINE, Record, RecordMeta, Trailer, Verify, parse_line_head, read_header, value_sha256,
+    Checker, Header, Line, MAX_LINE, Record, RecordMeta, StreamKind, Trailer, Verify, parse_line_head, read_any_header,
+    read_header, value_sha256,
 };
 
 /// Build a tokio runtime for a tool. Few worker threads: each thread that allocates gets its own
@@ -105,20 +107,72 @@ pub struct ParReader {
     verify: Verify,
 }
 
+/// An input opened by [`ParReader::open_any`]: a keyspace stream, read in parallel, or a delta
+/// stream, read in order. (Made once per run: its size does not matter.)
+#[allow(clippy::large_enum_variant)]
+pub enum Opened {
+    Keyspace(ParReader),
+    Delta(DeltaReader<Box<dyn BufRead + Send>>),
+}
+
+/// A mapped file read as a `BufRead` from an offset (for a delta stream in a mapped file).
+struct MapRead {
+    map: Arc<memmap2::Mmap>,
+    pos: usize,
+}
+
+impl std::io::Read for MapRead {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = std::io::Read::read(&mut &self.map[self.pos..], buf)?;
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+impl BufRead for MapRead {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        let end = self.map.len().min(self.pos + crate::io::BUF_SIZE);
+        Ok(&self.map[self.pos..end])
+    }
+    fn consume(&mut self, n: usize) {
+        self.pos = (self.pos + n).min(self.map.len());
+    }
+}
+
 impl ParReader {
     pub fn new(mut input: Box<dyn BufRead + Send>, verify: Verify) -> Result<Self> {
         let (header_line, header) = read_header(&mut input)?;
         Ok(ParReader { input: Source::Stream(input), header, header_line, verify })
     }
 
+    /// [`ParReader::open`] for a tool that also takes delta streams.
+    pub fn open_any(path: Option<&Path>, verify: Verify) -> Result<Opened> {
+        let reader = Self::open_unchecked(path, verify)?;
+        if reader.header.kind != StreamKind::Delta {
+            return Ok(Opened::Keyspace(reader));
+        }
+        let input: Box<dyn BufRead + Send> = match reader.input {
+            Source::Stream(s) => s,
+            Source::Mapped(map, pos) => Box::new(MapRead { map, pos }),
+        };
+        Ok(Opened::Delta(DeltaReader::after_header(input, reader.header_line, reader.header)?))
+    }
+
     /// Open the input named on the command line (`None` or `-`: stdin). A non-empty regular
-    /// file is mapped; anything else (stdin, a pipe, a FIFO) is read as a stream.
+    /// file is mapped; anything else (stdin, a pipe, a FIFO) is read as a stream. A delta
+    /// stream is refused.
     pub fn open(path: Option<&Path>, verify: Verify) -> Result<Self> {
+        let r = Self::open_unchecked(path, verify)?;
+        r.header.require_full().map_err(|e| Error::bad_line(1, e))?;
+        Ok(r)
+    }
+
+    fn open_unchecked(path: Option<&Path>, verify: Verify) -> Result<Self> {
         if let Some(p) = path.filter(|p| !crate::io::is_stdio(Some(p))) {
             let file = crate::io::open_file(p)?;
             return match Self::mapped(&file, 0, verify) {
                 Some(r) => r,
-                None => Self::new(Box::new(std::io::BufReader::with_capacity(crate::io::BUF_SIZE, file)), verify),
+                None => Self::new_any(Box::new(std::io::BufReader::with_capacity(crate::io::BUF_SIZE, file)), verify),
             };
         }
         // Standard input redirected from a file (`< f`) is mapped too, from where its offset is.
@@ -128,7 +182,12 @@ impl ParReader {
         {
             return r;
         }
-        Self::new(crate::io::open_input(None)?, verify)
+        Self::new_any(crate::io::open_input(None)?, verify)
+    }
+
+    fn new_any(mut input: Box<dyn BufRead + Send>, verify: Verify) -> Result<Self> {
+        let (header_line, header) = read_any_header(&mut input)?;
+        Ok(ParReader { input: Source::Stream(input), header, header_line, verify })
     }
 
     /// Map `file` and read its header at `pos`, if it is a regular file with data after `pos`
@@ -141,7 +200,7 @@ impl ParReader {
         let _ = map.advise(memmap2::Advice::Sequential);
         let start = usize::try_from(pos).ok()?;
         let mut head: &[u8] = &map[start..];
-        let read = read_header(&mut head);
+        let read = read_any_header(&mut head);
         let offset = map.len() - head.len();
         Some(read.map(|(header_line, header)| ParReader {
             input: Source::Mapped(Arc::new(map), offset),

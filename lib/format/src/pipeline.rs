@@ -10,7 +10,15 @@ use std::time::{Duration, Instant};
 use crate::error::Result;
 use crate::io::Output;
 use crate::report::Progress;
-use crate::{StreamWriter, Trailer};
+use crate::{Header, Record, StreamWriter, Trailer};
+
+/// Records from anywhere — a stream read, an archive unpacked — with the header of the stream
+/// they make. The iterator ends with `None` only once its source was verified to its end (a
+/// stream's trailer, an archive's manifest and central directory); a failure is its last item.
+pub struct Source {
+    pub header: Header,
+    pub records: Box<dyn Iterator<Item = Result<Record>> + Send>,
+}
 
 /// Where a tool's records go. `close` writes what ends the output and commits it.
 pub trait Sink {

@@ -12,7 +12,7 @@ use crate::error::{Error, Kind, Result};
 // Reading
 
 /// A string that borrows from the line when it has no escapes.
-struct Str<'a>(Cow<'a, str>);
+pub(crate) struct Str<'a>(pub(crate) Cow<'a, str>);
 
 impl<'de: 'a, 'a> Deserialize<'de> for Str<'a> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
@@ -54,7 +54,7 @@ struct RawRecord<'a> {
     lease: Option<Str<'a>>,
 }
 
-fn bytes_field(plain: Option<Str>, b64: Option<Str>, name: &str) -> std::result::Result<Vec<u8>, String> {
+pub(crate) fn bytes_field(plain: Option<Str>, b64: Option<Str>, name: &str) -> std::result::Result<Vec<u8>, String> {
     match (plain, b64) {
         (Some(s), None) => Ok(s.0.into_owned().into_bytes()),
         (None, Some(s)) => {
@@ -164,7 +164,7 @@ fn parse_record_head_serde(line: &[u8], head: Option<usize>) -> std::result::Res
     Ok((r, value_len))
 }
 
-fn json_error_text(e: serde_json::Error) -> String {
+pub(crate) fn json_error_text(e: serde_json::Error) -> String {
     if e.is_syntax() || e.is_eof() {
         if e.is_eof() {
             return "invalid JSON: the line ends inside the object".into();
@@ -180,12 +180,12 @@ fn json_error_text(e: serde_json::Error) -> String {
 }
 
 /// What a line of a stream is, judged from its `type` field.
-enum Special {
+pub(crate) enum Special {
     Header(Box<Header>),
     Trailer(Trailer),
 }
 
-fn parse_special(line: &[u8]) -> Option<std::result::Result<Special, String>> {
+pub(crate) fn parse_special(line: &[u8]) -> Option<std::result::Result<Special, String>> {
     let v: serde_json::Value = serde_json::from_slice(line).ok()?;
     let t = v.get("type")?;
     Some(match t.as_str() {
@@ -323,6 +323,12 @@ impl Checker {
         if self.verify == Verify::PresenceOnly {
             return Ok(());
         }
+        if t.end_revision.is_some() || !t.leases.is_empty() {
+            return Err(Error::bad_line(
+                line_no,
+                "the trailer gives end_revision or leases, which only a delta stream's trailer has",
+            ));
+        }
         if let Some(want) = self.frame.header_sha256()
             && t.header_sha256.as_deref() != Some(want)
         {
@@ -412,20 +418,35 @@ pub fn read_line_capped<R: BufRead + ?Sized>(input: &mut R, buf: &mut Vec<u8>, m
     }
 }
 
-/// Read the header line of a stream: its raw bytes and the parsed, validated header.
+/// Read the header line of a keyspace stream: its raw bytes and the parsed, validated header.
+/// A delta stream is refused ([`Header::require_full`]).
 pub fn read_header<R: BufRead>(input: &mut R) -> Result<(Vec<u8>, Header)> {
+    let (line, header) = read_any_header(input)?;
+    header.require_full().map_err(|e| Error::bad_line(1, e))?;
+    Ok((line, header))
+}
+
+/// Read the header line of a keyspace or delta stream.
+pub fn read_any_header<R: BufRead>(input: &mut R) -> Result<(Vec<u8>, Header)> {
     let mut buf = Vec::new();
     let n = read_line_capped(input, &mut buf, MAX_LINE)?;
     if n == 0 {
         return Err(Error::new(Kind::Truncated, "empty input: no stream header (is the producer failing?)"));
     }
     let line = trim_newline(&buf).to_vec();
-    let header = parse_header(&line)?;
+    let header = parse_any_header(&line)?;
     Ok((line, header))
 }
 
-/// Parse and validate a header line (without its newline).
+/// Parse and validate the header line (without its newline) of a keyspace stream.
 pub fn parse_header(line: &[u8]) -> Result<Header> {
+    let header = parse_any_header(line)?;
+    header.require_full().map_err(|e| Error::bad_line(1, e))?;
+    Ok(header)
+}
+
+/// Parse and validate a header line of a keyspace or delta stream.
+pub fn parse_any_header(line: &[u8]) -> Result<Header> {
     let header = match parse_special(line) {
         Some(Ok(Special::Header(h))) => *h,
         Some(Err(e)) => return Err(Error::bad_line(1, e)),

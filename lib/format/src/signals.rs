@@ -5,7 +5,7 @@
 //! trailer, so downstream tools see an incomplete stream.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 use std::sync::{Mutex, Once, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -14,6 +14,11 @@ use tokio_util::sync::CancellationToken;
 static TEMPS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 static SIGNAL: AtomicI32 = AtomicI32::new(0);
 static BUSY: AtomicUsize = AtomicUsize::new(0);
+static GRACEFUL: AtomicBool = AtomicBool::new(false);
+static STOPPING: AtomicI32 = AtomicI32::new(0);
+
+/// How long a tool that stops gracefully may take to finish before it is ended like the others.
+const GRACE_STOP: Duration = Duration::from_secs(30);
 static INSTALL: Once = Once::new();
 
 /// How long a tool may take, after a signal, to undo what it must (abort an upload).
@@ -32,6 +37,22 @@ pub fn cancelled() -> CancellationToken {
 /// The signal that interrupted this process, if any.
 pub fn received() -> Option<i32> {
     match SIGNAL.load(Ordering::SeqCst) {
+        0 => None,
+        s => Some(s),
+    }
+}
+
+/// Make the first signal a request to stop (for a tool that runs until stopped: etcd-watch):
+/// the token from [`cancelled`] is cancelled and the tool finishes what it has — closes its
+/// segment at a revision it has whole — and exits 0. A second signal, or [`GRACE_STOP`] without
+/// finishing, ends it as any tool is ended (temporary files removed, exit 128 + signal).
+pub fn set_graceful() {
+    GRACEFUL.store(true, Ordering::SeqCst);
+}
+
+/// The signal that asked a graceful tool to stop, if one did.
+pub fn stop_requested() -> Option<i32> {
+    match STOPPING.load(Ordering::SeqCst) {
         0 => None,
         s => Some(s),
     }
@@ -90,17 +111,29 @@ pub fn install(tool: &str) {
 
 fn listen() {
     use tokio::signal::unix::{SignalKind, signal};
-    let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_io().build() else { return };
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_io().enable_time().build() else { return };
     let sig = rt.block_on(async {
         let (Ok(mut int), Ok(mut term), Ok(mut hup)) =
             (signal(SignalKind::interrupt()), signal(SignalKind::terminate()), signal(SignalKind::hangup()))
         else {
             return None;
         };
+        let first = tokio::select! {
+            _ = int.recv() => 2,
+            _ = term.recv() => 15,
+            _ = hup.recv() => 1,
+        };
+        if !GRACEFUL.load(Ordering::SeqCst) {
+            return Some(first);
+        }
+        // A graceful stop: the tool finishes and exits by itself, unless told again or too slow.
+        STOPPING.store(first, Ordering::SeqCst);
+        token().cancel();
         tokio::select! {
             _ = int.recv() => Some(2),
             _ = term.recv() => Some(15),
             _ = hup.recv() => Some(1),
+            _ = tokio::time::sleep(GRACE_STOP) => Some(first),
         }
     });
     let Some(sig) = sig else { return };

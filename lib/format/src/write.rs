@@ -62,7 +62,7 @@ pub fn push_bytes_field(out: &mut Vec<u8>, name: &str, bytes: &[u8]) {
     }
 }
 
-fn push_int(out: &mut Vec<u8>, n: i64) {
+pub(crate) fn push_int(out: &mut Vec<u8>, n: i64) {
     // Writing to a Vec cannot fail.
     let _ = write!(out, "{n}");
 }
@@ -78,6 +78,20 @@ pub fn encode_record_parts(
     lease: i64,
 ) {
     out.push(b'{');
+    push_record_fields(out, key, value, create, modr, version, lease);
+}
+
+/// A record's fields after the opening brace, closing brace and newline included (an event
+/// line is `{"op":"put",` followed by them).
+pub(crate) fn push_record_fields(
+    out: &mut Vec<u8>,
+    key: &[u8],
+    value: &[u8],
+    create: i64,
+    modr: i64,
+    version: i64,
+    lease: i64,
+) {
     push_bytes_field(out, "key", key);
     out.extend_from_slice(b",\"create_revision\":");
     push_int(out, create);
