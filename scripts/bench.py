@@ -154,7 +154,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--objects", type=int, default=100000)
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--only", action="append", default=[], help="sections: dump, load, mirror, archive, filter, s3")
+    ap.add_argument("--only", action="append", default=[], help="sections: dump, load, mirror, archive, filter, s3, watch")
     ap.add_argument("--scale", action="store_true", help="also run the 1M-small-keys memory run")
     ap.add_argument("--no-write", action="store_true", help="do not write docs/BENCHMARKS.md")
     args = ap.parse_args()
@@ -318,6 +318,9 @@ def main():
         if want("s3"):
             s3_section(work, args)
 
+        if want("watch"):
+            watch_section(work, args, gen)
+
         if args.scale:
             scale(work, args)
     finally:
@@ -402,7 +405,128 @@ def scale(work, args):
             os.unlink(gen)
 
 
-SECTION_ORDER = ["dump", "load", "mirror", "archive", "filter", "s3"]
+WATCH = []  # (label, events, write seconds, events/s, watch lag at the end of the writes)
+
+
+def header_revision(path):
+    import json
+    with open(path, "rb") as f:
+        return json.loads(f.readline())["revision"]
+
+
+def current_revision(ep):
+    import json
+    out = subprocess.run(["etcdctl", "--endpoints", ep, "get", "x", "-w", "json"], capture_output=True, text=True).stdout
+    return json.loads(out)["header"]["revision"]
+
+
+class Watcher:
+    """etcd-watch running live; its progress line (RESHIFTER_PROGRESS=1) tells, with a time, the
+    revision up to which it has received every change."""
+
+    def __init__(self, args_):
+        import re
+        import threading
+        env = dict(os.environ, PATH=f"{BIN}:{os.environ['PATH']}", RESHIFTER_PROGRESS="1")
+        self.tf = tempfile.mktemp(prefix="bench-time-")
+        self.p = subprocess.Popen(["/usr/bin/time", "-f", "%M", "-o", self.tf, "etcd-watch"] + args_, env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.seen = []
+        pat = re.compile(rb"revision (\d+)")
+
+        def read():
+            buf = b""
+            while True:
+                c = self.p.stderr.read(1)
+                if not c:
+                    return
+                if c in (b"\r", b"\n"):
+                    m = pat.search(buf)
+                    if m:
+                        self.seen.append((time.monotonic(), int(m.group(1))))
+                    buf = b""
+                else:
+                    buf += c
+        self.t = threading.Thread(target=read, daemon=True)
+        self.t.start()
+
+    def reached(self, rev, timeout=120):
+        """When the watcher first reported `rev` or more (waits for it)."""
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < timeout:
+            for t, r in list(self.seen):
+                if r >= rev:
+                    return t
+            time.sleep(0.05)
+        raise SystemExit(f"etcd-watch did not reach revision {rev}")
+
+    def stop(self):
+        """SIGTERM: etcd-watch closes its open segment at the newest confirmed revision."""
+        subprocess.run(["pkill", "-TERM", "-P", str(self.p.pid)])
+        self.p.wait()
+        with open(self.tf) as f:
+            nums = [l for l in f.read().split() if l.isdigit()]
+        os.unlink(self.tf)
+        return int(nums[-1]) if nums else 0
+
+
+def watch_section(work, args, gen):
+    """Continuous backup: etcd-watch live while etcd takes writes as fast as it can (its own
+    ceiling, batched and one key per revision), then point in time (kv-apply beside etcd-dump
+    --rev) and drift (kv-diff beside diff)."""
+    e = Etcd(work, "watch")
+    try:
+        ep = e.endpoint
+        run_timed(f"etcd-load -q --endpoints {ep} {gen}")
+        base = os.path.join(work, "w-base.ndjson")
+        run_timed(f"etcd-dump -q --endpoints {ep} -o {base}")
+        b = header_revision(base)
+        segs = os.path.join(work, "segs")
+        os.makedirs(segs)
+        w = Watcher(["--endpoints", ep, "--from-rev", str(b), "-o", segs, "--segment-bytes", "64MB"])
+        # A small change set, for kv-diff.
+        run_timed(f"kv-gen --objects 1000 --seed 3 | etcd-load -q --endpoints {ep}")
+        changed = os.path.join(work, "w-changed.ndjson")
+        run_timed(f"etcd-dump -q --endpoints {ep} -o {changed}")
+        for label, n, flags in (("batched transactions (etcd-load, 128 keys each)", 1_000_000, ""),
+                                ("one key per revision (etcd-load --max-txn-ops 1)", 20_000, "--max-txn-ops 1")):
+            src = os.path.join(work, "w-writes.ndjson")
+            run_timed(f"kv-gen --small --objects {n} --seed {n} -o {src}")
+            t0 = time.monotonic()
+            run_timed(f"etcd-load -q {flags} --endpoints {ep} {src}")
+            t1 = time.monotonic()
+            f = current_revision(ep)
+            lag = w.reached(f) - t1
+            WATCH.append((label, n, t1 - t0, n / (t1 - t0), max(lag, 0.0)))
+            print(f"watch: {label}: {n} keys in {t1 - t0:.1f} s ({n / (t1 - t0):.0f}/s); etcd-watch lag at the end "
+                  f"{lag:.2f} s", flush=True)
+            os.unlink(src)
+        final = current_revision(ep)
+        w.reached(final)
+        rss = w.stop()
+        WATCH.append(("etcd-watch peak RSS (KiB)", 0, 0.0, 0.0, float(rss)))
+        print(f"watch: etcd-watch peak RSS {rss / 1024:.0f} MiB", flush=True)
+        applied, dumped = os.path.join(work, "applied.ndjson"), os.path.join(work, "dumped.ndjson")
+        compare("kv-apply (base 100k objects + 1M events) vs etcd-dump --rev", "kv-apply --to-rev R base segments",
+                f"kv-apply -q --to-rev {final} {base} {segs}/delta-*.ndjson > {applied}",
+                "etcd-dump --rev R", f"etcd-dump -q --endpoints {ep} --rev {final} > {dumped}", args.repeat,
+                "bounded memory; same records as etcd-dump --rev")
+        same = subprocess.run(["bash", "-c", f"diff <(tail -1 {applied} | jq -c '[.count,.sha256,.meta_sha256]') "
+                                             f"<(tail -1 {dumped} | jq -c '[.count,.sha256,.meta_sha256]')"]).returncode == 0
+        print(f"kv-apply and etcd-dump --rev give the same records: {same}", flush=True)
+        if not same:
+            raise SystemExit("kv-apply and etcd-dump --rev disagree")
+        compare("kv-diff vs diff (two 100k-object dumps, 1000 objects apart)", "kv-diff a b",
+                f"kv-diff -q {base} {changed} > /dev/null; test $? -le 1", "diff a b",
+                f"diff {base} {changed} > /dev/null; test $? -le 1", args.repeat, "≤ 1× diff's wall, constant memory")
+        for f in (applied, dumped, base, changed):
+            os.unlink(f)
+        shutil.rmtree(segs, ignore_errors=True)
+    finally:
+        e.stop()
+
+
+SECTION_ORDER = ["dump", "load", "mirror", "archive", "filter", "s3", "watch"]
 
 
 def write_doc(args, total):
@@ -431,6 +555,8 @@ def write_doc(args, total):
         store["sizes"] = SIZES
     if SCALE:
         store["scale"] = SCALE
+    if WATCH:
+        store["watch"] = WATCH
     store["machine"] = f"{os.cpu_count()} cores ({cpu}), {platform.system()} {platform.release()}; {etcd_v}"
     with open(store_path, "w") as f:
         json.dump(store, f, indent=1)
@@ -474,6 +600,18 @@ def write_doc(args, total):
                  "|---|---|---|---|---|---|"]
         for n, size, lw, lr, dw, dr in store["scale"]:
             body.append(f"| {n} | {size / 1e6:.0f} MB | {lw:.1f} s | {lr / 1024:.0f} MiB | {dw:.1f} s | {dr / 1024:.0f} MiB |")
+        body.append("")
+    if store.get("watch"):
+        body += ["## Continuous backup: etcd-watch under etcd's own write ceiling", "",
+                 "etcd takes writes as fast as it can (etcd-load, as many transactions in flight as it uses); etcd-watch",
+                 "records them live into segments. The lag is the time from the last write's answer until etcd-watch",
+                 "had received every change up to that revision (its progress line, at most 5 updates a second):", "",
+                 "| writes | keys | wall | keys/s | etcd-watch lag at the end |", "|---|---|---|---|---|"]
+        for label, n, wall, rate, lag in store["watch"]:
+            if n == 0:
+                body.append(f"| {label} | | | | {lag / 1024:.0f} MiB |")
+            else:
+                body.append(f"| {label} | {n} | {wall:.1f} s | {rate:.0f} | {lag:.2f} s |")
         body.append("")
     extra = os.path.join(ROOT, "docs", "BENCHMARKS.notes.md")
     if os.path.exists(extra):

@@ -9,9 +9,11 @@
 //! ```
 //!
 //! Entries carry their sizes before their data, so an archive streams from a pipe; the manifest
-//! comes last because only then is the stream known to be complete.
+//! comes last because only then is the stream known to be complete. A delta stream's archive
+//! holds its event lines in chunks (`reshifter/delta/<n>.ndjson`) between header and manifest.
 
 pub mod crypt;
+mod delta;
 pub mod pack;
 pub mod path;
 pub mod unpack;
@@ -23,6 +25,15 @@ use reshifter_format::{Record, RecordMeta};
 pub const HEADER_ENTRY: &str = "reshifter/header.json";
 /// The last entry of our archives.
 pub const MANIFEST_ENTRY: &str = "reshifter/manifest.ndjson";
+/// Event lines per chunk entry of a delta archive: a chunk ends at the first line end after
+/// this many bytes.
+pub const DELTA_CHUNK: usize = 8 << 20;
+
+/// The name of a delta archive's chunk entry `n` (from 0).
+pub fn delta_chunk_name(n: u64) -> String {
+    format!("reshifter/delta/{n:08}.ndjson")
+}
+
 /// ZIP extra field id of our per-entry metadata ("rs").
 pub const META_ID: u16 = 0x7372;
 const META_VERSION: u8 = 1;

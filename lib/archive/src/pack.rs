@@ -12,10 +12,11 @@ use std::path::PathBuf;
 use super::crypt::{KeyArgs, Sink};
 use super::path::{LEAF, is_hashed, path_of, reshifter_path};
 use super::zipw::{Entry, Method, ZipStreamWriter};
-use super::{HEADER_ENTRY, MANIFEST_ENTRY, encode_meta};
+use super::{DELTA_CHUNK, HEADER_ENTRY, MANIFEST_ENTRY, delta_chunk_name, encode_meta};
+use reshifter_format::delta::DeltaReader;
 use reshifter_format::error::{Error, Kind, Result};
 use reshifter_format::io::Output;
-use reshifter_format::par::ParReader;
+use reshifter_format::par::{Opened, ParReader};
 use reshifter_format::pipeline::{self, Run};
 use reshifter_format::report::{human_bytes, secs};
 use reshifter_format::{Record, RecordMeta, Trailer, Verify, push_bytes_field, show_key};
@@ -324,6 +325,61 @@ impl ArchiveWriter {
     }
 }
 
+impl ArchiveWriter {
+    /// One chunk of a delta stream's event lines, and its manifest line.
+    fn add_chunk(&mut self, n: u64, chunk: &[u8], c: &mut Compressor) -> Result<()> {
+        let name = delta_chunk_name(n);
+        let (method, data) = c.compress(chunk)?;
+        let size = chunk.len() as u64;
+        self.zip.add(&Entry {
+            name: name.clone(),
+            method,
+            crc32: crc32fast::hash(chunk),
+            size,
+            data,
+            extra: Vec::new(),
+        })?;
+        let sha = hex::encode(reshifter_format::value_sha256(chunk));
+        writeln!(self.manifest, "{{\"path\":\"{name}\",\"size\":{size},\"sha256\":\"{sha}\"}}")?;
+        self.bytes += size;
+        Ok(())
+    }
+}
+
+/// A delta stream (etcd-watch) as an archive: its event lines, verbatim, in chunks of about
+/// [`DELTA_CHUNK`] bytes (docs/FORMAT.md, "Archives of delta streams").
+fn pack_delta(o: &PackOptions, mut d: DeltaReader<Box<dyn std::io::BufRead + Send>>, mut run: Run) -> Result<()> {
+    if o.layout == Layout::Reshifter {
+        return Err(Error::new(
+            Kind::Usage,
+            "ReShifter's layout holds a keyspace, not a delta stream: pack deltas in the native layout",
+        ));
+    }
+    let header_line = d.header_line().to_vec();
+    let mut archive = ArchiveWriter::create(o, &header_line, unix_time(&d.header().time))?;
+    let mut c = Compressor::new(o.compression())?;
+    let mut chunk: Vec<u8> = Vec::with_capacity(DELTA_CHUNK + (64 << 10));
+    let mut n = 0u64;
+    while let Some(e) = d.next_event()? {
+        chunk.extend_from_slice(d.last_line());
+        chunk.push(b'\n');
+        run.record((e.record.key.len() + e.record.value.len()) as u64, |t| format!("{} events", t.keys));
+        if chunk.len() >= DELTA_CHUNK {
+            archive.add_chunk(n, &chunk, &mut c)?;
+            n += 1;
+            chunk.clear();
+        }
+    }
+    if !chunk.is_empty() {
+        archive.add_chunk(n, &chunk, &mut c)?;
+    }
+    archive.trailer = d.trailer().cloned();
+    run.end(archive, |&(bytes, written), t| {
+        format!("{} events, {} -> {} in {}", t.keys, human_bytes(bytes), human_bytes(written), secs(t.elapsed))
+    })?;
+    Ok(())
+}
+
 impl pipeline::Sink for ArchiveWriter {
     /// Bytes in, bytes written.
     type Closed = (u64, u64);
@@ -352,7 +408,10 @@ impl pipeline::Sink for ArchiveWriter {
 /// Run archive-pack.
 pub fn pack(o: PackOptions) -> Result<()> {
     let mut run = Run::new("archive-pack", o.quiet);
-    let reader = ParReader::open(o.input.as_deref(), Verify::Full)?;
+    let reader = match ParReader::open_any(o.input.as_deref(), Verify::Full)? {
+        Opened::Keyspace(r) => r,
+        Opened::Delta(d) => return pack_delta(&o, d, run),
+    };
     let time = unix_time(&reader.header().time);
     let backup_id = time.to_string();
     let mut archive = ArchiveWriter::create(&o, reader.header_line(), time)?;

@@ -14,7 +14,7 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Cursor, Read, Seek, SeekFrom, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 use zip::result::ZipError;
@@ -24,11 +24,11 @@ use super::path::{is_hashed, key_of, reshifter_key};
 use super::{HEADER_ENTRY, MANIFEST_ENTRY, decode_meta};
 use reshifter_format::error::{Error, Kind, Result};
 use reshifter_format::io::{BUF_SIZE, Output};
-use reshifter_format::pipeline::{self, Run, Tally};
+use reshifter_format::pipeline::{self, Run, Source, Tally};
 use reshifter_format::report::{human_bytes, secs};
 use reshifter_format::{
-    Checker, Header, MAX_LINE, MAX_VALUE, Record, StreamWriter, Verify, lease_hex, narrowed_header, parse_header,
-    push_bytes_field, push_json_str, read_line_capped, show_key,
+    Checker, Header, MAX_LINE, MAX_VALUE, Record, StreamKind, StreamReader, StreamWriter, Verify, lease_hex,
+    narrowed_header, parse_any_header, push_bytes_field, push_json_str, read_line_capped, show_key,
 };
 
 /// What archive-unpack produces.
@@ -133,12 +133,16 @@ struct Target {
 }
 
 impl Target {
-    fn new(o: &UnpackOptions, header_line: &[u8], header: &Header) -> Result<Self> {
+    /// `into`: the output to write instead of the one the options name.
+    fn new(o: &UnpackOptions, header_line: &[u8], header: &Header, into: Option<Output>) -> Result<Self> {
         let prefixes: Vec<Vec<u8>> = o.prefixes.iter().map(|p| p.as_bytes().to_vec()).collect();
         let (mut stream, mut list) = (None, None);
         match o.mode() {
             Mode::Stream => {
-                let out = Output::create(o.output.as_deref())?;
+                let out = match into {
+                    Some(out) => out,
+                    None => Output::create(o.output.as_deref())?,
+                };
                 stream = Some(if prefixes.is_empty() {
                     StreamWriter::with_header_line(out, header_line, header)?
                 } else {
@@ -191,6 +195,22 @@ impl Target {
     }
 }
 
+/// What an archive unpacks into: a keyspace stream, or a delta stream.
+enum Unpacked {
+    Keyspace(Target),
+    Delta(super::delta::DeltaTarget),
+}
+
+impl pipeline::Sink for Unpacked {
+    type Closed = ();
+    fn close(self) -> Result<()> {
+        match self {
+            Unpacked::Keyspace(t) => t.close(),
+            Unpacked::Delta(t) => t.close(),
+        }
+    }
+}
+
 impl pipeline::Sink for Target {
     type Closed = ();
 
@@ -208,8 +228,82 @@ impl pipeline::Sink for Target {
 
 /// Run archive-unpack.
 pub fn unpack(o: UnpackOptions) -> Result<()> {
-    let mut run = Run::new("archive-unpack", o.quiet);
     let input = reshifter_format::io::open_input(o.input.as_deref())?;
+    unpack_from(&o, input, None)
+}
+
+/// True when input starting with `head` is an archive (a ZIP, or an age file) rather than a
+/// stream.
+pub fn is_archive(head: &[u8]) -> bool {
+    head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06") || head.starts_with(AGE_MAGIC)
+}
+
+/// A stream or an archive (ZIP or age-encrypted, our layout or ReShifter's) as a [`Source`]. An
+/// archive is unpacked on a thread into a pipe; the stream it makes gets its trailer only once
+/// the whole archive was verified, and a failure of the unpacking is the records' last item.
+pub fn open_records(path: Option<&Path>, keys: KeyArgs) -> Result<Source> {
+    let input = reshifter_format::io::open_input(path)?;
+    let (head, input) = peek(input, AGE_MAGIC.len())?;
+    let input: Box<dyn BufRead + Send> = Box::new(BufReader::with_capacity(BUF_SIZE, input));
+    if !is_archive(&head) {
+        let r = StreamReader::new(input)?;
+        return Ok(Source { header: r.header().clone(), records: Box::new(r) });
+    }
+    let o = UnpackOptions {
+        input: path.map(Path::to_path_buf),
+        output: None,
+        list: false,
+        verify: false,
+        prefixes: Vec::new(),
+        passphrase_file: keys.passphrase_file,
+        identity_file: keys.identity_files,
+        quiet: true,
+    };
+    let (rd, wr) = std::io::pipe()?;
+    let job = std::thread::spawn(move || {
+        let out = Output::Writer(BufWriter::with_capacity(BUF_SIZE, Box::new(wr)));
+        unpack_from(&o, input, Some(out))
+    });
+    let mut job = Some(job);
+    let reader = StreamReader::new(BufReader::with_capacity(BUF_SIZE, rd));
+    let reader = match reader {
+        Ok(r) => r,
+        Err(e) => return Err(unpacking_error(&mut job).unwrap_or(e)),
+    };
+    Ok(Source { header: reader.header().clone(), records: Box::new(ArchiveRecords { reader, job }) })
+}
+
+type Job = Option<std::thread::JoinHandle<Result<()>>>;
+
+/// The unpacking thread's own error, once it has ended.
+fn unpacking_error(job: &mut Job) -> Option<Error> {
+    match job.take()?.join() {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(e),
+        Err(_) => Some(Error::new(Kind::Failure, "the archive reader failed")),
+    }
+}
+
+/// Records read back from an archive unpacked on a thread.
+struct ArchiveRecords {
+    reader: StreamReader<BufReader<std::io::PipeReader>>,
+    job: Job,
+}
+
+impl Iterator for ArchiveRecords {
+    type Item = Result<Record>;
+    fn next(&mut self) -> Option<Result<Record>> {
+        match self.reader.next() {
+            Some(Err(e)) => Some(Err(unpacking_error(&mut self.job).unwrap_or(e))),
+            None => unpacking_error(&mut self.job).map(Err),
+            some => some,
+        }
+    }
+}
+
+/// archive-unpack on an opened input, writing to `into` when given (else what `o` names).
+fn unpack_from(o: &UnpackOptions, input: Box<dyn BufRead + Send>, into: Option<Output>) -> Result<()> {
+    let mut run = Run::new("archive-unpack", o.quiet);
     let (head, input) = peek(input, AGE_MAGIC.len())?;
     if head.is_empty() {
         return Err(Error::new(Kind::Truncated, "empty input: no archive"));
@@ -220,7 +314,7 @@ pub fn unpack(o: UnpackOptions) -> Result<()> {
     let (head, reader) = peek(reader, 30 + HEADER_ENTRY.len())?;
     let target = match first_entry_name(&head) {
         Some(name) if name == HEADER_ENTRY.as_bytes() => {
-            native(BufReader::with_capacity(BUF_SIZE, reader), &o, &mut run)?
+            native(BufReader::with_capacity(BUF_SIZE, reader), o, &mut run, into)?
         }
         Some(_) => {
             // Another writer's archive: random access. A plain file is read in place.
@@ -233,7 +327,7 @@ pub fn unpack(o: UnpackOptions) -> Result<()> {
                     f
                 }
             };
-            foreign(file, &o, &mut run)?
+            Unpacked::Keyspace(foreign(file, o, &mut run, into)?)
         }
         None if head.starts_with(b"PK\x05\x06") => {
             return Err(Error::new(Kind::BadInput, "the archive is empty"));
@@ -258,7 +352,7 @@ fn progress_line(t: &Tally) -> String {
 }
 
 /// Name the entry an error happened in.
-fn entry_error(after: &str, e: ZipError) -> Error {
+pub(crate) fn entry_error(after: &str, e: ZipError) -> Error {
     match e {
         ZipError::Io(io) => {
             if let Some(inner) = io.get_ref().and_then(|i| i.downcast_ref::<Error>()) {
@@ -280,7 +374,7 @@ fn entry_error(after: &str, e: ZipError) -> Error {
 }
 
 /// An entry's data, at most `cap` bytes, which must be the size its header claims.
-fn read_entry_data(f: &mut impl Read, name: &str, claimed: u64, cap: usize) -> Result<Vec<u8>> {
+pub(crate) fn read_entry_data(f: &mut impl Read, name: &str, claimed: u64, cap: usize) -> Result<Vec<u8>> {
     if claimed > cap as u64 {
         return Err(Error::new(
             Kind::BadInput,
@@ -305,7 +399,7 @@ fn read_entry_data(f: &mut impl Read, name: &str, claimed: u64, cap: usize) -> R
 /// What the central directory must repeat of each local entry: name, CRC-32 and sizes, hashed in
 /// order, and how many.
 #[derive(Default)]
-struct EntryLog {
+pub(crate) struct EntryLog {
     hash: Sha256,
     count: u64,
 }
@@ -320,7 +414,7 @@ impl EntryLog {
         self.count += 1;
     }
 
-    fn log<R: Read>(&mut self, f: &zip::read::ZipFile<'_, R>) {
+    pub(crate) fn log<R: Read>(&mut self, f: &zip::read::ZipFile<'_, R>) {
         self.add(f.name_raw(), f.crc32(), f.compressed_size(), f.size());
     }
 }
@@ -331,7 +425,7 @@ fn long_key_dir(name: &str) -> Option<&str> {
 }
 
 /// Our own archive, read as a stream.
-fn native<R: BufRead>(mut rd: R, o: &UnpackOptions, run: &mut Run) -> Result<Target> {
+fn native<R: BufRead>(mut rd: R, o: &UnpackOptions, run: &mut Run, into: Option<Output>) -> Result<Unpacked> {
     let mut log = EntryLog::default();
     let mut f = zip::read::read_zipfile_from_stream(&mut rd)
         .map_err(|e| entry_error("(start)", e))?
@@ -340,9 +434,14 @@ fn native<R: BufRead>(mut rd: R, o: &UnpackOptions, run: &mut Run) -> Result<Tar
     let size = f.size();
     let header_line = read_entry_data(&mut f, HEADER_ENTRY, size, MAX_LINE)?;
     drop(f);
-    let header = parse_header(&header_line)
+    let header = parse_any_header(&header_line)
         .map_err(|e| Error::new(e.kind(), format!("entry {HEADER_ENTRY}: {}", e.message())))?;
-    let mut target = Target::new(o, &header_line, &header)?;
+    if header.kind == StreamKind::Delta {
+        let target = super::delta::unpack_delta(&mut rd, o, run, into, &header_line, &header, &mut log)?;
+        check_central_directory(&mut rd, log)?;
+        return Ok(Unpacked::Delta(target));
+    }
+    let mut target = Target::new(o, &header_line, &header, into)?;
     let mut entries = Entries::new(&header)?;
     loop {
         let next = zip::read::read_zipfile_from_stream(&mut rd).map_err(|e| entry_error(&entries.last, e))?;
@@ -367,7 +466,7 @@ fn native<R: BufRead>(mut rd: R, o: &UnpackOptions, run: &mut Run) -> Result<Tar
         }
     }
     check_central_directory(&mut rd, log)?;
-    Ok(target)
+    Ok(Unpacked::Keyspace(target))
 }
 
 /// The entries of a native archive, checked as they come: keys from their paths (or the
@@ -541,7 +640,7 @@ fn le64(b: &[u8], at: usize) -> u64 {
 /// After the manifest: the central directory, record by record, must repeat the local entries
 /// (names, CRC-32s, sizes, in order, as many), then the ZIP64 end records when used, then the end
 /// of central directory record, which must end the input exactly.
-fn check_central_directory<R: Read>(rd: &mut R, local: EntryLog) -> Result<()> {
+pub(crate) fn check_central_directory<R: Read>(rd: &mut R, local: EntryLog) -> Result<()> {
     let cut = || Error::new(Kind::Truncated, "the archive's central directory is cut short: it is incomplete");
     let corrupt = |what: &str| Error::new(Kind::Integrity, format!("the archive's central directory {what}"));
     let mut read = |n: usize| -> Result<Vec<u8>> {
@@ -625,13 +724,13 @@ fn check_central_directory<R: Read>(rd: &mut R, local: EntryLog) -> Result<()> {
 
 /// An archive in ReShifter's layout: `<backup id>/<key path>/content`, no metadata. It claims no
 /// coverage: it may hold part of a keyspace.
-fn foreign(file: File, o: &UnpackOptions, run: &mut Run) -> Result<Target> {
+fn foreign(file: File, o: &UnpackOptions, run: &mut Run, into: Option<Output>) -> Result<Target> {
     let mut za = zip::ZipArchive::new(BufReader::new(file))
         .map_err(|e| Error::new(Kind::BadInput, format!("not a readable ZIP archive: {e}")))?;
     let (entries, backup_ids) = foreign_entries(&mut za)?;
     let h = foreign_header(backup_ids);
     let header_line = serde_json::to_vec(&h).map_err(std::io::Error::other)?;
-    let mut target = Target::new(o, &header_line, &h)?;
+    let mut target = Target::new(o, &header_line, &h, into)?;
     for (key, i, name) in entries {
         let mut f = za.by_index(i).map_err(|e| entry_error(&name, e))?;
         let size = f.size();

@@ -53,14 +53,14 @@ pub struct DumpOptions {
 }
 
 /// Facts about the cluster, for the stream header.
-struct Source {
-    cluster_id: u64,
-    member_id: u64,
-    version: String,
-    revision: i64,
+pub(crate) struct Source {
+    pub(crate) cluster_id: u64,
+    pub(crate) member_id: u64,
+    pub(crate) version: String,
+    pub(crate) revision: i64,
 }
 
-async fn source_facts(client: &mut Client, args: &EtcdArgs) -> Result<Source> {
+pub(crate) async fn source_facts(client: &mut Client, args: &EtcdArgs) -> Result<Source> {
     let status = etcd::retried(args.endpoints.len(), || {
         let mut c = client.clone();
         async move { c.status().await }
@@ -258,7 +258,7 @@ pub fn run(opts: DumpOptions) -> Result<()> {
     Ok(())
 }
 
-fn normalized(prefixes: &[String]) -> Vec<String> {
+pub(crate) fn normalized(prefixes: &[String]) -> Vec<String> {
     let mut p = prefixes.to_vec();
     p.sort();
     p.dedup();

@@ -5,6 +5,7 @@
 pub mod dump;
 pub mod explore;
 pub mod load;
+pub mod watch;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -1,7 +1,10 @@
-//! The tools that work on a stream alone, with no server: [`filter`] (kv-filter, kv-seal),
-//! [`stats`] (kv-stats) and [`kvgen`] (kv-gen, a realistic sample keyspace). They build without
-//! protoc, the etcd client or the AWS SDK.
+//! The tools that work on streams alone, with no server: [`filter`] (kv-filter, kv-seal),
+//! [`stats`] (kv-stats), [`kvgen`] (kv-gen, a realistic sample keyspace), [`apply`] (kv-apply:
+//! a base and its deltas to any revision) and [`diff`] (kv-diff). They build without protoc,
+//! the etcd client or the AWS SDK.
 
+pub mod apply;
+pub mod diff;
 pub mod filter;
 pub mod kvgen;
 pub mod stats;

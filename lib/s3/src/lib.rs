@@ -19,7 +19,7 @@ mod manage;
 mod pull;
 mod push;
 
-pub use manage::{PruneOptions, ls, prune, retention};
+pub use manage::{PruneOptions, ls, newest_segment_end, prune, retention};
 pub use pull::{PullOptions, pull};
 pub use push::{Completeness, PushOptions, Pushed, completeness, push};
 

@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use super::{CHECKSUM_SUFFIX, Listed, S3Args, S3Uri, check_all, list, runtime, s3_error};
 use reshifter_cli::parse_duration;
+use reshifter_format::delta::parse_segment_name;
 use reshifter_format::error::{Error, Kind, Result};
 use reshifter_format::io::Output;
 use reshifter_format::report::human_bytes;
@@ -171,6 +172,33 @@ async fn prune_async(o: &PruneOptions) -> Result<(), Error> {
     let skipped = if others.is_empty() { String::new() } else { format!(", {} unverified left alone", others.len()) };
     eprintln!("s3-prune: {kept} kept, {deleted} {verb}{skipped}");
     Ok(())
+}
+
+/// The end revision of the newest complete delta segment under `uri` (`etcd-watch --resume
+/// s3://...`): objects named `delta-<first>-<last>...` (docs/FORMAT.md, "Segments") whose
+/// checksum object names them, so that an upload a failed push left never counts. `None` when
+/// there is none.
+pub fn newest_segment_end(s3: &S3Args, uri: &S3Uri) -> Result<Option<i64>> {
+    let rt = runtime()?;
+    rt.block_on(async {
+        let c = s3.client().await;
+        let dir = uri.dir();
+        let mut items = list(&c, s3, &uri.bucket, &dir).await?;
+        let last_of = |i: &Listed| {
+            let name = i.key.strip_prefix(&dir).unwrap_or(&i.key);
+            (!name.contains('/')).then(|| parse_segment_name(name)).flatten().map(|(_, last)| last)
+        };
+        items.retain(|i| last_of(i).is_some());
+        items.sort_by_key(|i| std::cmp::Reverse(last_of(i)));
+        for item in items {
+            let mut one = [item];
+            check_all(&c, s3, &uri.bucket, &mut one).await?;
+            if one[0].verified == Some(true) {
+                return Ok(last_of(&one[0]));
+            }
+        }
+        Ok(None)
+    })
 }
 
 #[cfg(test)]

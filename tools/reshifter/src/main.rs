@@ -16,6 +16,7 @@ type Main = fn(Vec<OsString>) -> ExitCode;
 const TOOLS: &[(&str, Main, &str)] = &[
     ("etcd-dump", etcd_dump::main, "etcd → stream, at one revision"),
     ("etcd-load", etcd_load::main, "stream → etcd, in guarded transactions"),
+    ("etcd-watch", etcd_watch::main, "etcd changes after a revision → delta streams, in segments"),
     ("etcd-explore", etcd_explore::main, "what an etcd is: version, members, sizes, Kubernetes"),
     ("archive-pack", archive_pack::main, "stream → ZIP archive, optionally age-encrypted"),
     ("archive-unpack", archive_unpack::main, "ZIP archive → verified stream"),
@@ -25,6 +26,8 @@ const TOOLS: &[(&str, Main, &str)] = &[
     ("s3-prune", s3_prune::main, "delete old backups by retention policy"),
     ("kv-filter", kv_filter::main, "select and rewrite records of a stream"),
     ("kv-seal", kv_seal::main, "re-seal a stream edited with jq"),
+    ("kv-apply", kv_apply::main, "a base dump and its deltas → the keyspace at any revision"),
+    ("kv-diff", kv_diff::main, "what differs between two keyspaces (exit 1 when they do)"),
     ("kv-stats", kv_stats::main, "keys and bytes by resource and namespace"),
     ("kv-gen", kv_gen::main, "a synthetic Kubernetes keyspace"),
 ];

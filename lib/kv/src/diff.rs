@@ -1,0 +1,190 @@
+//! kv-diff: what differs between two keyspaces — added, removed and changed keys as NDJSON, or
+//! a count per resource (`--stat`) — by a streaming merge of two sorted inputs, in constant
+//! memory. Exit status as diff(1): 0 when equal, 1 when they differ, more on trouble.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use reshifter_format::error::{Error, Result};
+use reshifter_format::io::Output;
+use reshifter_format::pipeline::{Run, Source};
+use reshifter_format::{Record, lease_hex, push_bytes_field, value_sha256};
+
+/// kv-diff's command-line options (the inputs are the tool's: streams or archives).
+#[derive(Debug, Clone, clap::Args)]
+pub struct DiffOptions {
+    /// Compare revisions, versions and leases too: a key rewritten with the same value counts as
+    /// changed (by default only keys and values are compared, as the trailer's sha256 does)
+    #[arg(long)]
+    pub meta: bool,
+
+    /// Put the values of the keys that differ into the output (`value`, or `value_b64`)
+    #[arg(long)]
+    pub values: bool,
+
+    /// One line per resource (added, removed, changed) instead of one per key
+    #[arg(long)]
+    pub stat: bool,
+
+    /// Write to FILE (renamed into place when complete) instead of stdout
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
+
+    /// No summary on stderr
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// How the two inputs compare.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    pub same: u64,
+    pub added: u64,
+    pub removed: u64,
+    pub changed: u64,
+}
+
+impl Counts {
+    pub fn differ(&self) -> bool {
+        self.added + self.removed + self.changed > 0
+    }
+}
+
+/// What differs about one key.
+enum Change<'a> {
+    Added(&'a Record),
+    Removed(&'a Record),
+    Changed(&'a Record, &'a Record),
+}
+
+fn side(out: &mut Vec<u8>, name: &str, r: &Record, values: bool) {
+    let _ = write!(
+        out,
+        ",\"{name}\":{{\"create_revision\":{},\"mod_revision\":{},\"version\":{}",
+        r.create_revision, r.mod_revision, r.version
+    );
+    if r.lease != 0 {
+        let _ = write!(out, ",\"lease\":\"{}\"", lease_hex(r.lease));
+    }
+    let _ = write!(out, ",\"size\":{},\"sha256\":\"{}\"", r.value.len(), hex::encode(value_sha256(&r.value)));
+    if values {
+        out.push(b',');
+        push_bytes_field(out, "value", &r.value);
+    }
+    out.push(b'}');
+}
+
+/// The NDJSON line of a change.
+fn change_line(out: &mut Vec<u8>, c: &Change, values: bool) {
+    let (what, key) = match c {
+        Change::Added(b) => ("added", &b.key),
+        Change::Removed(a) => ("removed", &a.key),
+        Change::Changed(a, _) => ("changed", &a.key),
+    };
+    let _ = write!(out, "{{\"change\":\"{what}\",");
+    push_bytes_field(out, "key", key);
+    match c {
+        Change::Added(b) => side(out, "b", b, values),
+        Change::Removed(a) => side(out, "a", a, values),
+        Change::Changed(a, b) => {
+            side(out, "a", a, values);
+            side(out, "b", b, values);
+        }
+    }
+    out.extend_from_slice(b"}\n");
+}
+
+/// The resource a key counts under in `--stat`: its Kubernetes resource, else its first path
+/// segment.
+fn resource_of(key: &[u8]) -> String {
+    if let Some(k) = reshifter_k8s::parse(key) {
+        return k.resource;
+    }
+    let s = String::from_utf8_lossy(key);
+    let first = s.trim_start_matches('/').split('/').next().unwrap_or("");
+    format!("(not kubernetes) /{first}")
+}
+
+fn equal(a: &Record, b: &Record, meta: bool) -> bool {
+    a.value == b.value && (!meta || a.revs() == b.revs())
+}
+
+/// Compare `a` and `b` (each sorted by key, as every stream is), writing the differences.
+pub fn run(o: DiffOptions, a: Source, b: Source) -> Result<Counts> {
+    let mut run = Run::new("kv-diff", o.quiet);
+    let mut out = Output::create(o.output.as_deref())?;
+    let (mut ai, mut bi) = (a.records, b.records);
+    let (mut na, mut nb) = (ai.next().transpose()?, bi.next().transpose()?);
+    let mut counts = Counts::default();
+    let mut stat: BTreeMap<String, [u64; 3]> = BTreeMap::new();
+    let mut line = Vec::with_capacity(4096);
+    loop {
+        let order = match (&na, &nb) {
+            (None, None) => break,
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (Some(x), Some(y)) => x.key.cmp(&y.key),
+        };
+        let (change, slot) = match (order, &na, &nb) {
+            (std::cmp::Ordering::Less, Some(x), _) => (Some(Change::Removed(x)), 1),
+            (std::cmp::Ordering::Greater, _, Some(y)) => (Some(Change::Added(y)), 0),
+            (_, Some(x), Some(y)) if equal(x, y, o.meta) => (None, 3),
+            (_, Some(x), Some(y)) => (Some(Change::Changed(x, y)), 2),
+            _ => unreachable!("a record on the side that sorts first"),
+        };
+        if let Some(c) = &change {
+            let key = match c {
+                Change::Added(r) | Change::Removed(r) | Change::Changed(r, _) => &r.key,
+            };
+            if o.stat {
+                stat.entry(resource_of(key)).or_default()[slot] += 1;
+            } else {
+                line.clear();
+                change_line(&mut line, c, o.values);
+                out.write_all(&line)?;
+            }
+        }
+        match slot {
+            0 => counts.added += 1,
+            1 => counts.removed += 1,
+            2 => counts.changed += 1,
+            _ => counts.same += 1,
+        }
+        let bytes = na.as_ref().or(nb.as_ref()).map_or(0, |r| (r.key.len() + r.value.len()) as u64);
+        run.record(bytes, |t| format!("{} keys compared", t.keys));
+        match order {
+            std::cmp::Ordering::Less => na = ai.next().transpose()?,
+            std::cmp::Ordering::Greater => nb = bi.next().transpose()?,
+            std::cmp::Ordering::Equal => {
+                na = ai.next().transpose()?;
+                nb = bi.next().transpose()?;
+            }
+        }
+    }
+    if o.stat {
+        for (resource, [added, removed, changed]) in &stat {
+            line.clear();
+            line.extend_from_slice(b"{\"resource\":");
+            reshifter_format::push_json_str(&mut line, resource.as_bytes());
+            let _ = writeln!(line, ",\"added\":{added},\"removed\":{removed},\"changed\":{changed}}}");
+            out.write_all(&line)?;
+        }
+    }
+    out.finish().map_err(|e| Error::new(e.kind(), format!("cannot write the differences: {e}")))?;
+    run.done(|t| {
+        if counts.differ() {
+            format!(
+                "{} added, {} removed, {} changed, {} the same ({} keys compared in {})",
+                counts.added,
+                counts.removed,
+                counts.changed,
+                counts.same,
+                t.keys,
+                reshifter_format::report::secs(t.elapsed)
+            )
+        } else {
+            format!("identical: {} keys", counts.same)
+        }
+    });
+    Ok(counts)
+}
