@@ -305,15 +305,10 @@ pub fn classify(e: &etcd_client::Error) -> Kind {
     }
 }
 
+/// True for a status tonic made itself from a failure under it (the connection, HTTP/2): such a
+/// status carries its cause, while etcd's own answers never do.
 fn caused_by_transport(s: &tonic::Status) -> bool {
-    let mut src = std::error::Error::source(s);
-    while let Some(e) = src {
-        if e.is::<tonic::transport::Error>() || e.is::<std::io::Error>() {
-            return true;
-        }
-        src = e.source();
-    }
-    false
+    std::error::Error::source(s).is_some()
 }
 
 /// True for errors worth retrying: the server is briefly away, electing a leader, overloaded,

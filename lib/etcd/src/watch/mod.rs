@@ -298,9 +298,10 @@ impl Watcher<'_> {
                             None
                         }
                         Ok(None) => Some("etcd ended the watch stream".to_string()),
-                        Err(e) if etcd::is_transient(&e) || matches!(e, etcd_client::Error::WatchError(_)) => {
-                            Some(etcd::describe(&e))
-                        }
+                        // etcd refuses a watch with a cancelled response (compaction, permission):
+                        // an error of the stream itself is the connection, to be made again, unless
+                        // it is about the credentials.
+                        Err(e) if etcd::classify(&e) != Kind::Auth => Some(etcd::describe(&e)),
                         Err(e) => return Err(self.opts.etcd.error("the watch failed", e)),
                     };
                     if let Some(why) = lost {
