@@ -684,7 +684,9 @@ pub(crate) fn check_central_directory<R: Read>(rd: &mut R, local: EntryLog) -> R
                     return Err(corrupt("has a bad ZIP64 end record"));
                 }
                 let r = read(len as usize)?;
-                zip64 = Some((le64(&r, 24), le64(&r, 32)));
+                // After the size: versions (2 + 2), disk numbers (4 + 4), entries on this disk (8),
+                // entries (8), central directory size (8), its offset (8).
+                zip64 = Some((le64(&r, 20), le64(&r, 28)));
             }
             0x0706_4b50 => {
                 read(16)?;
