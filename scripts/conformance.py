@@ -77,6 +77,8 @@ def claims_sha256(h):
     d.update(s(h.get("cluster_id", "").encode()))
     if h.get("kind") == "delta":
         d.update(s(b"delta"))
+    if h.get("api") == "v2":
+        d.update(s(b"v2"))
     return d.hexdigest()
 
 
@@ -88,6 +90,8 @@ def check_header(h):
             raise Bad(f"line 1: header without {f}")
     if h["format"] not in (1, 2):
         raise Bad(f"line 1: format {h['format']} unknown")
+    if h.get("api", "v3") not in ("v2", "v3"):
+        raise Bad(f"line 1: api {h['api']!r} unknown")
     if h.get("kind", "full") not in ("full", "delta"):
         raise Bad(f"line 1: kind {h['kind']!r} unknown")
     if h.get("kind") == "delta":

@@ -11,6 +11,9 @@ complete -c etcd-dump -l rev -d 'Read at this revision instead of the current on
 complete -c etcd-dump -l page-keys -d 'Most keys per range request (etcd 3.4 walks its index from a page\'s first key to the end of the range on every request, so fewer, larger pages are much faster on big keyspaces)' -r
 complete -c etcd-dump -l page-bytes -d 'Target size of a range response; pages shrink or grow to it (KiB/MiB = 1024-based, kB/MB = 1000-based)' -r
 complete -c etcd-dump -s o -l output -d 'Write to FILE (mode 0600, renamed into place when complete) instead of stdout' -r -F
+complete -c etcd-dump -l api -d 'The etcd API to read: v3, v2 (HTTP /v2/keys: directories, TTLs; etcd with --enable-v2), or auto: v2 when the endpoint holds v2 keys under the prefixes and no v3 keys, as ReShifter chose' -r -f -a "v3\t''
+v2\t''
+auto\t''"
 complete -c etcd-dump -s q -l quiet -d 'No summary on stderr'
 complete -c etcd-dump -s h -l help -d 'Print help'
 complete -c etcd-dump -s V -l version -d 'Print version'

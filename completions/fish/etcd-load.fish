@@ -14,6 +14,9 @@ regrant\t'Grant a fresh lease per original lease with the TTL left at dump time 
 complete -c etcd-load -l max-txn-ops -d 'Most operations per transaction (etcd\'s --max-txn-ops)' -r
 complete -c etcd-load -l max-request-bytes -d 'Largest transaction request (etcd\'s --max-request-bytes; KiB/MiB = 1024-based, kB/MB = 1000-based)' -r
 complete -c etcd-load -l concurrency -d 'Transactions in flight at once' -r
+complete -c etcd-load -l api -d 'The etcd API to write with: auto (the stream\'s: v2 for a stream of etcd-dump --api v2), v3, or v2. `--api v3` on a v2 stream migrates it: directories are dropped (v3 has none), TTLs become leases' -r -f -a "auto\t'The stream\'s own (its header\'s `api`)'
+v3\t'etcd\'s v3 API (gRPC)'
+v2\t'etcd\'s v2 API (HTTP /v2/keys; etcd started with --enable-v2)'"
 complete -c etcd-load -l dry-run -d 'Report what would change (NDJSON on stdout) and write nothing'
 complete -c etcd-load -l assume-complete -d 'With --mode sync on a format-1 stream (no digest covers its header): take its prefixes as complete'
 complete -c etcd-load -s q -l quiet -d 'No summary on stderr'

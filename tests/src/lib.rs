@@ -325,6 +325,11 @@ impl Etcd {
         Self::launch(true, &[])
     }
 
+    /// etcd serving TLS, requiring client certificates, with extra flags.
+    pub fn start_tls_with(flags: &[&str]) -> Etcd {
+        Self::launch(true, flags)
+    }
+
     /// etcd with extra flags.
     pub fn start_with(flags: &[&str]) -> Etcd {
         Self::launch(false, flags)

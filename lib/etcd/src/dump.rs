@@ -47,9 +47,55 @@ pub struct DumpOptions {
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 
+    /// The etcd API to read: v3, v2 (HTTP /v2/keys: directories, TTLs; etcd with --enable-v2),
+    /// or auto: v2 when the endpoint holds v2 keys under the prefixes and no v3 keys, as
+    /// ReShifter chose
+    #[arg(long, value_enum, default_value = "v3")]
+    pub api: DumpApi,
+
     /// No summary on stderr
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+/// Which etcd API etcd-dump reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DumpApi {
+    V3,
+    V2,
+    Auto,
+}
+
+/// For `--api auto`: true when the endpoint should be read with the v2 API — it serves v2
+/// keys under the prefixes and holds no v3 key there.
+fn prefers_v2(opts: &DumpOptions, rt: &tokio::runtime::Runtime) -> Result<bool> {
+    let v3_keys = rt.block_on(async {
+        let client = opts.etcd.connect().await?;
+        let mut n = 0i64;
+        for (start, end) in
+            prefix_ranges(&if opts.prefixes.is_empty() { vec![String::new()] } else { normalized(&opts.prefixes) })
+        {
+            let r = etcd::retried(etcd::MAX_RETRIES, || {
+                let mut c = client.clone();
+                let (s, e) = (start.clone(), end.clone());
+                async move { c.get(s, Some(GetOptions::new().with_range(e).with_count_only())).await }
+            })
+            .await
+            .map_err(|e| opts.etcd.error("cannot count the v3 keys", e))?;
+            n += r.count();
+        }
+        Ok::<_, Error>(n)
+    })?;
+    if v3_keys > 0 {
+        return Ok(false);
+    }
+    let v2 = crate::v2::V2::connect(&opts.etcd)?;
+    for dir in crate::v2::dump::dirs(&opts.prefixes)? {
+        if v2.has_nodes(&dir)? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Facts about the cluster, for the stream header.
@@ -200,7 +246,19 @@ async fn fetch_pages(
 /// Run a dump: connect, fix the revision, write the header, stream every page, write the trailer.
 pub fn run(opts: DumpOptions) -> Result<()> {
     let rt = reshifter_format::par::runtime(1)?;
-    let mut run = Run::new("etcd-dump", opts.quiet);
+    let run = Run::new("etcd-dump", opts.quiet);
+    let v2 = match opts.api {
+        DumpApi::V3 => false,
+        DumpApi::V2 => true,
+        DumpApi::Auto => prefers_v2(&opts, &rt)?,
+    };
+    if v2 {
+        return crate::v2::dump::run(&opts, run);
+    }
+    dump_v3(opts, rt, run)
+}
+
+fn dump_v3(opts: DumpOptions, rt: tokio::runtime::Runtime, mut run: Run) -> Result<()> {
     let (client, header) = rt.block_on(async {
         let mut client = opts.etcd.connect().await?;
         let src = source_facts(&mut client, &opts.etcd).await?;

@@ -1,9 +1,7 @@
 //! etcd-explore: what an etcd endpoint is — version, cluster, members, leader, sizes, revisions,
 //! TLS and auth, which Kubernetes distribution keeps its state there, whether the v2 API answers.
 
-use std::io::{Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
-use std::sync::Arc;
+use std::io::Write;
 use std::time::Duration;
 
 use etcd_client::{Client, GetOptions, WatchOptions};
@@ -147,32 +145,15 @@ pub fn explore(args: &EtcdArgs) -> Result<Explore> {
             alarms,
         })
     })?;
-    let tls = TlsFiles::from_args(args);
-    report.tls = endpoint.starts_with("https://") || tls.ca.is_some();
-    report.client_cert_auth = tls.cert.is_some();
-    report.v2_api = match http_get(&endpoint, "/v2/keys/", &tls, args.dial_timeout) {
-        Ok((200, _)) => "enabled (GET /v2/keys/ answers 200)".into(),
-        Ok((code, _)) => format!("disabled (GET /v2/keys/ answers {code})"),
+    let tls = args.tls_files()?;
+    report.tls = endpoint.starts_with("https://") || tls.is_some();
+    report.client_cert_auth = tls.as_ref().is_some_and(|t| t.identity.is_some());
+    report.v2_api = match crate::v2::V2::connect(args).and_then(|v2| v2.status_of("/v2/keys/")) {
+        Ok(200) => "enabled (GET /v2/keys/ answers 200)".into(),
+        Ok(code) => format!("disabled (GET /v2/keys/ answers {code})"),
         Err(e) => format!("unknown ({e})"),
     };
     Ok(report)
-}
-
-struct TlsFiles {
-    ca: Option<std::path::PathBuf>,
-    cert: Option<std::path::PathBuf>,
-    key: Option<std::path::PathBuf>,
-}
-
-impl TlsFiles {
-    fn from_args(a: &EtcdArgs) -> Self {
-        let env = |n: &str| std::env::var_os(n).filter(|v| !v.is_empty()).map(std::path::PathBuf::from);
-        TlsFiles {
-            ca: a.cacert.clone().or_else(|| env("RS_ETCD_CA_CERT")),
-            cert: a.cert.clone().or_else(|| env("RS_ETCD_CLIENT_CERT")),
-            key: a.key.clone().or_else(|| env("RS_ETCD_CLIENT_KEY")),
-        }
-    }
 }
 
 async fn members(c: &mut Client, args: &EtcdArgs, leader: u64) -> Result<Vec<Member>> {
@@ -224,63 +205,32 @@ async fn alarms(c: &mut Client) -> Vec<String> {
     }
 }
 
-/// A bare HTTP/1.1 GET against the client URL (etcd serves HTTP beside gRPC there).
-fn http_get(
-    endpoint: &str,
-    path: &str,
-    tls: &TlsFiles,
-    timeout: Duration,
-) -> std::result::Result<(u16, String), String> {
-    let https = endpoint.starts_with("https://") || tls.ca.is_some();
-    let hostport = endpoint.trim_start_matches("https://").trim_start_matches("http://").trim_end_matches('/');
-    let addr = hostport.to_socket_addrs().map_err(|e| e.to_string())?.next().ok_or("no address")?;
-    let tcp = TcpStream::connect_timeout(&addr, timeout).map_err(|e| e.to_string())?;
-    tcp.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
-    let host = hostport.rsplit_once(':').map(|(h, _)| h).unwrap_or(hostport);
-    let req = format!("GET {path} HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\n\r\n");
-    let mut resp = Vec::new();
-    if https {
-        let config = rustls_config(tls)?;
-        let name = rustls::pki_types::ServerName::try_from(host.to_string()).map_err(|e| e.to_string())?;
-        let conn = rustls::ClientConnection::new(Arc::new(config), name).map_err(|e| e.to_string())?;
-        let mut s = rustls::StreamOwned::new(conn, tcp);
-        s.write_all(req.as_bytes()).map_err(|e| e.to_string())?;
-        let _ = s.read_to_end(&mut resp);
-    } else {
-        let mut s = tcp;
-        s.write_all(req.as_bytes()).map_err(|e| e.to_string())?;
-        s.read_to_end(&mut resp).map_err(|e| e.to_string())?;
-    }
-    let text = String::from_utf8_lossy(&resp).into_owned();
-    let code = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).ok_or("no HTTP status line")?;
-    Ok((code, text))
-}
-
-fn rustls_config(tls: &TlsFiles) -> std::result::Result<rustls::ClientConfig, String> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut roots = rustls::RootCertStore::empty();
-    if let Some(ca) = &tls.ca {
-        for c in CertificateDer::pem_file_iter(ca).map_err(|e| e.to_string())? {
-            roots.add(c.map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+/// The Kubernetes roots (/registry, /kubernetes.io, /openshift.io) that hold keys: as v3
+/// prefixes (`/registry/`), or with `v2` as v2 directories (`/registry`).
+pub fn kubernetes_roots(args: &EtcdArgs, v2: bool) -> Result<Vec<String>> {
+    const ROOTS: [&str; 3] = ["/registry", "/kubernetes.io", "/openshift.io"];
+    if v2 {
+        let client = crate::v2::V2::connect(args)?;
+        let mut found = Vec::new();
+        for r in ROOTS {
+            if client.has_nodes(r)? {
+                found.push(r.to_string());
+            }
         }
+        return Ok(found);
     }
-    let b = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots);
-    match (&tls.cert, &tls.key) {
-        (Some(c), Some(k)) => {
-            let certs = CertificateDer::pem_file_iter(c)
-                .map_err(|e| e.to_string())?
-                .collect::<std::result::Result<Vec<_>, _>>()
-                .map_err(|e| e.to_string())?;
-            let key = PrivateKeyDer::from_pem_file(k).map_err(|e| e.to_string())?;
-            b.with_client_auth_cert(certs, key).map_err(|e| e.to_string())
+    let rt = reshifter_format::par::runtime(1)?;
+    rt.block_on(async {
+        let mut c = args.connect().await?;
+        let mut found = Vec::new();
+        for r in ROOTS {
+            let p = format!("{r}/");
+            if count(&mut c, args, &p).await? > 0 {
+                found.push(p);
+            }
         }
-        _ => Ok(b.with_no_client_auth()),
-    }
+        Ok(found)
+    })
 }
 
 /// Run etcd-explore: a table, or JSON with `--json`.

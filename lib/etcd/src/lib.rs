@@ -5,6 +5,7 @@
 pub mod dump;
 pub mod explore;
 pub mod load;
+pub mod v2;
 pub mod watch;
 
 use std::path::PathBuf;
@@ -57,11 +58,17 @@ pub struct EtcdArgs {
     pub command_timeout: Duration,
 }
 
+/// The TLS files of a connection.
+pub(crate) struct TlsFiles {
+    pub(crate) ca: Option<PathBuf>,
+    pub(crate) identity: Option<(PathBuf, PathBuf)>,
+}
+
 fn env_path(name: &str) -> Option<PathBuf> {
     std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from)
 }
 
-fn read_file(what: &str, path: &PathBuf) -> Result<Vec<u8>> {
+pub(crate) fn read_file(what: &str, path: &PathBuf) -> Result<Vec<u8>> {
     std::fs::read(path)
         .map_err(|e| Error::with_source(Kind::Usage, format!("cannot read {what} {}", path.display()), e))
 }
@@ -72,7 +79,7 @@ impl EtcdArgs {
         self.endpoints.join(",")
     }
 
-    fn credentials(&self) -> Result<Option<(String, String)>> {
+    pub(crate) fn credentials(&self) -> Result<Option<(String, String)>> {
         let Some(user) = self.user.as_deref().filter(|u| !u.is_empty()) else {
             return Ok(None);
         };
@@ -104,28 +111,32 @@ impl EtcdArgs {
         ))
     }
 
-    fn tls(&self) -> Result<Option<TlsOptions>> {
-        let cacert = self.cacert.clone().or_else(|| env_path("RS_ETCD_CA_CERT"));
+    /// The TLS files to use (flags, then ETCDCTL_* and RS_ETCD_* variables); `None` for
+    /// plaintext. Any TLS flag means TLS: a --key alone must not fall back to plaintext.
+    pub(crate) fn tls_files(&self) -> Result<Option<TlsFiles>> {
+        let ca = self.cacert.clone().or_else(|| env_path("RS_ETCD_CA_CERT"));
         let cert = self.cert.clone().or_else(|| env_path("RS_ETCD_CLIENT_CERT"));
         let key = self.key.clone().or_else(|| env_path("RS_ETCD_CLIENT_KEY"));
         let https = self.endpoints.iter().any(|e| e.starts_with("https://"));
-        // Any TLS flag means TLS: a --key alone must not fall back to plaintext.
-        if cacert.is_none() && cert.is_none() && key.is_none() && !https {
+        if ca.is_none() && cert.is_none() && key.is_none() && !https {
             return Ok(None);
         }
+        let identity = match (cert, key) {
+            (Some(c), Some(k)) => Some((c, k)),
+            (None, None) => None,
+            _ => return Err(Error::new(Kind::Usage, "--cert and --key must be given together")),
+        };
+        Ok(Some(TlsFiles { ca, identity }))
+    }
+
+    fn tls(&self) -> Result<Option<TlsOptions>> {
+        let Some(files) = self.tls_files()? else { return Ok(None) };
         let mut tls = TlsOptions::new();
-        if let Some(ca) = &cacert {
+        if let Some(ca) = &files.ca {
             tls = tls.ca_certificate(Certificate::from_pem(read_file("CA certificate", ca)?));
         }
-        match (&cert, &key) {
-            (Some(c), Some(k)) => {
-                tls =
-                    tls.identity(Identity::from_pem(read_file("client certificate", c)?, read_file("client key", k)?));
-            }
-            (None, None) => {}
-            _ => {
-                return Err(Error::new(Kind::Usage, "--cert and --key must be given together"));
-            }
+        if let Some((c, k)) = &files.identity {
+            tls = tls.identity(Identity::from_pem(read_file("client certificate", c)?, read_file("client key", k)?));
         }
         Ok(Some(tls))
     }

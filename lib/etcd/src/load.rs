@@ -95,9 +95,26 @@ pub struct LoadOptions {
     #[arg(long, default_value_t = 8, value_name = "N")]
     pub concurrency: usize,
 
+    /// The etcd API to write with: auto (the stream's: v2 for a stream of etcd-dump --api v2),
+    /// v3, or v2. `--api v3` on a v2 stream migrates it: directories are dropped (v3 has
+    /// none), TTLs become leases
+    #[arg(long, value_enum, default_value = "auto")]
+    pub api: LoadApi,
+
     /// No summary on stderr
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+/// Which etcd API etcd-load writes with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LoadApi {
+    /// The stream's own (its header's `api`)
+    Auto,
+    /// etcd's v3 API (gRPC)
+    V3,
+    /// etcd's v2 API (HTTP /v2/keys; etcd started with --enable-v2)
+    V2,
 }
 
 /// What a load did (or, dry, would do).
@@ -112,6 +129,9 @@ pub struct Stats {
     /// Keys not written because their lease had expired: before the dump finished (not in the
     /// header), or during the restore.
     pub expired: u64,
+    /// v2 directories: left out by a load into v3 (which has none); created, updated or
+    /// unchanged (and counted there too) by a load into v2.
+    pub dirs: u64,
     pub txns: u64,
 }
 
@@ -123,6 +143,7 @@ impl Stats {
         self.kept += o.kept;
         self.deleted += o.deleted;
         self.expired += o.expired;
+        self.dirs += o.dirs;
         self.txns += o.txns;
     }
 
@@ -142,9 +163,9 @@ fn record_cost(r: &Record) -> usize {
 
 enum Msg {
     Batch(Vec<Record>),
-    /// The stream ended (trailer verified): the number of records, and for sync the spool of
-    /// their keys.
-    End(Result<(u64, Option<File>)>),
+    /// The stream ended (trailer verified): the number of records, the v2 directories left
+    /// out, and for sync the spool of their keys.
+    End(Result<(u64, u64, Option<File>)>),
 }
 
 /// The fate of an original lease in this load.
@@ -184,26 +205,19 @@ fn spool_key(w: &mut BufWriter<File>, key: &[u8]) -> std::io::Result<()> {
     w.write_all(key)
 }
 
-/// Read the stream in a thread of its own and cut it into batches.
+type Input = Box<dyn std::io::BufRead + Send>;
+
+/// Read the stream in a thread of its own and cut it into batches. A v2 stream's directories
+/// are left out (counted): v3 has none.
 fn spawn_reader(
     opts: &LoadOptions,
-    header_tx: std::sync::mpsc::SyncSender<Result<Header>>,
+    mut reader: StreamReader<Input>,
     tx: mpsc::Sender<Msg>,
 ) -> std::thread::JoinHandle<()> {
-    let input = opts.input.clone();
     let (max_ops, max_bytes, sync) = (opts.max_txn_ops.max(1), opts.max_request_bytes, opts.mode == Mode::Sync);
+    let v2 = reader.header().api == reshifter_format::Api::V2;
     std::thread::spawn(move || {
-        let reader = reshifter_format::io::open_input(input.as_deref()).and_then(StreamReader::new);
-        let mut reader = match reader {
-            Ok(r) => {
-                let _ = header_tx.send(Ok(r.header().clone()));
-                r
-            }
-            Err(e) => {
-                let _ = header_tx.send(Err(e));
-                return;
-            }
-        };
+        let mut dirs = 0u64;
         let mut spool = match sync.then(tempfile::tempfile).transpose() {
             Ok(s) => s.map(|f| BufWriter::with_capacity(1 << 20, f)),
             Err(e) => {
@@ -215,6 +229,7 @@ fn spawn_reader(
         let mut bytes = 256;
         let end: Result<()> = loop {
             match reader.next_record() {
+                Ok(Some(rec)) if v2 && reshifter_format::is_v2_dir(&rec) => dirs += 1,
                 Ok(Some(rec)) => {
                     if let Some(s) = &mut spool
                         && let Err(e) = spool_key(s, &rec.key)
@@ -241,7 +256,7 @@ fn spawn_reader(
         }
         let end = end.and_then(|()| {
             let spool = spool.map(|s| s.into_inner().map_err(|e| Error::from(e.into_error()))).transpose()?;
-            Ok((reader.records_read(), spool))
+            Ok((reader.records_read(), dirs, spool))
         });
         let _ = tx.blocking_send(Msg::End(end));
     })
@@ -255,7 +270,7 @@ fn successor(k: &[u8]) -> Vec<u8> {
 }
 
 /// Refuse streams this load cannot apply faithfully, before anything is written.
-fn check_header(opts: &LoadOptions, header: &Header) -> Result<()> {
+pub(crate) fn check_header(opts: &LoadOptions, header: &Header) -> Result<()> {
     if !header.sorted {
         return Err(Error::new(
             Kind::BadInput,
@@ -285,17 +300,56 @@ fn check_header(opts: &LoadOptions, header: &Header) -> Result<()> {
     ))
 }
 
-/// Run a load.
+/// What a load did.
+#[derive(Debug, Clone, Copy)]
+pub struct Loaded {
+    pub stats: Stats,
+    /// Records read from the stream.
+    pub records: u64,
+    pub elapsed: Duration,
+    /// True when it wrote with the v2 API.
+    pub v2: bool,
+}
+
+impl Loaded {
+    /// The summary line etcd-load prints.
+    pub fn summary(&self, dry: bool) -> String {
+        let text = summary(&self.stats, self.records, dry, self.elapsed, self.v2);
+        if self.v2 { text.replace("etcd-load: ", "etcd-load (v2): ").replace(" txns ", " requests ") } else { text }
+    }
+
+    /// Keys (not directories) the target now holds as the stream does.
+    pub fn keys_restored(&self) -> u64 {
+        let s = &self.stats;
+        (s.created + s.updated + s.unchanged).saturating_sub(if self.v2 { s.dirs } else { 0 })
+    }
+}
+
+/// Run etcd-load.
 pub fn run(opts: LoadOptions) -> Result<()> {
+    let loaded = load(&opts)?;
+    if !opts.quiet {
+        eprintln!("{}", loaded.summary(opts.dry_run));
+    }
+    Ok(())
+}
+
+/// Load a stream: with the v3 API, or the v2 API (`--api v2`, or a v2 stream and `--api auto`).
+pub fn load(opts: &LoadOptions) -> Result<Loaded> {
     opts.etcd.check()?;
+    let reader = reshifter_format::io::open_input(opts.input.as_deref()).and_then(StreamReader::new)?;
+    let header = reader.header().clone();
+    let v2_stream = header.api == reshifter_format::Api::V2;
+    if opts.api == LoadApi::V2 || (opts.api == LoadApi::Auto && v2_stream) {
+        return crate::v2::load::run(opts, reader);
+    }
+    let opts = opts.clone();
+    check_header(&opts, &header)?;
     let rt = reshifter_format::par::runtime(2)?;
     let started = Instant::now();
-    let (header_tx, header_rx) = std::sync::mpsc::sync_channel(1);
     let concurrency = if opts.dry_run { 1 } else { opts.concurrency.max(1) };
     let (tx, mut rx) = mpsc::channel::<Msg>(concurrency);
-    let reader = spawn_reader(&opts, header_tx, tx);
-    let header = header_rx.recv().map_err(|_| Error::new(Kind::Failure, "the stream reader stopped"))??;
-    check_header(&opts, &header)?;
+    let reader = spawn_reader(&opts, reader, tx);
     let client = rt.block_on(opts.etcd.connect())?;
     let dry_out: Option<Mutex<Box<dyn Write + Send>>> =
         opts.dry_run.then(|| Mutex::new(Box::new(reshifter_format::io::stdout()) as Box<dyn Write + Send>));
@@ -314,18 +368,13 @@ pub fn run(opts: LoadOptions) -> Result<()> {
         out.lock().expect("dry-run output").flush()?;
     }
     match outcome {
-        Ok((stats, records)) => {
-            if !opts.quiet {
-                eprintln!("{}", summary(&stats, records, opts.dry_run, started.elapsed()));
-            }
-            Ok(())
-        }
+        Ok((stats, records)) => Ok(Loaded { stats, records, elapsed: started.elapsed(), v2: false }),
         Err((stats, err)) => Err(failure(&opts, &stats, err)),
     }
 }
 
 /// The error of a failed load: exactly what was written, and how to resume.
-fn failure(opts: &LoadOptions, stats: &Stats, err: Error) -> Error {
+pub(crate) fn failure(opts: &LoadOptions, stats: &Stats, err: Error) -> Error {
     let sync_note = if opts.mode == Mode::Sync && stats.deleted == 0 { "; no key was deleted" } else { "" };
     let msg = if opts.dry_run {
         format!("{err} (dry run: nothing was written)")
@@ -345,7 +394,7 @@ fn failure(opts: &LoadOptions, stats: &Stats, err: Error) -> Error {
     Error::with_source(kind, msg, err)
 }
 
-fn summary(s: &Stats, records: u64, dry: bool, elapsed: Duration) -> String {
+fn summary(s: &Stats, records: u64, dry: bool, elapsed: Duration, v2: bool) -> String {
     let rate = records as f64 / elapsed.as_secs_f64().max(1e-9);
     let mut text = if dry {
         format!(
@@ -364,6 +413,9 @@ fn summary(s: &Stats, records: u64, dry: bool, elapsed: Duration) -> String {
     if s.expired > 0 {
         text.push_str(&format!(", {} skipped (lease expired)", s.expired));
     }
+    if s.dirs > 0 && !v2 {
+        text.push_str(&format!(", {} v2 directories left out (v3 has none)", s.dirs));
+    }
     if !dry {
         text.push_str(&format!("; {} txns in {} ({:.0} keys/s)", s.txns, secs(elapsed), rate));
     }
@@ -371,6 +423,7 @@ fn summary(s: &Stats, records: u64, dry: bool, elapsed: Duration) -> String {
 }
 
 type Outcome = std::result::Result<(Stats, u64, Option<File>), (Stats, Error)>;
+type End = Result<(u64, u64, Option<File>)>;
 
 /// Feed batches to at most `concurrency` tasks; collect stats; stop at the first error.
 async fn drive(ctx: Arc<Ctx>, rx: &mut mpsc::Receiver<Msg>, concurrency: usize) -> Outcome {
@@ -378,7 +431,7 @@ async fn drive(ctx: Arc<Ctx>, rx: &mut mpsc::Receiver<Msg>, concurrency: usize) 
     let mut tasks: JoinSet<Written> = JoinSet::new();
     let mut first_err: Option<Error> = None;
     let mut progress = Progress::new("etcd-load");
-    let mut end: Option<Result<(u64, Option<File>)>> = None;
+    let mut end: Option<End> = None;
     let mut seen: u64 = 0;
 
     let absorb = |r: std::result::Result<Written, tokio::task::JoinError>,
@@ -426,7 +479,10 @@ async fn drive(ctx: Arc<Ctx>, rx: &mut mpsc::Receiver<Msg>, concurrency: usize) 
         return Err((total, e));
     }
     match end {
-        Some(Ok((records, spool))) => Ok((total, records, spool)),
+        Some(Ok((records, dirs, spool))) => {
+            total.dirs += dirs;
+            Ok((total, records, spool))
+        }
         Some(Err(e)) => Err((total, e)),
         None => Err((total, Error::new(Kind::Failure, "the load stopped before the end of the stream"))),
     }

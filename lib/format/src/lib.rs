@@ -168,6 +168,29 @@ impl StreamKind {
     }
 }
 
+/// Which of etcd's data models a stream holds (docs/FORMAT.md, "etcd v2 streams").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Api {
+    /// etcd's v3 keyspace (flat keys, revisions, leases). Not written.
+    #[default]
+    V3,
+    /// etcd's v2 keyspace: directories (records whose key ends in `/`), TTLs (as leases named
+    /// by their expiration), created and modified indexes.
+    V2,
+}
+
+impl Api {
+    fn is_v3(&self) -> bool {
+        *self == Api::V3
+    }
+}
+
+/// True for the record of a v2 directory: its key ends in `/`, its value is empty.
+pub fn is_v2_dir(r: &Record) -> bool {
+    r.key.last() == Some(&b'/') && r.value.is_empty()
+}
+
 /// First line of every stream.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Header {
@@ -177,6 +200,9 @@ pub struct Header {
     /// `"delta"` for a stream of changes (etcd-watch); absent for a keyspace.
     #[serde(default, skip_serializing_if = "StreamKind::is_full")]
     pub kind: StreamKind,
+    /// `"v2"` for a stream of an etcd v2 keyspace; absent for v3.
+    #[serde(default, skip_serializing_if = "Api::is_v3")]
+    pub api: Api,
     /// The tool (and version) that produced the stream.
     pub tool: String,
     /// When the stream was produced, RFC 3339 UTC.
@@ -221,6 +247,7 @@ impl Header {
             line_type: "header".into(),
             format: FORMAT_VERSION,
             kind: StreamKind::Full,
+            api: Api::V3,
             tool: tool.to_string(),
             time: now_rfc3339(),
             endpoints: Vec::new(),
@@ -280,6 +307,9 @@ impl Header {
         put(&mut h, self.cluster_id.as_deref().unwrap_or("").as_bytes());
         if self.kind == StreamKind::Delta {
             put(&mut h, b"delta");
+        }
+        if self.api == Api::V2 {
+            put(&mut h, b"v2");
         }
         hex::encode(h.finalize())
     }

@@ -20,6 +20,14 @@ mod pull;
 mod push;
 
 pub use manage::{PruneOptions, ls, newest_segment_end, prune, retention};
+
+/// The backup ids under `uri` in ReShifter's layout, oldest first (rcli backup list).
+pub fn reshifter_ids(s3: &S3Args, uri: &S3Uri) -> Result<Vec<u64>> {
+    runtime()?.block_on(async {
+        let c = s3.client().await;
+        Ok(reshifter_backups(&c, s3, &uri.bucket, &uri.dir()).await?.into_iter().filter_map(|i| i.backup_id).collect())
+    })
+}
 pub use pull::{PullOptions, pull};
 pub use push::{Completeness, PushOptions, Pushed, completeness, push};
 
@@ -225,11 +233,55 @@ async fn stored_checksum(c: &Client, s3: &S3Args, bucket: &str, key: &str) -> Re
     Ok(ok.then(|| Checksum { sha256: sha.to_ascii_lowercase(), etag }))
 }
 
+/// How backups lie under a prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum S3Layout {
+    /// s3-push's: any object whose checksum object (<key>.sha256) names it
+    #[default]
+    Native,
+    /// ReShifter's: <backup id>.zip (the backup's Unix seconds) directly under the prefix, no
+    /// checksum objects (ReShifter lists every object as a backup); archive-unpack verifies them
+    Reshifter,
+}
+
+/// The backup id of an object name (relative to its prefix) in ReShifter's layout.
+pub fn reshifter_backup_id(name: &str) -> Option<u64> {
+    let id = name.strip_suffix(".zip")?;
+    if id.is_empty() || id.len() > 19 || !id.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    id.parse().ok()
+}
+
+/// The backups under a directory prefix in ReShifter's layout, oldest (smallest id) first, with
+/// their id as their time.
+async fn reshifter_backups(c: &Client, s3: &S3Args, bucket: &str, dir: &str) -> Result<Vec<Listed>> {
+    let mut items: Vec<Listed> = list(c, s3, bucket, dir)
+        .await?
+        .into_iter()
+        .filter_map(|mut i| {
+            let id = reshifter_backup_id(i.key.strip_prefix(dir).unwrap_or(&i.key))?;
+            i.backup_id = Some(id);
+            i.unix = id as i64;
+            i.time = humantime::format_rfc3339_seconds(
+                SystemTime::UNIX_EPOCH + Duration::from_secs(id.min(253_402_300_799)),
+            )
+            .to_string();
+            Some(i)
+        })
+        .collect();
+    items.sort_by_key(|i| i.backup_id);
+    Ok(items)
+}
+
 /// One object under a prefix.
 #[derive(Debug, Clone, Serialize)]
 pub struct Listed {
     pub uri: String,
     pub key: String,
+    /// ReShifter's layout: the backup id its name carries.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup_id: Option<u64>,
     pub size: i64,
     /// Last modified, RFC 3339.
     pub time: String,
@@ -264,6 +316,7 @@ async fn list(c: &Client, s3: &S3Args, bucket: &str, prefix: &str) -> Result<Vec
             out.push(Listed {
                 uri: format!("s3://{bucket}/{key}"),
                 key,
+                backup_id: None,
                 size: obj.size().unwrap_or(0),
                 time,
                 unix,
@@ -324,5 +377,14 @@ mod tests {
         assert_eq!("s3://b/prod".parse::<S3Uri>().unwrap().dir(), "prod/");
         assert_eq!("s3://b/prod/".parse::<S3Uri>().unwrap().dir(), "prod/");
         assert_eq!("s3://b".parse::<S3Uri>().unwrap().dir(), "");
+    }
+
+    #[test]
+    fn reshifter_ids() {
+        assert_eq!(reshifter_backup_id("1499588813.zip"), Some(1_499_588_813));
+        assert_eq!(reshifter_backup_id("1499588813.zip.sha256"), None);
+        assert_eq!(reshifter_backup_id("latest.zip"), None);
+        assert_eq!(reshifter_backup_id(".zip"), None);
+        assert_eq!(reshifter_backup_id("99999999999999999999.zip"), None);
     }
 }

@@ -7,7 +7,7 @@
 use std::io::Write;
 use std::time::{Duration, SystemTime};
 
-use super::{CHECKSUM_SUFFIX, Listed, S3Args, S3Uri, check_all, list, runtime, s3_error};
+use super::{CHECKSUM_SUFFIX, Listed, S3Args, S3Layout, S3Uri, check_all, list, reshifter_backups, runtime, s3_error};
 use reshifter_cli::parse_duration;
 use reshifter_format::delta::parse_segment_name;
 use reshifter_format::error::{Error, Kind, Result};
@@ -15,10 +15,13 @@ use reshifter_format::io::Output;
 use reshifter_format::report::human_bytes;
 
 /// Run s3-ls: NDJSON, or a table on a terminal.
-pub fn ls(s3: S3Args, uri: S3Uri, checksums: bool, table: Option<bool>) -> Result<()> {
+pub fn ls(s3: S3Args, uri: S3Uri, checksums: bool, table: Option<bool>, layout: S3Layout) -> Result<()> {
     let rt = runtime()?;
     let items = rt.block_on(async {
         let c = s3.client().await;
+        if layout == S3Layout::Reshifter {
+            return reshifter_backups(&c, &s3, &uri.bucket, &uri.dir()).await;
+        }
         let mut items = list(&c, &s3, &uri.bucket, &uri.dir()).await?;
         if checksums {
             check_all(&c, &s3, &uri.bucket, &mut items).await?;
@@ -66,6 +69,11 @@ pub struct PruneOptions {
 
     #[command(flatten)]
     pub s3: S3Args,
+
+    /// native: backups are objects with a checksum object naming them; reshifter: ReShifter's
+    /// <backup id>.zip objects, their age from their id
+    #[arg(long, value_enum, default_value = "native")]
+    pub layout: S3Layout,
 
     /// The time retention is measured from (tests; default: now).
     #[arg(skip)]
@@ -117,9 +125,13 @@ pub fn prune(o: PruneOptions) -> Result<()> {
 
 async fn prune_async(o: &PruneOptions) -> Result<(), Error> {
     let c = o.s3.client().await;
-    let mut items = list(&c, &o.s3, &o.uri.bucket, &o.uri.dir()).await?;
-    check_all(&c, &o.s3, &o.uri.bucket, &mut items).await?;
-    let (backups, others): (Vec<Listed>, Vec<Listed>) = items.into_iter().partition(|i| i.verified == Some(true));
+    let (backups, others): (Vec<Listed>, Vec<Listed>) = if o.layout == S3Layout::Reshifter {
+        (reshifter_backups(&c, &o.s3, &o.uri.bucket, &o.uri.dir()).await?, Vec::new())
+    } else {
+        let mut items = list(&c, &o.s3, &o.uri.bucket, &o.uri.dir()).await?;
+        check_all(&c, &o.s3, &o.uri.bucket, &mut items).await?;
+        items.into_iter().partition(|i| i.verified == Some(true))
+    };
     let now = o
         .now
         .unwrap_or_else(SystemTime::now)
@@ -147,12 +159,14 @@ async fn prune_async(o: &PruneOptions) -> Result<(), Error> {
             // The checksum first: if the object's deletion then fails, what is left is an
             // unverified object, never a backup whose data is gone.
             let sum_key = format!("{}{CHECKSUM_SUFFIX}", it.key);
-            c.delete_object()
-                .bucket(&o.uri.bucket)
-                .key(&sum_key)
-                .send()
-                .await
-                .map_err(|e| s3_error(&o.s3, &format!("cannot delete s3://{}/{sum_key}", o.uri.bucket), e))?;
+            if o.layout == S3Layout::Native {
+                c.delete_object()
+                    .bucket(&o.uri.bucket)
+                    .key(&sum_key)
+                    .send()
+                    .await
+                    .map_err(|e| s3_error(&o.s3, &format!("cannot delete s3://{}/{sum_key}", o.uri.bucket), e))?;
+            }
             c.delete_object()
                 .bucket(&o.uri.bucket)
                 .key(&it.key)
@@ -210,6 +224,7 @@ mod tests {
         let mk = |unix: i64| Listed {
             uri: String::new(),
             key: unix.to_string(),
+            backup_id: None,
             size: 1,
             time: String::new(),
             unix,

@@ -39,6 +39,12 @@ pub struct PullOptions {
     #[arg(long)]
     pub no_verify: bool,
 
+    /// native: backups are objects with a checksum object naming them; reshifter: ReShifter's
+    /// <backup id>.zip objects (--latest: the highest id; no checksum to check: archive-unpack
+    /// verifies the archive)
+    #[arg(long, value_enum, default_value = "native")]
+    pub layout: super::S3Layout,
+
     #[command(flatten)]
     pub s3: S3Args,
 
@@ -58,6 +64,16 @@ pub fn pull(o: PullOptions) -> Result<()> {
 /// The newest backup under a directory prefix whose checksum names it.
 async fn latest(c: &Client, o: &PullOptions) -> Result<S3Uri> {
     let dir = o.uri.dir();
+    if o.layout == super::S3Layout::Reshifter {
+        let all = super::reshifter_backups(c, &o.s3, &o.uri.bucket, &dir).await?;
+        let newest = all.last().ok_or_else(|| {
+            Error::new(
+                Kind::Usage,
+                format!("no <backup id>.zip under s3://{}/{dir} (ReShifter's layout)", o.uri.bucket),
+            )
+        })?;
+        return Ok(S3Uri { bucket: o.uri.bucket.clone(), key: newest.key.clone() });
+    }
     let mut all = list(c, &o.s3, &o.uri.bucket, &dir).await?;
     check_all(c, &o.s3, &o.uri.bucket, &mut all).await?;
     let newest = all.iter().rev().find(|i| i.verified == Some(true)).ok_or_else(|| {
@@ -75,7 +91,7 @@ async fn latest(c: &Client, o: &PullOptions) -> Result<S3Uri> {
 
 /// The checksum to compare with, after making sure it belongs to this very object.
 async fn expected(c: &Client, o: &PullOptions, uri: &S3Uri, etag: &str) -> Result<Option<Checksum>> {
-    if o.no_verify {
+    if o.no_verify || o.layout == super::S3Layout::Reshifter {
         return Ok(None);
     }
     let sum = stored_checksum(c, &o.s3, &uri.bucket, &uri.key).await?.ok_or_else(|| {
@@ -154,7 +170,7 @@ async fn pull_async(o: &PullOptions, started: Instant) -> Result<()> {
     }
     out.finish()?;
     if !o.quiet {
-        let verified = if !o.no_verify { " (verified)" } else { "" };
+        let verified = if !o.no_verify && o.layout == super::S3Layout::Native { " (verified)" } else { "" };
         eprintln!("s3-pull: {uri} {} sha256 {sha}{verified} in {}", human_bytes(size), secs(started.elapsed()));
     }
     Ok(())

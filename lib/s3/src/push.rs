@@ -64,6 +64,12 @@ pub struct PushOptions {
     #[arg(long)]
     pub allow_incomplete: bool,
 
+    /// native: write the checksum object beside it; reshifter: ReShifter's layout, the key
+    /// must be <prefix>/<backup id>.zip and no checksum object is written (ReShifter would
+    /// list it as a backup)
+    #[arg(long, value_enum, default_value = "native")]
+    pub layout: super::S3Layout,
+
     /// Print the result as JSON on stdout
     #[arg(long)]
     pub json: bool,
@@ -253,6 +259,14 @@ pub fn push(o: PushOptions) -> Result<()> {
     }
     if o.uri.key.ends_with(CHECKSUM_SUFFIX) {
         return Err(Error::new(Kind::Usage, format!("{}: keys ending in {CHECKSUM_SUFFIX} hold checksums", o.uri)));
+    }
+    if o.layout == super::S3Layout::Reshifter
+        && super::reshifter_backup_id(o.uri.key.rsplit('/').next().unwrap_or("")).is_none()
+    {
+        return Err(Error::new(
+            Kind::Usage,
+            format!("{}: ReShifter's layout names a backup <backup id>.zip, the id its Unix seconds", o.uri),
+        ));
     }
     if o.part_size < 5 << 20 {
         return Err(Error::new(Kind::Usage, "--part-size must be at least 5 MiB (an S3 limit)"));
@@ -495,6 +509,9 @@ async fn upload_part(c: Client, o: PushOptions, upload: String, n: i32, data: Ve
 
 /// The checksum object, written after the object it certifies and naming it by its ETag.
 async fn put_checksum(c: &Client, o: &PushOptions, sha: &str, etag: &str) -> Result<()> {
+    if o.layout == super::S3Layout::Reshifter {
+        return Ok(());
+    }
     let key = &o.uri.key;
     let name = key.rsplit('/').next().unwrap_or(key);
     let body = format!("{sha}  {name}\n");

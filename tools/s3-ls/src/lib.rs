@@ -38,6 +38,11 @@ struct Args {
     #[arg(long)]
     json: bool,
 
+    /// native: every object, checksums checked; reshifter: ReShifter's <backup id>.zip objects
+    /// (with their backup_id), as ReShifter lists them
+    #[arg(long, value_enum, default_value = "native")]
+    layout: s3::S3Layout,
+
     #[command(flatten)]
     s3: S3Args,
 }
@@ -52,6 +57,6 @@ pub fn main(args: Vec<std::ffi::OsString>) -> ExitCode {
         } else {
             None
         };
-        s3::ls(a.s3, a.uri, !a.no_checksums, table)
+        s3::ls(a.s3, a.uri, !a.no_checksums, table, a.layout)
     })
 }

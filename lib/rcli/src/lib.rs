@@ -1,0 +1,451 @@
+//! rcli: ReShifter's command line — `backup create`, `backup list`, `restore`, `explore`,
+//! `stats`, `version` — with its flags and environment, on this toolkit's library: a backup is
+//! etcd-dump (v2 or v3) → the strategy's kv-filter → archive-pack, optionally s3-push in
+//! ReShifter's remote layout (`<bucket>/<backup id>.zip`); a restore the way back. Every step
+//! is the tool's own code, through temporary files in the target directory, so the guarantees
+//! hold: digests checked, nothing half-written, a failed step leaves no `<id>.zip`.
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime};
+
+use clap::Parser;
+
+use reshifter_etcd::EtcdArgs;
+use reshifter_format::error::{Error, Kind, Result};
+use reshifter_format::{Api, StreamReader};
+
+/// ReShifter's default etcd endpoint.
+pub const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:2379";
+
+/// The Kubernetes roots ReShifter backed up: legacy and current Kubernetes, OpenShift.
+const ROOTS: [&str; 3] = ["/registry", "/kubernetes.io", "/openshift.io"];
+
+/// Flags every command that talks to etcd takes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Endpoint {
+    /// The URL of the etcd to use (TLS client files from RS_ETCD_CLIENT_CERT, RS_ETCD_CLIENT_KEY,
+    /// RS_ETCD_CA_CERT; credentials from ETCDCTL_USER and ETCDCTL_PASSWORD)
+    #[arg(short, long, default_value = DEFAULT_ENDPOINT, value_name = "URL")]
+    pub endpoint: String,
+
+    /// The etcd API: v2, v3, or auto (v2 when the endpoint holds v2 keys under the Kubernetes
+    /// roots and no v3 keys there, as ReShifter chose)
+    #[arg(long, env = "RS_ETCD_API_VERSION", default_value = "auto", value_name = "VERSION")]
+    pub api: String,
+}
+
+impl Endpoint {
+    fn etcd_flags(&self) -> Vec<OsString> {
+        vec!["--endpoints".into(), self.endpoint.clone().into()]
+    }
+
+    fn etcd_args(&self) -> Result<EtcdArgs> {
+        options::<EtcdArgs>("rcli", &self.etcd_flags())
+    }
+
+    fn api(&self) -> Result<&str> {
+        match self.api.as_str() {
+            "v2" | "v3" | "auto" => Ok(&self.api),
+            other => Err(Error::new(Kind::Usage, format!("RS_ETCD_API_VERSION / --api {other:?}: say v2, v3 or auto"))),
+        }
+    }
+}
+
+/// S3 flags of ReShifter: a remote endpoint and a bucket; credentials from ACCESS_KEY_ID and
+/// SECRET_ACCESS_KEY (or the AWS chain).
+#[derive(Debug, Clone, clap::Args)]
+pub struct Remote {
+    /// The S3-compatible storage endpoint, host:port (HTTPS) or a URL
+    #[arg(short, long, value_name = "S3ENDPOINT")]
+    pub remote: Option<String>,
+
+    /// The bucket (default with --remote: reshifter-<today>, as ReShifter chose)
+    #[arg(short, long, value_name = "BUCKET")]
+    pub bucket: Option<String>,
+}
+
+impl Remote {
+    /// The S3 flags of the s3 tools and the bucket, when a remote is given.
+    fn s3(&self) -> Option<(Vec<OsString>, String)> {
+        let remote = self.remote.as_ref()?;
+        let url = if remote.contains("://") { remote.clone() } else { format!("https://{remote}") };
+        let bucket = self.bucket.clone().unwrap_or_else(|| {
+            let today = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+            let bucket = format!("reshifter-{}", &today[..10]);
+            eprintln!("rcli: no --bucket given: using {bucket}, as ReShifter did");
+            bucket
+        });
+        Some((vec!["--endpoint".into(), url.into()], bucket))
+    }
+}
+
+/// `rcli backup create`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CreateOptions {
+    #[command(flatten)]
+    pub endpoint: Endpoint,
+
+    /// The target directory for the resulting ZIP file of the backup
+    #[arg(short, long, default_value = "/tmp", value_name = "DIR")]
+    pub target: PathBuf,
+
+    #[command(flatten)]
+    pub remote: Remote,
+
+    /// ReShifter's strategy: raw (every key), filter:a,b (keys whose path contains a or b), or
+    /// render (the keys and values on stdout, as the stream, and no archive)
+    #[arg(long, env = "RS_BACKUP_STRATEGY", default_value = "raw", value_name = "STRATEGY")]
+    pub strategy: String,
+
+    /// Archive layout: native (verified, with revisions and digests; rcli restore reads both) or
+    /// reshifter (ReShifter's own, for ReShifter to restore)
+    #[arg(long, default_value = "native", value_name = "LAYOUT")]
+    pub layout: String,
+}
+
+/// `rcli backup list`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ListOptions {
+    /// The directory the backups are in
+    #[arg(short, long, default_value = "/tmp", value_name = "DIR")]
+    pub target: PathBuf,
+
+    #[command(flatten)]
+    pub remote: Remote,
+}
+
+/// `rcli restore`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RestoreOptions {
+    #[command(flatten)]
+    pub endpoint: Endpoint,
+
+    /// The ID of the backup to restore (its Unix seconds)
+    #[arg(short = 'i', long, value_name = "BACKUPID")]
+    pub backupid: String,
+
+    /// The directory the backup is in (or is pulled into, with --remote)
+    #[arg(short, long, default_value = "/tmp", value_name = "DIR")]
+    pub target: PathBuf,
+
+    #[command(flatten)]
+    pub remote: Remote,
+
+    /// Print the outcome as JSON ({"keysrestored","elapsedtimeinsec"}, ReShifter's API names)
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Parse the options of one of the toolkit's tools from its command line: the tool's own
+/// defaults, validation and environment apply.
+pub fn options<T: clap::Args>(tool: &str, args: &[OsString]) -> Result<T> {
+    #[derive(clap::Parser)]
+    struct Wrap<T: clap::Args> {
+        #[command(flatten)]
+        inner: T,
+    }
+    let argv = std::iter::once(OsString::from(tool)).chain(args.iter().cloned());
+    Wrap::<T>::try_parse_from(argv)
+        .map(|w| w.inner)
+        .map_err(|e| Error::new(Kind::Usage, format!("{tool}: {}", e.to_string().lines().next().unwrap_or(""))))
+}
+
+fn os(s: impl AsRef<std::ffi::OsStr>) -> OsString {
+    s.as_ref().to_os_string()
+}
+
+/// A temporary file in `dir`, removed when dropped or when the process is interrupted.
+struct Temp {
+    path: PathBuf,
+}
+
+impl Temp {
+    fn new(dir: &Path, name: &str) -> Temp {
+        let path = dir.join(format!(".rcli-{name}-{}", std::process::id()));
+        reshifter_format::signals::register_temp(&path);
+        Temp { path }
+    }
+}
+
+impl Drop for Temp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+        reshifter_format::signals::unregister_temp(&self.path);
+    }
+}
+
+/// The Kubernetes roots that hold keys, as stream prefixes (and whether to use the v2 API).
+fn roots(e: &Endpoint) -> Result<(Vec<String>, bool)> {
+    let args = e.etcd_args()?;
+    let v2 = match e.api()? {
+        "v2" => true,
+        "v3" => false,
+        _ => {
+            reshifter_etcd::explore::kubernetes_roots(&args, false)?.is_empty()
+                && !reshifter_etcd::explore::kubernetes_roots(&args, true)?.is_empty()
+        }
+    };
+    let found = reshifter_etcd::explore::kubernetes_roots(&args, v2)?;
+    if found.is_empty() {
+        return Err(Error::new(
+            Kind::Usage,
+            format!(
+                "no Kubernetes keys (under {}) at {} ({} API): nothing to back up; etcd-dump backs up any keyspace",
+                ROOTS.join(", "),
+                e.endpoint,
+                if v2 { "v2" } else { "v3" }
+            ),
+        ));
+    }
+    Ok((found, v2))
+}
+
+fn dump(e: &Endpoint, prefixes: &[String], v2: bool, out: &Path) -> Result<()> {
+    let mut args = e.etcd_flags();
+    args.extend([os("-q"), os("-o"), os(out), os("--api"), os(if v2 { "v2" } else { "v3" })]);
+    for p in prefixes {
+        args.extend([os("--prefix"), os(p)]);
+    }
+    reshifter_etcd::dump::run(options("etcd-dump", &args)?)
+}
+
+/// `rcli backup create`: the backup id on stdout.
+pub fn backup_create(o: CreateOptions) -> Result<()> {
+    let id = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    std::fs::create_dir_all(&o.target)
+        .map_err(|e| Error::with_source(Kind::Usage, format!("cannot make {}", o.target.display()), e))?;
+    let (prefixes, v2) = roots(&o.endpoint)?;
+    let stream = Temp::new(&o.target, &format!("{id}.ndjson"));
+    dump(&o.endpoint, &prefixes, v2, &stream.path)?;
+    let filtered = Temp::new(&o.target, &format!("{id}.filtered.ndjson"));
+    let source = match o.strategy.as_str() {
+        "raw" | "" => &stream.path,
+        "render" => {
+            // ReShifter's render wrote every key and value to stdout and made no archive.
+            let mut out = reshifter_format::io::stdout();
+            std::io::copy(&mut std::fs::File::open(&stream.path)?, &mut out)?;
+            out.flush()?;
+            return Ok(());
+        }
+        s if s.starts_with("filter") => {
+            let args = [os("-q"), os("--strategy"), os(s), os(&stream.path), os("-o"), os(&filtered.path)];
+            reshifter_kv::filter::run(options("kv-filter", &args)?)?;
+            &filtered.path
+        }
+        other => {
+            return Err(Error::new(
+                Kind::Usage,
+                format!("RS_BACKUP_STRATEGY {other:?}: ReShifter's strategies are raw, render and filter:a,b"),
+            ));
+        }
+    };
+    let zip = o.target.join(format!("{id}.zip"));
+    let args = [os("-q"), os(source), os("-o"), os(&zip), os("--layout"), os(&o.layout)];
+    reshifter_archive::pack::pack(options("archive-pack", &args)?)?;
+    if let Some((mut s3, bucket)) = o.remote.s3() {
+        s3.extend([
+            os(format!("s3://{bucket}/{id}.zip")),
+            os("-i"),
+            os(&zip),
+            os("--create-bucket"),
+            os("--layout"),
+            os("reshifter"),
+            os("-q"),
+        ]);
+        reshifter_s3::push(options("s3-push", &s3)?)?;
+        eprintln!("rcli: pushed to remote {} in bucket {bucket}", o.remote.remote.as_deref().unwrap_or(""));
+    }
+    eprintln!("rcli: created backup {}", zip.display());
+    let mut out = reshifter_format::io::stdout();
+    writeln!(out, "{id}")?;
+    out.flush()?;
+    Ok(())
+}
+
+/// `rcli backup list`: one backup id per line, oldest first.
+pub fn backup_list(o: ListOptions) -> Result<()> {
+    let ids: Vec<u64> = match o.remote.s3() {
+        Some((flags, bucket)) => {
+            let s3: reshifter_s3::S3Args = options("s3-ls", &flags)?;
+            reshifter_s3::reshifter_ids(&s3, &reshifter_s3::S3Uri { bucket, key: String::new() })?
+        }
+        None => {
+            let mut ids: Vec<u64> = std::fs::read_dir(&o.target)
+                .map_err(|e| Error::with_source(Kind::Usage, format!("cannot read {}", o.target.display()), e))?
+                .filter_map(|e| e.ok()?.file_name().to_str().and_then(reshifter_s3::reshifter_backup_id))
+                .collect();
+            ids.sort();
+            ids
+        }
+    };
+    let mut out = reshifter_format::io::stdout();
+    for id in ids {
+        writeln!(out, "{id}")?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// `rcli restore`: the keys restored and the seconds it took, on stdout.
+pub fn restore(o: RestoreOptions) -> Result<()> {
+    let started = Instant::now();
+    if reshifter_s3::reshifter_backup_id(&format!("{}.zip", o.backupid)).is_none() {
+        return Err(Error::new(Kind::Usage, format!("{} is not a valid backup ID (its Unix seconds)", o.backupid)));
+    }
+    std::fs::create_dir_all(&o.target)
+        .map_err(|e| Error::with_source(Kind::Usage, format!("cannot make {}", o.target.display()), e))?;
+    let zip = o.target.join(format!("{}.zip", o.backupid));
+    if let Some((mut s3, bucket)) = o.remote.s3() {
+        s3.extend([
+            os(format!("s3://{bucket}/{}.zip", o.backupid)),
+            os("-o"),
+            os(&zip),
+            os("--layout"),
+            os("reshifter"),
+            os("-q"),
+        ]);
+        reshifter_s3::pull(options("s3-pull", &s3)?)?;
+    }
+    if !zip.exists() {
+        return Err(Error::new(Kind::Usage, format!("no backup {} (looked for {})", o.backupid, zip.display())));
+    }
+    let stream = Temp::new(&o.target, &format!("{}.restore.ndjson", o.backupid));
+    let args = [os("-q"), os(&zip), os("-o"), os(&stream.path)];
+    reshifter_archive::unpack::unpack(options("archive-unpack", &args)?)?;
+    let header = StreamReader::new(reshifter_format::io::open_input(Some(&stream.path))?)?.header().clone();
+    let api = match (o.endpoint.api()?, header.api) {
+        ("v2", _) => "v2",
+        ("v3", _) => "v3",
+        (_, Api::V2) => "v2",
+        _ => "v3",
+    };
+    let mut args = o.endpoint.etcd_flags();
+    args.extend([os("-q"), os("--api"), os(api), os(&stream.path)]);
+    let loaded = reshifter_etcd::load::load(&options("etcd-load", &args)?)?;
+    let restored = loaded.keys_restored();
+    let secs = started.elapsed().as_secs_f64();
+    let mut out = reshifter_format::io::stdout();
+    if o.json {
+        writeln!(
+            out,
+            "{}",
+            serde_json::json!({"outcome": "success", "keysrestored": restored, "elapsedtimeinsec": secs})
+        )?;
+    } else {
+        writeln!(out, "restored {restored} keys from {}.zip in {secs:.1} s", o.backupid)?;
+    }
+    out.flush()?;
+    eprintln!("rcli: {}", loaded.summary(false).trim_start_matches("etcd-load: "));
+    Ok(())
+}
+
+/// `rcli explore`: version, API, security, distribution, as ReShifter printed them.
+pub fn explore(e: Endpoint) -> Result<()> {
+    let args = e.etcd_args()?;
+    let r = reshifter_etcd::explore::explore(&args)?;
+    let v3_roots = reshifter_etcd::explore::kubernetes_roots(&args, false)?;
+    let v2_roots = reshifter_etcd::explore::kubernetes_roots(&args, true).unwrap_or_default();
+    let api = if v3_roots.is_empty() && !v2_roots.is_empty() { "v2" } else { "v3" };
+    let secure = if r.tls { "secure etcd, SSL/TLS configured" } else { "insecure etcd, no SSL/TLS configured" };
+    let mut out = reshifter_format::io::stdout();
+    writeln!(
+        out,
+        "Version: {}\nAPI: {api}\nSecure: {secure}\nDistro: {}\nv2 API: {}",
+        r.etcd_version, r.distribution, r.v2_api
+    )?;
+    out.flush()?;
+    Ok(())
+}
+
+/// `rcli stats`: keys and value bytes under the Kubernetes and OpenShift roots.
+pub fn stats(e: Endpoint) -> Result<()> {
+    let (prefixes, v2) = roots(&e)?;
+    let dir = std::env::temp_dir();
+    let mut lines = Vec::new();
+    let mut vanilla = (0u64, 0u64);
+    for p in &prefixes {
+        let tmp = Temp::new(&dir, "stats.ndjson");
+        dump(&e, std::slice::from_ref(p), v2, &tmp.path)?;
+        let mut count = (0u64, 0u64);
+        for r in StreamReader::new(reshifter_format::io::open_input(Some(&tmp.path))?)? {
+            let r = r?;
+            if !reshifter_format::is_v2_dir(&r) {
+                count.0 += 1;
+                count.1 += r.value.len() as u64;
+            }
+        }
+        if p.starts_with("/openshift.io") {
+            lines.push(format!("OpenShift [keys:{}, size:{}]", count.0, count.1));
+        } else {
+            vanilla = (vanilla.0 + count.0, vanilla.1 + count.1);
+        }
+    }
+    let mut out = reshifter_format::io::stdout();
+    writeln!(out, "Vanilla Kubernetes [keys:{}, size:{}]", vanilla.0, vanilla.1)?;
+    for l in lines {
+        writeln!(out, "{l}")?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// `rcli version`.
+pub fn version() -> Result<()> {
+    let mut out = reshifter_format::io::stdout();
+    writeln!(out, "rcli (reshifter) in version {}", env!("CARGO_PKG_VERSION"))?;
+    out.flush()?;
+    Ok(())
+}
+
+/// The subcommands, for the tool.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Manages backups of a Kubernetes cluster
+    #[command(subcommand)]
+    Backup(Backup),
+    /// Performs a restore of a Kubernetes cluster from a backup, local or in S3
+    Restore(RestoreOptions),
+    /// Probes an etcd endpoint: version, API, TLS, Kubernetes distribution
+    Explore(Endpoint),
+    /// Counts the Kubernetes keys of an etcd endpoint and their size
+    Stats(Endpoint),
+    /// Prints the version
+    Version,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Backup {
+    /// Creates a backup: <target>/<backup id>.zip (and in S3 with --remote); prints the id
+    Create(CreateOptions),
+    /// Lists the backup ids, local or in S3
+    List(ListOptions),
+}
+
+/// Run one subcommand.
+pub fn run(c: Command) -> Result<()> {
+    match c {
+        Command::Backup(Backup::Create(o)) => backup_create(o),
+        Command::Backup(Backup::List(o)) => backup_list(o),
+        Command::Restore(o) => restore(o),
+        Command::Explore(e) => explore(e),
+        Command::Stats(e) => stats(e),
+        Command::Version => version(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tool_options_parse_with_the_tools_defaults() {
+        let o: reshifter_etcd::dump::DumpOptions =
+            options("etcd-dump", &[os("--endpoints"), os("http://x:1"), os("--prefix"), os("/registry")]).unwrap();
+        assert_eq!(o.etcd.endpoints, vec!["http://x:1".to_string()]);
+        assert_eq!(o.page_keys, 65536);
+        let e = options::<reshifter_etcd::dump::DumpOptions>("etcd-dump", &[os("--no-such")]).unwrap_err();
+        assert!(e.to_string().starts_with("etcd-dump: error: unexpected argument"), "{e}");
+    }
+}
