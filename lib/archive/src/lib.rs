@@ -12,6 +12,7 @@
 //! comes last because only then is the stream known to be complete. A delta stream's archive
 //! holds its event lines in chunks (`reshifter/delta/<n>.ndjson`) between header and manifest.
 
+mod cdir;
 pub mod crypt;
 mod delta;
 pub mod pack;

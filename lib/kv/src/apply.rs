@@ -351,19 +351,7 @@ pub fn run(o: ApplyOptions) -> Result<()> {
             ),
         ));
     }
-    let mut header: Header = bh.clone();
-    header.revision = to;
-    header.complete = complete;
-    header.time = now_rfc3339();
-    let mut leases: Vec<Lease> = chain.leases.values().cloned().collect();
-    leases.sort_by_key(|l| l.id_num() as u64);
-    header.leases = leases;
-    header.history.push(format!(
-        "kv-apply --to-rev {to}: base at revision {} and {} changes from {} deltas",
-        bh.revision,
-        chain.changes,
-        deltas.len()
-    ));
+    let header = output_header(&bh, &chain, to, complete, deltas.len());
     let out = StreamWriter::new(Output::create(o.output.as_deref())?, &header)?;
     let (w, applied) = merge(base, chain.sorter, out, &mut run)?;
     run.end(w, |t, r| {
@@ -376,6 +364,23 @@ pub fn run(o: ApplyOptions) -> Result<()> {
         )
     })?;
     Ok(())
+}
+
+/// The output's header: the base's, at revision `to`, with the leases the base and the deltas
+/// know (the newest TTL of each), completeness only where every input claims it.
+fn output_header(bh: &Header, chain: &Chain, to: i64, complete: bool, deltas: usize) -> Header {
+    let mut header: Header = bh.clone();
+    header.revision = to;
+    header.complete = complete;
+    header.time = now_rfc3339();
+    let mut leases: Vec<Lease> = chain.leases.values().cloned().collect();
+    leases.sort_by_key(|l| l.id_num() as u64);
+    header.leases = leases;
+    header.history.push(format!(
+        "kv-apply --to-rev {to}: base at revision {} and {} changes from {deltas} deltas",
+        bh.revision, chain.changes
+    ));
+    header
 }
 
 /// Merge the base (in key order) with the last change of each key (in key order): a put
