@@ -226,6 +226,10 @@ fn one_stream_on_stdout_packs_and_is_refused_by_keyspace_tools() {
     assert!(text.contains("{\"op\":\"delete\",\"key\":\"/w/k"), "deletes are events");
     assert!(o.stderr.starts_with("etcd-watch: "), "{}", o.stderr);
 
+    // --for: the stream ends, with its trailer, when the time is up.
+    let o = sh(&format!("etcd-watch {f} -q --from-rev {start} --for 1s | tail -1 | jq -r .end_revision"));
+    assert_eq!(o.ok().stdout_str().trim(), e.revision().to_string());
+
     // Through an archive and back, byte for byte, every compression.
     for c in ["deflate", "zstd", "store"] {
         sh(&format!("archive-pack -q --compression {c} {p}/d.ndjson -o {p}/d.zip")).ok();
@@ -424,6 +428,11 @@ fn kv_diff_names_every_change_and_exits_like_diff() {
     let o = sh(&format!("kv-diff {p}/a.zip - < {p}/a.ndjson"));
     assert_eq!((o.code, o.stdout.len()), (0, 0), "{}", o.stderr);
     assert_eq!(o.stderr, "kv-diff: identical: 4 keys\n");
+    // An encrypted archive, opened with its passphrase.
+    std::fs::write(d.path().join("pass"), "correct horse battery staple\n").unwrap();
+    sh(&format!("archive-pack -q --passphrase-file {p}/pass {p}/a.ndjson -o {p}/a.zip.age")).ok();
+    let o = sh(&format!("kv-diff --passphrase-file {p}/pass {p}/a.zip.age {p}/a.ndjson"));
+    assert_eq!(o.code, 0, "{}", o.stderr);
     // Trouble is > 1: a truncated input, a missing file.
     let text = std::fs::read_to_string(d.path().join("b.ndjson")).unwrap();
     std::fs::write(d.path().join("cut.ndjson"), &text[..text.rfind("{\"type\"").unwrap()]).unwrap();
