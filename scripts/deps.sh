@@ -46,6 +46,8 @@ test_needs=(
   "curl:curl"
   "/usr/bin/time:time"
   "buildah:buildah"
+  "/usr/bin/chromium:chromium"
+  "/usr/bin/chromedriver:chromium-driver"
   "s3s-fs:cargo:s3s-fs"
 )
 image_needs=(

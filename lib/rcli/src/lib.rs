@@ -13,6 +13,7 @@ use std::time::{Instant, SystemTime};
 use clap::Parser;
 
 use reshifter_etcd::EtcdArgs;
+use reshifter_etcd::load::Loaded;
 use reshifter_format::error::{Error, Kind, Result};
 use reshifter_format::{Api, StreamReader};
 
@@ -37,6 +38,11 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
+    /// An endpoint and an API choice (v2, v3, auto).
+    pub fn new(endpoint: &str, api: &str) -> Self {
+        Endpoint { endpoint: endpoint.to_string(), api: api.to_string() }
+    }
+
     fn etcd_flags(&self) -> Vec<OsString> {
         vec!["--endpoints".into(), self.endpoint.clone().into()]
     }
@@ -67,7 +73,16 @@ pub struct Remote {
 }
 
 impl Remote {
+    /// A remote (host:port or URL) and a bucket.
+    pub fn new(remote: Option<String>, bucket: Option<String>) -> Self {
+        Remote { remote, bucket }
+    }
+
     /// The S3 flags of the s3 tools and the bucket, when a remote is given.
+    pub fn s3_target(&self) -> Option<(Vec<OsString>, String)> {
+        self.s3()
+    }
+
     fn s3(&self) -> Option<(Vec<OsString>, String)> {
         let remote = self.remote.as_ref()?;
         let url = if remote.contains("://") { remote.clone() } else { format!("https://{remote}") };
@@ -177,7 +192,7 @@ impl Drop for Temp {
 }
 
 /// The Kubernetes roots that hold keys, as stream prefixes (and whether to use the v2 API).
-fn roots(e: &Endpoint) -> Result<(Vec<String>, bool)> {
+pub fn roots(e: &Endpoint) -> Result<(Vec<String>, bool)> {
     let args = e.etcd_args()?;
     let v2 = match e.api()? {
         "v2" => true,
@@ -211,29 +226,63 @@ fn dump(e: &Endpoint, prefixes: &[String], v2: bool, out: &Path) -> Result<()> {
     reshifter_etcd::dump::run(options("etcd-dump", &args)?)
 }
 
-/// `rcli backup create`: the backup id on stdout.
-pub fn backup_create(o: CreateOptions) -> Result<()> {
-    let id = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    std::fs::create_dir_all(&o.target)
-        .map_err(|e| Error::with_source(Kind::Usage, format!("cannot make {}", o.target.display()), e))?;
-    let (prefixes, v2) = roots(&o.endpoint)?;
-    let stream = Temp::new(&o.target, &format!("{id}.ndjson"));
-    dump(&o.endpoint, &prefixes, v2, &stream.path)?;
-    let filtered = Temp::new(&o.target, &format!("{id}.filtered.ndjson"));
-    let source = match o.strategy.as_str() {
-        "raw" | "" => &stream.path,
-        "render" => {
-            // ReShifter's render wrote every key and value to stdout and made no archive.
-            let mut out = reshifter_format::io::stdout();
-            std::io::copy(&mut std::fs::File::open(&stream.path)?, &mut out)?;
-            out.flush()?;
-            return Ok(());
+/// Dump the whole keyspace of `e` into `out` (v2 when only v2 holds Kubernetes keys, or when
+/// asked).
+pub fn dump_all(e: &Endpoint, out: &Path) -> Result<()> {
+    let v2 = match e.api()? {
+        "v2" => true,
+        "v3" => false,
+        _ => roots(e).map(|(_, v2)| v2).unwrap_or(false),
+    };
+    dump(e, &[], v2, out)
+}
+
+/// A backup made.
+#[derive(Debug, Clone)]
+pub struct Created {
+    /// Its id: the Unix seconds it was started at.
+    pub id: u64,
+    pub path: PathBuf,
+    /// Keys and bytes (keys and values) it holds.
+    pub keys: u64,
+    pub bytes: u64,
+    /// The S3 object it was pushed to, if any.
+    pub pushed: Option<String>,
+}
+
+/// A new backup id: now in Unix seconds, later if a backup of that id exists in `target`.
+fn new_id(target: &Path) -> u64 {
+    loop {
+        let id = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        if !target.join(format!("{id}.zip")).exists() {
+            return id;
         }
-        s if s.starts_with("filter") => {
-            let args = [os("-q"), os("--strategy"), os(s), os(&stream.path), os("-o"), os(&filtered.path)];
-            reshifter_kv::filter::run(options("kv-filter", &args)?)?;
-            &filtered.path
-        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+/// The count and bytes of a stream file, from its trailer (it was verified when written).
+fn trailer_counts(path: &Path) -> (u64, u64) {
+    let text = std::fs::read(path).unwrap_or_default();
+    let last = text.trim_ascii_end().rsplit(|&b| b == b'\n').next().unwrap_or(&[]);
+    let v: serde_json::Value = serde_json::from_slice(last).unwrap_or_default();
+    (v["count"].as_u64().unwrap_or(0), v["bytes"].as_u64().unwrap_or(0))
+}
+
+/// Make a backup: dump the Kubernetes roots, apply the strategy, pack `<target>/<id>.zip`,
+/// push it to `remote` in ReShifter's layout. `render` is not a backup: see [`backup_create`].
+pub fn create_backup(
+    endpoint: &Endpoint,
+    target: &Path,
+    remote: &Remote,
+    strategy: &str,
+    layout: &str,
+) -> Result<Created> {
+    std::fs::create_dir_all(target)
+        .map_err(|e| Error::with_source(Kind::Usage, format!("cannot make {}", target.display()), e))?;
+    let filter = match strategy {
+        "raw" | "" => None,
+        s if s.starts_with("filter") => Some(s.to_string()),
         other => {
             return Err(Error::new(
                 Kind::Usage,
@@ -241,25 +290,53 @@ pub fn backup_create(o: CreateOptions) -> Result<()> {
             ));
         }
     };
-    let zip = o.target.join(format!("{id}.zip"));
-    let args = [os("-q"), os(source), os("-o"), os(&zip), os("--layout"), os(&o.layout)];
+    let (prefixes, v2) = roots(endpoint)?;
+    let id = new_id(target);
+    let stream = Temp::new(target, &format!("{id}.ndjson"));
+    dump(endpoint, &prefixes, v2, &stream.path)?;
+    let filtered = Temp::new(target, &format!("{id}.filtered.ndjson"));
+    let source = match &filter {
+        None => &stream.path,
+        Some(s) => {
+            let args = [os("-q"), os("--strategy"), os(s), os(&stream.path), os("-o"), os(&filtered.path)];
+            reshifter_kv::filter::run(options("kv-filter", &args)?)?;
+            &filtered.path
+        }
+    };
+    let (keys, bytes) = trailer_counts(source);
+    let zip = target.join(format!("{id}.zip"));
+    let args = [os("-q"), os(source), os("-o"), os(&zip), os("--layout"), os(layout)];
     reshifter_archive::pack::pack(options("archive-pack", &args)?)?;
-    if let Some((mut s3, bucket)) = o.remote.s3() {
-        s3.extend([
-            os(format!("s3://{bucket}/{id}.zip")),
-            os("-i"),
-            os(&zip),
-            os("--create-bucket"),
-            os("--layout"),
-            os("reshifter"),
-            os("-q"),
-        ]);
+    let mut pushed = None;
+    if let Some((mut s3, bucket)) = remote.s3() {
+        let uri = format!("s3://{bucket}/{id}.zip");
+        s3.extend([os(&uri), os("-i"), os(&zip), os("--create-bucket"), os("--layout"), os("reshifter"), os("-q")]);
         reshifter_s3::push(options("s3-push", &s3)?)?;
-        eprintln!("rcli: pushed to remote {} in bucket {bucket}", o.remote.remote.as_deref().unwrap_or(""));
+        pushed = Some(uri);
     }
-    eprintln!("rcli: created backup {}", zip.display());
+    Ok(Created { id, path: zip, keys, bytes, pushed })
+}
+
+/// `rcli backup create`: the backup id on stdout.
+pub fn backup_create(o: CreateOptions) -> Result<()> {
+    if o.strategy == "render" {
+        // ReShifter's render wrote every key and value to stdout and made no archive.
+        let (prefixes, v2) = roots(&o.endpoint)?;
+        let dir = std::env::temp_dir();
+        let stream = Temp::new(&dir, "render.ndjson");
+        dump(&o.endpoint, &prefixes, v2, &stream.path)?;
+        let mut out = reshifter_format::io::stdout();
+        std::io::copy(&mut std::fs::File::open(&stream.path)?, &mut out)?;
+        out.flush()?;
+        return Ok(());
+    }
+    let c = create_backup(&o.endpoint, &o.target, &o.remote, &o.strategy, &o.layout)?;
+    if let Some(uri) = &c.pushed {
+        eprintln!("rcli: pushed to {uri}");
+    }
+    eprintln!("rcli: created backup {} ({} keys)", c.path.display(), c.keys);
     let mut out = reshifter_format::io::stdout();
-    writeln!(out, "{id}")?;
+    writeln!(out, "{}", c.id)?;
     out.flush()?;
     Ok(())
 }
@@ -288,18 +365,32 @@ pub fn backup_list(o: ListOptions) -> Result<()> {
     Ok(())
 }
 
-/// `rcli restore`: the keys restored and the seconds it took, on stdout.
-pub fn restore(o: RestoreOptions) -> Result<()> {
-    let started = Instant::now();
-    if reshifter_s3::reshifter_backup_id(&format!("{}.zip", o.backupid)).is_none() {
-        return Err(Error::new(Kind::Usage, format!("{} is not a valid backup ID (its Unix seconds)", o.backupid)));
+/// How a restore writes: the load's mode and dry run, and where a dry run's lines go.
+#[derive(Debug, Clone, Default)]
+pub struct HowRestore {
+    /// overwrite, create-only or sync (etcd-load's --mode); default overwrite.
+    pub mode: Option<String>,
+    pub dry_run: bool,
+    pub dry_out: reshifter_etcd::load::DryOut,
+}
+
+/// Restore backup `id` from `target` (pulled first from `remote` when given) into `endpoint`.
+pub fn restore_backup(
+    endpoint: &Endpoint,
+    id: &str,
+    target: &Path,
+    remote: &Remote,
+    how: &HowRestore,
+) -> Result<Loaded> {
+    if reshifter_s3::reshifter_backup_id(&format!("{id}.zip")).is_none() {
+        return Err(Error::new(Kind::Usage, format!("{id} is not a valid backup ID (its Unix seconds)")));
     }
-    std::fs::create_dir_all(&o.target)
-        .map_err(|e| Error::with_source(Kind::Usage, format!("cannot make {}", o.target.display()), e))?;
-    let zip = o.target.join(format!("{}.zip", o.backupid));
-    if let Some((mut s3, bucket)) = o.remote.s3() {
+    std::fs::create_dir_all(target)
+        .map_err(|e| Error::with_source(Kind::Usage, format!("cannot make {}", target.display()), e))?;
+    let zip = target.join(format!("{id}.zip"));
+    if let Some((mut s3, bucket)) = remote.s3() {
         s3.extend([
-            os(format!("s3://{bucket}/{}.zip", o.backupid)),
+            os(format!("s3://{bucket}/{id}.zip")),
             os("-o"),
             os(&zip),
             os("--layout"),
@@ -309,21 +400,35 @@ pub fn restore(o: RestoreOptions) -> Result<()> {
         reshifter_s3::pull(options("s3-pull", &s3)?)?;
     }
     if !zip.exists() {
-        return Err(Error::new(Kind::Usage, format!("no backup {} (looked for {})", o.backupid, zip.display())));
+        return Err(Error::new(Kind::Usage, format!("no backup {id} (looked for {})", zip.display())));
     }
-    let stream = Temp::new(&o.target, &format!("{}.restore.ndjson", o.backupid));
+    let stream = Temp::new(target, &format!("{id}.restore.ndjson"));
     let args = [os("-q"), os(&zip), os("-o"), os(&stream.path)];
     reshifter_archive::unpack::unpack(options("archive-unpack", &args)?)?;
     let header = StreamReader::new(reshifter_format::io::open_input(Some(&stream.path))?)?.header().clone();
-    let api = match (o.endpoint.api()?, header.api) {
+    let api = match (endpoint.api()?, header.api) {
         ("v2", _) => "v2",
         ("v3", _) => "v3",
         (_, Api::V2) => "v2",
         _ => "v3",
     };
-    let mut args = o.endpoint.etcd_flags();
+    let mut args = endpoint.etcd_flags();
     args.extend([os("-q"), os("--api"), os(api), os(&stream.path)]);
-    let loaded = reshifter_etcd::load::load(&options("etcd-load", &args)?)?;
+    if let Some(m) = &how.mode {
+        args.extend([os("--mode"), os(m)]);
+    }
+    if how.dry_run {
+        args.push(os("--dry-run"));
+    }
+    let mut opts: reshifter_etcd::load::LoadOptions = options("etcd-load", &args)?;
+    opts.dry_out = how.dry_out.clone();
+    reshifter_etcd::load::load(&opts)
+}
+
+/// `rcli restore`: the keys restored and the seconds it took, on stdout.
+pub fn restore(o: RestoreOptions) -> Result<()> {
+    let started = Instant::now();
+    let loaded = restore_backup(&o.endpoint, &o.backupid, &o.target, &o.remote, &HowRestore::default())?;
     let restored = loaded.keys_restored();
     let secs = started.elapsed().as_secs_f64();
     let mut out = reshifter_format::io::stdout();
@@ -341,33 +446,55 @@ pub fn restore(o: RestoreOptions) -> Result<()> {
     Ok(())
 }
 
-/// `rcli explore`: version, API, security, distribution, as ReShifter printed them.
-pub fn explore(e: Endpoint) -> Result<()> {
+/// What `explore` finds of an endpoint (ReShifter's /v1/explorer answer).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Probe {
+    pub etcdversion: String,
+    pub apiversion: String,
+    pub etcdsec: String,
+    pub k8sdistro: String,
+    #[serde(skip)]
+    pub v2_api: String,
+}
+
+/// Probe an endpoint: version, API, TLS, Kubernetes distribution.
+pub fn probe(e: &Endpoint) -> Result<Probe> {
     let args = e.etcd_args()?;
     let r = reshifter_etcd::explore::explore(&args)?;
     let v3_roots = reshifter_etcd::explore::kubernetes_roots(&args, false)?;
     let v2_roots = reshifter_etcd::explore::kubernetes_roots(&args, true).unwrap_or_default();
     let api = if v3_roots.is_empty() && !v2_roots.is_empty() { "v2" } else { "v3" };
     let secure = if r.tls { "secure etcd, SSL/TLS configured" } else { "insecure etcd, no SSL/TLS configured" };
+    Ok(Probe {
+        etcdversion: r.etcd_version,
+        apiversion: api.into(),
+        etcdsec: secure.into(),
+        k8sdistro: r.distribution,
+        v2_api: r.v2_api,
+    })
+}
+
+/// `rcli explore`: version, API, security, distribution, as ReShifter printed them.
+pub fn explore(e: Endpoint) -> Result<()> {
+    let p = probe(&e)?;
     let mut out = reshifter_format::io::stdout();
     writeln!(
         out,
-        "Version: {}\nAPI: {api}\nSecure: {secure}\nDistro: {}\nv2 API: {}",
-        r.etcd_version, r.distribution, r.v2_api
+        "Version: {}\nAPI: {}\nSecure: {}\nDistro: {}\nv2 API: {}",
+        p.etcdversion, p.apiversion, p.etcdsec, p.k8sdistro, p.v2_api
     )?;
     out.flush()?;
     Ok(())
 }
 
-/// `rcli stats`: keys and value bytes under the Kubernetes and OpenShift roots.
-pub fn stats(e: Endpoint) -> Result<()> {
-    let (prefixes, v2) = roots(&e)?;
+/// Keys and value bytes under each Kubernetes root that holds keys (v2 directories not counted).
+pub fn count_roots(e: &Endpoint) -> Result<Vec<(String, u64, u64)>> {
+    let (prefixes, v2) = roots(e)?;
     let dir = std::env::temp_dir();
-    let mut lines = Vec::new();
-    let mut vanilla = (0u64, 0u64);
+    let mut out = Vec::new();
     for p in &prefixes {
         let tmp = Temp::new(&dir, "stats.ndjson");
-        dump(&e, std::slice::from_ref(p), v2, &tmp.path)?;
+        dump(e, std::slice::from_ref(p), v2, &tmp.path)?;
         let mut count = (0u64, 0u64);
         for r in StreamReader::new(reshifter_format::io::open_input(Some(&tmp.path))?)? {
             let r = r?;
@@ -376,10 +503,20 @@ pub fn stats(e: Endpoint) -> Result<()> {
                 count.1 += r.value.len() as u64;
             }
         }
-        if p.starts_with("/openshift.io") {
-            lines.push(format!("OpenShift [keys:{}, size:{}]", count.0, count.1));
+        out.push((p.clone(), count.0, count.1));
+    }
+    Ok(out)
+}
+
+/// `rcli stats`: keys and value bytes under the Kubernetes and OpenShift roots.
+pub fn stats(e: Endpoint) -> Result<()> {
+    let mut vanilla = (0u64, 0u64);
+    let mut lines = Vec::new();
+    for (root, keys, bytes) in count_roots(&e)? {
+        if root.starts_with("/openshift.io") {
+            lines.push(format!("OpenShift [keys:{keys}, size:{bytes}]"));
         } else {
-            vanilla = (vanilla.0 + count.0, vanilla.1 + count.1);
+            vanilla = (vanilla.0 + keys, vanilla.1 + bytes);
         }
     }
     let mut out = reshifter_format::io::stdout();

@@ -21,6 +21,18 @@ mod push;
 
 pub use manage::{PruneOptions, ls, newest_segment_end, prune, retention};
 
+/// The backups under `uri` in ReShifter's layout, oldest first: (id, size).
+pub fn reshifter_listing(s3: &S3Args, uri: &S3Uri) -> Result<Vec<(u64, i64)>> {
+    runtime()?.block_on(async {
+        let c = s3.client().await;
+        Ok(reshifter_backups(&c, s3, &uri.bucket, &uri.dir())
+            .await?
+            .into_iter()
+            .filter_map(|i| Some((i.backup_id?, i.size)))
+            .collect())
+    })
+}
+
 /// The backup ids under `uri` in ReShifter's layout, oldest first (rcli backup list).
 pub fn reshifter_ids(s3: &S3Args, uri: &S3Uri) -> Result<Vec<u64>> {
     runtime()?.block_on(async {

@@ -30,6 +30,7 @@ const TOOLS: &[(&str, Main, &str)] = &[
     ("kv-diff", kv_diff::main, "what differs between two keyspaces (exit 1 when they do)"),
     ("kv-stats", kv_stats::main, "keys and bytes by resource and namespace"),
     ("kv-gen", kv_gen::main, "a synthetic Kubernetes keyspace"),
+    ("reshifter-server", reshifter_server::main, "ReShifter's HTTP API and web UI, with scheduled backups"),
     ("rcli", rcli::main, "ReShifter's command line: backup create/list, restore, explore, stats"),
 ];
 

@@ -104,6 +104,41 @@ pub struct LoadOptions {
     /// No summary on stderr
     #[arg(short, long)]
     pub quiet: bool,
+
+    /// Where a dry run's lines go (default: stdout); a library caller (the server) may collect
+    /// them.
+    #[arg(skip)]
+    pub dry_out: DryOut,
+}
+
+/// Where `--dry-run` writes its `{"action","key"}` lines.
+#[derive(Clone, Default)]
+pub struct DryOut(Option<Arc<Mutex<Box<dyn Write + Send>>>>, bool);
+
+impl DryOut {
+    /// Send the lines to `w`; with `all`, also a line for each key left unchanged or kept
+    /// (`"unchanged"`, `"keep"`).
+    pub fn to(w: Box<dyn Write + Send>, all: bool) -> Self {
+        DryOut(Some(Arc::new(Mutex::new(w))), all)
+    }
+
+    pub(crate) fn all(&self) -> bool {
+        self.1
+    }
+
+    /// The writer: the one given, or stdout.
+    pub(crate) fn writer(&self) -> Arc<Mutex<Box<dyn Write + Send>>> {
+        match &self.0 {
+            Some(w) => w.clone(),
+            None => Arc::new(Mutex::new(Box::new(reshifter_format::io::stdout()))),
+        }
+    }
+}
+
+impl std::fmt::Debug for DryOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "DryOut(collected)" } else { "DryOut(stdout)" })
+    }
 }
 
 /// Which etcd API etcd-load writes with.
@@ -183,7 +218,7 @@ pub(super) struct Ctx {
     pub(super) opts: LoadOptions,
     /// original lease id -> what it became
     leases: tokio::sync::Mutex<HashMap<i64, Granted>>,
-    pub(super) dry_out: Option<Mutex<Box<dyn Write + Send>>>,
+    pub(super) dry_out: Option<Arc<Mutex<Box<dyn Write + Send>>>>,
 }
 
 /// What writing some records did: the counts of what was done, and the failure if any.
@@ -348,8 +383,7 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded> {
     let (tx, mut rx) = mpsc::channel::<Msg>(concurrency);
     let reader = spawn_reader(&opts, reader, tx);
     let client = rt.block_on(opts.etcd.connect())?;
-    let dry_out: Option<Mutex<Box<dyn Write + Send>>> =
-        opts.dry_run.then(|| Mutex::new(Box::new(reshifter_format::io::stdout()) as Box<dyn Write + Send>));
+    let dry_out = opts.dry_run.then(|| opts.dry_out.writer());
     let ctx = Arc::new(Ctx { client, header, opts: opts.clone(), leases: Default::default(), dry_out });
 
     let outcome = rt.block_on(async {
@@ -548,6 +582,9 @@ async fn plan(ctx: &Ctx, records: &[Record], current: &[Option<KeyValue>]) -> Re
             Action::Keep => p.stats.kept += 1,
         }
         if !matches!(action, Action::Create | Action::Update) {
+            if ctx.opts.dry_run && ctx.opts.dry_out.all() {
+                p.dry.push((if action == Action::Keep { "keep" } else { "unchanged" }, r.key.clone()));
+            }
             continue;
         }
         if ctx.opts.dry_run {

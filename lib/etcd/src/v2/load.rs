@@ -84,17 +84,17 @@ struct Loader<'a> {
     opts: &'a LoadOptions,
     header: Header,
     stats: Stats,
-    dry: Option<BufWriter<std::io::Stdout>>,
+    dry: Option<std::sync::Arc<std::sync::Mutex<Box<dyn Write + Send>>>>,
     doomed: Option<BufWriter<File>>,
 }
 
 impl Loader<'_> {
     fn report(&mut self, action: &str, key: &[u8]) -> Result<()> {
-        if let Some(out) = &mut self.dry {
+        if let Some(out) = &self.dry {
             let mut line = format!("{{\"action\":\"{action}\",").into_bytes();
             push_bytes_field(&mut line, "key", key);
             line.extend_from_slice(b"}\n");
-            out.write_all(&line)?;
+            out.lock().unwrap_or_else(|e| e.into_inner()).write_all(&line)?;
         }
         Ok(())
     }
@@ -132,14 +132,21 @@ impl Loader<'_> {
         if dir && !(held.is_some() && self.opts.mode == Mode::CreateOnly) {
             self.stats.dirs += 1;
         }
+        let all = self.opts.dry_out.all();
         let action = match held {
             None => "create",
             Some(_) if self.opts.mode == Mode::CreateOnly => {
                 self.stats.kept += 1;
+                if all {
+                    self.report("keep", &r.key)?;
+                }
                 return Ok(());
             }
             Some(_) if unchanged => {
                 self.stats.unchanged += 1;
+                if all {
+                    self.report("unchanged", &r.key)?;
+                }
                 return Ok(());
             }
             Some(_) => "update",
@@ -271,7 +278,7 @@ pub fn run(opts: &LoadOptions, mut reader: StreamReader<Input>) -> Result<Loaded
         opts,
         header,
         stats: Stats::default(),
-        dry: opts.dry_run.then(reshifter_format::io::stdout),
+        dry: opts.dry_run.then(|| opts.dry_out.writer()),
         doomed: sync.then(tempfile::tempfile).transpose()?.map(BufWriter::new),
     };
     let advance = |t: &mut Merged| -> Result<Option<(Vec<u8>, Held)>> {
@@ -305,8 +312,8 @@ pub fn run(opts: &LoadOptions, mut reader: StreamReader<Input>) -> Result<Loaded
         }
         l.delete_missing()
     })();
-    if let Some(out) = &mut l.dry {
-        out.flush()?;
+    if let Some(out) = &l.dry {
+        out.lock().unwrap_or_else(|e| e.into_inner()).flush()?;
     }
     match result {
         Ok(()) => Ok(Loaded { stats: l.stats, records, elapsed: started.elapsed(), v2: true }),

@@ -1,0 +1,18 @@
+complete -c reshifter-server -l listen -d 'Address to listen on (a non-loopback address exposes etcd\'s data: use a token and TLS)' -r
+complete -c reshifter-server -l store -d 'Directory of the local backups (<backup id>.zip); default: $XDG_DATA_HOME/reshifter/backups or ~/.local/share/reshifter/backups' -r -F
+complete -c reshifter-server -l etcd -d 'The etcd the schedule backs up, and the UI\'s default (TLS from RS_ETCD_CLIENT_CERT, RS_ETCD_CLIENT_KEY, RS_ETCD_CA_CERT)' -r
+complete -c reshifter-server -l schedule -d 'Scheduled backups, cron syntax (5 fields, or 6 with seconds first): "0 * * * *" hourly' -r
+complete -c reshifter-server -l remote -d 'Scheduled backups also go to this S3-compatible endpoint (host:port for HTTPS, or a URL)' -r
+complete -c reshifter-server -l bucket -d 'The bucket of --remote' -r
+complete -c reshifter-server -l strategy -d 'ReShifter\'s strategy for scheduled backups: raw or filter:a,b' -r
+complete -c reshifter-server -l keep-last -d 'After each successful scheduled backup, keep the newest N (local store, and the bucket)' -r
+complete -c reshifter-server -l keep-within -d 'After each successful scheduled backup, keep those younger than this (e.g. 7d)' -r
+complete -c reshifter-server -l token-file -d 'File holding the bearer token mutating requests need (or set RESHIFTER_TOKEN)' -r -F
+complete -c reshifter-server -l tls-cert -d 'Serve HTTPS with this certificate chain (PEM) ...' -r -F
+complete -c reshifter-server -l tls-key -d '... and this private key (PEM)' -r -F
+complete -c reshifter-server -l max-upload -d 'Largest upload accepted by /v1/restore/upload (KiB/MiB/GiB = 1024-based)' -r
+complete -c reshifter-server -l insecure-no-auth -d 'Accept mutating requests without a token (only on a loopback address)'
+complete -c reshifter-server -l read-only -d 'Refuse restores and uploads: backups only'
+complete -c reshifter-server -s q -l quiet -d 'No log lines on stderr'
+complete -c reshifter-server -s h -l help -d 'Print help'
+complete -c reshifter-server -s V -l version -d 'Print version'

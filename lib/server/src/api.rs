@@ -1,0 +1,555 @@
+//! The HTTP API: ReShifter's routes with its requests and answers, and ours beside them.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State as Ax};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::{State, ui};
+use reshifter_format::error::{Error, Kind};
+use reshifter_rcli::{Endpoint, HowRestore, Remote};
+
+/// An error answer: a status and a line of text (ReShifter answered failures with 409 and the
+/// error's text).
+pub struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, format!("{}\n", self.1)).into_response()
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        let status = match e.kind() {
+            Kind::Usage => StatusCode::BAD_REQUEST,
+            Kind::Auth => StatusCode::FORBIDDEN,
+            _ => StatusCode::CONFLICT,
+        };
+        ApiError(status, e.to_string())
+    }
+}
+
+fn bad(what: impl Into<String>) -> ApiError {
+    ApiError(StatusCode::BAD_REQUEST, what.into())
+}
+
+type Shared = Arc<State>;
+
+/// Run blocking toolkit code off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> reshifter_format::Result<T> + Send + 'static,
+) -> Result<T, ApiError> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r.map_err(ApiError::from),
+        Err(e) => Err(ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("the job failed: {e}"))),
+    }
+}
+
+pub fn router(state: Shared) -> Router {
+    let mutating = Router::new()
+        .route("/v1/backup", post(backup))
+        .route("/v1/restore", post(restore))
+        .route("/v1/restore/upload", post(upload).layer(DefaultBodyLimit::max(state.opts.max_upload)))
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth));
+    Router::new()
+        .route("/", get(ui::index))
+        .route("/ui/{file}", get(ui::asset))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/metrics", get(metrics))
+        .route("/v1/version", get(|| async { format!("reshifter in version {}", env!("CARGO_PKG_VERSION")) }))
+        .route("/v1/explorer", get(explorer))
+        .route("/v1/epstats", get(epstats))
+        .route("/v1/keyspace", get(keyspace))
+        .route("/v1/backup/all", get(backup_all))
+        .route("/v1/backups", get(backups))
+        .route("/v1/config", get(config))
+        .route("/v1/backup/{id}", get(backup_get))
+        .route("/v1/backup/{id}/verify", get(verify))
+        .route("/v1/jobs", get(jobs))
+        .route("/v1/jobs/{id}", get(job))
+        .merge(mutating)
+        .layer(DefaultBodyLimit::max(64 << 10))
+        .with_state(state)
+}
+
+/// Compare two strings in time that does not depend on where they differ.
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Mutating routes: `Authorization: Bearer <token>`.
+async fn auth(Ax(s): Ax<Shared>, headers: HeaderMap, req: axum::extract::Request, next: Next) -> Response {
+    if let Some(t) = &s.token {
+        let given =
+            headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+        if !given.is_some_and(|g| same(g.trim(), t)) {
+            s.log(&format!("refused {} {}: no valid bearer token", req.method(), req.uri().path()));
+            let mut r = (StatusCode::UNAUTHORIZED, "this route needs Authorization: Bearer <token>\n").into_response();
+            r.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+            return r;
+        }
+    }
+    next.run(req).await
+}
+
+/// ReShifter's `endpoint` field, or the server's --etcd.
+fn endpoint(s: &State, given: Option<String>, api: Option<String>) -> Endpoint {
+    let e = given.filter(|e| !e.is_empty()).unwrap_or_else(|| s.opts.etcd.clone());
+    Endpoint::new(&e, api.as_deref().filter(|a| !a.is_empty()).unwrap_or("auto"))
+}
+
+fn remote(r: Option<String>, b: Option<String>) -> Remote {
+    Remote::new(r.filter(|r| !r.is_empty()), b.filter(|b| !b.is_empty()))
+}
+
+#[derive(Deserialize)]
+struct BackupReq {
+    endpoint: Option<String>,
+    remote: Option<String>,
+    bucket: Option<String>,
+    /// ReShifter's strategy list: `deployment,service`.
+    filter: Option<String>,
+    apiversion: Option<String>,
+}
+
+/// What a backup job runs.
+pub struct Plan {
+    pub endpoint: Endpoint,
+    pub remote: Remote,
+    pub strategy: String,
+    pub by: &'static str,
+}
+
+/// Run one backup (the caller holds the backup lock), as a job, counted in the metrics.
+pub async fn run_backup(s: &Shared, plan: Plan) -> Result<reshifter_rcli::Created, ApiError> {
+    let job = s.jobs.start("backup", plan.by);
+    s.jobs.phase(job, "backing up");
+    let started = Instant::now();
+    let store = s.store.clone();
+    let out =
+        blocking(move || reshifter_rcli::create_backup(&plan.endpoint, &store, &plan.remote, &plan.strategy, "native"))
+            .await;
+    match &out {
+        Ok(c) => {
+            let (id, keys, bytes) = (c.id, c.keys, c.bytes);
+            // Made from a verified stream, packed under a temporary name: verified.
+            write_sidecar(s, id, &json!({"keys": keys, "bytes": bytes, "verified": true}));
+            s.jobs
+                .finish(job, Ok(json!({"backupid": id.to_string(), "keys": keys, "bytes": bytes, "pushed": c.pushed})));
+            s.jobs.metrics(|m| {
+                m.backups_ok += 1;
+                m.last_success_unix = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_secs_f64())
+                    .unwrap_or(0.0);
+                m.last_duration = started.elapsed().as_secs_f64();
+                m.last_keys = keys;
+                m.last_bytes = bytes;
+            });
+            s.log(&format!("backup {id}: {keys} keys in {:.1} s", started.elapsed().as_secs_f64()));
+        }
+        Err(e) => {
+            s.jobs.finish(job, Err(e.1.clone()));
+            s.jobs.metrics(|m| m.backups_failed += 1);
+            s.log(&format!("backup failed: {}", e.1));
+        }
+    }
+    out
+}
+
+/// `POST /v1/backup`: `{"outcome":"success","backupid":"<id>"}`, or 409 and the error.
+async fn backup(Ax(s): Ax<Shared>, Json(req): Json<BackupReq>) -> Result<Json<Value>, ApiError> {
+    let strategy = match req.filter.as_deref().map(str::trim).filter(|f| !f.is_empty()) {
+        None => "raw".to_string(),
+        Some(f) if f.starts_with("filter:") || f == "raw" => f.to_string(),
+        Some(f) => format!("filter:{f}"),
+    };
+    let plan = Plan {
+        endpoint: endpoint(&s, req.endpoint, req.apiversion),
+        remote: remote(req.remote, req.bucket),
+        strategy,
+        by: "api",
+    };
+    let _one_at_a_time = s.backup_lock.lock().await;
+    let c = run_backup(&s, plan).await?;
+    Ok(Json(json!({"outcome": "success", "backupid": c.id.to_string()})))
+}
+
+/// What the store knows of a backup beside its archive: `<id>.zip.json`, written when the
+/// server made or verified it.
+fn sidecar(s: &State, id: u64) -> PathBuf {
+    s.store.join(format!("{id}.zip.json"))
+}
+
+fn write_sidecar(s: &State, id: u64, v: &Value) {
+    let _ = std::fs::write(sidecar(s, id), format!("{v}\n"));
+}
+
+/// `GET /v1/config`: what the UI needs to start (the default etcd, the server's flags that
+/// matter to it); nothing secret.
+async fn config(Ax(s): Ax<Shared>) -> Json<Value> {
+    Json(json!({
+        "etcd": s.opts.etcd,
+        "read_only": s.opts.read_only,
+        "auth": s.token.is_some(),
+        "schedule": s.opts.schedule,
+        "version": env!("CARGO_PKG_VERSION"),
+    }))
+}
+
+/// `GET /v1/backups?remote=&bucket=`: the backups with their time, size, keys and whether they
+/// were verified (local store: from the record the server keeps; S3: as listed).
+async fn backups(Ax(s): Ax<Shared>, Query(w): Query<Where>) -> Result<Json<Value>, ApiError> {
+    if let Some((flags, bucket)) = remote(w.remote, w.bucket).s3_target() {
+        let listed = blocking(move || {
+            let s3: reshifter_s3::S3Args = reshifter_rcli::options("s3-ls", &flags)?;
+            reshifter_s3::reshifter_listing(&s3, &reshifter_s3::S3Uri { bucket, key: String::new() })
+        })
+        .await?;
+        let list: Vec<Value> = listed
+            .iter()
+            .map(|(id, size)| json!({"backupid": id.to_string(), "size": size, "keys": null, "verified": null}))
+            .collect();
+        return Ok(Json(json!({"backups": list})));
+    }
+    let list: Vec<Value> = local_ids(&s.store)
+        .into_iter()
+        .map(|id| {
+            let size = std::fs::metadata(s.store.join(format!("{id}.zip"))).map(|m| m.len()).unwrap_or(0);
+            let side: Value =
+                std::fs::read(sidecar(&s, id)).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+            json!({"backupid": id.to_string(), "size": size, "keys": side["keys"], "verified": side["verified"]})
+        })
+        .collect();
+    Ok(Json(json!({"backups": list})))
+}
+
+/// `GET /v1/backup/{id}/verify`: check a stored backup whole (archive-unpack --verify).
+async fn verify(Ax(s): Ax<Shared>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let path = backup_path(&s, &id)?;
+    if !path.exists() {
+        return Err(ApiError(StatusCode::NOT_FOUND, format!("no backup {id}")));
+    }
+    let n = reshifter_s3::reshifter_backup_id(path.file_name().and_then(|n| n.to_str()).unwrap_or("")).unwrap_or(0);
+    let out = blocking(move || {
+        let args = [std::ffi::OsString::from("-q"), "--verify".into(), path.into_os_string()];
+        reshifter_archive::unpack::unpack(reshifter_rcli::options("archive-unpack", &args)?)
+    })
+    .await;
+    let ok = out.is_ok();
+    let mut side: Value =
+        std::fs::read(sidecar(&s, n)).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or(json!({}));
+    side["verified"] = json!(ok);
+    write_sidecar(&s, n, &side);
+    match out {
+        Ok(()) => Ok(Json(json!({"backupid": n.to_string(), "verified": true}))),
+        Err(e) => Ok(Json(json!({"backupid": n.to_string(), "verified": false, "error": e.1}))),
+    }
+}
+
+#[derive(Deserialize)]
+struct Where {
+    remote: Option<String>,
+    bucket: Option<String>,
+}
+
+/// The backup ids of the store, oldest first.
+pub fn local_ids(store: &std::path::Path) -> Vec<u64> {
+    let mut ids: Vec<u64> = std::fs::read_dir(store)
+        .map(|rd| rd.filter_map(|e| e.ok()?.file_name().to_str().and_then(reshifter_s3::reshifter_backup_id)).collect())
+        .unwrap_or_default();
+    ids.sort();
+    ids
+}
+
+/// `GET /v1/backup/all?remote=&bucket=`: `{"numbackups","backupids"}`.
+async fn backup_all(Ax(s): Ax<Shared>, Query(w): Query<Where>) -> Result<Json<Value>, ApiError> {
+    let ids = match remote(w.remote, w.bucket).s3_target() {
+        Some((flags, bucket)) => {
+            blocking(move || {
+                let s3: reshifter_s3::S3Args = reshifter_rcli::options("s3-ls", &flags)?;
+                reshifter_s3::reshifter_ids(&s3, &reshifter_s3::S3Uri { bucket, key: String::new() })
+            })
+            .await?
+        }
+        None => local_ids(&s.store),
+    };
+    let ids: Vec<String> = ids.iter().map(u64::to_string).collect();
+    Ok(Json(json!({"numbackups": ids.len(), "backupids": ids})))
+}
+
+fn backup_path(s: &State, id: &str) -> Result<PathBuf, ApiError> {
+    let name = if id.ends_with(".zip") { id.to_string() } else { format!("{id}.zip") };
+    reshifter_s3::reshifter_backup_id(&name).ok_or_else(|| bad(format!("{id} is not a backup id")))?;
+    Ok(s.store.join(name))
+}
+
+/// `GET /v1/backup/{id}`: the ZIP.
+async fn backup_get(Ax(s): Ax<Shared>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let path = backup_path(&s, &id)?;
+    let file = tokio::fs::File::open(&path)
+        .await
+        .map_err(|_| ApiError(StatusCode::NOT_FOUND, format!("no backup {}", id.trim_end_matches(".zip"))))?;
+    let len = file.metadata().await.map(|m| m.len()).unwrap_or(0);
+    let body = Body::from_stream(tokio_util::io::ReaderStream::new(file));
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("backup.zip").to_string();
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/zip".to_string()),
+            (header::CONTENT_LENGTH, len.to_string()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+struct RestoreReq {
+    endpoint: Option<String>,
+    backupid: String,
+    remote: Option<String>,
+    bucket: Option<String>,
+    apiversion: Option<String>,
+    #[serde(default)]
+    dry_run: bool,
+    /// overwrite (default), create-only or sync.
+    mode: Option<String>,
+}
+
+/// Counts a dry run's `{"action","key"}` lines per Kubernetes resource, as they come.
+#[derive(Clone, Default)]
+struct PerResource {
+    counts: Arc<Mutex<BTreeMap<String, BTreeMap<String, u64>>>>,
+    partial: Arc<Mutex<Vec<u8>>>,
+}
+
+impl Write for PerResource {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut p = self.partial.lock().unwrap_or_else(|e| e.into_inner());
+        p.extend_from_slice(buf);
+        while let Some(i) = p.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = p.drain(..=i).collect();
+            let Ok(v) = serde_json::from_slice::<Value>(&line) else { continue };
+            let key = match (v["key"].as_str(), v["key_b64"].as_str()) {
+                (Some(k), _) => k.as_bytes().to_vec(),
+                (None, Some(b)) => base64_simd::STANDARD.decode_to_vec(b.as_bytes()).unwrap_or_default(),
+                _ => Vec::new(),
+            };
+            let resource = reshifter_k8s::parse(&key).map_or_else(|| "(not kubernetes)".to_string(), |k| k.resource);
+            let action = v["action"].as_str().unwrap_or("?").to_string();
+            *self
+                .counts
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(resource)
+                .or_default()
+                .entry(action)
+                .or_default() += 1;
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// `POST /v1/restore`: `{"outcome","keysrestored","elapsedtimeinsec"}`; with `dry_run` nothing is
+/// written and `summary` says what would be, per resource.
+async fn restore(Ax(s): Ax<Shared>, Json(req): Json<RestoreReq>) -> Result<Json<Value>, ApiError> {
+    if s.opts.read_only {
+        return Err(ApiError(StatusCode::FORBIDDEN, "restores are disabled on this server (--read-only)".into()));
+    }
+    if let Some(m) = &req.mode
+        && !matches!(m.as_str(), "overwrite" | "create-only" | "sync")
+    {
+        return Err(bad(format!("mode {m:?}: overwrite, create-only or sync")));
+    }
+    let per = PerResource::default();
+    let how = HowRestore {
+        mode: req.mode.clone(),
+        dry_run: req.dry_run,
+        dry_out: reshifter_etcd::load::DryOut::to(Box::new(per.clone()), true),
+    };
+    let job = s.jobs.start(if req.dry_run { "restore (dry run)" } else { "restore" }, "api");
+    s.jobs.phase(job, "restoring");
+    let started = Instant::now();
+    let (e, r, store, id) = (
+        endpoint(&s, req.endpoint, req.apiversion),
+        remote(req.remote, req.bucket),
+        s.store.clone(),
+        req.backupid.clone(),
+    );
+    let out = blocking(move || reshifter_rcli::restore_backup(&e, &id, &store, &r, &how)).await;
+    let secs = started.elapsed().as_secs_f64();
+    match out {
+        Ok(loaded) => {
+            let restored = loaded.keys_restored();
+            let summary: Vec<Value> = per
+                .counts
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .map(|(res, c)| {
+                    let n = |a: &str| c.get(a).copied().unwrap_or(0);
+                    json!({"resource": res, "create": n("create"), "update": n("update"), "delete": n("delete"),
+                           "unchanged": n("unchanged"), "keep": n("keep")})
+                })
+                .collect();
+            let mut answer = json!({"outcome": "success", "keysrestored": restored, "elapsedtimeinsec": secs});
+            if req.dry_run {
+                answer["dry_run"] = json!(true);
+                answer["summary"] = json!(summary);
+                let st = loaded.stats;
+                answer["would"] = json!({"create": st.created, "update": st.updated, "delete": st.deleted, "unchanged": st.unchanged});
+            }
+            s.jobs.finish(job, Ok(answer.clone()));
+            s.jobs.metrics(|m| {
+                m.restores_ok += 1;
+                if !req.dry_run {
+                    m.keys_restored += restored;
+                }
+            });
+            s.log(&format!(
+                "restore of {}{}: {restored} keys in {secs:.1} s",
+                req.backupid,
+                if req.dry_run { " (dry run)" } else { "" }
+            ));
+            Ok(Json(answer))
+        }
+        Err(e) => {
+            s.jobs.finish(job, Err(e.1.clone()));
+            s.jobs.metrics(|m| m.restores_failed += 1);
+            s.log(&format!("restore of {} failed: {}", req.backupid, e.1));
+            Err(e)
+        }
+    }
+}
+
+/// `POST /v1/restore/upload`: a multipart field `backupfile` named `<backup id>.zip`, verified
+/// whole before it is kept: `{"received":"<id>"}`.
+async fn upload(Ax(s): Ax<Shared>, mut form: Multipart) -> Result<Json<Value>, ApiError> {
+    if s.opts.read_only {
+        return Err(ApiError(StatusCode::FORBIDDEN, "uploads are disabled on this server (--read-only)".into()));
+    }
+    while let Some(mut field) = form.next_field().await.map_err(|e| bad(format!("not a multipart form: {e}")))? {
+        if field.name() != Some("backupfile") {
+            continue;
+        }
+        let name = field.file_name().unwrap_or("").to_string();
+        let id = reshifter_s3::reshifter_backup_id(&name)
+            .ok_or_else(|| bad(format!("the file is named {name:?}: name it <backup id>.zip (its Unix seconds)")))?;
+        let dest = s.store.join(format!("{id}.zip"));
+        if dest.exists() {
+            return Err(ApiError(StatusCode::CONFLICT, format!("backup {id} exists already")));
+        }
+        let job = s.jobs.start("upload", "api");
+        let mut file = reshifter_format::io::AtomicFile::create(&dest).map_err(ApiError::from)?;
+        let mut size = 0u64;
+        loop {
+            match field.chunk().await {
+                Ok(Some(bytes)) => {
+                    size += bytes.len() as u64;
+                    file.write_all(&bytes).map_err(|e| ApiError(StatusCode::INSUFFICIENT_STORAGE, e.to_string()))?;
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    s.jobs.finish(job, Err(e.to_string()));
+                    return Err(bad(format!("the upload broke off: {e}")));
+                }
+            }
+        }
+        s.jobs.phase(job, "verifying");
+        let tmp = file.temp_path().to_path_buf();
+        let verified = blocking(move || {
+            let args = [std::ffi::OsString::from("-q"), "--verify".into(), tmp.into_os_string()];
+            reshifter_archive::unpack::unpack(reshifter_rcli::options("archive-unpack", &args)?)
+        })
+        .await;
+        if let Err(e) = verified {
+            s.jobs.finish(job, Err(e.1.clone()));
+            return Err(ApiError(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("the uploaded backup is not a whole archive: {}", e.1),
+            ));
+        }
+        file.commit().map_err(ApiError::from)?;
+        write_sidecar(&s, id, &json!({"verified": true, "uploaded": true}));
+        s.jobs.finish(job, Ok(json!({"backupid": id.to_string(), "bytes": size})));
+        s.log(&format!("upload of backup {id}: {size} bytes, verified"));
+        return Ok(Json(json!({"received": id.to_string()})));
+    }
+    Err(bad("no backupfile field in the form"))
+}
+
+#[derive(Deserialize)]
+struct EndpointQ {
+    endpoint: Option<String>,
+    apiversion: Option<String>,
+    backupid: Option<String>,
+}
+
+/// `GET /v1/explorer?endpoint=`: `{"etcdversion","apiversion","etcdsec","k8sdistro"}`.
+async fn explorer(Ax(s): Ax<Shared>, Query(q): Query<EndpointQ>) -> Result<Json<Value>, ApiError> {
+    let e = endpoint(&s, q.endpoint, q.apiversion);
+    let p = blocking(move || reshifter_rcli::probe(&e)).await?;
+    Ok(Json(serde_json::to_value(p).unwrap_or_default()))
+}
+
+/// `GET /v1/epstats?endpoint=`: `{"numkeys","totalsizevalbytes"}` under the Kubernetes and
+/// OpenShift roots.
+async fn epstats(Ax(s): Ax<Shared>, Query(q): Query<EndpointQ>) -> Result<Json<Value>, ApiError> {
+    let e = endpoint(&s, q.endpoint, q.apiversion);
+    let roots = blocking(move || reshifter_rcli::count_roots(&e)).await?;
+    let (keys, bytes) = roots.iter().fold((0, 0), |(k, b), (_, rk, rb)| (k + rk, b + rb));
+    Ok(Json(json!({"numkeys": keys, "totalsizevalbytes": bytes})))
+}
+
+/// `GET /v1/keyspace?endpoint=` or `?backupid=`: kv-stats' report (keys and bytes per root,
+/// resource, namespace) of a live etcd or a stored backup, for the UI's picture.
+async fn keyspace(Ax(s): Ax<Shared>, Query(q): Query<EndpointQ>) -> Result<Json<Value>, ApiError> {
+    let from_backup = q.backupid.clone().filter(|b| !b.is_empty()).map(|b| backup_path(&s, &b)).transpose()?;
+    let e = endpoint(&s, q.endpoint, q.apiversion);
+    let store = s.store.clone();
+    let stats = blocking(move || {
+        let tmp = tempfile::Builder::new().prefix(".keyspace-").tempfile_in(&store)?;
+        let path = tmp.path().as_os_str().to_os_string();
+        match from_backup {
+            Some(zip) => {
+                let args = [std::ffi::OsString::from("-q"), zip.into_os_string(), "-o".into(), path.clone()];
+                reshifter_archive::unpack::unpack(reshifter_rcli::options("archive-unpack", &args)?)?;
+            }
+            None => reshifter_rcli::dump_all(&e, std::path::Path::new(&path))?,
+        }
+        let o: reshifter_kv::stats::StatsOptions = reshifter_rcli::options("kv-stats", &[path, "--json".into()])?;
+        reshifter_kv::stats::collect(&o)
+    })
+    .await?;
+    Ok(Json(serde_json::to_value(stats).unwrap_or_default()))
+}
+
+async fn metrics(Ax(s): Ax<Shared>) -> impl IntoResponse {
+    let running = s.jobs.list().iter().filter(|j| j.state == "running").count();
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], s.jobs.snapshot().render(running))
+}
+
+async fn jobs(Ax(s): Ax<Shared>) -> Json<Value> {
+    Json(json!({"jobs": s.jobs.list()}))
+}
+
+async fn job(Ax(s): Ax<Shared>, Path(id): Path<u64>) -> Result<Json<Value>, ApiError> {
+    s.jobs.get(id).map(|j| Json(json!(j))).ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no job {id}")))
+}

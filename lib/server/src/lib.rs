@@ -1,0 +1,168 @@
+//! reshifter-server: ReShifter's HTTP API and web UI as a daemon, on the toolkit's library.
+//!
+//! The routes are ReShifter's (same requests and answers, so its clients keep working) plus
+//! health, Prometheus metrics and a job list; backups run the same pipeline as `rcli backup
+//! create` (etcd-dump → strategy → archive-pack → S3), in-process, one at a time, on request or
+//! on a cron schedule with retention. It binds 127.0.0.1 unless told otherwise; mutating routes
+//! need a bearer token (from a file or the environment, never argv) unless `--insecure-no-auth`
+//! on a loopback address; `--read-only` turns restores off; TLS with rustls.
+
+mod api;
+mod jobs;
+mod schedule;
+mod serve;
+mod ui;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reshifter_cli::{parse_duration, parse_size};
+use reshifter_format::error::{Error, Kind, Result};
+
+pub use jobs::{Job, Jobs, Metrics};
+
+/// reshifter-server's command-line options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServerOptions {
+    /// Address to listen on (a non-loopback address exposes etcd's data: use a token and TLS)
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR:PORT")]
+    pub listen: std::net::SocketAddr,
+
+    /// Directory of the local backups (<backup id>.zip); default: $XDG_DATA_HOME/reshifter/backups
+    /// or ~/.local/share/reshifter/backups
+    #[arg(long, value_name = "DIR")]
+    pub store: Option<PathBuf>,
+
+    /// The etcd the schedule backs up, and the UI's default (TLS from RS_ETCD_CLIENT_CERT,
+    /// RS_ETCD_CLIENT_KEY, RS_ETCD_CA_CERT)
+    #[arg(long, default_value = "http://127.0.0.1:2379", value_name = "URL")]
+    pub etcd: String,
+
+    /// Scheduled backups, cron syntax (5 fields, or 6 with seconds first): "0 * * * *" hourly
+    #[arg(long, value_name = "CRON")]
+    pub schedule: Option<String>,
+
+    /// Scheduled backups also go to this S3-compatible endpoint (host:port for HTTPS, or a URL)
+    #[arg(long, value_name = "S3ENDPOINT")]
+    pub remote: Option<String>,
+
+    /// The bucket of --remote
+    #[arg(long, value_name = "BUCKET", requires = "remote")]
+    pub bucket: Option<String>,
+
+    /// ReShifter's strategy for scheduled backups: raw or filter:a,b
+    #[arg(long, env = "RS_BACKUP_STRATEGY", default_value = "raw", value_name = "STRATEGY")]
+    pub strategy: String,
+
+    /// After each successful scheduled backup, keep the newest N (local store, and the bucket)
+    #[arg(long, value_name = "N")]
+    pub keep_last: Option<usize>,
+
+    /// After each successful scheduled backup, keep those younger than this (e.g. 7d)
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub keep_within: Option<Duration>,
+
+    /// File holding the bearer token mutating requests need (or set RESHIFTER_TOKEN)
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+
+    /// Accept mutating requests without a token (only on a loopback address)
+    #[arg(long)]
+    pub insecure_no_auth: bool,
+
+    /// Refuse restores and uploads: backups only
+    #[arg(long)]
+    pub read_only: bool,
+
+    /// Serve HTTPS with this certificate chain (PEM) ...
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// ... and this private key (PEM)
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Largest upload accepted by /v1/restore/upload (KiB/MiB/GiB = 1024-based)
+    #[arg(long, default_value = "4GiB", value_parser = parse_size, value_name = "SIZE")]
+    pub max_upload: usize,
+
+    /// No log lines on stderr
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// What every request handler shares.
+pub struct State {
+    pub opts: ServerOptions,
+    pub store: PathBuf,
+    token: Option<String>,
+    pub jobs: Jobs,
+    /// Held while a backup runs: one at a time.
+    pub backup_lock: tokio::sync::Mutex<()>,
+}
+
+impl State {
+    /// Log a line (never a value, never a credential).
+    pub fn log(&self, line: &str) {
+        if !self.opts.quiet {
+            eprintln!("reshifter-server: {line}");
+        }
+    }
+}
+
+/// The default store: `$XDG_DATA_HOME/reshifter/backups`, or `~/.local/share/reshifter/backups`.
+fn default_store() -> PathBuf {
+    let base = std::env::var_os("XDG_DATA_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("reshifter/backups")
+}
+
+/// The bearer token: from --token-file (first line) or RESHIFTER_TOKEN.
+fn token(o: &ServerOptions) -> Result<Option<String>> {
+    let t = match &o.token_file {
+        Some(f) => {
+            let text = std::fs::read_to_string(f)
+                .map_err(|e| Error::with_source(Kind::Usage, format!("cannot read --token-file {}", f.display()), e))?;
+            Some(text.lines().next().unwrap_or("").trim().to_string())
+        }
+        None => std::env::var("RESHIFTER_TOKEN").ok().map(|t| t.trim().to_string()),
+    };
+    match t {
+        Some(t) if t.len() < 16 => {
+            Err(Error::new(Kind::Usage, "the token is shorter than 16 characters: use a random one"))
+        }
+        Some(t) => Ok(Some(t)),
+        None if o.insecure_no_auth && o.listen.ip().is_loopback() => Ok(None),
+        None if o.insecure_no_auth => Err(Error::new(
+            Kind::Usage,
+            format!("--insecure-no-auth is only for a loopback address, not {}: give a token", o.listen.ip()),
+        )),
+        None => Err(Error::new(
+            Kind::Usage,
+            "mutating requests need a bearer token: give --token-file FILE or set RESHIFTER_TOKEN (or \
+             --insecure-no-auth on a loopback address)",
+        )),
+    }
+}
+
+/// Run the server until stopped (SIGINT/SIGTERM: it stops taking requests and exits).
+pub fn run(opts: ServerOptions) -> Result<()> {
+    let token = token(&opts)?;
+    let store = opts.store.clone().unwrap_or_else(default_store);
+    std::fs::create_dir_all(&store)
+        .map_err(|e| Error::with_source(Kind::Usage, format!("cannot make the store {}", store.display()), e))?;
+    let cron = opts.schedule.as_deref().map(schedule::parse).transpose()?;
+    let state = Arc::new(State { opts, store, token, jobs: Jobs::default(), backup_lock: Default::default() });
+    reshifter_format::signals::set_graceful();
+    let rt = reshifter_format::par::runtime(2)?;
+    rt.block_on(async {
+        if let Some(c) = cron {
+            tokio::spawn(schedule::run(state.clone(), c));
+        }
+        serve::serve(state).await
+    })
+}

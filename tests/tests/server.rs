@@ -1,0 +1,539 @@
+//! reshifter-server against real etcd servers and the S3 test server: every route with the
+//! exact answers ReShifter's clients expect, auth, uploads, concurrency, the schedule with
+//! pruning, restores dry and real, TLS — and the web UI in a real browser (Debian's chromium
+//! and chromedriver), with screenshots of each page and no console errors.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use reshifter_e2e::{Etcd, S3, free_port, sh, sh_cmd, sh_env, tmp};
+
+const TOKEN: &str = "test-token-0123456789abcdef";
+
+/// A reshifter-server on a free port, stopped by its PID.
+struct Server {
+    child: Child,
+    port: u16,
+    store: PathBuf,
+    _dir: tempfile::TempDir,
+    log: PathBuf,
+}
+
+impl Server {
+    fn start(etcd: &Etcd, extra: &str) -> Server {
+        let dir = tmp();
+        let port = free_port();
+        let store = dir.path().join("store");
+        std::fs::write(dir.path().join("token"), format!("{TOKEN}\n")).unwrap();
+        let log = dir.path().join("server.log");
+        let cmd = format!(
+            "exec reshifter-server --listen 127.0.0.1:{port} --store {} --token-file {}/token --etcd {} {extra}",
+            store.display(),
+            dir.path().display(),
+            etcd.endpoint
+        );
+        let child = sh_cmd(&cmd)
+            .envs(reshifter_e2e::s3_env())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let s = Server { child, port, store, _dir: dir, log };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while sh(&format!("curl -sf {}/healthz", s.url())).code != 0 {
+            assert!(Instant::now() < deadline, "the server did not start: {}", s.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        s
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// `curl` a route: (HTTP status, body).
+    fn call(&self, method: &str, route: &str, body: Option<&str>, token: bool) -> (u16, String) {
+        let mut cmd = format!("curl -s -o /dev/stderr -w '%{{http_code}}' -X {method} '{}{route}'", self.url());
+        if token {
+            cmd.push_str(&format!(" -H 'Authorization: Bearer {TOKEN}'"));
+        }
+        if let Some(b) = body {
+            cmd.push_str(&format!(" -H 'Content-Type: application/json' --data '{b}'"));
+        }
+        let o = sh(&cmd);
+        (o.stdout_str().parse().unwrap_or(0), o.stderr)
+    }
+
+    fn json(&self, method: &str, route: &str, body: Option<&str>) -> serde_json::Value {
+        let (status, text) = self.call(method, route, body, true);
+        assert_eq!(status, 200, "{method} {route}: {text}\n{}", self.log());
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{route}: {e}: {text}"))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn seeded() -> Etcd {
+    let e = Etcd::start();
+    sh(&format!("kv-gen --objects 300 | etcd-load -q --endpoints {}", e.endpoint)).ok();
+    e
+}
+
+/// Keys and values of an etcd, leases aside (a restore grants new ones).
+fn keyspace(e: &Etcd) -> Vec<(Vec<u8>, Vec<u8>)> {
+    e.get_all().into_iter().map(|(k, v, _)| (k, v)).collect()
+}
+
+#[test]
+fn reshifters_routes_answer_as_they_did() {
+    let src = seeded();
+    let s = Server::start(&src, "");
+    assert_eq!(
+        s.call("GET", "/v1/version", None, false),
+        (200, format!("reshifter in version {}", env!("CARGO_PKG_VERSION")))
+    );
+    let x = s.json("GET", &format!("/v1/explorer?endpoint={}", src.endpoint), None);
+    let keys: Vec<&String> = x.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["apiversion", "etcdsec", "etcdversion", "k8sdistro"]);
+    assert_eq!(
+        (x["apiversion"].as_str(), x["etcdsec"].as_str()),
+        (Some("v3"), Some("insecure etcd, no SSL/TLS configured"))
+    );
+    let st = s.json("GET", "/v1/epstats", None);
+    assert_eq!(st["numkeys"], 300, "{st}");
+    assert!(st["totalsizevalbytes"].as_u64().unwrap() > 100_000);
+
+    // Mutating routes need the token.
+    let (code, text) = s.call("POST", "/v1/backup", Some("{}"), false);
+    assert_eq!((code, text.as_str()), (401, "this route needs Authorization: Bearer <token>\n"));
+    let b = s.json("POST", "/v1/backup", Some(&format!("{{\"endpoint\":\"{}\"}}", src.endpoint)));
+    assert_eq!(b["outcome"], "success");
+    let id = b["backupid"].as_str().unwrap().to_string();
+    assert!(id.len() == 10 && s.store.join(format!("{id}.zip")).exists());
+    assert_eq!(s.json("GET", "/v1/backup/all", None), serde_json::json!({"numbackups": 1, "backupids": [id]}));
+    // The ZIP, byte for byte, and it unpacks to the cluster's keys.
+    let d = tmp();
+    let p = d.path().display();
+    sh(&format!("curl -sf -o {p}/b.zip {}/v1/backup/{id}", s.url())).ok();
+    assert_eq!(
+        std::fs::read(d.path().join("b.zip")).unwrap(),
+        std::fs::read(s.store.join(format!("{id}.zip"))).unwrap()
+    );
+    let n = sh(&format!("archive-unpack -q {p}/b.zip | jq -c 'select(.type | not)' | wc -l"));
+    assert_eq!(n.ok().stdout_str().trim(), "300");
+    // ReShifter's strategy list filters.
+    let f = s.json("POST", "/v1/backup", Some("{\"filter\":\"deployments,services\"}"));
+    let fid = f["backupid"].as_str().unwrap();
+    let keys = sh(&format!(
+        "archive-unpack -q {}/{fid}.zip | jq -r 'select(.type | not) | .key' | cut -d/ -f3 | sort -u",
+        s.store.display()
+    ));
+    assert_eq!(keys.ok().stdout_str(), "deployments\nservices\n");
+    // Failure: 409 and the error's text.
+    let (code, text) = s.call("POST", "/v1/backup", Some("{\"endpoint\":\"http://127.0.0.1:1\"}"), true);
+    assert_eq!(code, 409, "{text}");
+    assert!(text.contains("at http://127.0.0.1:1: ") && text.contains("is etcd running there"), "{text}");
+    assert_eq!(s.call("GET", "/v1/backup/12", None, false).0, 404);
+    assert_eq!(s.call("GET", "/v1/backup/..%2Fx", None, false).0, 400);
+    // Metrics and jobs.
+    let (_, m) = s.call("GET", "/metrics", None, false);
+    for line in [
+        "reshifter_api_backup_total{outcome=\"success\"} 2",
+        "reshifter_api_backup_total{outcome=\"fail\"} 1",
+        "reshifter_backup_last_keys ",
+    ] {
+        assert!(m.contains(line), "{line} in\n{m}");
+    }
+    let jobs = s.json("GET", "/v1/jobs", None);
+    let states: Vec<&str> = jobs["jobs"].as_array().unwrap().iter().map(|j| j["state"].as_str().unwrap()).collect();
+    assert_eq!(states, ["failed", "succeeded", "succeeded"]);
+    assert_eq!(s.json("GET", "/v1/jobs/1", None)["result"]["backupid"], id.as_str());
+    // Nothing secret or valued in the log.
+    assert!(!s.log().contains(TOKEN));
+}
+
+#[test]
+fn a_restore_dry_then_real_is_exact() {
+    let src = seeded();
+    let dst = Etcd::start();
+    let s = Server::start(&src, "");
+    let id = s.json("POST", "/v1/backup", Some("{}"))["backupid"].as_str().unwrap().to_string();
+    let req = |dry: bool| format!("{{\"endpoint\":\"{}\",\"backupid\":\"{id}\",\"dry_run\":{dry}}}", dst.endpoint);
+    let dry = s.json("POST", "/v1/restore", Some(&req(true)));
+    assert_eq!(dry["dry_run"], true);
+    assert_eq!(dry["would"], serde_json::json!({"create": 300, "update": 0, "delete": 0, "unchanged": 0}));
+    let per: u64 = dry["summary"].as_array().unwrap().iter().map(|r| r["create"].as_u64().unwrap()).sum();
+    assert_eq!(per, 300);
+    let pods = dry["summary"].as_array().unwrap().iter().find(|r| r["resource"] == "pods").unwrap();
+    assert!(pods["create"].as_u64().unwrap() > 10, "{pods}");
+    assert!(dst.get_all().is_empty(), "a dry run writes nothing");
+    let real = s.json("POST", "/v1/restore", Some(&req(false)));
+    assert_eq!((real["outcome"].as_str(), real["keysrestored"].as_u64()), (Some("success"), Some(300)));
+    assert!(real["elapsedtimeinsec"].as_f64().unwrap() > 0.0);
+    assert_eq!(keyspace(&dst), keyspace(&src));
+    // sync deletes what the backup lacks; the dry run says so first, per resource.
+    dst.put_all(&[(b"/registry/pods/default/stray".to_vec(), b"x".to_vec())]);
+    let body =
+        format!("{{\"endpoint\":\"{}\",\"backupid\":\"{id}\",\"dry_run\":true,\"mode\":\"sync\"}}", dst.endpoint);
+    let dry = s.json("POST", "/v1/restore", Some(&body));
+    let pods = dry["summary"].as_array().unwrap().iter().find(|r| r["resource"] == "pods").unwrap().clone();
+    assert_eq!(pods["delete"], 1, "{pods}");
+    assert_eq!(s.call("POST", "/v1/restore", Some("{\"backupid\":\"1\",\"mode\":\"wipe\"}"), true).0, 400);
+    let (_, m) = s.call("GET", "/metrics", None, false);
+    assert!(m.contains("reshifter_api_keys_restored 300"), "{m}");
+}
+
+#[test]
+fn uploads_are_verified_and_read_only_refuses_writes() {
+    let src = seeded();
+    let s = Server::start(&src, "");
+    let d = tmp();
+    let p = d.path().display();
+    sh(&format!("etcd-dump -q --endpoints {} | archive-pack -q -o {p}/good.zip", src.endpoint)).ok();
+    let up = |file: &str, name: &str| {
+        sh(&format!(
+            "curl -s -w ' %{{http_code}}' -H 'Authorization: Bearer {TOKEN}' -F 'backupfile=@{p}/{file};filename={name}' {}/v1/restore/upload",
+            s.url()
+        ))
+        .stdout_str()
+    };
+    assert_eq!(up("good.zip", "1500000000.zip"), "{\"received\":\"1500000000\"} 200");
+    assert!(s.store.join("1500000000.zip").exists());
+    // A cut archive is refused and never kept; a bad name is refused.
+    let bytes = std::fs::read(d.path().join("good.zip")).unwrap();
+    std::fs::write(d.path().join("cut.zip"), &bytes[..bytes.len() / 2]).unwrap();
+    let cut = up("cut.zip", "1500000001.zip");
+    assert!(cut.ends_with(" 422") && cut.starts_with("the uploaded backup is not a whole archive: "), "{cut}");
+    assert!(!s.store.join("1500000001.zip").exists());
+    assert_eq!(
+        std::fs::read_dir(&s.store)
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with('.'))
+            .count(),
+        0
+    );
+    assert!(up("good.zip", "latest.zip").ends_with(" 400"));
+    assert!(up("good.zip", "1500000000.zip").ends_with(" 409"), "an existing backup is not replaced");
+    // The uploaded backup restores.
+    let dst = Etcd::start();
+    let r = s.json(
+        "POST",
+        "/v1/restore",
+        Some(&format!("{{\"endpoint\":\"{}\",\"backupid\":\"1500000000\"}}", dst.endpoint)),
+    );
+    assert_eq!(r["keysrestored"], 300);
+    drop(s);
+    let ro = Server::start(&src, "--read-only");
+    assert_eq!(ro.call("POST", "/v1/restore", Some("{\"backupid\":\"1500000000\"}"), true).0, 403);
+    assert_eq!(ro.call("POST", "/v1/backup", Some("{}"), true).0, 200, "backups still run");
+}
+
+#[test]
+fn concurrent_backups_run_one_at_a_time_each_with_its_id() {
+    let src = seeded();
+    let s = Server::start(&src, "");
+    let url = s.url();
+    let handles: Vec<_> = (0..3)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                sh(&format!("curl -s -H 'Authorization: Bearer {TOKEN}' -H 'Content-Type: application/json' --data '{{}}' {url}/v1/backup")).stdout_str()
+            })
+        })
+        .collect();
+    let mut ids: Vec<String> = handles
+        .into_iter()
+        .map(|h| {
+            serde_json::from_str::<serde_json::Value>(&h.join().unwrap()).unwrap()["backupid"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 3, "{ids:?}");
+    assert_eq!(s.json("GET", "/v1/backup/all", None)["numbackups"], 3);
+}
+
+#[test]
+fn the_schedule_backs_up_prunes_and_a_failure_leaves_nothing() {
+    let mut src = seeded();
+    let s = Server::start(&src, "--schedule '*/1 * * * * *' --keep-last 2");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, m) = s.call("GET", "/metrics", None, false);
+        if m.contains("reshifter_api_backup_total{outcome=\"success\"} 4") || Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let ids = s.json("GET", "/v1/backup/all", None);
+    let n = ids["numbackups"].as_u64().unwrap();
+    assert!((1..=3).contains(&n), "keep-last 2 (a third may be being written): {ids}");
+    let (_, m) = s.call("GET", "/metrics", None, false);
+    assert!(m.contains("reshifter_schedule_runs_total "), "{m}");
+    // etcd goes away: scheduled backups fail, are counted, and leave no archive.
+    src.kill();
+    let before = s.json("GET", "/v1/backup/all", None)["backupids"].clone();
+    std::thread::sleep(Duration::from_secs(4));
+    let (_, m) = s.call("GET", "/metrics", None, false);
+    assert!(!m.contains("reshifter_api_backup_total{outcome=\"fail\"} 0"), "{m}");
+    assert_eq!(s.json("GET", "/v1/backup/all", None)["backupids"], before);
+    let stray: Vec<String> = std::fs::read_dir(&s.store)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(stray.is_empty(), "{stray:?}");
+}
+
+#[test]
+fn backups_to_s3_tls_and_auth_rules() {
+    let src = seeded();
+    let s3 = S3::start();
+    let s = Server::start(&src, "");
+    let remote = format!("http://127.0.0.1:{}", s3.port);
+    let b = s.json("POST", "/v1/backup", Some(&format!("{{\"remote\":\"{remote}\",\"bucket\":\"rsbackups\"}}")));
+    let id = b["backupid"].as_str().unwrap().to_string();
+    assert!(s3.root().join("rsbackups").join(format!("{id}.zip")).exists());
+    let all = s.json("GET", &format!("/v1/backup/all?remote={remote}&bucket=rsbackups"), None);
+    assert_eq!(all, serde_json::json!({"numbackups": 1, "backupids": [id]}));
+    // Restore from the remote into a fresh etcd, the local copy removed first.
+    std::fs::remove_file(s.store.join(format!("{id}.zip"))).unwrap();
+    let dst = Etcd::start();
+    let body = format!(
+        "{{\"endpoint\":\"{}\",\"backupid\":\"{id}\",\"remote\":\"{remote}\",\"bucket\":\"rsbackups\"}}",
+        dst.endpoint
+    );
+    assert_eq!(s.json("POST", "/v1/restore", Some(&body))["keysrestored"], 300);
+    assert_eq!(keyspace(&dst), keyspace(&src));
+    drop(s);
+
+    // TLS with rustls.
+    let d = tmp();
+    let t = reshifter_e2e::make_certs(d.path());
+    let flags = format!("--tls-cert {}/server.crt --tls-key {}/server.key", d.path().display(), d.path().display());
+    let tls = Server::start_tls(&src, &flags);
+    let v = sh(&format!("curl -sf --cacert {} https://127.0.0.1:{}/v1/version", t.ca.display(), tls.port));
+    assert_eq!(v.ok().stdout_str(), format!("reshifter in version {}", env!("CARGO_PKG_VERSION")));
+
+    // No token: refused at start, unless --insecure-no-auth on loopback; never on other addresses.
+    let o = sh("reshifter-server --listen 127.0.0.1:1 --store /tmp/none");
+    assert_eq!(o.code, 2);
+    assert!(o.stderr.starts_with("reshifter-server: mutating requests need a bearer token"), "{}", o.stderr);
+    let o = sh("reshifter-server --listen 0.0.0.0:1 --insecure-no-auth --store /tmp/none");
+    assert_eq!(
+        (o.code, o.stderr.as_str()),
+        (2, "reshifter-server: --insecure-no-auth is only for a loopback address, not 0.0.0.0: give a token\n")
+    );
+    let o = sh_env("reshifter-server --listen 127.0.0.1:1 --store /tmp/none", &[("RESHIFTER_TOKEN", "short")]);
+    assert_eq!(o.code, 2);
+    let open = Server::start_with_token(&src, "--insecure-no-auth", false);
+    assert_eq!(open.call("POST", "/v1/backup", Some("{}"), false).0, 200);
+}
+
+impl Server {
+    /// A server whose URL is https (its health checked with the CA).
+    fn start_tls(etcd: &Etcd, flags: &str) -> Server {
+        let dir = tmp();
+        let port = free_port();
+        let store = dir.path().join("store");
+        std::fs::write(dir.path().join("token"), format!("{TOKEN}\n")).unwrap();
+        let log = dir.path().join("server.log");
+        let cmd = format!(
+            "exec reshifter-server --listen 127.0.0.1:{port} --store {} --token-file {}/token --etcd {} {flags}",
+            store.display(),
+            dir.path().display(),
+            etcd.endpoint
+        );
+        let child = sh_cmd(&cmd)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "the TLS server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Server { child, port, store, _dir: dir, log }
+    }
+
+    /// A server started with or without a token file.
+    fn start_with_token(etcd: &Etcd, extra: &str, token: bool) -> Server {
+        if token {
+            return Server::start(etcd, extra);
+        }
+        let dir = tmp();
+        let port = free_port();
+        let store = dir.path().join("store");
+        let log = dir.path().join("server.log");
+        let cmd = format!(
+            "exec reshifter-server --listen 127.0.0.1:{port} --store {} --etcd {} {extra}",
+            store.display(),
+            etcd.endpoint
+        );
+        let child = sh_cmd(&cmd)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let s = Server { child, port, store, _dir: dir, log };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while sh(&format!("curl -sf {}/healthz", s.url())).code != 0 {
+            assert!(Instant::now() < deadline, "the server did not start: {}", s.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        s
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The web UI in a real browser.
+
+/// chromedriver on a free port, stopped by its PID.
+struct Driver {
+    child: Child,
+    port: u16,
+}
+
+impl Driver {
+    fn start() -> Driver {
+        let port = free_port();
+        let child = std::process::Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver (Debian's chromium-driver; scripts/deps.sh installs it)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Driver { child, port }
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn shots_dir() -> PathBuf {
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join("ui-screenshots");
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn the_ui_in_a_real_browser() {
+    use fantoccini::{ClientBuilder, Locator};
+    // The test links rustls with two crypto providers: say which.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let src = seeded();
+    let dst = Etcd::start();
+    let s = Server::start(&src, "");
+    let driver = Driver::start();
+    let profile = tmp();
+    let url = s.url();
+    let dst_endpoint = dst.endpoint.clone();
+    let shots = shots_dir();
+    reshifter_e2e::rt().block_on(async move {
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            serde_json::json!({
+                "binary": "/usr/bin/chromium",
+                "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                         "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                         "--window-size=1280,900", format!("--user-data-dir={}", profile.path().display())]
+            }),
+        );
+        let c = ClientBuilder::rustls().expect("rustls").capabilities(caps).connect(&format!("http://127.0.0.1:{}", driver.port)).await.expect("a browser session");
+        let shot = |name: &'static str| {
+            let c = c.clone();
+            let path = shots.join(format!("{name}.png"));
+            async move {
+                let png = c.screenshot().await.expect("screenshot");
+                assert!(png.len() > 1000);
+                std::fs::write(path, png).unwrap();
+            }
+        };
+        let status_is = |want: &'static str| {
+            let c = c.clone();
+            async move {
+                let deadline = Instant::now() + Duration::from_secs(30);
+                loop {
+                    let text = c.find(Locator::Id("status")).await.unwrap().text().await.unwrap();
+                    if text.contains(want) {
+                        return text;
+                    }
+                    assert!(Instant::now() < deadline, "status {text:?}, waited for {want:?}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        };
+        c.goto(&url).await.unwrap();
+        status_is("0 backups").await;
+        shot("1-backups-empty").await;
+        c.find(Locator::Id("token")).await.unwrap().send_keys(TOKEN).await.unwrap();
+        c.find(Locator::Css("nav button[data-page=backup]")).await.unwrap().click().await.unwrap();
+        // The token field's change event fires when it loses focus.
+        c.find(Locator::Css("#backup-form input[name=filter]")).await.unwrap().click().await.unwrap();
+        c.find(Locator::Css("#backup-form button[type=submit]")).await.unwrap().click().await.unwrap();
+        status_is("made").await;
+        shot("2-backup-made").await;
+        c.find(Locator::Css("nav button[data-page=backups]")).await.unwrap().click().await.unwrap();
+        status_is("1 backups").await;
+        let rows = c.find_all(Locator::Css("#backups tbody tr")).await.unwrap();
+        assert_eq!(rows.len(), 1);
+        let row = rows[0].text().await.unwrap();
+        assert!(row.contains("300") && row.contains("yes"), "{row}");
+        shot("3-backups-listed").await;
+        c.find(Locator::Css("nav button[data-page=keyspace]")).await.unwrap().click().await.unwrap();
+        c.find(Locator::Css("#keyspace-form button[type=submit]")).await.unwrap().click().await.unwrap();
+        status_is("300 keys").await;
+        let bars = c.find_all(Locator::Css("#chart rect")).await.unwrap();
+        assert!(bars.len() >= 5, "{} bars", bars.len());
+        shot("4-keyspace").await;
+        c.find(Locator::Css("nav button[data-page=restore]")).await.unwrap().click().await.unwrap();
+        let ep = c.find(Locator::Css("#restore-form input[name=endpoint]")).await.unwrap();
+        ep.clear().await.unwrap();
+        ep.send_keys(&dst_endpoint).await.unwrap();
+        c.find(Locator::Css("#restore-form button[type=submit]")).await.unwrap().click().await.unwrap();
+        status_is("would create 300").await;
+        let plan = c.find_all(Locator::Css("#plan tbody tr")).await.unwrap();
+        assert!(plan.len() >= 5, "{} resources", plan.len());
+        shot("5-restore-dry-run").await;
+        c.find(Locator::Css("nav button[data-page=explorer]")).await.unwrap().click().await.unwrap();
+        c.find(Locator::Css("#explore-form button[type=submit]")).await.unwrap().click().await.unwrap();
+        status_is("explored").await;
+        let dl = c.find(Locator::Id("explore")).await.unwrap().text().await.unwrap();
+        assert!(dl.contains("3.4.") && dl.contains("Kubernetes keys"), "{dl}");
+        shot("6-explorer").await;
+        let errors = c.execute("return window.__errors", vec![]).await.unwrap();
+        assert_eq!(errors, serde_json::json!([]), "the pages logged errors");
+        c.close().await.unwrap();
+    });
+    assert!(dst.get_all().is_empty(), "the dry run wrote nothing");
+    for n in ["1-backups-empty", "2-backup-made", "3-backups-listed", "4-keyspace", "5-restore-dry-run", "6-explorer"] {
+        assert!(shots_dir().join(format!("{n}.png")).exists());
+    }
+}
