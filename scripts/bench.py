@@ -154,7 +154,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--objects", type=int, default=100000)
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--only", action="append", default=[], help="sections: dump, load, mirror, archive, filter, s3, watch")
+    ap.add_argument("--only", action="append", default=[], help="sections: dump, load, mirror, archive, filter, s3, watch, server")
     ap.add_argument("--scale", action="store_true", help="also run the 1M-small-keys memory run")
     ap.add_argument("--no-write", action="store_true", help="do not write docs/BENCHMARKS.md")
     args = ap.parse_args()
@@ -320,6 +320,9 @@ def main():
 
         if want("watch"):
             watch_section(work, args, gen)
+
+        if want("server"):
+            server_section(work, args, gen)
 
         if args.scale:
             scale(work, args)
@@ -527,7 +530,62 @@ def watch_section(work, args, gen):
         e.stop()
 
 
-SECTION_ORDER = ["dump", "load", "mirror", "archive", "filter", "s3", "watch"]
+SERVER = []  # (what, KiB)
+
+
+def proc_kib(pid, field):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def server_section(work, args, gen):
+    """A backup through reshifter-server (POST /v1/backup: dump | pack in-process) beside the same
+    pipeline in a shell, and the server's memory at idle and over the backups."""
+    import json
+    import urllib.request
+    e = Etcd(work, "server")
+    store = os.path.join(work, "server-store")
+    port = free_port()
+    env = dict(os.environ, PATH=f"{BIN}:{os.environ['PATH']}")
+    p = subprocess.Popen([os.path.join(BIN, "reshifter-server"), "--insecure-no-auth", "--quiet", "--listen", f"127.0.0.1:{port}",
+                          "--store", store, "--etcd", f"http://{e.endpoint}"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        run_timed(f"etcd-load -q --endpoints {e.endpoint} {gen}")
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.1)
+        idle = proc_kib(p.pid, "VmRSS")
+
+        def via_server():
+            t0 = time.monotonic()
+            req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/backup", data=b"{}", headers={"Content-Type": "application/json"})
+            answer = json.loads(urllib.request.urlopen(req, timeout=600).read())
+            if answer.get("outcome") != "success":
+                raise SystemExit(f"server backup failed: {answer}")
+            return time.monotonic() - t0, proc_kib(p.pid, "VmHWM")
+
+        compare("backup through reshifter-server vs the same pipeline in a shell", "POST /v1/backup (RSS: the server)", via_server,
+                "etcd-dump --prefix /registry/ | archive-pack -o f",
+                f"etcd-dump -q --endpoints {e.endpoint} --prefix /registry/ | archive-pack -q -o {work}/shell.zip",
+                args.repeat, "≤ 1.1× wall; server memory bounded")
+        SERVER.append(("idle, after start", idle))
+        SERVER.append(("peak over the backups (VmHWM)", proc_kib(p.pid, "VmHWM")))
+        SERVER.append(("idle, after the backups", proc_kib(p.pid, "VmRSS")))
+        print(f"server RSS: idle {idle / 1024:.0f} MiB, peak {SERVER[-2][1] / 1024:.0f} MiB, after {SERVER[-1][1] / 1024:.0f} MiB", flush=True)
+    finally:
+        p.kill()
+        p.wait()
+        e.stop()
+        shutil.rmtree(store, ignore_errors=True)
+
+
+SECTION_ORDER = ["dump", "load", "mirror", "archive", "filter", "s3", "watch", "server"]
 
 
 def write_doc(args, total):
@@ -558,6 +616,8 @@ def write_doc(args, total):
         store["scale"] = SCALE
     if WATCH:
         store["watch"] = WATCH
+    if SERVER:
+        store["server"] = SERVER
     store["machine"] = f"{os.cpu_count()} cores ({cpu}), {platform.system()} {platform.release()}; {etcd_v}"
     with open(store_path, "w") as f:
         json.dump(store, f, indent=1)
@@ -613,6 +673,12 @@ def write_doc(args, total):
                 body.append(f"| {label} | | | | {lag / 1024:.0f} MiB |")
             else:
                 body.append(f"| {label} | {n} | {wall:.1f} s | {rate:.0f} | {lag:.2f} s |")
+        body.append("")
+    if store.get("server"):
+        body += ["## reshifter-server's memory", "", "The server's resident memory (/proc/<pid>/status) around 3 backups of the 100k-object keyspace:", "",
+                 "| when | RSS |", "|---|---|"]
+        for what, kib in store["server"]:
+            body.append(f"| {what} | {kib / 1024:.0f} MiB |")
         body.append("")
     extra = os.path.join(ROOT, "docs", "BENCHMARKS.notes.md")
     if os.path.exists(extra):

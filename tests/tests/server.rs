@@ -506,6 +506,8 @@ fn the_ui_in_a_real_browser() {
         assert_eq!(rows.len(), 1);
         let row = rows[0].text().await.unwrap();
         assert!(row.contains("300") && row.contains("yes"), "{row}");
+        let jobs = c.find(Locator::Id("jobs")).await.unwrap().text().await.unwrap();
+        assert!(jobs.contains("backup") && jobs.contains("succeeded"), "{jobs}");
         shot("3-backups-listed").await;
         c.find(Locator::Css("nav button[data-page=keyspace]")).await.unwrap().click().await.unwrap();
         c.find(Locator::Css("#keyspace-form button[type=submit]")).await.unwrap().click().await.unwrap();
@@ -527,6 +529,9 @@ fn the_ui_in_a_real_browser() {
         status_is("explored").await;
         let dl = c.find(Locator::Id("explore")).await.unwrap().text().await.unwrap();
         assert!(dl.contains("3.4.") && dl.contains("Kubernetes keys"), "{dl}");
+        let members = c.find_all(Locator::Css("#members tbody tr")).await.unwrap();
+        assert_eq!(members.len(), 1);
+        assert!(members[0].text().await.unwrap().contains("yes"), "the one member leads");
         shot("6-explorer").await;
         let errors = c.execute("return window.__errors", vec![]).await.unwrap();
         assert_eq!(errors, serde_json::json!([]), "the pages logged errors");

@@ -407,11 +407,22 @@ impl pipeline::Sink for ArchiveWriter {
 
 /// Run archive-pack.
 pub fn pack(o: PackOptions) -> Result<()> {
-    let mut run = Run::new("archive-pack", o.quiet);
+    let run = Run::new("archive-pack", o.quiet);
     let reader = match ParReader::open_any(o.input.as_deref(), Verify::Full)? {
         Opened::Keyspace(r) => r,
         Opened::Delta(d) => return pack_delta(&o, d, run),
     };
+    pack_keyspace(o, reader, run).map(|_| ())
+}
+
+/// archive-pack of a keyspace stream from an opened input (a library pipeline's stage): the
+/// stream's trailer, once the archive is committed.
+pub fn pack_from(o: PackOptions, input: Box<dyn std::io::BufRead + Send>) -> Result<Trailer> {
+    let run = Run::new("archive-pack", o.quiet);
+    pack_keyspace(o, ParReader::new(input, Verify::Full)?, run)
+}
+
+fn pack_keyspace(o: PackOptions, reader: ParReader, mut run: Run) -> Result<Trailer> {
     let time = unix_time(&reader.header().time);
     let backup_id = time.to_string();
     let mut archive = ArchiveWriter::create(&o, reader.header_line(), time)?;
@@ -434,7 +445,8 @@ pub fn pack(o: PackOptions) -> Result<()> {
         Ok(())
     };
     let threads = o.threads.unwrap_or_else(reshifter_format::par::cores);
-    archive.trailer = Some(reader.run(threads, map, sink)?);
+    let trailer = reader.run(threads, map, sink)?;
+    archive.trailer = Some(trailer.clone());
     run.end(archive, |&(bytes, written), t| {
         let pct = if bytes > 0 { 100.0 * written as f64 / bytes as f64 } else { 0.0 };
         format!(
@@ -445,5 +457,5 @@ pub fn pack(o: PackOptions) -> Result<()> {
             secs(t.elapsed)
         )
     })?;
-    Ok(())
+    Ok(trailer)
 }

@@ -245,6 +245,12 @@ async fn fetch_pages(
 
 /// Run a dump: connect, fix the revision, write the header, stream every page, write the trailer.
 pub fn run(opts: DumpOptions) -> Result<()> {
+    let out = Output::create(opts.output.as_deref())?;
+    run_into(opts, out)
+}
+
+/// etcd-dump into an opened output (a library pipeline's stage; `opts.output` is not used).
+pub fn run_into(opts: DumpOptions, out: Output) -> Result<()> {
     let rt = reshifter_format::par::runtime(1)?;
     let run = Run::new("etcd-dump", opts.quiet);
     let v2 = match opts.api {
@@ -253,12 +259,12 @@ pub fn run(opts: DumpOptions) -> Result<()> {
         DumpApi::Auto => prefers_v2(&opts, &rt)?,
     };
     if v2 {
-        return crate::v2::dump::run(&opts, run);
+        return crate::v2::dump::run(&opts, run, out);
     }
-    dump_v3(opts, rt, run)
+    dump_v3(opts, rt, run, out)
 }
 
-fn dump_v3(opts: DumpOptions, rt: tokio::runtime::Runtime, mut run: Run) -> Result<()> {
+fn dump_v3(opts: DumpOptions, rt: tokio::runtime::Runtime, mut run: Run, out: Output) -> Result<()> {
     let (client, header) = rt.block_on(async {
         let mut client = opts.etcd.connect().await?;
         let src = source_facts(&mut client, &opts.etcd).await?;
@@ -300,7 +306,6 @@ fn dump_v3(opts: DumpOptions, rt: tokio::runtime::Runtime, mut run: Run) -> Resu
         tx,
     ));
 
-    let out = Output::create(opts.output.as_deref())?;
     let mut w = StreamWriter::new(out, &header)?;
     while let Some(page) = rx.blocking_recv() {
         for kv in page? {

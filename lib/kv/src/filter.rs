@@ -382,15 +382,24 @@ fn unpack_kept(key: Vec<u8>, p: &[u8]) -> Out {
 
 /// Run kv-filter.
 pub fn run(o: FilterOptions) -> Result<()> {
+    let reader = ParReader::open(o.input.as_deref(), Verify::Full)?;
+    let out = Output::create(o.output.as_deref())?;
+    filter(o, reader, out)
+}
+
+/// kv-filter from an opened stream into an opened output (a library pipeline's stage).
+pub fn run_with(o: FilterOptions, input: Box<dyn std::io::BufRead + Send>, out: Output) -> Result<()> {
+    filter(o, ParReader::new(input, Verify::Full)?, out)
+}
+
+fn filter(o: FilterOptions, reader: ParReader, out: Output) -> Result<()> {
     let mut run = Run::new("kv-filter", o.quiet);
     let m = Matcher::new(&o)?;
-    let reader = ParReader::open(o.input.as_deref(), Verify::Full)?;
     let header = output_header(reader.header(), &m, &o);
     // Rewritten keys (and records of an unsorted format-1 stream) change order: they go through
     // a sort, which also refuses two records that end up with one key.
     let sort = !m.rewrites.is_empty() || !reader.header().sorted;
     let mut sorter = sort.then(|| Sorter::new(reshifter_format::sort::DEFAULT_BUDGET));
-    let out = Output::create(o.output.as_deref())?;
     let mut w = StreamWriter::new(out, &header)?;
     // Workers decide and re-encode; this thread writes in order.
     let map = |mut r: Record, v: &RecordMeta, raw: &[u8]| -> Result<Kept> {

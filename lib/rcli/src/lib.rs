@@ -261,14 +261,6 @@ fn new_id(target: &Path) -> u64 {
     }
 }
 
-/// The count and bytes of a stream file, from its trailer (it was verified when written).
-fn trailer_counts(path: &Path) -> (u64, u64) {
-    let text = std::fs::read(path).unwrap_or_default();
-    let last = text.trim_ascii_end().rsplit(|&b| b == b'\n').next().unwrap_or(&[]);
-    let v: serde_json::Value = serde_json::from_slice(last).unwrap_or_default();
-    (v["count"].as_u64().unwrap_or(0), v["bytes"].as_u64().unwrap_or(0))
-}
-
 /// Make a backup: dump the Kubernetes roots, apply the strategy, pack `<target>/<id>.zip`,
 /// push it to `remote` in ReShifter's layout. `render` is not a backup: see [`backup_create`].
 pub fn create_backup(
@@ -292,21 +284,38 @@ pub fn create_backup(
     };
     let (prefixes, v2) = roots(endpoint)?;
     let id = new_id(target);
-    let stream = Temp::new(target, &format!("{id}.ndjson"));
-    dump(endpoint, &prefixes, v2, &stream.path)?;
-    let filtered = Temp::new(target, &format!("{id}.filtered.ndjson"));
-    let source = match &filter {
-        None => &stream.path,
-        Some(s) => {
-            let args = [os("-q"), os("--strategy"), os(s), os(&stream.path), os("-o"), os(&filtered.path)];
-            reshifter_kv::filter::run(options("kv-filter", &args)?)?;
-            &filtered.path
+    let zip = target.join(format!("{id}.zip"));
+    // dump | [kv-filter |] archive-pack, each a thread, joined by pipes as in a shell: the
+    // archive is renamed into place only when its stream ended with a verified trailer.
+    let mut dump_args = endpoint.etcd_flags();
+    dump_args.extend([os("-q"), os("--api"), os(if v2 { "v2" } else { "v3" })]);
+    for p in &prefixes {
+        dump_args.extend([os("--prefix"), os(p)]);
+    }
+    let dump_opts: reshifter_etcd::dump::DumpOptions = options("etcd-dump", &dump_args)?;
+    let pack_opts: reshifter_archive::pack::PackOptions =
+        options("archive-pack", &[os("-q"), os("-o"), os(&zip), os("--layout"), os(layout)])?;
+    let filter_opts: Option<reshifter_kv::filter::FilterOptions> =
+        filter.as_ref().map(|f| options("kv-filter", &[os("-q"), os("--strategy"), os(f)])).transpose()?;
+    let writer = |w: std::io::PipeWriter| reshifter_format::io::Output::Writer(std::io::BufWriter::with_capacity(1 << 20, Box::new(w)));
+    let reader = |r: std::io::PipeReader| -> Box<dyn std::io::BufRead + Send> { Box::new(std::io::BufReader::with_capacity(1 << 20, r)) };
+    let (r1, w1) = std::io::pipe()?;
+    let dumper = std::thread::spawn(move || reshifter_etcd::dump::run_into(dump_opts, writer(w1)));
+    let (source, filterer) = match filter_opts {
+        None => (r1, None),
+        Some(fo) => {
+            let (r2, w2) = std::io::pipe()?;
+            let input = reader(r1);
+            (r2, Some(std::thread::spawn(move || reshifter_kv::filter::run_with(fo, input, writer(w2)))))
         }
     };
-    let (keys, bytes) = trailer_counts(source);
-    let zip = target.join(format!("{id}.zip"));
-    let args = [os("-q"), os(source), os("-o"), os(&zip), os("--layout"), os(layout)];
-    reshifter_archive::pack::pack(options("archive-pack", &args)?)?;
+    let packed = reshifter_archive::pack::pack_from(pack_opts, reader(source));
+    // The first stage's error is the cause; the later ones saw it as a truncated stream.
+    let joined = |h: std::thread::JoinHandle<Result<()>>| h.join().unwrap_or_else(|_| Err(Error::new(Kind::Failure, "a backup stage failed")));
+    let dumped = joined(dumper);
+    let filtered = filterer.map(joined).unwrap_or(Ok(()));
+    let trailer = dumped.and(filtered).and(packed)?;
+    let (keys, bytes) = (trailer.count, trailer.bytes);
     let mut pushed = None;
     if let Some((mut s3, bucket)) = remote.s3() {
         let uri = format!("s3://{bucket}/{id}.zip");

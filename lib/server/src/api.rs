@@ -71,6 +71,7 @@ pub fn router(state: Shared) -> Router {
         .route("/metrics", get(metrics))
         .route("/v1/version", get(|| async { format!("reshifter in version {}", env!("CARGO_PKG_VERSION")) }))
         .route("/v1/explorer", get(explorer))
+        .route("/v1/members", get(members))
         .route("/v1/epstats", get(epstats))
         .route("/v1/keyspace", get(keyspace))
         .route("/v1/backup/all", get(backup_all))
@@ -507,6 +508,17 @@ async fn explorer(Ax(s): Ax<Shared>, Query(q): Query<EndpointQ>) -> Result<Json<
     let e = endpoint(&s, q.endpoint, q.apiversion);
     let p = blocking(move || reshifter_rcli::probe(&e)).await?;
     Ok(Json(serde_json::to_value(p).unwrap_or_default()))
+}
+
+/// `GET /v1/members?endpoint=`: the cluster's members (name, id, URLs, which leads).
+async fn members(Ax(s): Ax<Shared>, Query(q): Query<EndpointQ>) -> Result<Json<Value>, ApiError> {
+    let e = endpoint(&s, q.endpoint, q.apiversion);
+    let report = blocking(move || {
+        let args: reshifter_etcd::EtcdArgs = reshifter_rcli::options("etcd-explore", &["--endpoints".into(), e.endpoint.clone().into()])?;
+        reshifter_etcd::explore::explore(&args)
+    })
+    .await?;
+    Ok(Json(json!({"cluster_id": report.cluster_id, "members": report.members})))
 }
 
 /// `GET /v1/epstats?endpoint=`: `{"numkeys","totalsizevalbytes"}` under the Kubernetes and

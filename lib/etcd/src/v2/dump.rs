@@ -106,7 +106,7 @@ fn read_once(v2: &V2, dirs: &[String]) -> Result<Option<Read>> {
 }
 
 /// Run `etcd-dump --api v2`.
-pub fn run(opts: &DumpOptions, mut run: Run) -> Result<()> {
+pub fn run(opts: &DumpOptions, mut run: Run, out: Output) -> Result<()> {
     if opts.revision.is_some() {
         return Err(Error::new(Kind::Usage, "--rev is for the v3 API: etcd's v2 API cannot read the past"));
     }
@@ -144,7 +144,7 @@ pub fn run(opts: &DumpOptions, mut run: Run) -> Result<()> {
     // Every node under the directories at that index.
     h.complete = true;
     h.leases = read.leases.into_values().collect();
-    let mut w = StreamWriter::new(Output::create(opts.output.as_deref())?, &h)?;
+    let mut w = StreamWriter::new(out, &h)?;
     for item in read.sorter.finish()? {
         let (_, line) = item?;
         let rec: Record = parse_record(reshifter_format::trim_newline(&line))

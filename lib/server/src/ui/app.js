@@ -86,7 +86,22 @@ async function loadBackups(remote, bucket) {
       }
     }
     status(list.backups.length + " backups");
+    loadJobs();
   } catch (e) { status(e.message, true); }
+}
+
+async function loadJobs() {
+  const j = await api("/v1/jobs");
+  const body = $("#jobs tbody");
+  body.replaceChildren();
+  for (const job of j.jobs.slice(0, 20)) {
+    const row = body.insertRow();
+    cell(row, String(job.id), "num"); cell(row, job.kind); cell(row, job.by);
+    cell(row, job.state, job.state === "failed" ? "bad" : "");
+    cell(row, job.started.replace("T", " ").replace("Z", ""));
+    cell(row, job.seconds == null ? "—" : job.seconds.toFixed(1), "num");
+    cell(row, job.error || "");
+  }
 }
 
 $("#list-form").addEventListener("submit", ev => {
@@ -143,11 +158,18 @@ $("#explore-form").addEventListener("submit", async ev => {
   const q = new URLSearchParams({ endpoint: new FormData(ev.target).get("endpoint") });
   status("exploring…");
   try {
-    const [x, st] = await Promise.all([api("/v1/explorer?" + q), api("/v1/epstats?" + q)]);
+    const [x, st, m] = await Promise.all([api("/v1/explorer?" + q), api("/v1/epstats?" + q), api("/v1/members?" + q)]);
+    const mb = $("#members tbody");
+    mb.replaceChildren();
+    for (const member of m.members) {
+      const row = mb.insertRow();
+      cell(row, member.name); cell(row, member.id); cell(row, member.client_urls.join(", ")); cell(row, member.is_leader ? "yes" : "");
+    }
+    $("#members").hidden = false;
     const dl = $("#explore");
     dl.replaceChildren();
     const rows = [["etcd version", x.etcdversion], ["API", x.apiversion], ["security", x.etcdsec], ["Kubernetes distribution", x.k8sdistro],
-      ["Kubernetes keys", String(st.numkeys)], ["their values", human(st.totalsizevalbytes)]];
+      ["cluster id", m.cluster_id], ["Kubernetes keys", String(st.numkeys)], ["their values", human(st.totalsizevalbytes)]];
     for (const [k, v] of rows) {
       const dt = document.createElement("dt"); dt.textContent = k;
       const dd = document.createElement("dd"); dd.textContent = v;
