@@ -297,8 +297,12 @@ pub fn create_backup(
         options("archive-pack", &[os("-q"), os("-o"), os(&zip), os("--layout"), os(layout)])?;
     let filter_opts: Option<reshifter_kv::filter::FilterOptions> =
         filter.as_ref().map(|f| options("kv-filter", &[os("-q"), os("--strategy"), os(f)])).transpose()?;
-    let writer = |w: std::io::PipeWriter| reshifter_format::io::Output::Writer(std::io::BufWriter::with_capacity(1 << 20, Box::new(w)));
-    let reader = |r: std::io::PipeReader| -> Box<dyn std::io::BufRead + Send> { Box::new(std::io::BufReader::with_capacity(1 << 20, r)) };
+    let writer = |w: std::io::PipeWriter| {
+        reshifter_format::io::Output::Writer(std::io::BufWriter::with_capacity(1 << 20, Box::new(w)))
+    };
+    let reader = |r: std::io::PipeReader| -> Box<dyn std::io::BufRead + Send> {
+        Box::new(std::io::BufReader::with_capacity(1 << 20, r))
+    };
     let (r1, w1) = std::io::pipe()?;
     let dumper = std::thread::spawn(move || reshifter_etcd::dump::run_into(dump_opts, writer(w1)));
     let (source, filterer) = match filter_opts {
@@ -311,7 +315,9 @@ pub fn create_backup(
     };
     let packed = reshifter_archive::pack::pack_from(pack_opts, reader(source));
     // The first stage's error is the cause; the later ones saw it as a truncated stream.
-    let joined = |h: std::thread::JoinHandle<Result<()>>| h.join().unwrap_or_else(|_| Err(Error::new(Kind::Failure, "a backup stage failed")));
+    let joined = |h: std::thread::JoinHandle<Result<()>>| {
+        h.join().unwrap_or_else(|_| Err(Error::new(Kind::Failure, "a backup stage failed")))
+    };
     let dumped = joined(dumper);
     let filtered = filterer.map(joined).unwrap_or(Ok(()));
     let trailer = dumped.and(filtered).and(packed)?;

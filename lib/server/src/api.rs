@@ -514,7 +514,8 @@ async fn explorer(Ax(s): Ax<Shared>, Query(q): Query<EndpointQ>) -> Result<Json<
 async fn members(Ax(s): Ax<Shared>, Query(q): Query<EndpointQ>) -> Result<Json<Value>, ApiError> {
     let e = endpoint(&s, q.endpoint, q.apiversion);
     let report = blocking(move || {
-        let args: reshifter_etcd::EtcdArgs = reshifter_rcli::options("etcd-explore", &["--endpoints".into(), e.endpoint.clone().into()])?;
+        let args: reshifter_etcd::EtcdArgs =
+            reshifter_rcli::options("etcd-explore", &["--endpoints".into(), e.endpoint.clone().into()])?;
         reshifter_etcd::explore::explore(&args)
     })
     .await?;
