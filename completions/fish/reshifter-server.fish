@@ -11,8 +11,13 @@ complete -c reshifter-server -l token-file -d 'File holding the bearer token mut
 complete -c reshifter-server -l tls-cert -d 'Serve HTTPS with this certificate chain (PEM) ...' -r -F
 complete -c reshifter-server -l tls-key -d '... and this private key (PEM)' -r -F
 complete -c reshifter-server -l max-upload -d 'Largest upload accepted by /v1/restore/upload (KiB/MiB/GiB = 1024-based)' -r
+complete -c reshifter-server -l passphrase-file -d 'Encrypt backups with the passphrase in FILE, first line (also opens them)' -r -F
+complete -c reshifter-server -l recipient -d 'Encrypt backups to this age public key (repeatable)' -r
+complete -c reshifter-server -l recipients-file -d 'Encrypt backups to the age public keys in FILE (repeatable)' -r -F
+complete -c reshifter-server -l identity-file -d 'age identity (private key) file that opens backups for restores and verification (repeatable; or set RESHIFTER_IDENTITY_FILE)' -r -F
 complete -c reshifter-server -l insecure-no-auth -d 'Accept mutating requests without a token (only on a loopback address)'
 complete -c reshifter-server -l read-only -d 'Refuse restores and uploads: backups only'
+complete -c reshifter-server -l encrypt -d 'Encrypt backups with the passphrase in RESHIFTER_PASSPHRASE (also opens them)'
 complete -c reshifter-server -s q -l quiet -d 'No log lines on stderr'
 complete -c reshifter-server -s h -l help -d 'Print help'
 complete -c reshifter-server -s V -l version -d 'Print version'

@@ -22,9 +22,14 @@ struct Server {
 
 impl Server {
     fn start(etcd: &Etcd, extra: &str) -> Server {
+        Server::start_in(etcd, None, extra)
+    }
+
+    /// A server on `store` (default: a new one).
+    fn start_in(etcd: &Etcd, store: Option<PathBuf>, extra: &str) -> Server {
         let dir = tmp();
         let port = free_port();
-        let store = dir.path().join("store");
+        let store = store.unwrap_or_else(|| dir.path().join("store"));
         std::fs::write(dir.path().join("token"), format!("{TOKEN}\n")).unwrap();
         let log = dir.path().join("server.log");
         let cmd = format!(
@@ -265,6 +270,60 @@ fn concurrent_backups_run_one_at_a_time_each_with_its_id() {
     ids.dedup();
     assert_eq!(ids.len(), 3, "{ids:?}");
     assert_eq!(s.json("GET", "/v1/backup/all", None)["numbackups"], 3);
+}
+
+#[test]
+fn encrypted_backups_restore_with_the_identity_and_only_with_it() {
+    let src = seeded();
+    let dst = Etcd::start();
+    let keys = tmp();
+    let k = keys.path().display();
+    sh(&format!("age-keygen -o {k}/key.txt 2>/dev/null && age-keygen -y {k}/key.txt > {k}/pub.txt")).ok();
+    let s = Server::start(&src, &format!("--recipients-file {k}/pub.txt --identity-file {k}/key.txt"));
+    let id = s.json("POST", "/v1/backup", Some("{}"))["backupid"].as_str().unwrap().to_string();
+    let stored = std::fs::read(s.store.join(format!("{id}.zip"))).unwrap();
+    assert!(stored.starts_with(b"age-encryption.org/v1\n"), "the stored backup is an age file");
+    assert_eq!(s.json("GET", &format!("/v1/backup/{id}/verify"), None)["verified"], true);
+    let body = format!("{{\"endpoint\":\"{}\",\"backupid\":\"{id}\"}}", dst.endpoint);
+    assert_eq!(s.json("POST", "/v1/restore", Some(&body))["keysrestored"], 300);
+    assert_eq!(keyspace(&dst), keyspace(&src));
+    // To S3 too: the object is the age file, pulled and opened for the restore.
+    let s3 = S3::start();
+    let remote = format!("http://127.0.0.1:{}", s3.port);
+    let b = s.json("POST", "/v1/backup", Some(&format!("{{\"remote\":\"{remote}\",\"bucket\":\"enc\"}}")));
+    let id3 = b["backupid"].as_str().unwrap().to_string();
+    let object = std::fs::read(s3.root().join("enc").join(format!("{id3}.zip"))).unwrap();
+    assert!(object.starts_with(b"age-encryption.org/v1\n"));
+    std::fs::remove_file(s.store.join(format!("{id3}.zip"))).unwrap();
+    let dst3 = Etcd::start();
+    let body = format!(
+        "{{\"endpoint\":\"{}\",\"backupid\":\"{id3}\",\"remote\":\"{remote}\",\"bucket\":\"enc\"}}",
+        dst3.endpoint
+    );
+    assert_eq!(s.json("POST", "/v1/restore", Some(&body))["keysrestored"], 300);
+    assert_eq!(keyspace(&dst3), keyspace(&src));
+    // The same store served without the identity: nothing restored, and the answer says why.
+    let store = s.store.clone();
+    let dst2 = Etcd::start();
+    let s2 = Server::start_in(&src, Some(store), "");
+    let body = format!("{{\"endpoint\":\"{}\",\"backupid\":\"{id}\"}}", dst2.endpoint);
+    let (status, text) = s2.call("POST", "/v1/restore", Some(&body), true);
+    assert_eq!(status, 400, "{text}");
+    assert!(
+        text.contains(
+            "the archive is encrypted to age recipients: pass --identity-file FILE or set RESHIFTER_IDENTITY_FILE"
+        ),
+        "{text}"
+    );
+    assert!(dst2.get_all().is_empty());
+    assert_eq!(s2.json("GET", &format!("/v1/backup/{id}/verify"), None)["verified"], false);
+    // Keys that cannot encrypt are refused at start, with exit 2, not at the first backup.
+    let o = sh_env(
+        &format!("reshifter-server --insecure-no-auth --listen 127.0.0.1:{} --encrypt", free_port()),
+        &[("RESHIFTER_PASSPHRASE", "")],
+    );
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert!(o.stderr.contains("RESHIFTER_PASSPHRASE"), "{}", o.stderr);
 }
 
 #[test]

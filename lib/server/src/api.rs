@@ -139,10 +139,11 @@ pub async fn run_backup(s: &Shared, plan: Plan) -> Result<reshifter_rcli::Create
     let job = s.jobs.start("backup", plan.by);
     s.jobs.phase(job, "backing up");
     let started = Instant::now();
-    let store = s.store.clone();
-    let out =
-        blocking(move || reshifter_rcli::create_backup(&plan.endpoint, &store, &plan.remote, &plan.strategy, "native"))
-            .await;
+    let (store, keys) = (s.store.clone(), s.opts.keys.pack_args());
+    let out = blocking(move || {
+        reshifter_rcli::create_backup(&plan.endpoint, &store, &plan.remote, &plan.strategy, "native", &keys)
+    })
+    .await;
     match &out {
         Ok(c) => {
             let (id, keys, bytes) = (c.id, c.keys, c.bytes);
@@ -238,6 +239,13 @@ async fn backups(Ax(s): Ax<Shared>, Query(w): Query<Where>) -> Result<Json<Value
     Ok(Json(json!({"backups": list})))
 }
 
+/// `archive-unpack --verify` of one archive, opened with the server's keys when encrypted.
+fn verify_archive(path: PathBuf, keys: Vec<std::ffi::OsString>) -> reshifter_format::error::Result<()> {
+    let mut args = vec![std::ffi::OsString::from("-q"), "--verify".into(), path.into_os_string()];
+    args.extend(keys);
+    reshifter_archive::unpack::unpack(reshifter_rcli::options("archive-unpack", &args)?)
+}
+
 /// `GET /v1/backup/{id}/verify`: check a stored backup whole (archive-unpack --verify).
 async fn verify(Ax(s): Ax<Shared>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     let path = backup_path(&s, &id)?;
@@ -245,11 +253,8 @@ async fn verify(Ax(s): Ax<Shared>, Path(id): Path<String>) -> Result<Json<Value>
         return Err(ApiError(StatusCode::NOT_FOUND, format!("no backup {id}")));
     }
     let n = reshifter_s3::reshifter_backup_id(path.file_name().and_then(|n| n.to_str()).unwrap_or("")).unwrap_or(0);
-    let out = blocking(move || {
-        let args = [std::ffi::OsString::from("-q"), "--verify".into(), path.into_os_string()];
-        reshifter_archive::unpack::unpack(reshifter_rcli::options("archive-unpack", &args)?)
-    })
-    .await;
+    let keys = s.opts.keys.unpack_args();
+    let out = blocking(move || verify_archive(path, keys)).await;
     let ok = out.is_ok();
     let mut side: Value =
         std::fs::read(sidecar(&s, n)).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or(json!({}));
@@ -384,6 +389,7 @@ async fn restore(Ax(s): Ax<Shared>, Json(req): Json<RestoreReq>) -> Result<Json<
         mode: req.mode.clone(),
         dry_run: req.dry_run,
         dry_out: reshifter_etcd::load::DryOut::to(Box::new(per.clone()), true),
+        unpack_keys: s.opts.keys.unpack_args(),
     };
     let job = s.jobs.start(if req.dry_run { "restore (dry run)" } else { "restore" }, "api");
     s.jobs.phase(job, "restoring");
@@ -475,11 +481,8 @@ async fn upload(Ax(s): Ax<Shared>, mut form: Multipart) -> Result<Json<Value>, A
         }
         s.jobs.phase(job, "verifying");
         let tmp = file.temp_path().to_path_buf();
-        let verified = blocking(move || {
-            let args = [std::ffi::OsString::from("-q"), "--verify".into(), tmp.into_os_string()];
-            reshifter_archive::unpack::unpack(reshifter_rcli::options("archive-unpack", &args)?)
-        })
-        .await;
+        let keys = s.opts.keys.unpack_args();
+        let verified = blocking(move || verify_archive(tmp, keys)).await;
         if let Err(e) = verified {
             s.jobs.finish(job, Err(e.1.clone()));
             return Err(ApiError(

@@ -87,9 +87,71 @@ pub struct ServerOptions {
     #[arg(long, default_value = "4GiB", value_parser = parse_size, value_name = "SIZE")]
     pub max_upload: usize,
 
+    #[command(flatten)]
+    pub keys: BackupKeys,
+
     /// No log lines on stderr
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+/// age encryption of the backups the server makes, and the keys to open them for restores
+/// and verification (as archive-pack's and archive-unpack's flags; never a secret on argv).
+#[derive(Debug, Clone, Default, clap::Args)]
+#[command(next_help_heading = "Encryption (age)")]
+pub struct BackupKeys {
+    /// Encrypt backups with the passphrase in RESHIFTER_PASSPHRASE (also opens them)
+    #[arg(long)]
+    pub encrypt: bool,
+
+    /// Encrypt backups with the passphrase in FILE, first line (also opens them)
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+
+    /// Encrypt backups to this age public key (repeatable)
+    #[arg(long, value_name = "AGE1...")]
+    pub recipient: Vec<String>,
+
+    /// Encrypt backups to the age public keys in FILE (repeatable)
+    #[arg(long, value_name = "FILE")]
+    pub recipients_file: Vec<PathBuf>,
+
+    /// age identity (private key) file that opens backups for restores and verification
+    /// (repeatable; or set RESHIFTER_IDENTITY_FILE)
+    #[arg(long, value_name = "FILE")]
+    pub identity_file: Vec<PathBuf>,
+}
+
+impl BackupKeys {
+    /// archive-pack's flags for these keys.
+    pub fn pack_args(&self) -> Vec<std::ffi::OsString> {
+        let mut a: Vec<std::ffi::OsString> = Vec::new();
+        if self.encrypt {
+            a.push("--encrypt".into());
+        }
+        if let Some(f) = &self.passphrase_file {
+            a.extend(["--passphrase-file".into(), f.into()]);
+        }
+        for r in &self.recipient {
+            a.extend(["--recipient".into(), r.into()]);
+        }
+        for f in &self.recipients_file {
+            a.extend(["--recipients-file".into(), f.into()]);
+        }
+        a
+    }
+
+    /// archive-unpack's flags for these keys (the passphrase from the environment is read there).
+    pub fn unpack_args(&self) -> Vec<std::ffi::OsString> {
+        let mut a: Vec<std::ffi::OsString> = Vec::new();
+        if let Some(f) = &self.passphrase_file {
+            a.extend(["--passphrase-file".into(), f.into()]);
+        }
+        for f in &self.identity_file {
+            a.extend(["--identity-file".into(), f.into()]);
+        }
+        a
+    }
 }
 
 /// What every request handler shares.
@@ -150,12 +212,26 @@ fn token(o: &ServerOptions) -> Result<Option<String>> {
 }
 
 /// Run the server until stopped (SIGINT/SIGTERM: it stops taking requests and exits).
+/// Refuse at start, not at the first backup, keys that cannot encrypt (no passphrase in the
+/// environment, unreadable files, a passphrase and recipients together).
+fn check_keys(k: &BackupKeys) -> Result<()> {
+    let mut args = vec!["-q".into()];
+    args.extend(k.pack_args());
+    let pack: reshifter_archive::pack::PackOptions = reshifter_rcli::options("archive-pack", &args)?;
+    let keys = pack.crypt.keys();
+    if keys.encrypts() {
+        keys.encryptor()?;
+    }
+    Ok(())
+}
+
 pub fn run(opts: ServerOptions) -> Result<()> {
     let token = token(&opts)?;
     let store = opts.store.clone().unwrap_or_else(default_store);
     std::fs::create_dir_all(&store)
         .map_err(|e| Error::with_source(Kind::Usage, format!("cannot make the store {}", store.display()), e))?;
     let cron = opts.schedule.as_deref().map(schedule::parse).transpose()?;
+    check_keys(&opts.keys)?;
     let state = Arc::new(State { opts, store, token, jobs: Jobs::default(), backup_lock: Default::default() });
     reshifter_format::signals::set_graceful();
     let rt = reshifter_format::par::runtime(2)?;
