@@ -17,8 +17,12 @@ complete -c etcd-load -l concurrency -d 'Transactions in flight at once' -r
 complete -c etcd-load -l api -d 'The etcd API to write with: auto (the stream\'s: v2 for a stream of etcd-dump --api v2), v3, or v2. `--api v3` on a v2 stream migrates it: directories are dropped (v3 has none), TTLs become leases' -r -f -a "auto\t'The stream\'s own (its header\'s `api`)'
 v3\t'etcd\'s v3 API (gRPC)'
 v2\t'etcd\'s v2 API (HTTP /v2/keys; etcd started with --enable-v2)'"
+complete -c etcd-load -l bump-revision -d 'Before writing any key, raise the target\'s revision to the stream\'s revision + MARGIN (default 1000000, ~40 s) with filler writes, so that no resourceVersion goes backwards. Use it to restore a cluster\'s own state (its clients have seen its revisions); not to copy keys into a new cluster' -r
+complete -c etcd-load -l plan -d 'A dry run summed up per resource and namespace on stdout (NDJSON, or a table): the restore plan to read before writing' -r -f -a "json\t'One NDJSON line per resource and namespace, then a total line'
+table\t'An aligned table'"
 complete -c etcd-load -l dry-run -d 'Report what would change (NDJSON on stdout) and write nothing'
 complete -c etcd-load -l assume-complete -d 'With --mode sync on a format-1 stream (no digest covers its header): take its prefixes as complete'
+complete -c etcd-load -l mark-compacted -d 'After the load, compact at the raised revision: a watch from an older revision is told "compacted" and relists (needs --bump-revision)'
 complete -c etcd-load -s q -l quiet -d 'No summary on stderr'
 complete -c etcd-load -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c etcd-load -s V -l version -d 'Print version'

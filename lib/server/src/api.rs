@@ -1,9 +1,8 @@
 //! The HTTP API: ReShifter's routes with its requests and answers, and ours beside them.
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Json;
@@ -336,43 +335,6 @@ struct RestoreReq {
     mode: Option<String>,
 }
 
-/// Counts a dry run's `{"action","key"}` lines per Kubernetes resource, as they come.
-#[derive(Clone, Default)]
-struct PerResource {
-    counts: Arc<Mutex<BTreeMap<String, BTreeMap<String, u64>>>>,
-    partial: Arc<Mutex<Vec<u8>>>,
-}
-
-impl Write for PerResource {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let mut p = self.partial.lock().unwrap_or_else(|e| e.into_inner());
-        p.extend_from_slice(buf);
-        while let Some(i) = p.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = p.drain(..=i).collect();
-            let Ok(v) = serde_json::from_slice::<Value>(&line) else { continue };
-            let key = match (v["key"].as_str(), v["key_b64"].as_str()) {
-                (Some(k), _) => k.as_bytes().to_vec(),
-                (None, Some(b)) => base64_simd::STANDARD.decode_to_vec(b.as_bytes()).unwrap_or_default(),
-                _ => Vec::new(),
-            };
-            let resource = reshifter_k8s::parse(&key).map_or_else(|| "(not kubernetes)".to_string(), |k| k.resource);
-            let action = v["action"].as_str().unwrap_or("?").to_string();
-            *self
-                .counts
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .entry(resource)
-                .or_default()
-                .entry(action)
-                .or_default() += 1;
-        }
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// `POST /v1/restore`: `{"outcome","keysrestored","elapsedtimeinsec"}`; with `dry_run` nothing is
 /// written and `summary` says what would be, per resource.
 async fn restore(Ax(s): Ax<Shared>, Json(req): Json<RestoreReq>) -> Result<Json<Value>, ApiError> {
@@ -384,7 +346,7 @@ async fn restore(Ax(s): Ax<Shared>, Json(req): Json<RestoreReq>) -> Result<Json<
     {
         return Err(bad(format!("mode {m:?}: overwrite, create-only or sync")));
     }
-    let per = PerResource::default();
+    let per = reshifter_etcd::load::Plan::default();
     let how = HowRestore {
         mode: req.mode.clone(),
         dry_run: req.dry_run,
@@ -406,14 +368,11 @@ async fn restore(Ax(s): Ax<Shared>, Json(req): Json<RestoreReq>) -> Result<Json<
         Ok(loaded) => {
             let restored = loaded.keys_restored();
             let summary: Vec<Value> = per
-                .counts
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .iter()
+                .by_resource()
+                .into_iter()
                 .map(|(res, c)| {
-                    let n = |a: &str| c.get(a).copied().unwrap_or(0);
-                    json!({"resource": res, "create": n("create"), "update": n("update"), "delete": n("delete"),
-                           "unchanged": n("unchanged"), "keep": n("keep")})
+                    json!({"resource": res, "create": c.create, "update": c.update, "delete": c.delete,
+                           "unchanged": c.unchanged, "keep": c.keep})
                 })
                 .collect();
             let mut answer = json!({"outcome": "success", "keysrestored": restored, "elapsedtimeinsec": secs});

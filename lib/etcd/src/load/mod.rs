@@ -101,6 +101,25 @@ pub struct LoadOptions {
     #[arg(long, value_enum, default_value = "auto")]
     pub api: LoadApi,
 
+    /// Before writing any key, raise the target's revision to the stream's revision + MARGIN
+    /// (default 1000000, ~40 s) with filler writes, so that no resourceVersion goes backwards. Use
+    /// it to restore a cluster's own state (its clients have seen its revisions); not to copy
+    /// keys into a new cluster
+    #[arg(long, value_name = "MARGIN", num_args = 0..=1, require_equals = true,
+          default_missing_value = "1000000", help_heading = "Kubernetes")]
+    pub bump_revision: Option<i64>,
+
+    /// After the load, compact at the raised revision: a watch from an older revision is told
+    /// "compacted" and relists (needs --bump-revision)
+    #[arg(long, requires = "bump_revision", help_heading = "Kubernetes")]
+    pub mark_compacted: bool,
+
+    /// A dry run summed up per resource and namespace on stdout (NDJSON, or a table): the restore
+    /// plan to read before writing
+    #[arg(long, value_enum, value_name = "FORMAT", num_args = 0..=1, require_equals = true,
+          default_missing_value = "table", help_heading = "Kubernetes")]
+    pub plan: Option<PlanFormat>,
+
     /// No summary on stderr
     #[arg(short, long)]
     pub quiet: bool,
@@ -337,6 +356,8 @@ pub struct Loaded {
     pub elapsed: Duration,
     /// True when it wrote with the v2 API.
     pub v2: bool,
+    /// What --bump-revision did.
+    pub bumped: Option<bump::Bumped>,
 }
 
 impl Loaded {
@@ -353,14 +374,31 @@ impl Loaded {
     }
 }
 
+pub mod bump;
+pub mod plan;
 mod sync;
+
+pub use plan::{Plan, PlanFormat};
 
 use sync::delete_missing;
 
 /// Run etcd-load.
-pub fn run(opts: LoadOptions) -> Result<()> {
+pub fn run(mut opts: LoadOptions) -> Result<()> {
+    let plan = opts.plan.map(|f| {
+        let p = Plan::default();
+        opts.dry_run = true;
+        opts.dry_out = DryOut::to(Box::new(p.clone()), true);
+        (p, f)
+    });
     let loaded = load(&opts)?;
+    if let Some((p, f)) = plan {
+        let mut out = reshifter_format::io::stdout();
+        p.write_to(&mut out, f).and_then(|()| out.flush()).map_err(Error::from)?;
+    }
     if !opts.quiet {
+        if let Some(b) = &loaded.bumped {
+            eprintln!("{}", b.summary(opts.dry_run));
+        }
         eprintln!("{}", loaded.summary(opts.dry_run));
     }
     Ok(())
@@ -373,8 +411,12 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded> {
     let header = reader.header().clone();
     let v2_stream = header.api == reshifter_format::Api::V2;
     if opts.api == LoadApi::V2 || (opts.api == LoadApi::Auto && v2_stream) {
+        if opts.bump_revision.is_some() {
+            return Err(Error::new(Kind::Usage, "--bump-revision is for the v3 API: etcd's v2 index cannot be raised"));
+        }
         return crate::v2::load::run(opts, reader);
     }
+    let bump_to = opts.bump_revision.map(|m| bump::goal(header.revision, m, header.format)).transpose()?;
     let opts = opts.clone();
     check_header(&opts, &header)?;
     let rt = reshifter_format::par::runtime(2)?;
@@ -383,6 +425,12 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded> {
     let (tx, mut rx) = mpsc::channel::<Msg>(concurrency);
     let reader = spawn_reader(&opts, reader, tx);
     let client = rt.block_on(opts.etcd.connect())?;
+    let mut bumped = match bump_to {
+        Some(to) => Some(rt.block_on(bump::raise(&client, to, opts.dry_run)).map_err(|e| {
+            Error::with_source(e.kind(), "nothing of the stream was written: raising the revision failed", e)
+        })?),
+        None => None,
+    };
     let dry_out = opts.dry_run.then(|| opts.dry_out.writer());
     let ctx = Arc::new(Ctx { client, header, opts: opts.clone(), leases: Default::default(), dry_out });
 
@@ -398,8 +446,21 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded> {
     if let Some(out) = &ctx.dry_out {
         out.lock().expect("dry-run output").flush()?;
     }
+    if let (Ok(_), Some(b)) = (&outcome, &mut bumped)
+        && opts.mark_compacted
+    {
+        b.compacted = true;
+        if !opts.dry_run {
+            // Every key is written (and sync's deletes done): compact below them.
+            rt.block_on(bump::compact(&ctx.client, b.at))?;
+        }
+    }
     match outcome {
-        Ok((stats, records)) => Ok(Loaded { stats, records, elapsed: started.elapsed(), v2: false }),
+        Ok((stats, records)) => {
+            // The keys' rate: the filler writes are timed on their own.
+            let elapsed = started.elapsed().saturating_sub(bumped.map(|b| b.elapsed).unwrap_or_default());
+            Ok(Loaded { stats, records, elapsed, v2: false, bumped })
+        }
         Err((stats, err)) => Err(failure(&opts, &stats, err)),
     }
 }
@@ -552,15 +613,15 @@ async fn lease_for(ctx: &Ctx, r: &Record) -> Result<std::result::Result<Option<i
 }
 
 /// The planned write of a slice of records.
-struct Plan {
+struct BatchPlan {
     stats: Stats,
     compares: Vec<Compare>,
     puts: Vec<TxnOp>,
     dry: Vec<(&'static str, Vec<u8>)>,
 }
 
-async fn plan(ctx: &Ctx, records: &[Record], current: &[Option<KeyValue>]) -> Result<Plan> {
-    let mut p = Plan { stats: Stats::default(), compares: Vec::new(), puts: Vec::new(), dry: Vec::new() };
+async fn plan_batch(ctx: &Ctx, records: &[Record], current: &[Option<KeyValue>]) -> Result<BatchPlan> {
+    let mut p = BatchPlan { stats: Stats::default(), compares: Vec::new(), puts: Vec::new(), dry: Vec::new() };
     for (r, cur) in records.iter().zip(current) {
         let lease = match lease_for(ctx, r).await? {
             Ok(l) => l,
@@ -636,7 +697,7 @@ fn write_records<'a>(ctx: &'a Ctx, records: &'a [Record]) -> futures::future::Bo
                 Err(e) if etcd::is_transient(&e) && etcd::pause(&mut transient).await => continue,
                 Err(e) => return Written::failed(first, ctx.opts.etcd.error("reading the keys failed", e)),
             };
-            let p = match plan(ctx, records, &current).await {
+            let p = match plan_batch(ctx, records, &current).await {
                 Ok(p) => p,
                 Err(e) => return Written::failed(first, e),
             };

@@ -316,7 +316,7 @@ pub fn run(opts: &LoadOptions, mut reader: StreamReader<Input>) -> Result<Loaded
         out.lock().unwrap_or_else(|e| e.into_inner()).flush()?;
     }
     match result {
-        Ok(()) => Ok(Loaded { stats: l.stats, records, elapsed: started.elapsed(), v2: true }),
+        Ok(()) => Ok(Loaded { stats: l.stats, records, elapsed: started.elapsed(), v2: true, bumped: None }),
         Err(e) => Err(failure(opts, &l.stats, e)),
     }
 }
