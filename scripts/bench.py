@@ -154,7 +154,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--objects", type=int, default=100000)
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--only", action="append", default=[], help="sections: dump, load, mirror, archive, filter, s3, watch, server")
+    ap.add_argument("--only", action="append", default=[], help="sections: dump, load, mirror, archive, filter, s3, watch, server, kubernetes")
     ap.add_argument("--scale", action="store_true", help="also run the 1M-small-keys memory run")
     ap.add_argument("--no-write", action="store_true", help="do not write docs/BENCHMARKS.md")
     args = ap.parse_args()
@@ -323,6 +323,9 @@ def main():
 
         if want("server"):
             server_section(work, args, gen)
+
+        if want("kubernetes"):
+            kubernetes_section(work, args, gen, ep)
 
         if args.scale:
             scale(work, args)
@@ -585,7 +588,52 @@ def server_section(work, args, gen):
         shutil.rmtree(store, ignore_errors=True)
 
 
-SECTION_ORDER = ["dump", "load", "mirror", "archive", "filter", "s3", "watch", "server"]
+BUMP = []  # (margin, wall, revisions/s, peak RSS KiB)
+
+
+def kubernetes_section(work, args, gen, ep):
+    """Issue 13: how fast etcd-load --bump-revision raises a fresh etcd's revision (filler writes),
+    beside writing as many revisions as single-key transactions; and the default margin."""
+    tiny = os.path.join(work, "tiny.ndjson")
+    run_timed(f"etcd-dump -q --endpoints {ep} --prefix /registry/namespaces/ -o {tiny}")  # a few keys, with a revision
+    n = 200_000
+    many = os.path.join(work, "small-200k.ndjson")
+    run_timed(f"kv-gen --small --objects {n} -o {many}")
+    fresh = {}
+
+    def setup(which):
+        if "e" in fresh:
+            fresh["e"].stop()
+        fresh["e"] = Etcd(work, f"bump{which}")
+
+    def bump():
+        e = fresh["e"]
+        w, r, _ = run_timed(f"etcd-load -q --endpoints {e.endpoint} --bump-revision={n} --mark-compacted {tiny}")
+        return w, r
+
+    def singles():
+        e = fresh["e"]
+        w, r, _ = run_timed(f"etcd-load -q --endpoints {e.endpoint} --max-txn-ops 1 --concurrency 64 {many}")
+        return w, r
+
+    try:
+        compare(f"raise the revision by {n} (--bump-revision, --mark-compacted) vs {n} one-key txns",
+                f"etcd-load --bump-revision={n} --mark-compacted", bump,
+                f"etcd-load --max-txn-ops 1 --concurrency 64 ({n} keys)", singles, args.repeat,
+                "as fast as etcd takes single writes", setup=setup)
+        for margin in (1_000_000,):
+            setup("default")
+            e = fresh["e"]
+            w, r, err = run_timed(f"etcd-load --endpoints {e.endpoint} --bump-revision --mark-compacted {tiny}")
+            BUMP.append((margin, w, margin / w, r))
+            print(f"bump by the default margin {margin}: {w:.1f} s, {margin / w:.0f} revisions/s, {r / 1024:.0f} MiB; {err.strip()}", flush=True)
+    finally:
+        if "e" in fresh:
+            fresh["e"].stop()
+        os.unlink(many)
+
+
+SECTION_ORDER = ["dump", "load", "mirror", "archive", "filter", "s3", "watch", "server", "kubernetes"]
 
 
 def write_doc(args, total):
@@ -618,6 +666,8 @@ def write_doc(args, total):
         store["watch"] = WATCH
     if SERVER:
         store["server"] = SERVER
+    if BUMP:
+        store["bump"] = BUMP
     store["machine"] = f"{os.cpu_count()} cores ({cpu}), {platform.system()} {platform.release()}; {etcd_v}"
     with open(store_path, "w") as f:
         json.dump(store, f, indent=1)
@@ -679,6 +729,13 @@ def write_doc(args, total):
                  "| when | RSS |", "|---|---|"]
         for what, kib in store["server"]:
             body.append(f"| {what} | {kib / 1024:.0f} MiB |")
+        body.append("")
+    if store.get("bump"):
+        body += ["## Raising the revision (etcd-load --bump-revision)", "",
+                 "A fresh etcd raised by the default margin with `--mark-compacted` (the whole command, compaction included):", "",
+                 "| margin | wall | revisions/s | peak RSS |", "|---|---|---|---|"]
+        for margin, w, rate, r in store["bump"]:
+            body.append(f"| {margin} | {w:.1f} s | {rate:.0f} | {r / 1024:.0f} MiB |")
         body.append("")
     extra = os.path.join(ROOT, "docs", "BENCHMARKS.notes.md")
     if os.path.exists(extra):

@@ -43,6 +43,9 @@ test_needs=(
   "python3:python3"
   "!python3 -m venv --help:python3-venv"
   "jq:jq"
+  # Kubernetes' encryption-at-rest formats written independently, to check ours against.
+  "!/usr/bin/python3 -c 'import cryptography':python3-cryptography"
+  "!/usr/bin/python3 -c 'import nacl':python3-nacl"
   "curl:curl"
   "/usr/bin/time:time"
   "buildah:buildah"

@@ -12,6 +12,7 @@ complete -c kv-filter -s n -l namespace -d 'Keep objects in these namespaces (re
 complete -c kv-filter -l exclude-namespace -d 'Drop objects in these namespaces (repeatable, comma-separated)' -r
 complete -c kv-filter -l name -d 'Keep objects whose name matches the regex' -r
 complete -c kv-filter -l rewrite-prefix -d 'Rewrite keys starting with OLD to start with NEW instead (repeatable; first match wins)' -r
+complete -c kv-filter -l encryption-config -d 'The API server\'s EncryptionConfiguration: values encrypted with aesgcm (bound to their key) are re-encrypted under their rewritten key; without it such values are refused' -r -F
 complete -c kv-filter -s q -l quiet -d 'No summary on stderr'
 complete -c kv-filter -s h -l help -d 'Print help'
 complete -c kv-filter -s V -l version -d 'Print version'

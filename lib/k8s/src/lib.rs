@@ -20,6 +20,7 @@
 //! For resources not in the table of known scopes, a key with two segments after the resource is
 //! namespaced and a key with one is cluster-scoped.
 
+pub mod atrest;
 pub mod pb;
 
 /// The known key roots.

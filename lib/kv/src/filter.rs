@@ -25,7 +25,7 @@ use reshifter_format::pipeline::Run;
 use reshifter_format::report::{human_bytes, secs};
 use reshifter_format::sort::Sorter;
 use reshifter_format::{
-    Digests, Header, Record, RecordMeta, StreamReader, StreamWriter, Verify, encode_record, narrowed_header,
+    Digests, Header, Record, RecordMeta, StreamReader, StreamWriter, Verify, encode_record, narrowed_header, show_key,
 };
 use reshifter_k8s as k8s;
 
@@ -81,6 +81,11 @@ pub struct FilterOptions {
     /// Rewrite keys starting with OLD to start with NEW instead (repeatable; first match wins)
     #[arg(long = "rewrite-prefix", value_name = "OLD=NEW")]
     pub rewrites: Vec<String>,
+
+    /// The API server's EncryptionConfiguration: values encrypted with aesgcm (bound to their
+    /// key) are re-encrypted under their rewritten key; without it such values are refused
+    #[arg(long, value_name = "FILE")]
+    pub encryption_config: Option<PathBuf>,
 
     /// No summary on stderr
     #[arg(short, long)]
@@ -400,6 +405,7 @@ fn filter(o: FilterOptions, reader: ParReader, out: Output) -> Result<()> {
     // a sort, which also refuses two records that end up with one key.
     let sort = !m.rewrites.is_empty() || !reader.header().sorted;
     let mut sorter = sort.then(|| Sorter::new(reshifter_format::sort::DEFAULT_BUDGET));
+    let at_rest = o.encryption_config.as_deref().map(crate::rekey::load_config).transpose()?;
     let mut w = StreamWriter::new(out, &header)?;
     // Workers decide and re-encode; this thread writes in order.
     let map = |mut r: Record, v: &RecordMeta, raw: &[u8]| -> Result<Kept> {
@@ -407,9 +413,14 @@ fn filter(o: FilterOptions, reader: ParReader, out: Output) -> Result<()> {
         if !m.keep(&r.key) {
             return Ok(Kept { size, line: None });
         }
+        let mut rebound = false;
         let line = match m.rewrite(&r.key) {
             None => raw.to_vec(),
             Some(k) => {
+                if k8s::atrest::binds_key(&r.value) {
+                    r.value = rebind(at_rest.as_ref(), &r.key, &k, &r.value)?;
+                    rebound = true;
+                }
                 r.key = k;
                 let mut line = Vec::with_capacity(raw.len() + 16);
                 encode_record(&mut line, &r);
@@ -417,7 +428,8 @@ fn filter(o: FilterOptions, reader: ParReader, out: Output) -> Result<()> {
                 line
             }
         };
-        Ok(Kept { size, line: Some(Out { line, meta: v.rekeyed(r.key) }) })
+        let meta = if rebound { r.meta() } else { v.rekeyed(r.key) };
+        Ok(Kept { size, line: Some(Out { line, meta }) })
     };
     let sink = |k: Kept| -> Result<()> {
         run.record(k.size, |t| format!("{} keys read", t.keys));
@@ -446,6 +458,30 @@ fn filter(o: FilterOptions, reader: ParReader, out: Output) -> Result<()> {
         )
     })?;
     Ok(())
+}
+
+/// A value encrypted bound to its key (aesgcm, kms), moved from `old` to `new`: re-encrypted
+/// under the new key with the key it had, or refused — never left where the API server cannot
+/// decrypt it.
+fn rebind(at_rest: Option<&k8s::atrest::AtRest>, old: &[u8], new: &[u8], value: &[u8]) -> Result<Vec<u8>> {
+    let (provider, _, name, _) = k8s::atrest::envelope(value).expect("binds_key saw an envelope");
+    let Some(c) = at_rest else {
+        return Err(Error::new(
+            Kind::Usage,
+            format!(
+                "key {}: its value is encrypted with {provider} key {name:?}, which binds it to its etcd key: under {} \
+                 the API server could not decrypt it; give --encryption-config (the API server's) to re-encrypt it",
+                show_key(old),
+                show_key(new)
+            ),
+        ));
+    };
+    let plain = match c.open(old, value) {
+        Some(Ok(p)) => p,
+        Some(Err(e)) => return Err(crate::rekey::open_error(old, e)),
+        None => unreachable!("an envelope was seen"),
+    };
+    c.seal_as(provider, name, new, &plain).map_err(|e| crate::rekey::open_error(old, e))
 }
 
 fn write_kept(w: &mut StreamWriter<Output>, o: &Out) -> Result<()> {

@@ -1,10 +1,12 @@
 //! The tools that work on streams alone, with no server: [`filter`] (kv-filter, kv-seal),
 //! [`stats`] (kv-stats), [`kvgen`] (kv-gen, a realistic sample keyspace), [`apply`] (kv-apply:
-//! a base and its deltas to any revision) and [`diff`] (kv-diff). They build without protoc,
+//! a base and its deltas to any revision), [`diff`] (kv-diff) and [`rekey`] (kv-rekey: encryption
+//! at rest from one EncryptionConfiguration to another). They build without protoc,
 //! the etcd client or the AWS SDK.
 
 pub mod apply;
 pub mod diff;
 pub mod filter;
 pub mod kvgen;
+pub mod rekey;
 pub mod stats;

@@ -12,11 +12,12 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use reshifter_format::RecordMeta;
-use reshifter_format::error::Result;
+use reshifter_format::error::{Error, Kind, Result};
 use reshifter_format::io::Output;
 use reshifter_format::par::ParReader;
-use reshifter_format::{Header, Record, Verify};
+use reshifter_format::{Header, Record, Verify, show_key};
 use reshifter_k8s as k8s;
+use reshifter_k8s::atrest::AtRest;
 
 /// kv-stats' command-line options.
 #[derive(Debug, Clone, clap::Args)]
@@ -36,6 +37,11 @@ pub struct StatsOptions {
     /// How many of the largest values to list
     #[arg(long, default_value_t = 10, value_name = "N")]
     pub top: usize,
+
+    /// The API server's EncryptionConfiguration: decrypt every value encrypted at rest, report
+    /// how many each key opens, and fail if any cannot be (a backup whose key is lost is useless)
+    #[arg(long, value_name = "FILE")]
+    pub encryption_config: Option<PathBuf>,
 }
 
 /// Keys and bytes (key + value).
@@ -94,6 +100,8 @@ struct Seen {
     value_len: u64,
     encoding: Encoding,
     lease: i64,
+    /// With a config, for an encrypted value: whether it decrypted (and why not).
+    opened: Option<std::result::Result<(), String>>,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -104,6 +112,12 @@ pub struct EncodingStats {
     pub encrypted: Count,
     /// By `provider/key name`.
     pub encrypted_keys: BTreeMap<String, Count>,
+    /// With --encryption-config: the values each `provider/key name` decrypted, and those that
+    /// did not decrypt (by the same name).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decrypted: Option<BTreeMap<String, Count>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub undecryptable: Option<BTreeMap<String, Count>>,
     pub other: Count,
 }
 
@@ -139,13 +153,16 @@ pub struct Stats {
     pub source: String,
     pub time: String,
     pub verified: String,
+    /// The first value that did not decrypt (its key and why), with --encryption-config.
+    #[serde(skip)]
+    pub first_failure: Option<String>,
 }
 
 /// A min-heap entry for the largest keys.
 #[derive(PartialEq, Eq, PartialOrd, Ord)]
 struct Big(std::cmp::Reverse<u64>, Vec<u8>);
 
-fn see(r: Record, v: &RecordMeta) -> Seen {
+fn see(r: Record, v: &RecordMeta, at_rest: Option<&AtRest>) -> Seen {
     let parsed = k8s::parse(&r.key);
     let (root, resource, namespace) = match &parsed {
         Some(k) => (
@@ -163,12 +180,14 @@ fn see(r: Record, v: &RecordMeta) -> Seen {
         value_len: v.len as u64,
         encoding: encoding(&r.value),
         lease: r.lease,
+        opened: at_rest.and_then(|c| c.open(&r.key, &r.value)).map(|o| o.map(|_| ()).map_err(|e| e.to_string())),
         key: r.key,
     }
 }
 
 /// Build the report from a stream.
 pub fn collect(o: &StatsOptions) -> Result<Stats> {
+    let at_rest = o.encryption_config.as_deref().map(crate::rekey::load_config).transpose()?;
     let reader = ParReader::open(o.input.as_deref(), if o.verify { Verify::Full } else { Verify::Light })?;
     let header: Header = reader.header().clone();
     let mut s = Stats {
@@ -179,6 +198,11 @@ pub fn collect(o: &StatsOptions) -> Result<Stats> {
         ..Default::default()
     };
     let mut heap: BinaryHeap<Big> = BinaryHeap::new();
+    let mut first_failure: Option<String> = None;
+    if at_rest.is_some() {
+        s.encodings.decrypted = Some(BTreeMap::new());
+        s.encodings.undecryptable = Some(BTreeMap::new());
+    }
     let mut leases: HashSet<i64> = HashSet::new();
     let top = o.top;
     fn bump(m: &mut BTreeMap<String, Count>, k: &str, size: u64) {
@@ -189,7 +213,7 @@ pub fn collect(o: &StatsOptions) -> Result<Stats> {
     }
     reader.run(
         crate::filter::threads(),
-        |r, v, _| Ok(see(r, v)),
+        |r, v, _| Ok(see(r, v, at_rest.as_ref())),
         |x: Seen| {
             s.total.add(x.size);
             bump(&mut s.roots, x.root.unwrap_or("(other)"), x.size);
@@ -205,6 +229,16 @@ pub fn collect(o: &StatsOptions) -> Result<Stats> {
                 }
                 Encoding::Encrypted(k) => {
                     e.encrypted.add(x.size);
+                    match &x.opened {
+                        Some(Ok(())) => bump(e.decrypted.get_or_insert_default(), &k, x.size),
+                        Some(Err(why)) => {
+                            bump(e.undecryptable.get_or_insert_default(), &k, x.size);
+                            if first_failure.is_none() {
+                                first_failure = Some(format!("{}: {why}", show_key(&x.key)));
+                            }
+                        }
+                        None => {}
+                    }
                     e.encrypted_keys.entry(k).or_default().add(x.size);
                 }
                 Encoding::Json => e.json.add(x.size),
@@ -231,6 +265,7 @@ pub fn collect(o: &StatsOptions) -> Result<Stats> {
     big.sort();
     s.largest =
         big.into_iter().map(|b| Largest { key: String::from_utf8_lossy(&b.1).into_owned(), size: b.0.0 }).collect();
+    s.first_failure = first_failure;
     Ok(s)
 }
 
@@ -245,6 +280,15 @@ pub fn run(o: StatsOptions) -> Result<()> {
         out.write_all(table(&s, std::io::stdout().is_terminal()).as_bytes())?;
     }
     out.finish()?;
+    if let Some(first) = &s.first_failure {
+        let n: u64 = s.encodings.undecryptable.iter().flat_map(|m| m.values()).map(|c| c.keys).sum();
+        return Err(Error::new(
+            Kind::Integrity,
+            format!(
+                "{n} encrypted values do not decrypt with --encryption-config (restored, the API server could not read them); the first: {first}"
+            ),
+        ));
+    }
     Ok(())
 }
 
@@ -303,6 +347,12 @@ pub fn table(s: &Stats, terminal: bool) -> String {
     t.push_str(&rows("Value encodings", enc, &s.total, limit));
     if !e.encrypted_keys.is_empty() {
         t.push_str(&rows("Encrypted at rest, by provider/key", by_bytes(&e.encrypted_keys), &s.total, limit));
+    }
+    if let Some(d) = &e.decrypted {
+        t.push_str(&rows("Decrypted with --encryption-config, by provider/key", by_bytes(d), &s.total, limit));
+    }
+    if let Some(u) = e.undecryptable.as_ref().filter(|u| !u.is_empty()) {
+        t.push_str(&rows("NOT decryptable with --encryption-config, by provider/key", by_bytes(u), &s.total, limit));
     }
     t.push_str(&rows("Protobuf kinds", by_bytes(&e.protobuf_kinds), &s.total, limit));
     t.push_str("\nLargest values\n");

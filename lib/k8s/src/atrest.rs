@@ -1,0 +1,526 @@
+//! Kubernetes' encryption at rest, offline: the API server's EncryptionConfiguration
+//! (apiserver.config.k8s.io/v1) read from its YAML, and its value formats.
+//!
+//! An encrypted value is `k8s:enc:<provider>:v1:<key name>:` followed by (checked against
+//! k8s.io/apiserver's storage/value/encrypt):
+//! - aescbc: IV (16) ‖ AES-CBC with PKCS#7 padding, no authenticated data;
+//! - aesgcm: nonce (12) ‖ AES-GCM ciphertext ‖ tag (16), the full etcd key as authenticated data
+//!   (so the value is bound to its key);
+//! - secretbox: nonce (24) ‖ NaCl secretbox (Poly1305 tag (16) ‖ XSalsa20 ciphertext);
+//! - kms (`k8s:enc:kms:v1:<name>:`, `k8s:enc:kms:v2:<name>:`): a data key only the KMS plugin can
+//!   unwrap; both bind the value to its key as aesgcm does.
+//!
+//! Keys come from the file only; errors name the provider, the key name and the etcd key, never
+//! a value or a secret.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use aes_gcm::aead::rand_core::RngCore;
+use aes_gcm::aead::{AeadInPlace, KeyInit, OsRng};
+use cbc::cipher::{BlockDecryptMut, BlockEncryptMut, KeyIvInit, block_padding::Pkcs7};
+use serde::Deserialize;
+
+/// What can go wrong with encryption at rest.
+#[derive(Debug, thiserror::Error)]
+pub enum AtRestError {
+    #[error("{0}")]
+    Config(String),
+    #[error("encrypted with {provider} key {name:?}, which the encryption config does not hold")]
+    UnknownKey { provider: String, name: String },
+    #[error("cannot decrypt: kms provider {name:?} needs its KMS plugin (the data key is wrapped by it)")]
+    Kms { name: String },
+    #[error("does not decrypt with {provider} key {name:?}: a different key under that name, or a damaged value")]
+    Damaged { provider: String, name: String },
+    #[error("cannot encrypt with kms provider {name:?} offline: it needs its KMS plugin")]
+    KmsWrite { name: String },
+}
+
+type Result<T> = std::result::Result<T, AtRestError>;
+
+/// The prefix of every encrypted value.
+pub const ENC_PREFIX: &[u8] = b"k8s:enc:";
+
+/// An encrypted value's envelope: provider, format version, key name and the bytes after it.
+pub fn envelope(value: &[u8]) -> Option<(&str, &str, &str, &[u8])> {
+    let rest = value.strip_prefix(ENC_PREFIX)?;
+    let mut parts = rest.splitn(4, |&b| b == b':');
+    let provider = std::str::from_utf8(parts.next()?).ok()?;
+    let version = std::str::from_utf8(parts.next()?).ok()?;
+    let name = std::str::from_utf8(parts.next()?).ok()?;
+    let body = parts.next()?;
+    Some((provider, version, name, body))
+}
+
+/// True for values whose encryption binds them to their etcd key (aesgcm, kms): moving such a
+/// value to another key makes it undecryptable.
+pub fn binds_key(value: &[u8]) -> bool {
+    matches!(envelope(value), Some(("aesgcm" | "kms", ..)))
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Cipher {
+    Cbc,
+    Gcm,
+    Secretbox,
+}
+
+impl Cipher {
+    fn name(self) -> &'static str {
+        match self {
+            Cipher::Cbc => "aescbc",
+            Cipher::Gcm => "aesgcm",
+            Cipher::Secretbox => "secretbox",
+        }
+    }
+}
+
+/// One provider of a rule, in the config's order.
+#[derive(Clone, Debug)]
+enum Provider {
+    /// The first key (by order) is the one that writes.
+    Keys(Cipher, Vec<String>),
+    Identity,
+    Kms(String),
+}
+
+#[derive(Clone, Debug)]
+struct Rule {
+    resources: Vec<String>,
+    providers: Vec<Provider>,
+}
+
+/// A loaded EncryptionConfiguration.
+pub struct AtRest {
+    rules: Vec<Rule>,
+    keys: HashMap<(Cipher, String), Vec<u8>>,
+}
+
+impl std::fmt::Debug for AtRest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AtRest({} rules, {} keys)", self.rules.len(), self.keys.len())
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ConfigFile {
+    kind: Option<String>,
+    #[serde(default)]
+    resources: Vec<ResourceConfig>,
+}
+
+#[derive(Deserialize)]
+struct ResourceConfig {
+    resources: Vec<String>,
+    providers: Vec<ProviderConfig>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProviderConfig {
+    aescbc: Option<KeysConfig>,
+    aesgcm: Option<KeysConfig>,
+    secretbox: Option<KeysConfig>,
+    identity: Option<serde::de::IgnoredAny>,
+    kms: Option<KmsConfig>,
+}
+
+#[derive(Deserialize)]
+struct KeysConfig {
+    keys: Vec<KeyConfig>,
+}
+
+#[derive(Deserialize)]
+struct KeyConfig {
+    name: String,
+    secret: String,
+}
+
+#[derive(Deserialize)]
+struct KmsConfig {
+    name: String,
+}
+
+fn config_err(m: impl Into<String>) -> AtRestError {
+    AtRestError::Config(m.into())
+}
+
+impl AtRest {
+    /// Read an EncryptionConfiguration file.
+    pub fn load(path: &Path) -> Result<AtRest> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| config_err(format!("cannot read the encryption config {}: {e}", path.display())))?;
+        AtRest::parse(&text).map_err(|e| config_err(format!("encryption config {}: {e}", path.display())))
+    }
+
+    /// Parse an EncryptionConfiguration (YAML or JSON).
+    pub fn parse(text: &str) -> Result<AtRest> {
+        // serde_yaml_ng's messages quote no scalar values, so a secret never reaches them.
+        let file: ConfigFile = serde_yaml_ng::from_str(text).map_err(|e| config_err(e.to_string()))?;
+        match file.kind.as_deref() {
+            Some("EncryptionConfiguration" | "EncryptionConfig") => {}
+            other => return Err(config_err(format!("kind {other:?}: expected EncryptionConfiguration"))),
+        }
+        let mut keys = HashMap::new();
+        let mut rules = Vec::new();
+        for rc in file.resources {
+            let mut providers = Vec::new();
+            for p in rc.providers {
+                let set = [
+                    p.aescbc.is_some(),
+                    p.aesgcm.is_some(),
+                    p.secretbox.is_some(),
+                    p.identity.is_some(),
+                    p.kms.is_some(),
+                ];
+                if set.iter().filter(|x| **x).count() != 1 {
+                    return Err(config_err("each provider entry names exactly one provider"));
+                }
+                let with_keys = [(Cipher::Cbc, p.aescbc), (Cipher::Gcm, p.aesgcm), (Cipher::Secretbox, p.secretbox)];
+                let provider = match with_keys.into_iter().find_map(|(c, k)| k.map(|k| (c, k))) {
+                    Some((c, kc)) => Provider::Keys(c, add_keys(&mut keys, c, kc)?),
+                    None if p.identity.is_some() => Provider::Identity,
+                    None => Provider::Kms(p.kms.map(|k| k.name).unwrap_or_default()),
+                };
+                providers.push(provider);
+            }
+            rules.push(Rule { resources: rc.resources, providers });
+        }
+        Ok(AtRest { rules, keys })
+    }
+
+    /// Open a value: `None` when it is not encrypted; the plaintext; or why not (never the value).
+    pub fn open(&self, etcd_key: &[u8], value: &[u8]) -> Option<Result<Vec<u8>>> {
+        let (provider, _version, name, body) = envelope(value)?;
+        Some(self.open_body(provider, name, etcd_key, body))
+    }
+
+    fn open_body(&self, provider: &str, name: &str, etcd_key: &[u8], body: &[u8]) -> Result<Vec<u8>> {
+        let cipher = match provider {
+            "aescbc" => Cipher::Cbc,
+            "aesgcm" => Cipher::Gcm,
+            "secretbox" => Cipher::Secretbox,
+            "kms" => return Err(AtRestError::Kms { name: name.to_string() }),
+            other => return Err(AtRestError::UnknownKey { provider: other.to_string(), name: name.to_string() }),
+        };
+        let damaged = || AtRestError::Damaged { provider: provider.to_string(), name: name.to_string() };
+        let key = self
+            .keys
+            .get(&(cipher, name.to_string()))
+            .ok_or_else(|| AtRestError::UnknownKey { provider: provider.to_string(), name: name.to_string() })?;
+        decrypt(cipher, key, etcd_key, body).ok_or_else(damaged)
+    }
+
+    /// Encrypt `plain` as `provider`'s key `name` would, for `etcd_key` (re-encrypting a moved
+    /// value under the key it had).
+    pub fn seal_as(&self, provider: &str, name: &str, etcd_key: &[u8], plain: &[u8]) -> Result<Vec<u8>> {
+        let cipher = match provider {
+            "aescbc" => Cipher::Cbc,
+            "aesgcm" => Cipher::Gcm,
+            "secretbox" => Cipher::Secretbox,
+            _ => return Err(AtRestError::KmsWrite { name: name.to_string() }),
+        };
+        let key = self
+            .keys
+            .get(&(cipher, name.to_string()))
+            .ok_or_else(|| AtRestError::UnknownKey { provider: provider.to_string(), name: name.to_string() })?;
+        Ok(seal(cipher, name, key, etcd_key, plain))
+    }
+
+    /// Encrypt `plain` for `etcd_key` with the first provider the config gives its resource, as
+    /// the API server would write it: `None` when that is identity (or no rule names it).
+    pub fn seal_for(&self, etcd_key: &[u8], plain: &[u8]) -> Result<Option<Vec<u8>>> {
+        match self.writer(etcd_key) {
+            None | Some(Provider::Identity) => Ok(None),
+            Some(Provider::Kms(name)) => Err(AtRestError::KmsWrite { name: name.clone() }),
+            Some(Provider::Keys(c, names)) => {
+                let name = &names[0];
+                let key = &self.keys[&(*c, name.clone())];
+                Ok(Some(seal(*c, name, key, etcd_key, plain)))
+            }
+        }
+    }
+
+    /// Whether the config encrypts (with a first provider other than identity) this key's resource.
+    pub fn encrypts(&self, etcd_key: &[u8]) -> bool {
+        matches!(self.writer(etcd_key), Some(Provider::Keys(..) | Provider::Kms(_)))
+    }
+
+    /// The first provider of the first rule naming the key's resource (the API server's order).
+    fn writer(&self, etcd_key: &[u8]) -> Option<&Provider> {
+        let (resource, group) = resource_group(etcd_key)?;
+        self.rules
+            .iter()
+            .find(|r| r.resources.iter().any(|p| matches_resource(p, &resource, &group)))
+            .and_then(|r| r.providers.first())
+    }
+}
+
+fn add_keys(keys: &mut HashMap<(Cipher, String), Vec<u8>>, c: Cipher, kc: KeysConfig) -> Result<Vec<String>> {
+    if kc.keys.is_empty() {
+        return Err(config_err(format!("{}: no keys", c.name())));
+    }
+    let mut names = Vec::new();
+    for k in kc.keys {
+        let secret = base64_simd::STANDARD
+            .decode_to_vec(k.secret.trim().as_bytes())
+            .map_err(|_| config_err(format!("{} key {:?}: its secret is not base64", c.name(), k.name)))?;
+        let ok = match c {
+            Cipher::Cbc | Cipher::Gcm => matches!(secret.len(), 16 | 24 | 32),
+            Cipher::Secretbox => secret.len() == 32,
+        };
+        if !ok {
+            return Err(config_err(format!(
+                "{} key {:?}: a secret of {} bytes (aescbc/aesgcm take 16, 24 or 32, secretbox 32)",
+                c.name(),
+                k.name,
+                secret.len()
+            )));
+        }
+        if let Some(old) = keys.get(&(c, k.name.clone()))
+            && *old != secret
+        {
+            return Err(config_err(format!("{} key {:?} is given twice with different secrets", c.name(), k.name)));
+        }
+        keys.insert((c, k.name.clone()), secret);
+        names.push(k.name);
+    }
+    Ok(names)
+}
+
+macro_rules! by_aes_size {
+    ($key:expr, |$k:ident: $t:ident| $body:expr) => {
+        match $key.len() {
+            16 => {
+                type $t = aes::Aes128;
+                let $k = $key;
+                $body
+            }
+            24 => {
+                type $t = aes::Aes192;
+                let $k = $key;
+                $body
+            }
+            _ => {
+                type $t = aes::Aes256;
+                let $k = $key;
+                $body
+            }
+        }
+    };
+}
+
+fn decrypt(c: Cipher, key: &[u8], etcd_key: &[u8], body: &[u8]) -> Option<Vec<u8>> {
+    match c {
+        Cipher::Cbc => {
+            if body.len() < 32 || !body.len().is_multiple_of(16) {
+                return None;
+            }
+            let (iv, ct) = body.split_at(16);
+            by_aes_size!(key, |k: A| {
+                cbc::Decryptor::<A>::new_from_slices(k, iv).ok()?.decrypt_padded_vec_mut::<Pkcs7>(ct).ok()
+            })
+        }
+        Cipher::Gcm => {
+            if body.len() < 12 + 16 {
+                return None;
+            }
+            let (nonce, rest) = body.split_at(12);
+            let (ct, tag) = rest.split_at(rest.len() - 16);
+            let mut buf = ct.to_vec();
+            let ok = by_aes_size!(key, |k: A| {
+                let g = aes_gcm::AesGcm::<A, aes_gcm::aead::consts::U12>::new_from_slice(k).ok()?;
+                g.decrypt_in_place_detached(nonce.into(), etcd_key, &mut buf, tag.into()).is_ok()
+            });
+            ok.then_some(buf)
+        }
+        Cipher::Secretbox => {
+            if body.len() < 24 + 16 {
+                return None;
+            }
+            let (nonce, rest) = body.split_at(24);
+            let (tag, ct) = rest.split_at(16);
+            let mut buf = ct.to_vec();
+            let b = crypto_secretbox::XSalsa20Poly1305::new_from_slice(key).ok()?;
+            b.decrypt_in_place_detached(nonce.into(), b"", &mut buf, tag.into()).ok()?;
+            Some(buf)
+        }
+    }
+}
+
+fn seal(c: Cipher, name: &str, key: &[u8], etcd_key: &[u8], plain: &[u8]) -> Vec<u8> {
+    let mut out = format!("k8s:enc:{}:v1:{name}:", c.name()).into_bytes();
+    match c {
+        Cipher::Cbc => {
+            let mut iv = [0u8; 16];
+            OsRng.fill_bytes(&mut iv);
+            out.extend_from_slice(&iv);
+            let ct = by_aes_size!(key, |k: A| {
+                cbc::Encryptor::<A>::new_from_slices(k, &iv)
+                    .expect("key and IV sizes checked")
+                    .encrypt_padded_vec_mut::<Pkcs7>(plain)
+            });
+            out.extend_from_slice(&ct);
+        }
+        Cipher::Gcm => {
+            let mut nonce = [0u8; 12];
+            OsRng.fill_bytes(&mut nonce);
+            let mut buf = plain.to_vec();
+            let tag = by_aes_size!(key, |k: A| {
+                aes_gcm::AesGcm::<A, aes_gcm::aead::consts::U12>::new_from_slice(k)
+                    .expect("key size checked")
+                    .encrypt_in_place_detached((&nonce).into(), etcd_key, &mut buf)
+                    .expect("a value under 64 GiB")
+            });
+            out.extend_from_slice(&nonce);
+            out.extend_from_slice(&buf);
+            out.extend_from_slice(&tag);
+        }
+        Cipher::Secretbox => {
+            let mut nonce = [0u8; 24];
+            OsRng.fill_bytes(&mut nonce);
+            let mut buf = plain.to_vec();
+            let tag = crypto_secretbox::XSalsa20Poly1305::new_from_slice(key)
+                .expect("key size checked")
+                .encrypt_in_place_detached((&nonce).into(), b"", &mut buf)
+                .expect("a value under 256 GiB");
+            out.extend_from_slice(&nonce);
+            out.extend_from_slice(&tag);
+            out.extend_from_slice(&buf);
+        }
+    }
+    out
+}
+
+/// Built-in resources stored without their API group in the key, and their group.
+const GROUPS: &[(&str, &str)] = &[
+    ("deployments", "apps"),
+    ("replicasets", "apps"),
+    ("daemonsets", "apps"),
+    ("statefulsets", "apps"),
+    ("controllerrevisions", "apps"),
+    ("jobs", "batch"),
+    ("cronjobs", "batch"),
+    ("horizontalpodautoscalers", "autoscaling"),
+    ("ingresses", "networking.k8s.io"),
+    ("ingressclasses", "networking.k8s.io"),
+    ("networkpolicies", "networking.k8s.io"),
+    ("ipaddresses", "networking.k8s.io"),
+    ("servicecidrs", "networking.k8s.io"),
+    ("poddisruptionbudgets", "policy"),
+    ("podsecuritypolicy", "policy"),
+    ("roles", "rbac.authorization.k8s.io"),
+    ("rolebindings", "rbac.authorization.k8s.io"),
+    ("clusterroles", "rbac.authorization.k8s.io"),
+    ("clusterrolebindings", "rbac.authorization.k8s.io"),
+    ("storageclasses", "storage.k8s.io"),
+    ("volumeattachments", "storage.k8s.io"),
+    ("csidrivers", "storage.k8s.io"),
+    ("csinodes", "storage.k8s.io"),
+    ("csistoragecapacities", "storage.k8s.io"),
+    ("leases", "coordination.k8s.io"),
+    ("priorityclasses", "scheduling.k8s.io"),
+    ("certificatesigningrequests", "certificates.k8s.io"),
+    ("mutatingwebhookconfigurations", "admissionregistration.k8s.io"),
+    ("validatingwebhookconfigurations", "admissionregistration.k8s.io"),
+    ("validatingadmissionpolicies", "admissionregistration.k8s.io"),
+    ("validatingadmissionpolicybindings", "admissionregistration.k8s.io"),
+    ("endpointslices", "discovery.k8s.io"),
+    ("flowschemas", "flowcontrol.apiserver.k8s.io"),
+    ("prioritylevelconfigurations", "flowcontrol.apiserver.k8s.io"),
+    ("runtimeclasses", "node.k8s.io"),
+];
+
+/// The resource (plural) and API group of a Kubernetes key ("" for the core group).
+pub fn resource_group(etcd_key: &[u8]) -> Option<(String, String)> {
+    let k = crate::parse(etcd_key)?;
+    if let Some((group, plural)) = k.resource.split_once('/') {
+        return Some((plural.to_string(), group.to_string()));
+    }
+    let group = GROUPS.iter().find(|(r, _)| *r == k.resource).map_or("", |(_, g)| g);
+    Some((k.resource, group.to_string()))
+}
+
+/// A config's resource pattern: `secrets`, `deployments.apps`, `*.apps`, `*.` (the core group),
+/// `*.*` (everything).
+fn matches_resource(pattern: &str, resource: &str, group: &str) -> bool {
+    match pattern.split_once('.') {
+        None => group.is_empty() && pattern == resource,
+        Some(("*", "*")) => true,
+        Some(("*", g)) => g == group,
+        Some((r, g)) => r == resource && g == group,
+    }
+}
+
+/// A new random key for a config (base64), for tests and `kv-rekey` examples.
+pub fn random_secret() -> String {
+    let mut k = [0u8; 32];
+    OsRng.fill_bytes(&mut k);
+    base64_simd::STANDARD.encode_to_string(k)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(provider: &str, secret: &str) -> AtRest {
+        AtRest::parse(&format!(
+            "apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\nresources:\n\
+             - resources: [secrets, '*.apps']\n  providers:\n  - {provider}:\n      keys:\n      - name: k1\n        \
+             secret: {secret}\n  - identity: {{}}\n"
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn every_cipher_round_trips_and_aesgcm_binds_the_key() {
+        for (p, bytes) in [("aescbc", 32), ("aesgcm", 16), ("aesgcm", 32), ("secretbox", 32)] {
+            let secret = base64_simd::STANDARD.encode_to_string(vec![7u8; bytes]);
+            let c = config(p, &secret);
+            let key = b"/registry/secrets/default/s";
+            let sealed = c.seal_for(key, b"k8s\0plain").unwrap().unwrap();
+            assert!(sealed.starts_with(format!("k8s:enc:{p}:v1:k1:").as_bytes()));
+            assert_eq!(c.open(key, &sealed).unwrap().unwrap(), b"k8s\0plain");
+            let moved = c.open(b"/registry/secrets/other/s", &sealed).unwrap();
+            assert_eq!(moved.is_err(), p == "aesgcm", "{p}");
+            assert_eq!(binds_key(&sealed), p == "aesgcm");
+            let mut cut = sealed.clone();
+            cut.truncate(sealed.len() - 1);
+            assert!(c.open(key, &cut).unwrap().is_err());
+        }
+    }
+
+    #[test]
+    fn resources_match_as_the_api_server_matches_them() {
+        let c = config("aescbc", &random_secret());
+        assert!(c.encrypts(b"/registry/secrets/a/b"));
+        assert!(c.encrypts(b"/registry/deployments/a/b"));
+        assert!(!c.encrypts(b"/registry/configmaps/a/b"));
+        assert!(!c.encrypts(b"/registry/apiextensions.k8s.io/customresourcedefinitions/x"));
+        assert!(matches_resource("*.*", "widgets", "example.com"));
+        assert!(matches_resource("*.", "configmaps", ""));
+        assert!(!matches_resource("*.", "deployments", "apps"));
+        assert!(matches_resource("widgets.example.com", "widgets", "example.com"));
+    }
+
+    #[test]
+    fn errors_name_the_key_never_the_secret() {
+        let secret = random_secret();
+        let c = config("aescbc", &secret);
+        let e = c.open(b"/k", b"k8s:enc:aescbc:v1:other:xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx").unwrap().unwrap_err();
+        assert_eq!(e.to_string(), "encrypted with aescbc key \"other\", which the encryption config does not hold");
+        let e = c.open(b"/k", b"k8s:enc:kms:v2:vault:xyz").unwrap().unwrap_err();
+        assert!(e.to_string().contains("kms provider \"vault\" needs its KMS plugin"));
+        let e = AtRest::parse(&format!(
+            "kind: EncryptionConfiguration\nresources:\n- resources: [secrets]\n  providers:\n  - aescbc:\n      \
+             keys:\n      - name: k\n        secret: {}\n",
+            &secret[..20]
+        ))
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(!e.contains(&secret[..20]), "{e}");
+        assert!(c.open(b"/k", b"plain").is_none());
+    }
+}

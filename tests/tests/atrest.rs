@@ -1,0 +1,220 @@
+//! Encryption at rest (issue 13): values sealed by an independent implementation of Kubernetes'
+//! formats (tests/helpers/atrest.py, Debian's python3-cryptography and python3-nacl) are opened,
+//! counted, re-encrypted and moved by the tools; what the tools write is opened by it again.
+
+use std::path::{Path, PathBuf};
+
+use reshifter_e2e::{records, sh, sh_input, tmp};
+use reshifter_format::{Header, Record, StreamWriter};
+
+fn helper() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("helpers/atrest.py")
+}
+
+fn secret(byte: u8) -> String {
+    base64_simd::STANDARD.encode_to_string([byte; 32])
+}
+
+fn seal(provider: &str, name: &str, secret: &str, key: &str, plain: &[u8]) -> Vec<u8> {
+    let o =
+        sh_input(&format!("/usr/bin/python3 {} seal {provider} {name} {secret} '{key}'", helper().display()), plain);
+    o.ok();
+    o.stdout
+}
+
+fn open(secret: &str, key: &str, value: &[u8]) -> Vec<u8> {
+    let o = sh_input(&format!("/usr/bin/python3 {} open {secret} '{key}'", helper().display()), value);
+    o.ok();
+    o.stdout
+}
+
+fn config(dir: &Path, name: &str, providers: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(
+        &p,
+        format!(
+            "apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\nresources:\n\
+             - resources: [secrets]\n  providers:\n{providers}"
+        ),
+    )
+    .unwrap();
+    p
+}
+
+fn keys(provider: &str, name: &str, secret: &str) -> String {
+    format!("  - {provider}:\n      keys:\n      - name: {name}\n        secret: {secret}\n")
+}
+
+const A: &str = "/registry/secrets/default/a";
+const B: &str = "/registry/secrets/default/b";
+const C: &str = "/registry/secrets/default/c";
+const D: &str = "/registry/secrets/default/d";
+
+/// A stream of four Secrets: aescbc, aesgcm, secretbox, and one in plaintext.
+fn stream(dir: &Path) -> (PathBuf, [String; 3]) {
+    let s = [secret(1), secret(2), secret(3)];
+    let mut h = Header::new("test");
+    h.prefixes = vec!["/registry/".into()];
+    h.complete = true;
+    let mut w = StreamWriter::new(Vec::new(), &h).unwrap();
+    let values = [
+        (A, seal("aescbc", "cbc1", &s[0], A, b"k8s\0secret-a")),
+        (B, seal("aesgcm", "gcm1", &s[1], B, b"k8s\0secret-b")),
+        (C, seal("secretbox", "box1", &s[2], C, b"k8s\0secret-c")),
+        (D, b"k8s\0secret-d".to_vec()),
+    ];
+    for (k, v) in values {
+        let r = Record { key: k.into(), value: v, create_revision: 2, mod_revision: 3, version: 1, lease: 0 };
+        w.write(&r).unwrap();
+    }
+    let (bytes, _) = w.finish().unwrap();
+    let p = dir.join("in.ndjson");
+    std::fs::write(&p, bytes).unwrap();
+    (p, s)
+}
+
+fn value_of(stream: &[u8], key: &str) -> Vec<u8> {
+    records(stream).into_iter().find(|r| r.key == key.as_bytes()).expect("the key").value
+}
+
+#[test]
+fn kv_stats_opens_every_value_and_fails_when_a_key_is_lost() {
+    let d = tmp();
+    let (input, s) = stream(d.path());
+    let all = config(
+        d.path(),
+        "all.yaml",
+        &(keys("aescbc", "cbc1", &s[0]) + &keys("aesgcm", "gcm1", &s[1]) + &keys("secretbox", "box1", &s[2])),
+    );
+    let o = sh(&format!("kv-stats --json --encryption-config {} {}", all.display(), input.display()));
+    o.ok();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let dec = &v["encodings"]["decrypted"];
+    assert_eq!(
+        (
+            dec["aescbc/cbc1"]["keys"].as_u64(),
+            dec["aesgcm/gcm1"]["keys"].as_u64(),
+            dec["secretbox/box1"]["keys"].as_u64()
+        ),
+        (Some(1), Some(1), Some(1))
+    );
+    assert_eq!(v["encodings"]["undecryptable"], serde_json::json!({}));
+
+    // The aesgcm key lost: the report says so, the exit says integrity, the message names the key.
+    let lost = config(d.path(), "lost.yaml", &(keys("aescbc", "cbc1", &s[0]) + &keys("secretbox", "box1", &s[2])));
+    let o = sh(&format!("kv-stats --encryption-config {} {}", lost.display(), input.display()));
+    assert_eq!(o.code, 5, "{}", o.stderr);
+    assert!(o.stdout_str().contains("NOT decryptable with --encryption-config, by provider/key"), "{}", o.stdout_str());
+    assert_eq!(
+        o.stderr,
+        "kv-stats: 1 encrypted values do not decrypt with --encryption-config (restored, the API server could not \
+         read them); the first: \"/registry/secrets/default/b\": encrypted with aesgcm key \"gcm1\", which the \
+         encryption config does not hold\n"
+    );
+    // A wrong secret under the right name: damaged or another key.
+    let wrong = config(
+        d.path(),
+        "wrong.yaml",
+        &(keys("aescbc", "cbc1", &s[0]) + &keys("aesgcm", "gcm1", &secret(9)) + &keys("secretbox", "box1", &s[2])),
+    );
+    let o = sh(&format!("kv-stats --encryption-config {} {}", wrong.display(), input.display()));
+    assert_eq!(o.code, 5);
+    assert!(o.stderr.contains("does not decrypt with aesgcm key \"gcm1\""), "{}", o.stderr);
+    for x in &s {
+        assert!(!o.stderr.contains(x.as_str()) && !o.stdout_str().contains(x.as_str()), "no secret is printed");
+    }
+}
+
+#[test]
+fn kv_rekey_moves_values_to_the_new_key_and_the_other_implementation_opens_them() {
+    let d = tmp();
+    let (input, s) = stream(d.path());
+    let from = config(
+        d.path(),
+        "from.yaml",
+        &(keys("aescbc", "cbc1", &s[0]) + &keys("aesgcm", "gcm1", &s[1]) + &keys("secretbox", "box1", &s[2])),
+    );
+    let new = secret(7);
+    let to = config(d.path(), "to.yaml", &(keys("aesgcm", "new1", &new) + "  - identity: {}\n"));
+    let o = sh(&format!("kv-rekey --from {} --to {} {}", from.display(), to.display(), input.display()));
+    o.ok();
+    assert!(
+        o.stderr.starts_with(
+            "kv-rekey: 4 keys: 3 re-encrypted, 0 decrypted (--to writes them in plaintext), 0 encrypted, 1 unchanged ("
+        ),
+        "{}",
+        o.stderr
+    );
+    for (k, plain) in [(A, "k8s\0secret-a"), (B, "k8s\0secret-b"), (C, "k8s\0secret-c")] {
+        let v = value_of(&o.stdout, k);
+        assert!(v.starts_with(b"k8s:enc:aesgcm:v1:new1:"), "{k}");
+        assert_eq!(open(&new, k, &v), plain.as_bytes(), "{k} opens with the new key in the other implementation");
+    }
+    assert_eq!(value_of(&o.stdout, D), b"k8s\0secret-d");
+    // The output is a whole stream, and still claims what the input did (same keys).
+    let out = d.path().join("out.ndjson");
+    std::fs::write(&out, &o.stdout).unwrap();
+    sh(&format!("kv-stats --verify {}", out.display())).ok();
+    let h: serde_json::Value = serde_json::from_slice(o.stdout.split(|&b| b == b'\n').next().unwrap()).unwrap();
+    assert_eq!((h["complete"].as_bool(), h["history"][0].as_str()), (Some(true), Some("kv-rekey")));
+
+    // --encrypt-identity also encrypts the plaintext Secret.
+    let o =
+        sh(&format!("kv-rekey --encrypt-identity --from {} --to {} {}", from.display(), to.display(), input.display()));
+    assert_eq!(open(&new, D, &value_of(&o.ok().stdout, D)), b"k8s\0secret-d");
+
+    // To an identity-first config: plaintext, as the API server would then write them.
+    let plain = config(d.path(), "plain.yaml", "  - identity: {}\n");
+    let o = sh(&format!("kv-rekey --from {} --to {} {}", from.display(), plain.display(), input.display()));
+    assert_eq!(value_of(&o.ok().stdout, B), b"k8s\0secret-b");
+
+    // A value whose key neither file holds: an error naming the etcd key, nothing written.
+    let o = sh(&format!(
+        "kv-rekey --from {} --to {} {} -o {}/x",
+        plain.display(),
+        to.display(),
+        input.display(),
+        d.path().display()
+    ));
+    assert_eq!(
+        (o.code, o.stderr.as_str()),
+        (
+            2,
+            "kv-rekey: key \"/registry/secrets/default/a\": encrypted with aescbc key \"cbc1\", which the encryption config does not hold\n"
+        )
+    );
+    assert!(!d.path().join("x").exists());
+}
+
+#[test]
+fn rewriting_keys_re_encrypts_values_bound_to_them_or_refuses() {
+    let d = tmp();
+    let (input, s) = stream(d.path());
+    let rw = "--rewrite-prefix /registry/=/kubernetes.io/";
+    let o = sh(&format!("kv-filter {rw} {}", input.display()));
+    assert_eq!(o.code, 2);
+    assert_eq!(
+        o.stderr,
+        "kv-filter: key \"/registry/secrets/default/b\": its value is encrypted with aesgcm key \"gcm1\", which binds it \
+         to its etcd key: under \"/kubernetes.io/secrets/default/b\" the API server could not decrypt it; give \
+         --encryption-config (the API server's) to re-encrypt it\n"
+    );
+    let cfg = config(
+        d.path(),
+        "c.yaml",
+        &(keys("aescbc", "cbc1", &s[0]) + &keys("aesgcm", "gcm1", &s[1]) + &keys("secretbox", "box1", &s[2])),
+    );
+    let o = sh(&format!("kv-filter {rw} --encryption-config {} {}", cfg.display(), input.display()));
+    o.ok();
+    let moved = "/kubernetes.io/secrets/default/b";
+    let v = value_of(&o.stdout, moved);
+    assert!(v.starts_with(b"k8s:enc:aesgcm:v1:gcm1:"));
+    assert_eq!(open(&s[1], moved, &v), b"k8s\0secret-b", "bound to its new key");
+    // aescbc and secretbox do not bind the key: their bytes move unchanged.
+    let orig = std::fs::read(&input).unwrap();
+    assert_eq!(value_of(&o.stdout, "/kubernetes.io/secrets/default/a"), value_of(&orig, A));
+    assert_eq!(value_of(&o.stdout, "/kubernetes.io/secrets/default/c"), value_of(&orig, C));
+    let out = d.path().join("moved.ndjson");
+    std::fs::write(&out, &o.stdout).unwrap();
+    sh(&format!("kv-stats --verify --encryption-config {} {}", cfg.display(), out.display())).ok();
+}
