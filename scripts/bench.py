@@ -173,7 +173,7 @@ def main():
     servers = []
     try:
         gen = os.path.join(work, "gen.ndjson")
-        w, r, _ = run_timed(f"kv-gen --objects {args.objects} --seed 1 -o {gen}")
+        w, r, _ = run_timed(f"kv-gen --objects {args.objects} --seed 1 -o {gen} --encryption-config-out {work}/enc.yaml")
         size = os.path.getsize(gen)
         print(f"kv-gen: {args.objects} objects, {size / 1e6:.0f} MB stream in {w:.1f} s", flush=True)
         src = Etcd(work, "src")
@@ -616,6 +616,13 @@ def kubernetes_section(work, args, gen, ep):
         w, r, _ = run_timed(f"etcd-load -q --endpoints {e.endpoint} --max-txn-ops 1 --concurrency 64 {many}")
         return w, r
 
+    rot = os.path.join(work, "rotated.yaml")
+    with open(rot, "w") as f:
+        f.write("apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\nresources:\n- resources: [secrets]\n"
+                "  providers:\n  - secretbox:\n      keys:\n      - name: box2\n        secret: " + "A" * 43 + "=\n")
+    compare("kv-rekey of every encrypted Secret (aescbc → secretbox) vs copying the stream", f"kv-rekey --from enc --to rotated < f",
+            f"kv-rekey -q --from {work}/enc.yaml --to {rot} {gen} -o {work}/rekeyed.ndjson",
+            "kv-filter < f (a copy)", f"kv-filter -q {gen} -o {work}/copied.ndjson", args.repeat, "≤ 1.5× a copy, flat memory")
     try:
         compare(f"raise the revision by {n} (--bump-revision, --mark-compacted) vs {n} one-key txns",
                 f"etcd-load --bump-revision={n} --mark-compacted", bump,

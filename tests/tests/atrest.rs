@@ -218,3 +218,26 @@ fn rewriting_keys_re_encrypts_values_bound_to_them_or_refuses() {
     std::fs::write(&out, &o.stdout).unwrap();
     sh(&format!("kv-stats --verify --encryption-config {} {}", cfg.display(), out.display())).ok();
 }
+
+#[test]
+fn kv_gens_encrypted_secrets_open_with_the_config_it_writes() {
+    // Values longer than what kv-stats reads of a value for its report (a bug until kv-stats
+    // decoded whole values when asked to decrypt).
+    let d = tmp();
+    let p = d.path().display();
+    sh(&format!("kv-gen --objects 3000 --encryption-config-out {p}/enc.yaml -o {p}/g.ndjson")).ok();
+    let o = sh(&format!("kv-stats --json --encryption-config {p}/enc.yaml {p}/g.ndjson"));
+    o.ok();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let opened = v["encodings"]["decrypted"]["aescbc/key1"]["keys"].as_u64().unwrap();
+    assert_eq!(Some(opened), v["encodings"]["encrypted"]["keys"].as_u64());
+    assert!(opened > 50, "{opened}");
+    let rotated = config(d.path(), "rot.yaml", &keys("secretbox", "box2", &secret(5)));
+    let o = sh(&format!(
+        "kv-rekey --from {p}/enc.yaml --to {} {p}/g.ndjson | kv-stats --json --encryption-config {}",
+        rotated.display(),
+        rotated.display()
+    ));
+    let v: serde_json::Value = serde_json::from_slice(&o.ok().stdout).unwrap();
+    assert_eq!(v["encodings"]["decrypted"]["secretbox/box2"]["keys"].as_u64(), Some(opened));
+}

@@ -453,6 +453,27 @@ fn matches_resource(pattern: &str, resource: &str, group: &str) -> bool {
     }
 }
 
+/// An aescbc value with a given IV (for generators that must be deterministic, as kv-gen).
+pub fn aescbc_with_iv(name: &str, key: &[u8; 32], iv: [u8; 16], plain: &[u8]) -> Vec<u8> {
+    let mut out = format!("k8s:enc:aescbc:v1:{name}:").into_bytes();
+    out.extend_from_slice(&iv);
+    let ct = cbc::Encryptor::<aes::Aes256>::new_from_slices(key, &iv)
+        .expect("32-byte key, 16-byte IV")
+        .encrypt_padded_vec_mut::<Pkcs7>(plain);
+    out.extend_from_slice(&ct);
+    out
+}
+
+/// An EncryptionConfiguration whose first provider for `resources` is aescbc key `name`.
+pub fn aescbc_config(resources: &[&str], name: &str, key: &[u8]) -> String {
+    format!(
+        "apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\nresources:\n- resources: [{}]\n  \
+         providers:\n  - aescbc:\n      keys:\n      - name: {name}\n        secret: {}\n  - identity: {{}}\n",
+        resources.join(", "),
+        base64_simd::STANDARD.encode_to_string(key)
+    )
+}
+
 /// A new random key for a config (base64), for tests and `kv-rekey` examples.
 pub fn random_secret() -> String {
     let mut k = [0u8; 32];

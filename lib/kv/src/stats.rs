@@ -188,13 +188,15 @@ fn see(r: Record, v: &RecordMeta, at_rest: Option<&AtRest>) -> Seen {
 /// Build the report from a stream.
 pub fn collect(o: &StatsOptions) -> Result<Stats> {
     let at_rest = o.encryption_config.as_deref().map(crate::rekey::load_config).transpose()?;
-    let reader = ParReader::open(o.input.as_deref(), if o.verify { Verify::Full } else { Verify::Light })?;
+    // Decrypting needs whole values: Light decodes only their first bytes.
+    let full = o.verify || at_rest.is_some();
+    let reader = ParReader::open(o.input.as_deref(), if full { Verify::Full } else { Verify::Light })?;
     let header: Header = reader.header().clone();
     let mut s = Stats {
         revision: header.revision,
         source: header.tool.clone(),
         time: header.time.clone(),
-        verified: if o.verify { "count, bytes and digests".into() } else { "count and bytes".into() },
+        verified: if full { "count, bytes and digests".into() } else { "count and bytes".into() },
         ..Default::default()
     };
     let mut heap: BinaryHeap<Big> = BinaryHeap::new();

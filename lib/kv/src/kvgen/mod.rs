@@ -147,10 +147,27 @@ pub struct GenOptions {
     /// Write to FILE (renamed into place when complete) instead of stdout
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<std::path::PathBuf>,
+
+    /// Also write the EncryptionConfiguration that opens the encrypted Secrets (aescbc key1, a
+    /// key derived from the seed: a test key, not a secret)
+    #[arg(long, value_name = "FILE")]
+    pub encryption_config_out: Option<std::path::PathBuf>,
+}
+
+/// The aescbc key of the encrypted Secrets: SHA-256 of the seed's name (public, for tests).
+pub fn at_rest_key(seed: u64) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(format!("kv-gen encryption at rest key1 seed {seed}")).into()
 }
 
 /// Run kv-gen: generate the keyspace into the output, committed when complete.
 pub fn run(o: GenOptions) -> reshifter_format::Result<()> {
+    if let Some(path) = &o.encryption_config_out {
+        let text = reshifter_k8s::atrest::aescbc_config(&["secrets"], "key1", &at_rest_key(o.seed));
+        let mut f = reshifter_format::io::AtomicFile::create(path)?;
+        std::io::Write::write_all(&mut f, text.as_bytes())?;
+        f.commit()?;
+    }
     let out = reshifter_format::io::Output::create(o.output.as_deref())?;
     let (mut out, _) = generate(&o, out)?;
     out.flush()?;
@@ -464,7 +481,7 @@ mod tests {
     use reshifter_format::StreamReader;
 
     fn gen_bytes(objects: u64, seed: u64) -> Vec<u8> {
-        generate(&GenOptions { objects, seed, small: false, encrypted_share: 0.5, output: None }, Vec::new()).unwrap().0
+        generate(&GenOptions { objects, seed, small: false, encrypted_share: 0.5, output: None, encryption_config_out: None }, Vec::new()).unwrap().0
     }
 
     #[test]

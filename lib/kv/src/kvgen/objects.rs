@@ -312,9 +312,8 @@ pub(super) fn secret(c: &ObjCtx, rng: &mut Rng, o: &GenOptions) -> Vec<u8> {
         .str(3, "kubernetes.io/service-account-token");
     let plain = k8s_envelope("v1", "Secret", &m.into_bytes());
     if rng.chance(o.encrypted_share) {
-        let mut v = b"k8s:enc:aescbc:v1:key1:".to_vec();
-        v.extend_from_slice(&rng.bytes(16 + plain.len().div_ceil(16) * 16));
-        v
+        let iv: [u8; 16] = rng.bytes(16).try_into().expect("16 bytes");
+        reshifter_k8s::atrest::aescbc_with_iv("key1", &super::at_rest_key(o.seed), iv, &plain)
     } else {
         plain
     }
