@@ -481,7 +481,19 @@ mod tests {
     use reshifter_format::StreamReader;
 
     fn gen_bytes(objects: u64, seed: u64) -> Vec<u8> {
-        generate(&GenOptions { objects, seed, small: false, encrypted_share: 0.5, output: None, encryption_config_out: None }, Vec::new()).unwrap().0
+        generate(
+            &GenOptions {
+                objects,
+                seed,
+                small: false,
+                encrypted_share: 0.5,
+                output: None,
+                encryption_config_out: None,
+            },
+            Vec::new(),
+        )
+        .unwrap()
+        .0
     }
 
     #[test]
