@@ -21,6 +21,7 @@
 //! namespaced and a key with one is cluster-scoped.
 
 pub mod atrest;
+pub mod codec;
 pub mod pb;
 
 /// The known key roots.

@@ -51,6 +51,13 @@ impl Msg {
         self
     }
 
+    /// A 64-bit fixed field (double).
+    pub fn fixed64(&mut self, field: u32, v: u64) -> &mut Self {
+        self.tag(field, 1);
+        self.buf.extend_from_slice(&v.to_le_bytes());
+        self
+    }
+
     pub fn bool(&mut self, field: u32, v: bool) -> &mut Self {
         self.int(field, i64::from(v))
     }

@@ -1,0 +1,208 @@
+//! JSON → protobuf, by the schema: fields in tag order, map entries sorted by key, repeated
+//! numbers unpacked — the layout Kubernetes' own (gogo-protobuf) encoder writes.
+
+use serde_json::Value;
+
+use super::time::{parse_duration, parse_time};
+use super::{CodecError, Kind, MAX_DEPTH, Special, message_for, schema, special};
+use crate::pb::{Msg, k8s_envelope};
+
+type Result<T> = std::result::Result<T, CodecError>;
+
+fn json_err(what: &str) -> CodecError {
+    CodecError::Json(what.into())
+}
+
+/// A JSON object with apiVersion and kind as kube-apiserver stores it in protobuf
+/// (`k8s\0` + runtime.Unknown). Fields the schema does not know are refused (they would be lost).
+pub fn encode_object(v: &Value) -> Result<Vec<u8>> {
+    let o = v.as_object().ok_or_else(|| json_err("the object is not a JSON object"))?;
+    let api = o.get("apiVersion").and_then(Value::as_str).ok_or_else(|| json_err("the object has no apiVersion"))?;
+    let kind = o.get("kind").and_then(Value::as_str).ok_or_else(|| json_err("the object has no kind"))?;
+    let m = message_for(api, kind).ok_or_else(|| CodecError::UnknownKind(format!("{kind} of {api}")))?;
+    let mut out = Msg::new();
+    fields(m, o, &mut out, 0, true)?;
+    Ok(k8s_envelope(api, kind, &out.into_bytes()))
+}
+
+/// JSON as the protobuf bytes of message `m` (an index in the schema).
+pub fn encode_message(m: u16, v: &Value) -> Result<Vec<u8>> {
+    let mut out = Msg::new();
+    message(m, v, &mut out, 0)?;
+    Ok(out.into_bytes())
+}
+
+fn message(m: u16, v: &Value, out: &mut Msg, depth: usize) -> Result<()> {
+    if depth > MAX_DEPTH {
+        return Err(CodecError::TooDeep);
+    }
+    let msg = schema::MESSAGES.get(usize::from(m)).ok_or(CodecError::Wire("the schema"))?;
+    if let Some(s) = special(msg) {
+        return shaped(s, m, v, out, depth);
+    }
+    let o = v.as_object().ok_or_else(|| json_err("expected an object"))?;
+    fields(m, o, out, depth, false)
+}
+
+fn fields(m: u16, o: &serde_json::Map<String, Value>, out: &mut Msg, depth: usize, top: bool) -> Result<()> {
+    let msg = &schema::MESSAGES[usize::from(m)];
+    for k in o.keys() {
+        let known = has_field(m, k) || (top && (k == "apiVersion" || k == "kind"));
+        if !known {
+            return Err(json_err(&format!("{k} is not a field of {}", msg.name)));
+        }
+    }
+    for f in msg.fields {
+        if let Kind::Inline(i) = f.kind {
+            // The embedded message's fields, taken from this object.
+            let mine: serde_json::Map<String, Value> =
+                o.iter().filter(|(k, _)| has_field(i, k)).map(|(k, v)| (k.clone(), v.clone())).collect();
+            if !mine.is_empty() {
+                let mut sub = Msg::new();
+                fields(i, &mine, &mut sub, depth + 1, false)?;
+                out.msg(f.tag, &sub);
+            }
+            continue;
+        }
+        let Some(v) = o.get(f.json) else { continue };
+        let at = |e: CodecError| e.within(f.json);
+        if v.is_null() {
+            // Go writes a message field that is not a pointer even when zero (a zero Time is
+            // null in JSON and an empty message in protobuf).
+            if let (Kind::Msg(_), false) = (f.kind, f.repeated) {
+                out.msg(f.tag, &Msg::new());
+            }
+            continue;
+        }
+        match f.kind {
+            Kind::MapOf(vk) => {
+                let entries = v.as_object().ok_or_else(|| at(json_err("expected an object")))?;
+                // BTreeMap order: keys sorted, as Go writes them.
+                for (k, x) in entries {
+                    let mut e = Msg::new();
+                    e.str(1, k);
+                    one(*vk, 2, x, &mut e, depth).map_err(|e| at(e.within(k)))?;
+                    out.msg(f.tag, &e);
+                }
+            }
+            _ if f.repeated => {
+                let items = v.as_array().ok_or_else(|| at(json_err("expected an array")))?;
+                for x in items {
+                    one(f.kind, f.tag, x, out, depth).map_err(at)?;
+                }
+            }
+            _ => one(f.kind, f.tag, v, out, depth).map_err(at)?,
+        }
+    }
+    Ok(())
+}
+
+/// Whether JSON field `k` belongs to message `m` (directly or through an embedded message).
+fn has_field(m: u16, k: &str) -> bool {
+    schema::MESSAGES[usize::from(m)].fields.iter().any(|f| match f.kind {
+        Kind::Inline(i) => has_field(i, k),
+        _ => f.json == k,
+    })
+}
+
+fn one(k: Kind, tag: u32, v: &Value, out: &mut Msg, depth: usize) -> Result<()> {
+    match k {
+        Kind::Str => out.str(tag, v.as_str().ok_or_else(|| json_err("expected a string"))?),
+        Kind::Bytes => {
+            let s = v.as_str().ok_or_else(|| json_err("expected a base64 string"))?;
+            let b = base64_simd::STANDARD.decode_to_vec(s).map_err(|_| json_err("expected a base64 string"))?;
+            out.bytes(tag, &b)
+        }
+        Kind::I32 => {
+            let n =
+                v.as_i64().and_then(|n| i32::try_from(n).ok()).ok_or_else(|| json_err("expected a 32-bit integer"))?;
+            out.int(tag, i64::from(n))
+        }
+        Kind::I64 => out.int(tag, v.as_i64().ok_or_else(|| json_err("expected an integer"))?),
+        Kind::Bool => out.bool(tag, v.as_bool().ok_or_else(|| json_err("expected true or false"))?),
+        Kind::F64 => out.fixed64(tag, v.as_f64().ok_or_else(|| json_err("expected a number"))?.to_bits()),
+        // A zero Time (null) inside a map or list.
+        Kind::Msg(_) if v.is_null() => out.msg(tag, &Msg::new()),
+        Kind::Msg(m) => {
+            let mut sub = Msg::new();
+            message(m, v, &mut sub, depth + 1)?;
+            out.msg(tag, &sub)
+        }
+        Kind::MapOf(_) | Kind::Inline(_) => return Err(json_err("a map or embedded message inside a map")),
+    };
+    Ok(())
+}
+
+/// Messages with a JSON form of their own, back to their fields.
+fn shaped(s: Special, m: u16, v: &Value, out: &mut Msg, depth: usize) -> Result<()> {
+    let name = schema::MESSAGES[usize::from(m)].name;
+    let field = |json: &str| schema::MESSAGES[usize::from(m)].fields.iter().find(|f| f.json == json);
+    let sub = |json: &str| match field(json).map(|f| f.kind) {
+        Some(Kind::Msg(i)) => Ok(i),
+        _ => Err(CodecError::Wire(name)),
+    };
+    match (s, v) {
+        (Special::Time | Special::MicroTime, Value::String(t)) => {
+            let (secs, nanos) = parse_time(t).ok_or_else(|| json_err("expected an RFC 3339 time"))?;
+            // Kubernetes keeps whole seconds in Time (its JSON has no fraction).
+            out.int(1, secs);
+            if s == Special::MicroTime {
+                out.int(2, i64::from(nanos));
+            }
+        }
+        (Special::Duration, Value::String(d)) => {
+            out.int(1, parse_duration(d).ok_or_else(|| json_err("expected a duration such as 1h2m3s"))?);
+        }
+        (Special::Quantity, Value::String(q)) => {
+            out.str(1, q);
+        }
+        (Special::Quantity, Value::Number(n)) => {
+            out.str(1, &n.to_string());
+        }
+        (Special::IntOrString, Value::Number(n)) => {
+            let n =
+                n.as_i64().and_then(|n| i32::try_from(n).ok()).ok_or_else(|| json_err("expected a 32-bit integer"))?;
+            out.int(1, 0).int(2, i64::from(n)).str(3, "");
+        }
+        (Special::IntOrString, Value::String(x)) => {
+            out.int(1, 1).int(2, 0).str(3, x);
+        }
+        (Special::RawJson, x) => {
+            let raw = serde_json::to_vec(x).map_err(|e| json_err(&e.to_string()))?;
+            out.bytes(1, &raw);
+        }
+        (Special::Items, Value::Array(items)) => {
+            for x in items {
+                out.str(1, x.as_str().ok_or_else(|| json_err("expected a string"))?);
+            }
+        }
+        (Special::OrArray, Value::Array(items)) => {
+            let i = sub("jSonSchemas")?;
+            for x in items {
+                let mut e = Msg::new();
+                message(i, x, &mut e, depth + 1)?;
+                out.msg(2, &e);
+            }
+        }
+        (Special::OrArray | Special::OrStringArray, x @ Value::Object(_)) => {
+            let mut e = Msg::new();
+            message(sub("schema")?, x, &mut e, depth + 1)?;
+            out.msg(1, &e);
+        }
+        (Special::OrBool, Value::Bool(b)) => {
+            out.bool(1, *b);
+        }
+        (Special::OrBool, x @ Value::Object(_)) => {
+            let mut e = Msg::new();
+            message(sub("schema")?, x, &mut e, depth + 1)?;
+            out.bool(1, true).msg(2, &e);
+        }
+        (Special::OrStringArray, Value::Array(items)) => {
+            for x in items {
+                out.str(2, x.as_str().ok_or_else(|| json_err("expected a string"))?);
+            }
+        }
+        _ => return Err(json_err(&format!("not the JSON form of {name}"))),
+    }
+    Ok(())
+}

@@ -1,0 +1,190 @@
+//! Kubernetes' JSON special cases, one test each, on bytes built by hand.
+
+use serde_json::{Value, json};
+
+use super::*;
+use crate::pb::{Msg, k8s_envelope};
+
+fn object(api: &str, kind: &str, m: &Msg) -> Value {
+    let (v, report) = decode_object(&k8s_envelope(api, kind, &m.clone().into_bytes())).unwrap();
+    assert_eq!(report.unknown_fields, 0);
+    v
+}
+
+/// JSON → protobuf → JSON gives the same JSON.
+fn round_trip(v: Value) -> Vec<u8> {
+    let b = encode_object(&v).unwrap();
+    assert_eq!(decode_object(&b).unwrap().0, v);
+    b
+}
+
+fn meta(name: &str) -> Msg {
+    let mut m = Msg::new();
+    m.str(1, name);
+    m
+}
+
+#[test]
+fn envelope_names_the_kind_and_bytes_are_base64() {
+    let mut entry = Msg::new();
+    entry.str(1, "k").bytes(2, b"\x00\xff");
+    let mut s = Msg::new();
+    s.msg(1, &meta("db")).msg(2, &entry).str(3, "Opaque");
+    let v = object("v1", "Secret", &s);
+    assert_eq!(
+        v,
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db"}, "data": {"k": "AP8="}, "type": "Opaque"})
+    );
+    round_trip(v);
+}
+
+#[test]
+fn time_is_rfc3339_seconds_utc_and_a_zero_time_is_null() {
+    let mut t = Msg::new();
+    t.int(1, 1_009_846_861).int(2, 999);
+    let mut m = meta("x");
+    m.msg(8, &t).msg(9, &Msg::new());
+    let v = object("v1", "ConfigMap", Msg::new().msg(1, &m));
+    assert_eq!(v["metadata"]["creationTimestamp"], json!("2002-01-01T01:01:01Z"));
+    assert_eq!(v["metadata"]["deletionTimestamp"], Value::Null);
+    // The null goes back as an empty message, as Go writes a zero Time.
+    let b = round_trip(v);
+    assert!(b.windows(2).any(|w| w == [0x4a, 0x00]));
+    let err =
+        encode_object(&json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"creationTimestamp": "soon"}}));
+    assert_eq!(err.unwrap_err().to_string(), "metadata.creationTimestamp: expected an RFC 3339 time");
+}
+
+#[test]
+fn micro_time_keeps_microseconds() {
+    let mut t = Msg::new();
+    t.int(1, 1_009_846_861).int(2, 3_000);
+    let mut spec = Msg::new();
+    spec.str(1, "me").int(2, 15).msg(3, &t);
+    let v = object("coordination.k8s.io/v1", "Lease", Msg::new().msg(1, &meta("l")).msg(2, &spec));
+    assert_eq!(
+        v["spec"],
+        json!({"holderIdentity": "me", "leaseDurationSeconds": 15, "acquireTime": "2002-01-01T01:01:01.000003Z"})
+    );
+    round_trip(v);
+}
+
+#[test]
+fn duration_is_go_text() {
+    let mut d = Msg::new();
+    d.int(1, 90_500_000_000);
+    let v = object("metrics.k8s.io/v1beta1", "PodMetrics", Msg::new().msg(1, &meta("p")).msg(3, &d));
+    assert_eq!(v["window"], json!("1m30.5s"));
+    round_trip(v);
+}
+
+#[test]
+fn quantity_is_its_string_and_int_or_string_is_either() {
+    let v = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": [
+        {"name": "c", "resources": {"limits": {"cpu": "500m", "memory": "1Gi"}}}]}});
+    let b = round_trip(v);
+    assert!(b.windows(4).any(|w| w == b"500m"));
+    // A number is accepted for a Quantity (as the API server does) and kept as its text.
+    let n = json!({"apiVersion": "v1", "kind": "Pod", "spec": {"containers": [{"resources": {"limits": {"cpu": 2}}}]}});
+    let (back, _) = decode_object(&encode_object(&n).unwrap()).unwrap();
+    assert_eq!(back["spec"]["containers"][0]["resources"]["limits"]["cpu"], json!("2"));
+
+    for port in [json!(8080), json!("http")] {
+        let v = json!({"apiVersion": "v1", "kind": "Service", "spec": {"ports": [{"port": 80, "targetPort": port}]}});
+        round_trip(v);
+    }
+    let mut ios = Msg::new();
+    ios.int(1, 1).int(2, 0).str(3, "web");
+    let mut port = Msg::new();
+    port.int(3, 80).msg(4, &ios);
+    let v = object("v1", "Service", Msg::new().msg(2, Msg::new().msg(1, &port)));
+    assert_eq!(v["spec"]["ports"][0], json!({"port": 80, "targetPort": "web"}));
+}
+
+#[test]
+fn raw_extension_is_inlined_json_or_an_embedded_object() {
+    let mut raw = Msg::new();
+    raw.bytes(
+        1,
+        br#"{"kind": "X",
+        "spec": {"n": 1}}"#,
+    );
+    let v = object("apps/v1", "ControllerRevision", Msg::new().msg(1, &meta("r")).msg(2, &raw).int(3, 1 << 40));
+    assert_eq!(v["data"], json!({"kind": "X", "spec": {"n": 1}}));
+    // int64 is a JSON number, not proto3's string.
+    assert_eq!(v["revision"], json!(1_099_511_627_776_i64));
+    round_trip(v);
+
+    let inner = k8s_envelope("v1", "ConfigMap", &Msg::new().msg(1, &meta("cm")).clone().into_bytes());
+    let mut raw = Msg::new();
+    raw.bytes(1, &inner);
+    let v = object("apps/v1", "ControllerRevision", Msg::new().msg(2, &raw));
+    assert_eq!(v["data"], json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cm"}}));
+
+    let mut raw = Msg::new();
+    raw.bytes(1, b"\x01not json");
+    let err =
+        decode_object(&k8s_envelope("apps/v1", "ControllerRevision", &Msg::new().msg(2, &raw).clone().into_bytes()));
+    assert_eq!(
+        err.unwrap_err().to_string(),
+        "data: apimachinery.pkg.runtime.RawExtension holds bytes that are not JSON"
+    );
+}
+
+#[test]
+fn managed_fields_and_crd_schemas_are_inlined_json() {
+    let v = json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "crd", "managedFields": [{"manager": "kubectl", "fieldsV1": {"f:spec": {}}}]},
+        "spec": {"group": "example.com", "versions": [{"name": "v1", "schema": {"openAPIV3Schema": {
+            "type": "object", "default": {"a": [1, 2]}, "additionalProperties": false,
+            "properties": {"spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": true,
+                "items": {"type": "string"}, "required": ["a"]}}}}}]}});
+    round_trip(v);
+}
+
+#[test]
+fn embedded_go_structs_are_inlined() {
+    let v = json!({"apiVersion": "v1", "kind": "Pod", "spec": {"containers": [{"name": "c", "env": [{"name": "E",
+        "valueFrom": {"configMapKeyRef": {"name": "cm", "key": "k"}}}],
+        "livenessProbe": {"httpGet": {"path": "/", "port": 8080}, "periodSeconds": 3}}],
+        "volumes": [{"name": "v", "emptyDir": {}}]}});
+    round_trip(v);
+}
+
+#[test]
+fn unknown_fields_are_counted_and_unknown_json_fields_refused() {
+    let mut s = Msg::new();
+    s.msg(1, &meta("a")).str(99, "from a newer Kubernetes");
+    let (v, report) = decode_object(&k8s_envelope("v1", "Secret", &s.into_bytes())).unwrap();
+    assert_eq!((v["metadata"]["name"].as_str(), report.unknown_fields), (Some("a"), 1));
+    let err = encode_object(&json!({"apiVersion": "v1", "kind": "Secret", "spec": {}})).unwrap_err();
+    assert_eq!(err.to_string(), "spec is not a field of api.core.v1.Secret");
+    let err = encode_object(&json!({"apiVersion": "example.com/v1", "kind": "Widget"})).unwrap_err();
+    assert_eq!(err, CodecError::UnknownKind("Widget of example.com/v1".into()));
+    assert_eq!(decode_object(b"{\"kind\":\"Pod\"}").unwrap_err(), CodecError::NotProtobuf);
+}
+
+#[test]
+fn hostile_bytes_end_in_errors_not_panics() {
+    // A schema nested 200 levels deep (JSONSchemaProps.not).
+    let mut inner = Msg::new();
+    for _ in 0..200 {
+        let mut outer = Msg::new();
+        outer.msg(28, &inner);
+        inner = outer;
+    }
+    let m = message_for("apiextensions.k8s.io/v1", "JSONSchemaProps").unwrap();
+    let err = decode_message(m, &inner.into_bytes()).unwrap_err().to_string();
+    assert!(err.starts_with("not.not.") && err.ends_with("not: nested deeper than 64 levels"), "{err}");
+    // Every prefix of a real object, and bytes flipped one at a time.
+    let good =
+        encode_object(&json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s", "labels": {"a": "b"}},
+        "spec": {"ports": [{"port": 80, "targetPort": "web"}], "clusterIP": "10.0.0.1"}}))
+        .unwrap();
+    for n in 0..good.len() {
+        let _ = decode_object(&good[..n]);
+        let mut bad = good.clone();
+        bad[n] ^= 0xff;
+        let _ = decode_object(&bad);
+    }
+}
