@@ -45,7 +45,7 @@ fn the_multi_call_executable_is_every_tool() {
 
 #[test]
 fn every_tool_has_help_with_examples_and_a_version() {
-    assert!(tools().len() >= 19);
+    assert!(tools().len() >= 21);
     for t in tools() {
         assert!(bin_dir().join(&t).exists(), "{t} is built");
         let help = sh(&format!("{t} --help"));
@@ -85,7 +85,7 @@ fn install_into_a_prefix_and_uninstall() {
     let script = format!("cd {} && PREFIX={p} scripts/install.sh --no-build", root.display());
     let o = sh(&script);
     o.ok();
-    assert!(o.stdout_str().starts_with(&format!("install: reshifter and 19 tools in {p}/bin (")), "{}", o.stdout_str());
+    assert!(o.stdout_str().starts_with(&format!("install: reshifter and 21 tools in {p}/bin (")), "{}", o.stdout_str());
     // The installed tools run from the prefix alone, and the shell finds their completions.
     let o = sh(&format!(
         "env -i PATH={p}/bin:/usr/bin:/bin bash -c 'kv-seal --version && command -v etcd-load' && \
@@ -98,7 +98,7 @@ fn install_into_a_prefix_and_uninstall() {
     assert_eq!(lines[0], format!("kv-seal {}", env!("CARGO_PKG_VERSION")));
     assert_eq!(lines[1], format!("{p}/bin/etcd-load"));
     assert_eq!(lines[2], "complete -o bashdefault -o default -o nosort -F _kv__filter kv-filter");
-    assert_eq!(lines[3], "19");
+    assert_eq!(lines[3], "21");
     assert_eq!(lines[4], "reshifter", "links are relative, so the prefix can move");
     // A file of a tool's name that is not our link survives the uninstall.
     std::fs::remove_file(prefix.path().join("bin/kv-gen")).unwrap();

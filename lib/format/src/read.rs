@@ -52,7 +52,14 @@ struct RawRecord<'a> {
     version: i64,
     #[serde(borrow, default)]
     lease: Option<Str<'a>>,
+    /// kv-decode's derived `object`: only kv-encode reads it (see [`OBJECT_REFUSED`]).
+    #[serde(default)]
+    object: Option<serde::de::IgnoredAny>,
 }
+
+/// Why a record with kv-decode's `object` is refused: an edit there would be lost by a tool that
+/// reads only the value, so only kv-encode (which writes edits back into values) takes it.
+pub const OBJECT_REFUSED: &str = "record has kv-decode's object field: pipe the stream through kv-encode first (it writes edited objects into their values and removes the field)";
 
 pub(crate) fn bytes_field(plain: Option<Str>, b64: Option<Str>, name: &str) -> std::result::Result<Vec<u8>, String> {
     match (plain, b64) {
@@ -121,6 +128,9 @@ fn parse_record_head_serde(line: &[u8], head: Option<usize>) -> std::result::Res
         return Err("not a JSON object".into());
     }
     let raw: RawRecord = serde_json::from_slice(line).map_err(json_error_text)?;
+    if raw.object.is_some() {
+        return Err(OBJECT_REFUSED.into());
+    }
     let key = bytes_field(raw.key, raw.key_b64, "key")?;
     if key.is_empty() {
         return Err("key is empty (etcd does not allow empty keys)".into());

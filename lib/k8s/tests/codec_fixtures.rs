@@ -78,7 +78,8 @@ fn every_fixture_decodes_to_its_json_twin_and_round_trips() {
             // Fields newer than the schema are skipped and counted; what was decoded must
             // still be the twin's.
             if report.unknown_fields > 0 && contains(want.as_ref().unwrap(), got.as_ref().unwrap()) {
-                newer.push(format!("{name} ({} fields)", report.unknown_fields));
+                let (w, g) = (want.as_ref().unwrap(), got.as_ref().unwrap());
+                newer.push(format!("{name} ({} fields, e.g. {})", report.unknown_fields, first_difference(g, w, "")));
             } else {
                 failed.push(format!("{name}: {}", first_difference(got.as_ref().unwrap(), want.as_ref().unwrap(), "")));
                 continue;

@@ -26,6 +26,8 @@ const TOOLS: &[(&str, Main, &str)] = &[
     ("s3-prune", s3_prune::main, "delete old backups by retention policy"),
     ("kv-filter", kv_filter::main, "select and rewrite records of a stream"),
     ("kv-seal", kv_seal::main, "re-seal a stream edited with jq"),
+    ("kv-decode", kv_decode::main, "Kubernetes objects in the stream as JSON, for jq"),
+    ("kv-encode", kv_encode::main, "objects edited after kv-decode, back into their values"),
     ("kv-rekey", kv_rekey::main, "re-encrypt values encrypted at rest for another EncryptionConfiguration"),
     ("kv-apply", kv_apply::main, "a base dump and its deltas → the keyspace at any revision"),
     ("kv-diff", kv_diff::main, "what differs between two keyspaces (exit 1 when they do)"),

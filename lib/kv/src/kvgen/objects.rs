@@ -217,7 +217,12 @@ pub(super) fn replica_set(kind: Kind, c: &ObjCtx, rng: &mut Rng) -> Vec<u8> {
     spec.int(1, 1 + rng.below(5) as i64).msg(if kind == Kind::Job { 6 } else { 3 }, &tmpl);
     m.msg(2, &spec);
     let mut st = Msg::new();
-    st.int(1, 3).int(2, 3);
+    if kind == Kind::Job {
+        // JobStatus: succeeded (field 1 is its conditions).
+        st.int(5, 1);
+    } else {
+        st.int(1, 3).int(2, 3);
+    }
     m.msg(3, &st);
     k8s_envelope(api, k, &m.into_bytes())
 }
@@ -381,7 +386,9 @@ pub(super) fn controller_revision(c: &ObjCtx, rng: &mut Rng) -> Vec<u8> {
     let mut m = Msg::new();
     m.msg(1, &meta(c, rng, "apps/v1", None, &[]));
     let mut raw = Msg::new();
-    raw.bytes(1, format!("{{\"spec\":{{\"template\":{{\"data\":\"{}\"}}}}}}", rng.text(rich(1500))).as_bytes());
+    // A patch as the StatefulSet controller writes it: JSON (the text escaped as JSON).
+    let patch = serde_json::json!({"spec": {"template": {"data": rng.text(rich(1500))}}});
+    raw.bytes(1, patch.to_string().as_bytes());
     m.msg(2, &raw).int(3, 1 + rng.below(10) as i64);
     k8s_envelope("apps/v1", "ControllerRevision", &m.into_bytes())
 }

@@ -1,0 +1,5 @@
+complete -c kv-encode -s o -l output -d 'Write to FILE (renamed into place when complete) instead of stdout' -r -F
+complete -c kv-encode -l encryption-config -d 'The EncryptionConfiguration kv-decode was given: edited objects of encrypted values are encrypted again with the key they were encrypted with' -r -F
+complete -c kv-encode -s q -l quiet -d 'No summary on stderr'
+complete -c kv-encode -s h -l help -d 'Print help'
+complete -c kv-encode -s V -l version -d 'Print version'

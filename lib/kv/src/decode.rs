@@ -1,0 +1,128 @@
+//! kv-decode: add to every record whose value is a Kubernetes object an `object` field holding it
+//! as the API server serves it (`kubectl get -o json`), for jq. Records, header claims and
+//! digests stay as they are: `object` is derived data (docs/FORMAT.md, "Decoded objects").
+
+use std::path::PathBuf;
+
+use reshifter_format::error::{Error, Kind, Result};
+use reshifter_format::io::Output;
+use reshifter_format::par::ParReader;
+use reshifter_format::pipeline::Run;
+use reshifter_format::report::{human_bytes, secs};
+use reshifter_format::{Record, RecordMeta, StreamWriter, Verify, show_key};
+use reshifter_k8s::atrest::AtRest;
+
+use crate::objects::{self, Encoding, Outcome};
+
+/// kv-decode's command-line options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DecodeOptions {
+    /// Stream to read (default: stdin)
+    #[arg(value_name = "INPUT")]
+    pub input: Option<PathBuf>,
+
+    /// Write to FILE (renamed into place when complete) instead of stdout
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// The API server's EncryptionConfiguration: values encrypted at rest are decrypted and
+    /// decoded (the output then holds them in plaintext: keep it as secret as the file)
+    #[arg(long, value_name = "FILE")]
+    pub encryption_config: Option<PathBuf>,
+
+    /// Fail (exit 3) on the first value that looks like an object and cannot be decoded, or
+    /// is encrypted with no --encryption-config that opens it
+    #[arg(long)]
+    pub strict: bool,
+
+    /// No summary on stderr
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// How many records that could not be decoded are named on stderr.
+const NAMED: u64 = 5;
+
+struct Done {
+    outcome: Result<Option<Encoding>, Option<String>>,
+    size: u64,
+    line: Vec<u8>,
+    meta: RecordMeta,
+}
+
+/// The record line `raw` with `"object":…` before its value field.
+pub fn with_object(raw: &[u8], object: &serde_json::Value) -> Vec<u8> {
+    let at = memchr::memmem::find(raw, b",\"value").unwrap_or(raw.len().saturating_sub(1));
+    let json = serde_json::to_vec(object).unwrap_or_else(|_| b"null".to_vec());
+    let mut line = Vec::with_capacity(raw.len() + json.len() + 12);
+    line.extend_from_slice(&raw[..at]);
+    line.extend_from_slice(b",\"object\":");
+    line.extend_from_slice(&json);
+    line.extend_from_slice(&raw[at..]);
+    line
+}
+
+/// Run kv-decode.
+pub fn run(o: DecodeOptions) -> Result<()> {
+    let at_rest = match &o.encryption_config {
+        Some(p) => Some(crate::rekey::load_config(p)?),
+        None => None,
+    };
+    let reader = ParReader::open(o.input.as_deref(), Verify::Full)?;
+    let mut header = reader.header().clone();
+    header.history.push("kv-decode".into());
+    let mut run = Run::new("kv-decode", o.quiet);
+    let mut w = StreamWriter::new(Output::create(o.output.as_deref())?, &header)?;
+    let strict = o.strict;
+    let map =
+        |r: Record, m: &RecordMeta, raw: &[u8]| -> Result<Done> { decode_one(r, m, raw, at_rest.as_ref(), strict) };
+    let (mut counts, mut failed, mut encrypted) = ([0u64; 3], 0u64, 0u64);
+    let quiet = o.quiet;
+    let sink = |d: Done| -> Result<()> {
+        run.record(d.size, |t| format!("{} keys read", t.keys));
+        match &d.outcome {
+            Ok(Some(e)) => counts[*e as usize] += 1,
+            Ok(None) => {}
+            Err(None) => encrypted += 1,
+            Err(Some(why)) => {
+                failed += 1;
+                if failed <= NAMED && !quiet {
+                    eprintln!("kv-decode: key {}: not decoded: {why}", show_key(&d.meta.key));
+                }
+            }
+        }
+        w.write_line_meta(&d.line, &d.meta).map_err(Error::from)
+    };
+    reader.run(crate::filter::threads(), map, sink)?;
+    let [pb, json, cbor] = counts;
+    run.end(w, |t, read| {
+        format!(
+            "{} keys: {} objects decoded ({pb} protobuf, {json} JSON, {cbor} CBOR), {failed} not decodable, \
+             {encrypted} encrypted (no --encryption-config opens them), {} other ({} read in {})",
+            t.count,
+            pb + json + cbor,
+            t.count - pb - json - cbor - failed - encrypted,
+            human_bytes(read.bytes),
+            secs(read.elapsed)
+        )
+    })?;
+    Ok(())
+}
+
+fn decode_one(r: Record, m: &RecordMeta, raw: &[u8], at_rest: Option<&AtRest>, strict: bool) -> Result<Done> {
+    let size = (r.key.len() + r.value.len()) as u64;
+    let done = |outcome, line: Vec<u8>| Ok(Done { outcome, size, line, meta: m.clone() });
+    match objects::open(&r.key, &r.value, r.mod_revision, at_rest) {
+        Outcome::Object(o) => done(Ok(Some(o.encoding)), with_object(raw, &o.object)),
+        Outcome::NotObject => done(Ok(None), raw.to_vec()),
+        Outcome::Encrypted if strict => Err(Error::new(
+            Kind::BadInput,
+            format!("key {}: encrypted at rest and no --encryption-config opens it (--strict)", show_key(&r.key)),
+        )),
+        Outcome::Encrypted => done(Err(None), raw.to_vec()),
+        Outcome::Failed(why) if strict => {
+            Err(Error::new(Kind::BadInput, format!("key {}: not decoded: {why} (--strict)", show_key(&r.key))))
+        }
+        Outcome::Failed(why) => done(Err(Some(why)), raw.to_vec()),
+    }
+}

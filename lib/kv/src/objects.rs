@@ -1,0 +1,196 @@
+//! Kubernetes objects in a stream's values: opening a value as the object it holds (protobuf,
+//! JSON or CBOR, decrypted first when an EncryptionConfiguration is given) and writing an edited
+//! object back in the encoding it came in. kv-decode, kv-encode and kv-filter's selectors use it.
+
+use reshifter_k8s::atrest::{self, AtRest};
+use reshifter_k8s::codec::{self, CodecError};
+use reshifter_k8s::pb::K8S_MAGIC;
+use serde_json::{Map, Value};
+
+/// CBOR's self-describe tag, which kube-apiserver puts before CBOR values (custom resources
+/// under the CBOR storage feature gate).
+pub const CBOR_MAGIC: &[u8] = &[0xd9, 0xd9, 0xf7];
+
+/// How an object is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    Protobuf,
+    Json,
+    Cbor,
+}
+
+/// A value opened as an object.
+#[derive(Debug)]
+pub struct Opened {
+    pub encoding: Encoding,
+    pub object: Value,
+    /// Fields the codec's schema does not know (a newer Kubernetes): the object lacks them.
+    pub unknown_fields: u64,
+    /// The at-rest envelope (provider, key name) the value was encrypted in.
+    pub sealed: Option<(String, String)>,
+    /// JSON values as the API server writes them end in a newline.
+    pub newline: bool,
+}
+
+/// What a value is.
+#[derive(Debug)]
+pub enum Outcome {
+    Object(Box<Opened>),
+    /// Not a Kubernetes object (a lease, a range allocation, a non-Kubernetes key).
+    NotObject,
+    /// Encrypted at rest, and no EncryptionConfiguration given that opens it.
+    Encrypted,
+    /// It claims to be an object but cannot be read: why (never its content).
+    Failed(String),
+}
+
+/// Open `value` (the value of etcd key `key`, written at `mod_revision`) as the object it holds,
+/// with `metadata.resourceVersion` filled from `mod_revision` as the API server does.
+pub fn open(key: &[u8], value: &[u8], mod_revision: i64, at_rest: Option<&AtRest>) -> Outcome {
+    let (plain, sealed);
+    if let Some((provider, name, _, _)) = atrest::envelope(value) {
+        let Some(cfg) = at_rest else { return Outcome::Encrypted };
+        match cfg.open(key, value) {
+            Some(Ok(p)) => plain = p,
+            Some(Err(e)) => return Outcome::Failed(e.to_string()),
+            None => return Outcome::Encrypted,
+        }
+        sealed = Some((provider.to_string(), name.to_string()));
+    } else {
+        plain = Vec::new();
+        sealed = None;
+    }
+    let bytes = if sealed.is_some() { &plain[..] } else { value };
+    let mut opened = match decode(bytes) {
+        Ok(Some(o)) => o,
+        Ok(None) => return Outcome::NotObject,
+        Err(e) => return Outcome::Failed(e),
+    };
+    opened.sealed = sealed;
+    set_resource_version(&mut opened.object, mod_revision);
+    Outcome::Object(Box::new(opened))
+}
+
+/// Decode plaintext bytes; `Ok(None)` when they are not an object.
+fn decode(b: &[u8]) -> Result<Option<Opened>, String> {
+    let opened = |encoding, object, unknown_fields| Opened {
+        encoding,
+        object,
+        unknown_fields,
+        sealed: None,
+        newline: b.ends_with(b"\n"),
+    };
+    if b.starts_with(K8S_MAGIC) {
+        let (object, report) = codec::decode_object(b).map_err(|e| e.to_string())?;
+        return Ok(Some(opened(Encoding::Protobuf, object, report.unknown_fields)));
+    }
+    if b.starts_with(CBOR_MAGIC) {
+        let object: Value = ciborium::from_reader(&b[CBOR_MAGIC.len()..]).map_err(|e| format!("bad CBOR: {e}"))?;
+        return Ok(is_object(&object).then(|| opened(Encoding::Cbor, object, 0)));
+    }
+    if b.trim_ascii_start().starts_with(b"{") {
+        // JSON that does not parse, or is not an object with apiVersion and kind, is some
+        // other program's value.
+        return Ok(serde_json::from_slice::<Value>(b)
+            .ok()
+            .filter(is_object)
+            .map(|object| opened(Encoding::Json, object, 0)));
+    }
+    Ok(None)
+}
+
+/// A Kubernetes object: a JSON object with string apiVersion and kind.
+fn is_object(v: &Value) -> bool {
+    v.get("apiVersion").is_some_and(Value::is_string) && v.get("kind").is_some_and(Value::is_string)
+}
+
+fn set_resource_version(v: &mut Value, rev: i64) {
+    if let Value::Object(o) = v {
+        let meta = o.entry("metadata").or_insert_with(|| Value::Object(Map::new()));
+        if let Value::Object(m) = meta {
+            m.insert("resourceVersion".into(), Value::String(rev.to_string()));
+        }
+    }
+}
+
+/// Why an edited object cannot be written back.
+#[derive(Debug, thiserror::Error)]
+pub enum EncodeError {
+    #[error("{0}")]
+    Codec(#[from] CodecError),
+    #[error(
+        "its value has {0} fields newer than the codec's schema (k8s-pb 0.9.0): writing the edited object would lose them"
+    )]
+    Newer(u64),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// The value for `object` (edited) in the encoding and at-rest envelope `was` came in.
+/// `metadata.resourceVersion` is removed: the API server does not store it.
+pub fn encode(key: &[u8], was: &Opened, object: &Value, at_rest: Option<&AtRest>) -> Result<Vec<u8>, EncodeError> {
+    if was.unknown_fields > 0 {
+        return Err(EncodeError::Newer(was.unknown_fields));
+    }
+    let mut object = object.clone();
+    if let Some(Value::Object(m)) = object.get_mut("metadata") {
+        m.remove("resourceVersion");
+    }
+    if !is_object(&object) {
+        return Err(EncodeError::Other("the object has no apiVersion or kind".into()));
+    }
+    let plain = match was.encoding {
+        Encoding::Protobuf => codec::encode_object(&object)?,
+        Encoding::Json => {
+            let mut v = serde_json::to_vec(&object).map_err(|e| EncodeError::Other(e.to_string()))?;
+            if was.newline {
+                v.push(b'\n');
+            }
+            v
+        }
+        Encoding::Cbor => {
+            let mut v = CBOR_MAGIC.to_vec();
+            ciborium::into_writer(&object, &mut v).map_err(|e| EncodeError::Other(e.to_string()))?;
+            v
+        }
+    };
+    match (&was.sealed, at_rest) {
+        (None, _) => Ok(plain),
+        (Some((provider, name)), Some(cfg)) => {
+            cfg.seal_as(provider, name, key, &plain).map_err(|e| EncodeError::Other(e.to_string()))
+        }
+        (Some(_), None) => Err(EncodeError::Other("it was encrypted and no --encryption-config is given".into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn json_and_cbor_objects_open_and_write_back() {
+        let v = br#"{"apiVersion":"example.com/v1","kind":"Widget","metadata":{"name":"w"},"spec":{"size":3}}
+"#;
+        let Outcome::Object(o) = open(b"/registry/example.com/widgets/default/w", v, 42, None) else { panic!() };
+        assert_eq!((o.encoding, o.object["metadata"]["resourceVersion"].as_str()), (Encoding::Json, Some("42")));
+        assert_eq!(encode(b"k", &o, &o.object, None).unwrap(), v.to_vec());
+
+        let mut cbor = CBOR_MAGIC.to_vec();
+        ciborium::into_writer(
+            &json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": {"n": [1, "a"]}}),
+            &mut cbor,
+        )
+        .unwrap();
+        let Outcome::Object(o) = open(b"k", &cbor, 7, None) else { panic!() };
+        assert_eq!(o.encoding, Encoding::Cbor);
+        assert_eq!(o.object["spec"]["n"], json!([1, "a"]));
+        assert_eq!(encode(b"k", &o, &o.object, None).unwrap(), cbor);
+
+        for other in [&b"10.0.0.0/24"[..], b"{\"not\":\"k8s\"}", b"{broken", b""] {
+            assert!(matches!(open(b"k", other, 1, None), Outcome::NotObject), "{other:?}");
+        }
+        assert!(matches!(open(b"k", b"k8s:enc:aescbc:v1:key1:xxxx", 1, None), Outcome::Encrypted));
+        assert!(matches!(open(b"k", b"k8s\0\x0a\x02", 1, None), Outcome::Failed(_)));
+    }
+}
