@@ -11,8 +11,10 @@ complete -c kv-filter -l exclude-resource -d 'Drop these resources (repeatable, 
 complete -c kv-filter -s n -l namespace -d 'Keep objects in these namespaces (repeatable, comma-separated)' -r
 complete -c kv-filter -l exclude-namespace -d 'Drop objects in these namespaces (repeatable, comma-separated)' -r
 complete -c kv-filter -l name -d 'Keep objects whose name matches the regex' -r
+complete -c kv-filter -s l -l selector -d 'Keep objects whose labels match, as kubectl\'s -l: `app=web,tier!=db`, `env in (a,b)`, `env notin (a)`, `app`, `!app` (values are decoded; other records are dropped)' -r
+complete -c kv-filter -l field-selector -d 'Keep objects whose fields match: `status.phase=Running,spec.nodeName!=`, any dotted path (`metadata.ownerReferences.kind=ReplicaSet`); a missing field is ""' -r
 complete -c kv-filter -l rewrite-prefix -d 'Rewrite keys starting with OLD to start with NEW instead (repeatable; first match wins)' -r
-complete -c kv-filter -l encryption-config -d 'The API server\'s EncryptionConfiguration: values encrypted with aesgcm (bound to their key) are re-encrypted under their rewritten key; without it such values are refused' -r -F
+complete -c kv-filter -l encryption-config -d 'The API server\'s EncryptionConfiguration: values encrypted with aesgcm (bound to their key) are re-encrypted under their rewritten key (without it such values are refused), and encrypted values are decrypted to apply -l and --field-selector' -r -F
 complete -c kv-filter -s q -l quiet -d 'No summary on stderr'
 complete -c kv-filter -s h -l help -d 'Print help'
 complete -c kv-filter -s V -l version -d 'Print version'

@@ -29,6 +29,9 @@ use reshifter_format::{
 };
 use reshifter_k8s as k8s;
 
+use crate::objects::{self, Outcome};
+use crate::selector::Selector;
+
 /// What to keep, drop and rewrite: kv-filter's command-line options.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct FilterOptions {
@@ -78,12 +81,23 @@ pub struct FilterOptions {
     #[arg(long, value_name = "REGEX", help_heading = "Kubernetes")]
     pub name: Option<String>,
 
+    /// Keep objects whose labels match, as kubectl's -l: `app=web,tier!=db`, `env in (a,b)`,
+    /// `env notin (a)`, `app`, `!app` (values are decoded; other records are dropped)
+    #[arg(long = "selector", short = 'l', value_name = "SELECTOR", help_heading = "Kubernetes")]
+    pub label_selectors: Vec<String>,
+
+    /// Keep objects whose fields match: `status.phase=Running,spec.nodeName!=`, any dotted path
+    /// (`metadata.ownerReferences.kind=ReplicaSet`); a missing field is ""
+    #[arg(long = "field-selector", value_name = "SELECTOR", help_heading = "Kubernetes")]
+    pub field_selectors: Vec<String>,
+
     /// Rewrite keys starting with OLD to start with NEW instead (repeatable; first match wins)
     #[arg(long = "rewrite-prefix", value_name = "OLD=NEW")]
     pub rewrites: Vec<String>,
 
     /// The API server's EncryptionConfiguration: values encrypted with aesgcm (bound to their
-    /// key) are re-encrypted under their rewritten key; without it such values are refused
+    /// key) are re-encrypted under their rewritten key (without it such values are refused), and
+    /// encrypted values are decrypted to apply -l and --field-selector
     #[arg(long, value_name = "FILE")]
     pub encryption_config: Option<PathBuf>,
 
@@ -111,6 +125,7 @@ pub struct Matcher {
     exclude_namespaces: Vec<String>,
     name: Option<Regex>,
     rewrites: Vec<(Vec<u8>, Vec<u8>)>,
+    selector: Selector,
 }
 
 fn split_list(items: &[String]) -> Vec<String> {
@@ -192,6 +207,8 @@ impl Matcher {
             exclude_namespaces: split_list(&o.exclude_namespaces),
             name,
             rewrites,
+            selector: Selector::new(&o.label_selectors, &o.field_selectors)
+                .map_err(|e| Error::new(Kind::Usage, format!("bad selector: {e}")))?,
         })
     }
 
@@ -215,6 +232,7 @@ impl Matcher {
             && self.namespaces.is_empty()
             && self.exclude_namespaces.is_empty()
             && self.name.is_none()
+            && self.selector.is_empty()
     }
 
     /// Should this key be kept?
@@ -324,6 +342,8 @@ impl Matcher {
 struct Kept {
     size: u64,
     line: Option<Out>,
+    /// Why a selector could not be applied (the record is left out).
+    undecided: Option<String>,
 }
 
 /// A line to write, with its record's metadata.
@@ -411,7 +431,18 @@ fn filter(o: FilterOptions, reader: ParReader, out: Output) -> Result<()> {
     let map = |mut r: Record, v: &RecordMeta, raw: &[u8]| -> Result<Kept> {
         let size = (r.key.len() + r.value.len()) as u64;
         if !m.keep(&r.key) {
-            return Ok(Kept { size, line: None });
+            return Ok(Kept { size, line: None, undecided: None });
+        }
+        if !m.selector.is_empty() {
+            let why = match objects::open(&r.key, &r.value, r.mod_revision, at_rest.as_ref()) {
+                Outcome::Object(obj) if m.selector.matches(&obj.object) => None,
+                Outcome::Object(_) | Outcome::NotObject => return Ok(Kept { size, line: None, undecided: None }),
+                Outcome::Encrypted => Some("encrypted at rest: give --encryption-config to select it".to_string()),
+                Outcome::Failed(why) => Some(format!("not decoded: {why}")),
+            };
+            if why.is_some() {
+                return Ok(Kept { size, line: None, undecided: why.map(|w| format!("key {}: {w}", show_key(&r.key))) });
+            }
         }
         let mut rebound = false;
         let line = match m.rewrite(&r.key) {
@@ -429,10 +460,18 @@ fn filter(o: FilterOptions, reader: ParReader, out: Output) -> Result<()> {
             }
         };
         let meta = if rebound { r.meta() } else { v.rekeyed(r.key) };
-        Ok(Kept { size, line: Some(Out { line, meta }) })
+        Ok(Kept { size, line: Some(Out { line, meta }), undecided: None })
     };
+    let mut undecided = 0u64;
+    let quiet = o.quiet;
     let sink = |k: Kept| -> Result<()> {
         run.record(k.size, |t| format!("{} keys read", t.keys));
+        if let Some(why) = k.undecided {
+            undecided += 1;
+            if undecided <= 5 && !quiet {
+                eprintln!("kv-filter: {why}: left out");
+            }
+        }
         if let Some(o) = k.line {
             match &mut sorter {
                 Some(s) => s.push(o.meta.key.clone(), pack_kept(&o))?,
@@ -448,9 +487,14 @@ fn filter(o: FilterOptions, reader: ParReader, out: Output) -> Result<()> {
             write_kept(&mut w, &unpack_kept(key, &p))?;
         }
     }
+    let undecided_note = if undecided > 0 {
+        format!(", {undecided} left out because the selector could not be applied")
+    } else {
+        String::new()
+    };
     run.end(w, |kept, read| {
         format!(
-            "{} of {} keys kept ({} read) in {}",
+            "{} of {} keys kept{undecided_note} ({} read) in {}",
             kept.count,
             read.keys,
             human_bytes(read.bytes),

@@ -13,4 +13,5 @@ pub mod filter;
 pub mod kvgen;
 pub mod objects;
 pub mod rekey;
+pub mod selector;
 pub mod stats;
