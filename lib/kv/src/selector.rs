@@ -157,7 +157,7 @@ impl Selector {
             && self.fields.iter().all(|f| {
                 let mut found = Vec::new();
                 values_at(object, &f.path, &mut found);
-                let any = found.iter().any(|v| *v == f.value);
+                let any = found.contains(&f.value);
                 if f.equal { any } else { !any }
             })
     }
