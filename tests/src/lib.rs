@@ -40,9 +40,19 @@ pub fn bin(name: &str) -> PathBuf {
     bin_dir().join(name)
 }
 
-/// A free TCP port on 127.0.0.1.
+/// A free TCP port on 127.0.0.1, never one handed out before in this process: two servers
+/// started at once by parallel tests must not get the same port (the second would fail to bind,
+/// and a health check of its port would reach the first).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    loop {
+        let p = TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+        let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+        if !given.contains(&p) {
+            given.push(p);
+            return p;
+        }
+    }
 }
 
 /// Output of a finished command.
@@ -410,7 +420,10 @@ impl Etcd {
             }
             let o = self.etcdctl_cmd(&["endpoint", "health", "--command-timeout=1s"]).output().expect("etcdctl");
             if o.status.success() {
-                return true;
+                // Healthy, and it is ours: a server that failed to bind exits at once, while
+                // whatever holds the port answered.
+                std::thread::sleep(Duration::from_millis(200));
+                return self.child.as_mut().is_none_or(|c| matches!(c.try_wait(), Ok(None)));
             }
             std::thread::sleep(Duration::from_millis(100));
         }

@@ -241,3 +241,31 @@ fn kv_gens_encrypted_secrets_open_with_the_config_it_writes() {
     let v: serde_json::Value = serde_json::from_slice(&o.ok().stdout).unwrap();
     assert_eq!(v["encodings"]["decrypted"]["secretbox/box2"]["keys"].as_u64(), Some(opened));
 }
+
+#[test]
+fn archive_unpack_verify_opens_every_encrypted_value() {
+    let d = tmp();
+    let p = d.path().display();
+    sh(&format!("kv-gen --objects 3000 --seed 9 --encryption-config-out {p}/enc.yaml | archive-pack -o {p}/b.zip"))
+        .ok();
+    let n = sh(&format!("archive-unpack {p}/b.zip | kv-stats --json | jq .encodings.encrypted.keys"));
+    let n: u64 = n.ok().stdout_str().trim().parse().unwrap();
+    assert!(n > 50, "{n}");
+    let o = sh(&format!("archive-unpack --verify --encryption-config {p}/enc.yaml {p}/b.zip"));
+    o.ok();
+    assert!(o.stderr.starts_with("archive-unpack: verified 3000 keys, "), "{}", o.stderr);
+    assert!(o.stderr.ends_with(&format!("; encrypted at rest: aescbc/key1 {n} decrypted\n")), "{}", o.stderr);
+    // A config without the backup's key: the backup would restore Secrets nobody can read.
+    let other = config(d.path(), "other.yaml", &keys("aescbc", "key1", &secret(7)));
+    let o = sh(&format!("archive-unpack --verify --encryption-config {} {p}/b.zip", other.display()));
+    assert_eq!(o.code, 5, "{}", o.stderr);
+    assert!(
+        o.stderr.starts_with(&format!(
+            "archive-unpack: {n} encrypted values do not decrypt with --encryption-config (restored, the API server could not read them); the first: \"/registry/secrets/"
+        )),
+        "{}",
+        o.stderr
+    );
+    let o = sh(&format!("archive-unpack --encryption-config {p}/enc.yaml {p}/b.zip > /dev/null"));
+    assert_eq!(o.code, 2, "{}", o.stderr);
+}

@@ -289,3 +289,39 @@ fn selectors_pick_what_jq_picks_on_the_decoded_objects() {
         (2, "kv-filter: bad selector: \"app in web\": expected a set of values in parentheses\n")
     );
 }
+
+#[test]
+fn edited_secrets_are_encrypted_again_with_their_key() {
+    let t = tmp();
+    let p = t.path().display();
+    sh(&format!("kv-gen --objects 2000 --seed 4 --encryption-config-out {p}/enc.yaml -o {p}/g.ndjson")).ok();
+    let edit = format!(
+        "kv-decode -q --encryption-config {p}/enc.yaml {p}/g.ndjson \
+         | jq -c 'if .object.kind == \"Secret\" then .object.data.extra = \"c2VjcmV0\" else . end' \
+         | kv-encode --encryption-config {p}/enc.yaml -o {p}/e.ndjson"
+    );
+    let o = sh(&edit);
+    o.ok();
+    // Still encrypted with aescbc key1 (kv-stats opens every one), and each has the new entry.
+    let before =
+        sh(&format!("kv-stats --json --encryption-config {p}/enc.yaml {p}/g.ndjson | jq -c .encodings.decrypted"));
+    let after =
+        sh(&format!("kv-stats --json --encryption-config {p}/enc.yaml {p}/e.ndjson | jq -c .encodings.decrypted"));
+    assert_eq!(before.ok().stdout_str().split("\"bytes\"").next(), after.ok().stdout_str().split("\"bytes\"").next());
+    let o = sh(&format!(
+        "kv-decode -q --encryption-config {p}/enc.yaml {p}/e.ndjson | jq -r 'select(.object.kind == \"Secret\") | .object.data.extra' | sort | uniq -c"
+    ));
+    let lines = o.ok().stdout_str();
+    assert_eq!(lines.lines().count(), 1, "{lines}");
+    assert!(lines.trim().ends_with(" c2VjcmV0"), "{lines}");
+    // Without the config an edited encrypted object cannot be written.
+    let o = sh(&format!(
+        "kv-decode -q --encryption-config {p}/enc.yaml {p}/g.ndjson | jq -c 'if .object.kind == \"Secret\" then .object.data.extra = \"eA==\" else . end' | kv-encode > /dev/null"
+    ));
+    assert_eq!(o.code, 3);
+    assert!(
+        o.stderr.ends_with(": its value is encrypted at rest: give the --encryption-config kv-decode had\n"),
+        "{}",
+        o.stderr
+    );
+}

@@ -12,6 +12,7 @@
 //! Archives written by other tools (ReShifter's `<backup id>/<key path>/content`) are read with
 //! random access; from a pipe they are first spooled to a temporary file.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Cursor, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -31,6 +32,7 @@ use reshifter_format::{
     Checker, Header, MAX_LINE, MAX_VALUE, Record, StreamKind, StreamReader, StreamWriter, Verify, lease_hex,
     narrowed_header, parse_any_header, push_bytes_field, push_json_str, read_line_capped, show_key,
 };
+use reshifter_k8s::atrest::{self, AtRest};
 
 /// What archive-unpack produces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,6 +75,11 @@ pub struct UnpackOptions {
     /// age identity (private key) file for an encrypted archive (or set RESHIFTER_IDENTITY_FILE)
     #[arg(long, value_name = "FILE", help_heading = "Decryption (age)")]
     pub identity_file: Vec<PathBuf>,
+
+    /// With --verify: the API server's EncryptionConfiguration; every value encrypted at rest is
+    /// decrypted, the count per key is reported, and any that does not decrypt fails (exit 5)
+    #[arg(long, value_name = "FILE", requires = "verify")]
+    pub encryption_config: Option<PathBuf>,
 
     /// No summary on stderr
     #[arg(short, long)]
@@ -131,6 +138,57 @@ struct Target {
     stream: Option<StreamWriter<Output>>,
     list: Option<Output>,
     line: Vec<u8>,
+    at_rest: Option<AtRestCheck>,
+}
+
+/// --verify --encryption-config: what each `provider/key name` decrypted, and what did not.
+struct AtRestCheck {
+    config: AtRest,
+    /// `provider/key` → (decrypted, failed).
+    keys: BTreeMap<String, (u64, u64)>,
+    first_failure: Option<String>,
+}
+
+impl AtRestCheck {
+    fn see(&mut self, r: &Record) {
+        let Some((provider, _, name, _)) = atrest::envelope(&r.value) else { return };
+        let slot = self.keys.entry(format!("{provider}/{name}")).or_default();
+        match self.config.open(&r.key, &r.value) {
+            Some(Ok(_)) => slot.0 += 1,
+            Some(Err(e)) => {
+                slot.1 += 1;
+                self.first_failure.get_or_insert_with(|| format!("{}: {e}", show_key(&r.key)));
+            }
+            None => {}
+        }
+    }
+
+    /// The report, or the error when any value did not decrypt.
+    fn end(self) -> Result<String> {
+        let per: Vec<String> = self
+            .keys
+            .iter()
+            .map(
+                |(k, (ok, bad))| {
+                    if *bad > 0 { format!("{k} {ok} decrypted, {bad} not") } else { format!("{k} {ok} decrypted") }
+                },
+            )
+            .collect();
+        let bad: u64 = self.keys.values().map(|c| c.1).sum();
+        if let Some(first) = self.first_failure {
+            return Err(Error::new(
+                Kind::Integrity,
+                format!(
+                    "{bad} encrypted values do not decrypt with --encryption-config (restored, the API server could not read them); the first: {first}"
+                ),
+            ));
+        }
+        Ok(if per.is_empty() {
+            "; no value encrypted at rest".into()
+        } else {
+            format!("; encrypted at rest: {}", per.join(", "))
+        })
+    }
 }
 
 impl Target {
@@ -155,7 +213,15 @@ impl Target {
             Mode::List => list = Some(Output::create(o.output.as_deref())?),
             Mode::Verify => {}
         }
-        Ok(Target { mode: o.mode(), prefixes, stream, list, line: Vec::new() })
+        let at_rest = match &o.encryption_config {
+            Some(p) => Some(AtRestCheck {
+                config: AtRest::load(p).map_err(|e| Error::new(Kind::Usage, e.to_string()))?,
+                keys: BTreeMap::new(),
+                first_failure: None,
+            }),
+            None => None,
+        };
+        Ok(Target { mode: o.mode(), prefixes, stream, list, line: Vec::new(), at_rest })
     }
 
     fn wanted(&self, key: &[u8]) -> bool {
@@ -190,7 +256,11 @@ impl Target {
                 l.extend_from_slice(b"}\n");
                 self.list.as_mut().expect("list").write_all(l)?;
             }
-            Mode::Verify => {}
+            Mode::Verify => {
+                if let Some(c) = &mut self.at_rest {
+                    c.see(r);
+                }
+            }
         }
         Ok(())
     }
@@ -203,27 +273,28 @@ enum Unpacked {
 }
 
 impl pipeline::Sink for Unpacked {
-    type Closed = ();
-    fn close(self) -> Result<()> {
+    /// What --encryption-config found (for the summary).
+    type Closed = String;
+    fn close(self) -> Result<String> {
         match self {
             Unpacked::Keyspace(t) => t.close(),
-            Unpacked::Delta(t) => t.close(),
+            Unpacked::Delta(t) => t.close().map(|()| String::new()),
         }
     }
 }
 
 impl pipeline::Sink for Target {
-    type Closed = ();
+    type Closed = String;
 
     /// Everything checked: write the trailer and put the output in place.
-    fn close(self) -> Result<()> {
+    fn close(self) -> Result<String> {
         if let Some(w) = self.stream {
             w.close()?;
         }
         if let Some(l) = self.list {
             l.finish()?;
         }
-        Ok(())
+        self.at_rest.map_or(Ok(String::new()), AtRestCheck::end)
     }
 }
 
@@ -258,6 +329,7 @@ pub fn open_records(path: Option<&Path>, keys: KeyArgs) -> Result<Source> {
         prefixes: Vec::new(),
         passphrase_file: keys.passphrase_file,
         identity_file: keys.identity_files,
+        encryption_config: None,
         quiet: true,
     };
     let (rd, wr) = std::io::pipe()?;
@@ -345,7 +417,10 @@ fn unpack_from(o: &UnpackOptions, input: Box<dyn BufRead + Send>, into: Option<O
         Mode::List => "listed",
         Mode::Stream => "unpacked",
     };
-    run.end(target, |_, t| format!("{what} {} keys, {} in {}", t.keys, human_bytes(t.bytes), secs(t.elapsed)))
+    run.end(target, |note, t| {
+        format!("{what} {} keys, {} in {}{note}", t.keys, human_bytes(t.bytes), secs(t.elapsed))
+    })?;
+    Ok(())
 }
 
 fn progress_line(t: &Tally) -> String {

@@ -48,7 +48,7 @@ pub enum Outcome {
 /// with `metadata.resourceVersion` filled from `mod_revision` as the API server does.
 pub fn open(key: &[u8], value: &[u8], mod_revision: i64, at_rest: Option<&AtRest>) -> Outcome {
     let (plain, sealed);
-    if let Some((provider, name, _, _)) = atrest::envelope(value) {
+    if let Some((provider, _, name, _)) = atrest::envelope(value) {
         let Some(cfg) = at_rest else { return Outcome::Encrypted };
         match cfg.open(key, value) {
             Some(Ok(p)) => plain = p,
