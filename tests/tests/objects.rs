@@ -202,6 +202,17 @@ fn edits_go_back_into_each_encoding_and_bad_edits_are_refused() {
     let o = sh_input(&format!("kv-decode -q | head -n 2 | kv-encode -o {}", p.display()), &input);
     assert_eq!(o.code, 4, "{}", o.stderr);
     assert!(!p.exists());
+    // Cut inside a record's line (inside its object).
+    let o = sh_input(&format!("kv-decode -q | head -c 3000 | kv-encode -o {}", p.display()), &input);
+    assert_eq!(
+        (o.code, o.stderr.as_str()),
+        (4, "kv-encode: line 2: stream ends in the middle of a line: the input is truncated\n")
+    );
+    assert!(!p.exists());
+    // Anything after the trailer.
+    let o = sh_input(&format!("kv-decode -q | sed '$p' | kv-encode -o {}", p.display()), &input);
+    assert_eq!((o.code, o.stderr.as_str()), (3, "kv-encode: line 4: data after the trailer\n"));
+    assert!(!p.exists());
 }
 
 #[test]

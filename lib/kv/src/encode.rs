@@ -9,16 +9,19 @@
 //! spooled to an unlinked temporary file until the trailer is checked, because the header, which
 //! comes first, depends on whether anything changed: memory stays flat.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, BufWriter, Seek, Write};
 use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::mpsc::sync_channel;
 
 use reshifter_format::error::{Error, Kind, Result};
 use reshifter_format::io::{Output, open_input};
 use reshifter_format::pipeline::Run;
 use reshifter_format::report::{human_bytes, secs};
 use reshifter_format::{
-    Checker, Line, MAX_LINE, Record, StreamWriter, Verify, parse_line, read_header, read_line_capped, show_key,
-    trim_newline,
+    Checker, Line, MAX_LINE, Record, RecordMeta, StreamWriter, Verify, parse_line, read_header, read_line_capped,
+    show_key, trim_newline,
 };
 use reshifter_k8s::atrest::AtRest;
 use serde_json::Value;
@@ -77,6 +80,46 @@ fn reencode(r: &Record, given: &Value, at_rest: Option<&AtRest>) -> Result<Optio
         .map_err(|e| bad(format!("cannot write the edited object: {e}")))
 }
 
+const BATCH_LINES: usize = 256;
+const BATCH_BYTES: usize = 4 << 20;
+
+/// One line, parsed and its object written back.
+enum Item {
+    Trailer(reshifter_format::Trailer, Vec<u8>),
+    /// `read` is the metadata of the record as read (what the input's digests cover).
+    Record {
+        record: Record,
+        read: RecordMeta,
+        object: bool,
+        edited: bool,
+    },
+}
+
+fn item(buf: &[u8], line_no: u64, at_rest: Option<&AtRest>) -> Result<Item> {
+    let complete = buf.ends_with(b"\n");
+    let (line, object) = match split_object(trim_newline(buf), line_no) {
+        Err(_) if !complete => {
+            let why = format!("line {line_no}: stream ends in the middle of a line: the input is truncated");
+            return Err(Error::new(Kind::Truncated, why));
+        }
+        r => r?,
+    };
+    Ok(match parse_line(&line, line_no, complete)? {
+        Line::Trailer(t) => Item::Trailer(t, trim_newline(buf).to_vec()),
+        Line::Record(mut record) => {
+            let read = record.meta();
+            let (has, mut edited) = (object.is_some(), false);
+            if let Some(given) = object
+                && let Some(v) = reencode(&record, &given, at_rest)?
+            {
+                record.value = v;
+                edited = true;
+            }
+            Item::Record { record, read, object: has, edited }
+        }
+    })
+}
+
 /// Run kv-encode.
 pub fn run(o: EncodeOptions) -> Result<()> {
     let at_rest = match &o.encryption_config {
@@ -90,38 +133,103 @@ pub fn run(o: EncodeOptions) -> Result<()> {
         tempfile::tempfile().map_err(|e| Error::with_source(Kind::Failure, "cannot make a temporary file", e))?;
     let mut w = StreamWriter::new(BufWriter::new(spool), &header)?;
     let mut run = Run::new("kv-encode", o.quiet);
-    let (mut buf, mut line_no, mut objects, mut changed) = (Vec::new(), 1u64, 0u64, 0u64);
-    let trailer_line = loop {
-        buf.clear();
-        if read_line_capped(&mut input, &mut buf, MAX_LINE)? == 0 {
-            return Err(checker.truncated());
-        }
-        line_no += 1;
-        let complete = buf.ends_with(b"\n");
-        let (line, object) = split_object(trim_newline(&buf), line_no)?;
-        match parse_line(&line, line_no, complete)? {
-            Line::Trailer(t) => {
-                checker.trailer(&t, line_no)?;
-                break trim_newline(&buf).to_vec();
+    let (mut objects, mut changed) = (0u64, 0u64);
+    let mut trailer_line = None;
+    let at_rest = at_rest.as_ref();
+    // Lines in batches to the workers (decode, compare, re-encode); this thread takes their
+    // results in order, checks them as any reader does, and writes.
+    let threads = crate::filter::threads();
+    let (batch_tx, batch_rx) = sync_channel::<(u64, u64, Vec<Vec<u8>>)>(threads * 2);
+    // Taken away when this thread stops early: the reader's next send then fails.
+    let batch_rx = Mutex::new(Some(batch_rx));
+    let (done_tx, done_rx) = sync_channel::<(u64, Vec<Result<Item>>)>(threads * 2);
+    std::thread::scope(|scope| -> Result<()> {
+        let reader = scope.spawn(move || -> Result<()> {
+            let (mut seq, mut line_no) = (0u64, 1u64);
+            loop {
+                let (mut batch, mut bytes) = (Vec::with_capacity(BATCH_LINES), 0usize);
+                let first = line_no + 1;
+                while batch.len() < BATCH_LINES && bytes < BATCH_BYTES {
+                    let mut buf = Vec::new();
+                    if read_line_capped(&mut input, &mut buf, MAX_LINE)? == 0 {
+                        break;
+                    }
+                    line_no += 1;
+                    bytes += buf.len();
+                    batch.push(buf);
+                }
+                let last = batch.is_empty();
+                if batch_tx.send((seq, first, batch)).is_err() || last {
+                    return Ok(());
+                }
+                seq += 1;
             }
-            Line::Record(mut r) => {
-                checker.record(line_no, &r.meta())?;
-                run.record((r.key.len() + r.value.len()) as u64, |t| format!("{} keys read", t.keys));
-                if let Some(given) = object {
-                    objects += 1;
-                    if let Some(v) = reencode(&r, &given, at_rest.as_ref())? {
-                        r.value = v;
-                        changed += 1;
+        });
+        for _ in 0..threads {
+            let (rx, tx) = (&batch_rx, done_tx.clone());
+            scope.spawn(move || {
+                loop {
+                    let next = match rx.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+                        Some(rx) => rx.recv(),
+                        None => return,
+                    };
+                    let Ok((seq, first, batch)) = next else { return };
+                    let items = batch.iter().enumerate().map(|(i, l)| item(l, first + i as u64, at_rest)).collect();
+                    if tx.send((seq, items)).is_err() {
+                        return;
                     }
                 }
-                w.write(&r)?;
-            }
+            });
         }
-    };
-    buf.clear();
-    if read_line_capped(&mut input, &mut buf, MAX_LINE)? > 0 {
-        return Err(Error::bad_line(line_no + 1, "data after the trailer"));
-    }
+        drop(done_tx);
+        let (mut want, mut pending, mut line_no) = (0u64, BTreeMap::new(), 1u64);
+        let result = (|| -> Result<()> {
+            for (seq, items) in done_rx.iter() {
+                pending.insert(seq, items);
+                while let Some(items) = pending.remove(&want) {
+                    want += 1;
+                    if items.is_empty() {
+                        return match trailer_line {
+                            Some(_) => Ok(()),
+                            None => Err(checker.truncated()),
+                        };
+                    }
+                    for it in items {
+                        line_no += 1;
+                        if trailer_line.is_some() {
+                            return Err(Error::bad_line(line_no, "data after the trailer"));
+                        }
+                        match it? {
+                            Item::Trailer(t, raw) => {
+                                checker.trailer(&t, line_no)?;
+                                trailer_line = Some(raw);
+                            }
+                            Item::Record { record, read, object, edited } => {
+                                checker.record(line_no, &read)?;
+                                run.record((record.key.len() + record.value.len()) as u64, |t| {
+                                    format!("{} keys read", t.keys)
+                                });
+                                objects += u64::from(object);
+                                changed += u64::from(edited);
+                                w.write(&record)?;
+                            }
+                        }
+                    }
+                }
+            }
+            Err(checker.truncated())
+        })();
+        // Stop the workers and the reader (their channels close) before waiting for them.
+        drop(done_rx);
+        *batch_rx.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        match (result, reader.join()) {
+            // What the reader met (an unreadable input, a line too long) explains the rest.
+            (_, Ok(Err(e))) => Err(e),
+            (r, Ok(Ok(()))) => r,
+            (_, Err(_)) => Err(Error::new(Kind::Failure, "the reading thread failed")),
+        }
+    })?;
+    let trailer_line = trailer_line.ok_or_else(|| checker.truncated())?;
     let (spooled, _) = w.finish()?;
     let mut spooled = spooled.into_inner().map_err(|e| Error::from(e.into_error()))?;
     spooled.rewind()?;
