@@ -23,7 +23,7 @@ import zlib
 
 HEX = re.compile(r"^[0-9a-f]{64}$")
 LEASE = re.compile(r"^[0-9a-fA-F]{1,16}$")
-RECORD_FIELDS = ["key", "key_b64", "create_revision", "mod_revision", "version", "lease", "value", "value_b64"]
+RECORD_FIELDS = ["key", "key_b64", "create_revision", "mod_revision", "version", "lease", "object", "value", "value_b64"]
 MAX_VALUE = 64 << 20
 MAX_LINE = 96 << 20
 
@@ -163,6 +163,9 @@ def check_record(rec, n, h):
             raise Bad(f"line {n}: unknown field {k}")
     if keys != sorted(keys, key=RECORD_FIELDS.index):
         raise Bad(f"line {n}: fields out of the documented order")
+    if "object" in rec and not (isinstance(rec["object"], dict) and isinstance(rec["object"].get("apiVersion"), str)
+                                and isinstance(rec["object"].get("kind"), str)):
+        raise Bad(f"line {n}: object is not a Kubernetes object (apiVersion and kind)")
     key = field_bytes(rec, "key", n)
     value = field_bytes(rec, "value", n)
     if not key:
@@ -212,7 +215,7 @@ def check_stream(data):
     return f"stream: format {h['format']}, {d.count} records, {d.bytes} bytes, complete={bool(h.get('complete'))}"
 
 
-EVENT_FIELDS = ["op"] + RECORD_FIELDS
+EVENT_FIELDS = ["op"] + [f for f in RECORD_FIELDS if f != "object"]
 
 
 class DeltaDigests:

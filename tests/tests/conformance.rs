@@ -66,6 +66,9 @@ fn every_tools_output_conforms_to_the_spec() {
         format!("archive-pack -q {p}/dump.ndjson | archive-unpack -q --prefix /registry/x/"),
         format!("archive-pack -q --layout reshifter {p}/gen.ndjson | archive-unpack -q"),
         format!("archive-unpack -q {fixture}"),
+        // Decoded objects are derived data beside the records (FORMAT.md "Decoded objects").
+        format!("kv-decode -q {p}/gen.ndjson"),
+        format!("kv-decode -q {p}/gen.ndjson | kv-encode -q"),
     ];
     for s in &streams {
         let out = sh(&format!("{s} | {v} stream -"));
