@@ -13,15 +13,15 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, BufWriter, Seek, Write};
 use std::path::PathBuf;
 use std::sync::Mutex;
-use std::sync::mpsc::sync_channel;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use reshifter_format::error::{Error, Kind, Result};
 use reshifter_format::io::{Output, open_input};
 use reshifter_format::pipeline::Run;
 use reshifter_format::report::{human_bytes, secs};
 use reshifter_format::{
-    Checker, Line, MAX_LINE, Record, RecordMeta, StreamWriter, Verify, parse_line, read_header, read_line_capped,
-    show_key, trim_newline,
+    Checker, Header, Line, MAX_LINE, Record, RecordMeta, StreamWriter, Verify, parse_line, read_header,
+    read_line_capped, show_key, trim_newline,
 };
 use reshifter_k8s::atrest::AtRest;
 use serde_json::Value;
@@ -120,105 +120,121 @@ fn item(buf: &[u8], line_no: u64, at_rest: Option<&AtRest>) -> Result<Item> {
     })
 }
 
-/// Run kv-encode.
-pub fn run(o: EncodeOptions) -> Result<()> {
-    let at_rest = match &o.encryption_config {
-        Some(p) => Some(crate::rekey::load_config(p)?),
-        None => None,
-    };
-    let mut input = open_input(o.input.as_deref())?;
-    let (header_line, header) = read_header(&mut input)?;
-    let mut checker = Checker::new(&header, Verify::Full);
-    let spool =
-        tempfile::tempfile().map_err(|e| Error::with_source(Kind::Failure, "cannot make a temporary file", e))?;
-    let mut w = StreamWriter::new(BufWriter::new(spool), &header)?;
-    let mut run = Run::new("kv-encode", o.quiet);
-    let (mut objects, mut changed) = (0u64, 0u64);
-    let mut trailer_line = None;
-    let at_rest = at_rest.as_ref();
-    // Lines in batches to the workers (decode, compare, re-encode); this thread takes their
-    // results in order, checks them as any reader does, and writes.
+/// A batch of lines: its place in the input, the number of its first line, the lines.
+type Batch = (u64, u64, Vec<Vec<u8>>);
+
+/// Read the lines after the header in batches; an empty batch ends the input.
+fn read_batches(mut input: impl BufRead, tx: SyncSender<Batch>) -> Result<()> {
+    let (mut seq, mut line_no) = (0u64, 1u64);
+    loop {
+        let (mut batch, mut bytes) = (Vec::with_capacity(BATCH_LINES), 0usize);
+        let first = line_no + 1;
+        while batch.len() < BATCH_LINES && bytes < BATCH_BYTES {
+            let mut buf = Vec::new();
+            if read_line_capped(&mut input, &mut buf, MAX_LINE)? == 0 {
+                break;
+            }
+            line_no += 1;
+            bytes += buf.len();
+            batch.push(buf);
+        }
+        let last = batch.is_empty();
+        if tx.send((seq, first, batch)).is_err() || last {
+            return Ok(());
+        }
+        seq += 1;
+    }
+}
+
+/// A worker: batches of lines in, their items out.
+fn work(rx: &Mutex<Option<Receiver<Batch>>>, tx: SyncSender<(u64, Vec<Result<Item>>)>, at_rest: Option<&AtRest>) {
+    loop {
+        let next = match rx.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            Some(rx) => rx.recv(),
+            None => return,
+        };
+        let Ok((seq, first, batch)) = next else { return };
+        let items = batch.iter().enumerate().map(|(i, l)| item(l, first + i as u64, at_rest)).collect();
+        if tx.send((seq, items)).is_err() {
+            return;
+        }
+    }
+}
+
+/// The records, checked in order as any reader checks them, written to the spool.
+struct Taken {
+    checker: Checker,
+    w: StreamWriter<BufWriter<std::fs::File>>,
+    run: Run,
+    objects: u64,
+    changed: u64,
+    trailer: Option<Vec<u8>>,
+    line_no: u64,
+}
+
+impl Taken {
+    /// One batch, in order; `Ok(true)` once the input has ended after its trailer.
+    fn batch(&mut self, items: Vec<Result<Item>>) -> Result<bool> {
+        if items.is_empty() {
+            return match self.trailer {
+                Some(_) => Ok(true),
+                None => Err(self.checker.truncated()),
+            };
+        }
+        for it in items {
+            self.line_no += 1;
+            if self.trailer.is_some() {
+                return Err(Error::bad_line(self.line_no, "data after the trailer"));
+            }
+            match it? {
+                Item::Trailer(t, raw) => {
+                    self.checker.trailer(&t, self.line_no)?;
+                    self.trailer = Some(raw);
+                }
+                Item::Record { record, read, object, edited } => {
+                    self.checker.record(self.line_no, &read)?;
+                    let size = (record.key.len() + record.value.len()) as u64;
+                    self.run.record(size, |t| format!("{} keys read", t.keys));
+                    self.objects += u64::from(object);
+                    self.changed += u64::from(edited);
+                    self.w.write(&record)?;
+                }
+            }
+        }
+        Ok(false)
+    }
+}
+
+/// Lines in batches to the workers (decode, compare, re-encode); this thread takes their results
+/// in order into `taken`.
+fn encode_all(input: impl BufRead + Send, taken: &mut Taken, at_rest: Option<&AtRest>) -> Result<()> {
     let threads = crate::filter::threads();
-    let (batch_tx, batch_rx) = sync_channel::<(u64, u64, Vec<Vec<u8>>)>(threads * 2);
+    let (batch_tx, batch_rx) = sync_channel::<Batch>(threads * 2);
     // Taken away when this thread stops early: the reader's next send then fails.
     let batch_rx = Mutex::new(Some(batch_rx));
     let (done_tx, done_rx) = sync_channel::<(u64, Vec<Result<Item>>)>(threads * 2);
-    std::thread::scope(|scope| -> Result<()> {
-        let reader = scope.spawn(move || -> Result<()> {
-            let (mut seq, mut line_no) = (0u64, 1u64);
-            loop {
-                let (mut batch, mut bytes) = (Vec::with_capacity(BATCH_LINES), 0usize);
-                let first = line_no + 1;
-                while batch.len() < BATCH_LINES && bytes < BATCH_BYTES {
-                    let mut buf = Vec::new();
-                    if read_line_capped(&mut input, &mut buf, MAX_LINE)? == 0 {
-                        break;
-                    }
-                    line_no += 1;
-                    bytes += buf.len();
-                    batch.push(buf);
-                }
-                let last = batch.is_empty();
-                if batch_tx.send((seq, first, batch)).is_err() || last {
-                    return Ok(());
-                }
-                seq += 1;
-            }
-        });
+    std::thread::scope(|scope| {
+        let reader = scope.spawn(move || read_batches(input, batch_tx));
         for _ in 0..threads {
             let (rx, tx) = (&batch_rx, done_tx.clone());
-            scope.spawn(move || {
-                loop {
-                    let next = match rx.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
-                        Some(rx) => rx.recv(),
-                        None => return,
-                    };
-                    let Ok((seq, first, batch)) = next else { return };
-                    let items = batch.iter().enumerate().map(|(i, l)| item(l, first + i as u64, at_rest)).collect();
-                    if tx.send((seq, items)).is_err() {
-                        return;
-                    }
-                }
-            });
+            scope.spawn(move || work(rx, tx, at_rest));
         }
         drop(done_tx);
-        let (mut want, mut pending, mut line_no) = (0u64, BTreeMap::new(), 1u64);
-        let result = (|| -> Result<()> {
-            for (seq, items) in done_rx.iter() {
-                pending.insert(seq, items);
-                while let Some(items) = pending.remove(&want) {
-                    want += 1;
-                    if items.is_empty() {
-                        return match trailer_line {
-                            Some(_) => Ok(()),
-                            None => Err(checker.truncated()),
-                        };
-                    }
-                    for it in items {
-                        line_no += 1;
-                        if trailer_line.is_some() {
-                            return Err(Error::bad_line(line_no, "data after the trailer"));
-                        }
-                        match it? {
-                            Item::Trailer(t, raw) => {
-                                checker.trailer(&t, line_no)?;
-                                trailer_line = Some(raw);
-                            }
-                            Item::Record { record, read, object, edited } => {
-                                checker.record(line_no, &read)?;
-                                run.record((record.key.len() + record.value.len()) as u64, |t| {
-                                    format!("{} keys read", t.keys)
-                                });
-                                objects += u64::from(object);
-                                changed += u64::from(edited);
-                                w.write(&record)?;
-                            }
-                        }
+        let mut result = Err(taken.checker.truncated());
+        let (mut want, mut pending) = (0u64, BTreeMap::new());
+        'all: for (seq, items) in done_rx.iter() {
+            pending.insert(seq, items);
+            while let Some(items) = pending.remove(&want) {
+                want += 1;
+                match taken.batch(items) {
+                    Ok(false) => {}
+                    done => {
+                        result = done.map(|_| ());
+                        break 'all;
                     }
                 }
             }
-            Err(checker.truncated())
-        })();
+        }
         // Stop the workers and the reader (their channels close) before waiting for them.
         drop(done_rx);
         *batch_rx.lock().unwrap_or_else(|e| e.into_inner()) = None;
@@ -228,31 +244,32 @@ pub fn run(o: EncodeOptions) -> Result<()> {
             (r, Ok(Ok(()))) => r,
             (_, Err(_)) => Err(Error::new(Kind::Failure, "the reading thread failed")),
         }
-    })?;
-    let trailer_line = trailer_line.ok_or_else(|| checker.truncated())?;
-    let (spooled, _) = w.finish()?;
+    })
+}
+
+/// The output: the header (the one before kv-decode when nothing changed, else with kv-encode in
+/// its history), the spooled records, and the trailer (the input's own when nothing changed).
+fn write_out(o: &EncodeOptions, header_line: &[u8], header: &Header, taken: Taken) -> Result<Run> {
+    let trailer_line = taken.trailer.ok_or_else(|| taken.checker.truncated())?;
+    let changed = taken.changed;
+    let (spooled, _) = taken.w.finish()?;
     let mut spooled = spooled.into_inner().map_err(|e| Error::from(e.into_error()))?;
     spooled.rewind()?;
     let mut out = Output::create(o.output.as_deref())?;
     let mut lines = BufReader::new(spooled);
     let mut line = Vec::new();
     lines.read_until(b'\n', &mut line)?; // the header, written again below
-    if changed == 0 {
-        // The stream as it was before kv-decode: its header without kv-decode's entry.
-        let mut h = header.clone();
-        if h.history.last().is_some_and(|e| e == "kv-decode") {
-            h.history.pop();
-            serde_json::to_writer(&mut out, &h).map_err(std::io::Error::other)?;
-        } else {
-            out.write_all(&header_line)?;
-        }
-        out.write_all(b"\n")?;
-    } else {
-        let mut h = header.clone();
+    let mut h = header.clone();
+    if changed > 0 {
         h.history.push(format!("kv-encode: {changed} edited objects written into their values"));
         serde_json::to_writer(&mut out, &h).map_err(std::io::Error::other)?;
-        out.write_all(b"\n")?;
+    } else if h.history.last().is_some_and(|e| e == "kv-decode") {
+        h.history.pop();
+        serde_json::to_writer(&mut out, &h).map_err(std::io::Error::other)?;
+    } else {
+        out.write_all(header_line)?;
     }
+    out.write_all(b"\n")?;
     let mut pending: Option<Vec<u8>> = None;
     loop {
         line.clear();
@@ -263,7 +280,6 @@ pub fn run(o: EncodeOptions) -> Result<()> {
             out.write_all(&p)?;
         }
     }
-    // The last line is the recomputed trailer: the input's own when nothing changed.
     match (changed, pending) {
         (0, _) => {
             out.write_all(&trailer_line)?;
@@ -273,6 +289,31 @@ pub fn run(o: EncodeOptions) -> Result<()> {
         (_, None) => return Err(Error::new(Kind::Failure, "the spooled stream lost its trailer")),
     }
     out.finish()?;
+    Ok(taken.run)
+}
+
+/// Run kv-encode.
+pub fn run(o: EncodeOptions) -> Result<()> {
+    let at_rest = match &o.encryption_config {
+        Some(p) => Some(crate::rekey::load_config(p)?),
+        None => None,
+    };
+    let mut input = open_input(o.input.as_deref())?;
+    let (header_line, header) = read_header(&mut input)?;
+    let spool =
+        tempfile::tempfile().map_err(|e| Error::with_source(Kind::Failure, "cannot make a temporary file", e))?;
+    let mut taken = Taken {
+        checker: Checker::new(&header, Verify::Full),
+        w: StreamWriter::new(BufWriter::new(spool), &header)?,
+        run: Run::new("kv-encode", o.quiet),
+        objects: 0,
+        changed: 0,
+        trailer: None,
+        line_no: 1,
+    };
+    encode_all(input, &mut taken, at_rest.as_ref())?;
+    let (objects, changed) = (taken.objects, taken.changed);
+    let run = write_out(&o, &header_line, &header, taken)?;
     run.done(|t| {
         format!(
             "{} keys: {objects} objects, {changed} edited and written into their values, {} kept byte for byte \

@@ -328,6 +328,21 @@ impl Matcher {
         (out, whole)
     }
 
+    /// Whether the label and field selectors keep this record (true when there are none);
+    /// `Err` says why they cannot judge it.
+    fn selected(&self, r: &Record, at_rest: Option<&k8s::atrest::AtRest>) -> std::result::Result<bool, String> {
+        if self.selector.is_empty() {
+            return Ok(true);
+        }
+        let why = match objects::open(&r.key, &r.value, r.mod_revision, at_rest) {
+            Outcome::Object(obj) => return Ok(self.selector.matches(&obj.object)),
+            Outcome::NotObject => return Ok(false),
+            Outcome::Encrypted => "encrypted at rest: give --encryption-config to select it".to_string(),
+            Outcome::Failed(why) => format!("not decoded: {why}"),
+        };
+        Err(format!("key {}: {why}", show_key(&r.key)))
+    }
+
     /// The key after prefix rewriting, when a rule applies.
     pub fn rewrite(&self, key: &[u8]) -> Option<Vec<u8>> {
         self.rewrites.iter().find(|(old, _)| key.starts_with(old)).map(|(old, new)| {
@@ -433,16 +448,10 @@ fn filter(o: FilterOptions, reader: ParReader, out: Output) -> Result<()> {
         if !m.keep(&r.key) {
             return Ok(Kept { size, line: None, undecided: None });
         }
-        if !m.selector.is_empty() {
-            let why = match objects::open(&r.key, &r.value, r.mod_revision, at_rest.as_ref()) {
-                Outcome::Object(obj) if m.selector.matches(&obj.object) => None,
-                Outcome::Object(_) | Outcome::NotObject => return Ok(Kept { size, line: None, undecided: None }),
-                Outcome::Encrypted => Some("encrypted at rest: give --encryption-config to select it".to_string()),
-                Outcome::Failed(why) => Some(format!("not decoded: {why}")),
-            };
-            if why.is_some() {
-                return Ok(Kept { size, line: None, undecided: why.map(|w| format!("key {}: {w}", show_key(&r.key))) });
-            }
+        match m.selected(&r, at_rest.as_ref()) {
+            Ok(true) => {}
+            Ok(false) => return Ok(Kept { size, line: None, undecided: None }),
+            Err(why) => return Ok(Kept { size, line: None, undecided: Some(why) }),
         }
         let mut rebound = false;
         let line = match m.rewrite(&r.key) {
