@@ -9,9 +9,10 @@ use reshifter_kv::decode::{self, DecodeOptions};
 const EXAMPLES: &str = "\
 Examples:
   etcd-dump | kv-decode | jq -c 'select(.object.metadata.labels.app == \"web\") | .key'
-  archive-unpack b.zip | kv-decode | jq -r '.object | select(.kind == \"Deployment\") | .spec.template.spec.containers[].image'
-  kv-decode --encryption-config /etc/kubernetes/enc.yaml b.ndjson | jq '.object | select(.kind == \"Secret\") | .metadata.name'
-  kv-decode b.ndjson | jq -c '.object.spec.replicas |= 0 // .' | kv-encode | etcd-load --dry-run
+  kv-decode b.ndjson | jq -r '.object | select(.kind == \"Deployment\") | .metadata.name'
+  kv-decode --encryption-config enc.yaml b.ndjson | jq -c '.object | select(.kind == \"Secret\")'
+  kv-decode b.ndjson | jq -c 'if .object.kind == \"Deployment\"
+      then .object.spec.replicas = 0 else . end' | kv-encode | etcd-load --dry-run
 
 Each record whose value is a Kubernetes object (protobuf `k8s\\0`, JSON, or CBOR) gets an
 `object` field: the object as the API server serves it (`kubectl get -o json`), apiVersion and

@@ -8,10 +8,10 @@ use reshifter_kv::encode::{self, EncodeOptions};
 
 const EXAMPLES: &str = "\
 Examples:
-  kv-decode b.ndjson | jq -c 'if .object.kind == \"Deployment\" then .object.spec.replicas = 0 else . end' \\
-      | kv-encode | etcd-load --endpoints new:2379
-  kv-decode b.ndjson | jq -c 'del(.object.metadata.annotations[\"kubectl.kubernetes.io/last-applied-configuration\"]?)' \\
-      | kv-encode -o slim.ndjson
+  kv-decode b.ndjson | jq -c 'if .object.kind == \"Deployment\"
+      then .object.spec.replicas = 0 else . end' | kv-encode | etcd-load --endpoints new:2379
+  kv-decode b.ndjson | jq -c 'del(.object.metadata.annotations[
+      \"kubectl.kubernetes.io/last-applied-configuration\"]?)' | kv-encode -o slim.ndjson
 
 Each record's `object` goes back into its value in the value's own encoding (protobuf, JSON or
 CBOR; encrypted again with the key it was encrypted with, given --encryption-config), and the
