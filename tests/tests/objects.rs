@@ -168,6 +168,10 @@ fn edits_go_back_into_each_encoding_and_bad_edits_are_refused() {
             "kv-encode: key \"/registry/services/specs/default/p\": cannot write the edited object: spec.ports.port: expected a 32-bit integer\n",
         ),
         (
+            ".object.kind = \"Pod\"",
+            "kv-encode: key \"/registry/services/specs/default/p\": cannot write the edited object: its kind was changed from \"Service\" to \"Pod\": a key holds one kind\n",
+        ),
+        (
             ".object.metadata.creationTimestamp = \"tomorrow\"",
             "kv-encode: key \"/registry/services/specs/default/p\": cannot write the edited object: metadata.creationTimestamp: expected an RFC 3339 time\n",
         ),

@@ -139,6 +139,13 @@ pub fn encode(key: &[u8], was: &Opened, object: &Value, at_rest: Option<&AtRest>
     if !is_object(&object) {
         return Err(EncodeError::Other("the object has no apiVersion or kind".into()));
     }
+    // The key names what it holds (`/registry/pods/...`): another kind there is never read back.
+    if object.get("kind") != was.object.get("kind") {
+        return Err(EncodeError::Other(format!(
+            "its kind was changed from {} to {}: a key holds one kind",
+            was.object["kind"], object["kind"]
+        )));
+    }
     let plain = match was.encoding {
         Encoding::Protobuf => codec::encode_object(&object)?,
         Encoding::Json => {
