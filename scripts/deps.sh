@@ -46,6 +46,8 @@ test_needs=(
   # Kubernetes' encryption-at-rest formats written independently, to check ours against.
   "!/usr/bin/python3 -c 'import cryptography':python3-cryptography"
   "!/usr/bin/python3 -c 'import nacl':python3-nacl"
+  # A KMS v1 plugin for the tests (tests/helpers/kms_plugin.py).
+  "!/usr/bin/python3 -c 'import grpc':python3-grpcio"
   "curl:curl"
   "/usr/bin/time:time"
   "buildah:buildah"

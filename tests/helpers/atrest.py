@@ -5,6 +5,10 @@ to check reshifter's against.
 
     atrest.py seal PROVIDER NAME SECRET_B64 ETCD_KEY < plaintext > value
     atrest.py open SECRET_B64 ETCD_KEY < value > plaintext
+
+`seal kms NAME KEK_B64 ETCD_KEY` writes KMS v1's envelope: a fresh data key wraps the value
+(AES-GCM, the etcd key as authenticated data) and is itself wrapped as kms_plugin.py wraps data
+keys (AES-GCM under the plugin's KEK): big-endian u16 length, the wrapped key, the value.
 """
 import base64
 import os
@@ -29,6 +33,10 @@ def seal(provider, name, key, etcd_key, data):
         return prefix + nonce + AESGCM(key).encrypt(nonce, data, etcd_key)
     if provider == "secretbox":
         return prefix + bytes(nacl.secret.SecretBox(key).encrypt(data, os.urandom(24)))
+    if provider == "kms":
+        dek, n1, n2 = os.urandom(32), os.urandom(12), os.urandom(12)
+        wrapped = n2 + AESGCM(key).encrypt(n2, dek, None)
+        return prefix + len(wrapped).to_bytes(2, "big") + wrapped + n1 + AESGCM(dek).encrypt(n1, data, etcd_key)
     raise SystemExit(f"unknown provider {provider}")
 
 

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use reshifter_e2e::{records, sh, sh_input, tmp};
+use reshifter_e2e::{records, sh, sh_env, sh_input, tmp};
 use reshifter_format::{Header, Record, StreamWriter};
 
 fn helper() -> PathBuf {
@@ -268,4 +268,100 @@ fn archive_unpack_verify_opens_every_encrypted_value() {
     );
     let o = sh(&format!("archive-unpack --encryption-config {p}/enc.yaml {p}/b.zip > /dev/null"));
     assert_eq!(o.code, 2, "{}", o.stderr);
+}
+
+/// A KMS v1 plugin (tests/helpers/kms_plugin.py, Debian's python3-grpcio) on a socket; stopped
+/// by its PID when dropped.
+struct Plugin(std::process::Child);
+
+impl Plugin {
+    fn start(socket: &Path, kek: &str) -> Plugin {
+        use std::io::BufRead;
+        let helper = Path::new(env!("CARGO_MANIFEST_DIR")).join("helpers/kms_plugin.py");
+        let mut child = std::process::Command::new("/usr/bin/python3")
+            .arg(helper)
+            .arg(socket)
+            .arg(kek)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("start the KMS plugin");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        assert_eq!(line, "ready\n");
+        Plugin(child)
+    }
+}
+
+impl Drop for Plugin {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn kms_v1_values_open_through_their_plugin() {
+    let d = tmp();
+    let kek = secret(9);
+    let socket = d.path().join("kms.sock");
+    let cfg = config(
+        d.path(),
+        "kms.yaml",
+        &format!("  - kms:\n      name: vault\n      endpoint: unix://{}\n", socket.display()),
+    );
+    let mut h = Header::new("test");
+    h.prefixes = vec!["/registry/".into()];
+    let mut w = StreamWriter::new(Vec::new(), &h).unwrap();
+    for (i, k) in [A, B, C].iter().enumerate() {
+        let plain = format!("{{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{{\"name\":\"s{i}\"}}}}");
+        let value = seal("kms", "vault", &kek, k, plain.as_bytes());
+        w.write(&Record {
+            key: k.as_bytes().to_vec(),
+            value,
+            create_revision: 5,
+            mod_revision: 5,
+            version: 1,
+            lease: 0,
+        })
+        .unwrap();
+    }
+    let input = d.path().join("kms.ndjson");
+    std::fs::write(&input, w.finish().unwrap().0).unwrap();
+    let i = input.display();
+    let c = cfg.display();
+
+    // No plugin on the socket: every value fails, the cause named.
+    let o = sh(&format!("kv-stats --encryption-config {c} {i} > /dev/null"));
+    assert_eq!(o.code, 5, "{}", o.stderr);
+    assert!(
+        o.stderr.contains(&format!(
+            "cannot decrypt with kms provider \"vault\": cannot reach the KMS plugin at {}: ",
+            socket.display()
+        )),
+        "{}",
+        o.stderr
+    );
+
+    let _plugin = Plugin::start(&socket, &kek);
+    let o = sh(&format!("kv-stats --json --encryption-config {c} {i}"));
+    let v: serde_json::Value = serde_json::from_slice(&o.ok().stdout).unwrap();
+    assert_eq!(v["encodings"]["decrypted"]["kms/vault"]["keys"].as_u64(), Some(3));
+    let o = sh(&format!("kv-decode -q --encryption-config {c} {i} | jq -r '.object.metadata.name // empty'"));
+    assert_eq!(o.ok().stdout_str(), "s0\ns1\ns2\n");
+    let o = sh(&format!("archive-pack -q {i} | archive-unpack --verify --encryption-config {c}"));
+    assert!(o.ok().stderr.ends_with("; encrypted at rest: kms/vault 3 decrypted\n"), "{}", o.stderr);
+    // The socket somewhere else than the config says.
+    let moved =
+        config(d.path(), "moved.yaml", "  - kms:\n      name: vault\n      endpoint: unix:///nonexistent/kms.sock\n");
+    let o = sh_env(
+        &format!("kv-stats --json --encryption-config {} {i} | jq .encodings.decrypted", moved.display()),
+        &[("RESHIFTER_KMS_SOCKET", &socket.display().to_string())],
+    );
+    assert!(o.ok().stdout_str().contains("\"kms/vault\""), "{}", o.stdout_str());
+    // A plugin with another key refuses the data keys.
+    drop(_plugin);
+    let _other = Plugin::start(&socket, &secret(10));
+    let o = sh(&format!("kv-stats --encryption-config {c} {i} > /dev/null"));
+    assert_eq!(o.code, 5, "{}", o.stderr);
+    assert!(o.stderr.contains("refused: gRPC status 3 not a data key of this plugin"), "{}", o.stderr);
 }

@@ -7,8 +7,11 @@
 //! - aesgcm: nonce (12) ‖ AES-GCM ciphertext ‖ tag (16), the full etcd key as authenticated data
 //!   (so the value is bound to its key);
 //! - secretbox: nonce (24) ‖ NaCl secretbox (Poly1305 tag (16) ‖ XSalsa20 ciphertext);
-//! - kms (`k8s:enc:kms:v1:<name>:`, `k8s:enc:kms:v2:<name>:`): a data key only the KMS plugin can
-//!   unwrap; both bind the value to its key as aesgcm does.
+//! - kms v1 (`k8s:enc:kms:v1:<name>:`): a big-endian u16 length, the data key as the KMS plugin
+//!   wrapped it, then the value under that key with AES-GCM (the etcd key as authenticated data;
+//!   AES-CBC from older API servers). Opened through the plugin named by the provider's
+//!   `endpoint` (or `RESHIFTER_KMS_SOCKET`), see [`crate::kms`];
+//! - kms v2 (`k8s:enc:kms:v2:<name>:`): reported by name, not opened.
 //!
 //! Keys come from the file only; errors name the provider, the key name and the etcd key, never
 //! a value or a secret.
@@ -34,6 +37,12 @@ pub enum AtRestError {
     Damaged { provider: String, name: String },
     #[error("cannot encrypt with kms provider {name:?} offline: it needs its KMS plugin")]
     KmsWrite { name: String },
+    #[error("cannot decrypt with kms provider {name:?}: {why}")]
+    KmsPlugin { name: String, why: String },
+    #[error(
+        "cannot decrypt: kms provider {name:?} wrote KMS v2, which is not read here (only KMS v1 through its plugin)"
+    )]
+    KmsV2 { name: String },
 }
 
 type Result<T> = std::result::Result<T, AtRestError>;
@@ -94,6 +103,8 @@ struct Rule {
 pub struct AtRest {
     rules: Vec<Rule>,
     keys: HashMap<(Cipher, String), Vec<u8>>,
+    /// KMS v1 plugins by provider name (those with an endpoint).
+    kms: HashMap<String, crate::kms::Kms>,
 }
 
 impl std::fmt::Debug for AtRest {
@@ -140,6 +151,7 @@ struct KeyConfig {
 #[derive(Deserialize)]
 struct KmsConfig {
     name: String,
+    endpoint: Option<String>,
 }
 
 fn config_err(m: impl Into<String>) -> AtRestError {
@@ -151,7 +163,16 @@ impl AtRest {
     pub fn load(path: &Path) -> Result<AtRest> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| config_err(format!("cannot read the encryption config {}: {e}", path.display())))?;
-        AtRest::parse(&text).map_err(|e| config_err(format!("encryption config {}: {e}", path.display())))
+        let mut at_rest =
+            AtRest::parse(&text).map_err(|e| config_err(format!("encryption config {}: {e}", path.display())))?;
+        // The plugin's socket where it is on this machine, when not where the config says.
+        if let Some(socket) = std::env::var_os("RESHIFTER_KMS_SOCKET") {
+            let socket = socket.to_string_lossy().into_owned();
+            for kms in at_rest.kms.values_mut() {
+                *kms = crate::kms::Kms::new(&socket).map_err(config_err)?;
+            }
+        }
+        Ok(at_rest)
     }
 
     /// Parse an EncryptionConfiguration (YAML or JSON).
@@ -164,6 +185,7 @@ impl AtRest {
         }
         let mut keys = HashMap::new();
         let mut rules = Vec::new();
+        let mut kms = HashMap::new();
         for rc in file.resources {
             let mut providers = Vec::new();
             for p in rc.providers {
@@ -181,19 +203,42 @@ impl AtRest {
                 let provider = match with_keys.into_iter().find_map(|(c, k)| k.map(|k| (c, k))) {
                     Some((c, kc)) => Provider::Keys(c, add_keys(&mut keys, c, kc)?),
                     None if p.identity.is_some() => Provider::Identity,
-                    None => Provider::Kms(p.kms.map(|k| k.name).unwrap_or_default()),
+                    None => {
+                        let k = p.kms.expect("one provider is set");
+                        if let Some(endpoint) = &k.endpoint {
+                            kms.insert(k.name.clone(), crate::kms::Kms::new(endpoint).map_err(config_err)?);
+                        }
+                        Provider::Kms(k.name)
+                    }
                 };
                 providers.push(provider);
             }
             rules.push(Rule { resources: rc.resources, providers });
         }
-        Ok(AtRest { rules, keys })
+        Ok(AtRest { rules, keys, kms })
     }
 
     /// Open a value: `None` when it is not encrypted; the plaintext; or why not (never the value).
     pub fn open(&self, etcd_key: &[u8], value: &[u8]) -> Option<Result<Vec<u8>>> {
-        let (provider, _version, name, body) = envelope(value)?;
-        Some(self.open_body(provider, name, etcd_key, body))
+        let (provider, version, name, body) = envelope(value)?;
+        Some(match (provider, version) {
+            ("kms", "v1") => self.open_kms_v1(name, etcd_key, body),
+            ("kms", _) => Err(AtRestError::KmsV2 { name: name.to_string() }),
+            _ => self.open_body(provider, name, etcd_key, body),
+        })
+    }
+
+    /// KMS v1: a big-endian u16 length, the data key as the plugin wrapped it, then the value
+    /// encrypted with that key by AES-GCM with the etcd key as authenticated data (AES-CBC by
+    /// older API servers).
+    fn open_kms_v1(&self, name: &str, etcd_key: &[u8], body: &[u8]) -> Result<Vec<u8>> {
+        let kms = self.kms.get(name).ok_or_else(|| AtRestError::Kms { name: name.to_string() })?;
+        let damaged = || AtRestError::Damaged { provider: "kms".to_string(), name: name.to_string() };
+        let (len, rest) = body.split_at_checked(2).ok_or_else(damaged)?;
+        let (wrapped, data) =
+            rest.split_at_checked(usize::from(u16::from_be_bytes([len[0], len[1]]))).ok_or_else(damaged)?;
+        let dek = kms.decrypt(wrapped).map_err(|why| AtRestError::KmsPlugin { name: name.to_string(), why })?;
+        decrypt(Cipher::Gcm, &dek, etcd_key, data).or_else(|| decrypt(Cipher::Cbc, &dek, b"", data)).ok_or_else(damaged)
     }
 
     fn open_body(&self, provider: &str, name: &str, etcd_key: &[u8], body: &[u8]) -> Result<Vec<u8>> {
@@ -532,6 +577,12 @@ mod tests {
         let e = c.open(b"/k", b"k8s:enc:aescbc:v1:other:xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx").unwrap().unwrap_err();
         assert_eq!(e.to_string(), "encrypted with aescbc key \"other\", which the encryption config does not hold");
         let e = c.open(b"/k", b"k8s:enc:kms:v2:vault:xyz").unwrap().unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "cannot decrypt: kms provider \"vault\" wrote KMS v2, which is not read here (only KMS v1 through its plugin)"
+        );
+        // KMS v1 without a plugin endpoint in the config.
+        let e = c.open(b"/k", b"k8s:enc:kms:v1:vault:xyz").unwrap().unwrap_err();
         assert!(e.to_string().contains("kms provider \"vault\" needs its KMS plugin"));
         let e = AtRest::parse(&format!(
             "kind: EncryptionConfiguration\nresources:\n- resources: [secrets]\n  providers:\n  - aescbc:\n      \

@@ -22,6 +22,7 @@
 
 pub mod atrest;
 pub mod codec;
+pub mod kms;
 pub mod pb;
 
 /// The known key roots.
