@@ -121,6 +121,39 @@ pub struct EncodingStats {
     pub other: Count,
 }
 
+impl EncodingStats {
+    /// Count one record; for a value that did not decrypt, why.
+    fn add<'a>(&mut self, x: &'a Seen) -> Option<&'a str> {
+        fn bump(m: &mut BTreeMap<String, Count>, k: &str, size: u64) {
+            match m.get_mut(k) {
+                Some(c) => c.add(size),
+                None => m.entry(k.to_string()).or_default().add(size),
+            }
+        }
+        match &x.encoding {
+            Encoding::Protobuf(kind) => {
+                self.protobuf.add(x.size);
+                self.protobuf_kinds.entry(kind.clone()).or_default().add(x.size);
+            }
+            Encoding::Encrypted(k) => {
+                self.encrypted.add(x.size);
+                self.encrypted_keys.entry(k.clone()).or_default().add(x.size);
+                match &x.opened {
+                    Some(Ok(())) => bump(self.decrypted.get_or_insert_default(), k, x.size),
+                    Some(Err(why)) => {
+                        bump(self.undecryptable.get_or_insert_default(), k, x.size);
+                        return Some(why);
+                    }
+                    None => {}
+                }
+            }
+            Encoding::Json => self.json.add(x.size),
+            Encoding::Other => self.other.add(x.size),
+        }
+        None
+    }
+}
+
 #[derive(Debug, Default, Serialize)]
 pub struct LeaseStats {
     /// Keys attached to a lease.
@@ -223,28 +256,10 @@ pub fn collect(o: &StatsOptions) -> Result<Stats> {
             if let Some(ns) = &x.namespace {
                 bump(&mut s.namespaces, ns, x.size);
             }
-            let e = &mut s.encodings;
-            match x.encoding {
-                Encoding::Protobuf(kind) => {
-                    e.protobuf.add(x.size);
-                    e.protobuf_kinds.entry(kind).or_default().add(x.size);
-                }
-                Encoding::Encrypted(k) => {
-                    e.encrypted.add(x.size);
-                    match &x.opened {
-                        Some(Ok(())) => bump(e.decrypted.get_or_insert_default(), &k, x.size),
-                        Some(Err(why)) => {
-                            bump(e.undecryptable.get_or_insert_default(), &k, x.size);
-                            if first_failure.is_none() {
-                                first_failure = Some(format!("{}: {why}", show_key(&x.key)));
-                            }
-                        }
-                        None => {}
-                    }
-                    e.encrypted_keys.entry(k).or_default().add(x.size);
-                }
-                Encoding::Json => e.json.add(x.size),
-                Encoding::Other => e.other.add(x.size),
+            if let Some(why) = s.encodings.add(&x)
+                && first_failure.is_none()
+            {
+                first_failure = Some(format!("{}: {why}", show_key(&x.key)));
             }
             if x.lease != 0 {
                 s.leases.keys += 1;
