@@ -115,7 +115,7 @@ pub fn k8s_envelope(api_version: &str, kind: &str, raw: &[u8]) -> Vec<u8> {
 }
 
 /// One decoded field: number, wire type, and the payload (varint value or bytes).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Value<'a> {
     Varint(u64),
     Bytes(&'a [u8]),
@@ -123,50 +123,65 @@ pub enum Value<'a> {
     Fixed32(u32),
 }
 
-/// Decode the top-level fields of a message; `None` when the bytes are not protobuf.
-pub fn fields(mut b: &[u8]) -> Option<Vec<(u32, Value<'_>)>> {
-    fn read_varint(b: &mut &[u8]) -> Option<u64> {
-        let mut r = 0u64;
-        for shift in (0..64).step_by(7) {
-            let (&c, rest) = b.split_first()?;
-            *b = rest;
-            r |= u64::from(c & 0x7f) << shift;
-            if c < 0x80 {
-                return Some(r);
-            }
+/// A varint from the front of `b`, which moves past it.
+pub fn read_varint(b: &mut &[u8]) -> Option<u64> {
+    let mut r = 0u64;
+    for shift in (0..64).step_by(7) {
+        let (&c, rest) = b.split_first()?;
+        *b = rest;
+        r |= u64::from(c & 0x7f) << shift;
+        if c < 0x80 {
+            return Some(r);
         }
-        None
     }
-    let mut out = Vec::new();
-    while !b.is_empty() {
-        let key = read_varint(&mut b)?;
-        let field = u32::try_from(key >> 3).ok()?;
-        if field == 0 {
+    None
+}
+
+/// The fields of a message in wire order, without collecting them: an item is `None` (and the
+/// last one) where the bytes stop being protobuf.
+pub struct FieldIter<'a>(pub &'a [u8]);
+
+impl<'a> Iterator for FieldIter<'a> {
+    type Item = Option<(u32, Value<'a>)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.0.is_empty() {
             return None;
         }
-        let v = match key & 7 {
-            0 => Value::Varint(read_varint(&mut b)?),
-            1 => {
-                let (x, rest) = b.split_at_checked(8)?;
-                b = rest;
-                Value::Fixed64(u64::from_le_bytes(x.try_into().ok()?))
-            }
-            2 => {
-                let n = usize::try_from(read_varint(&mut b)?).ok()?;
-                let (x, rest) = b.split_at_checked(n)?;
-                b = rest;
-                Value::Bytes(x)
-            }
-            5 => {
-                let (x, rest) = b.split_at_checked(4)?;
-                b = rest;
-                Value::Fixed32(u32::from_le_bytes(x.try_into().ok()?))
-            }
-            _ => return None,
-        };
-        out.push((field, v));
+        let mut b = self.0;
+        let item = (|| {
+            let key = read_varint(&mut b)?;
+            let field = u32::try_from(key >> 3).ok().filter(|f| *f > 0)?;
+            let v = match key & 7 {
+                0 => Value::Varint(read_varint(&mut b)?),
+                1 => {
+                    let (x, rest) = b.split_at_checked(8)?;
+                    b = rest;
+                    Value::Fixed64(u64::from_le_bytes(x.try_into().ok()?))
+                }
+                2 => {
+                    let n = usize::try_from(read_varint(&mut b)?).ok()?;
+                    let (x, rest) = b.split_at_checked(n)?;
+                    b = rest;
+                    Value::Bytes(x)
+                }
+                5 => {
+                    let (x, rest) = b.split_at_checked(4)?;
+                    b = rest;
+                    Value::Fixed32(u32::from_le_bytes(x.try_into().ok()?))
+                }
+                _ => return None,
+            };
+            Some((field, v))
+        })();
+        self.0 = if item.is_some() { b } else { &[] };
+        Some(item)
     }
-    Some(out)
+}
+
+/// Decode the top-level fields of a message; `None` when the bytes are not protobuf.
+pub fn fields(b: &[u8]) -> Option<Vec<(u32, Value<'_>)>> {
+    FieldIter(b).collect()
 }
 
 /// The first length-delimited field `n` of a message.
@@ -181,20 +196,11 @@ pub fn field_bytes<'a>(fs: &[(u32, Value<'a>)], n: u32) -> Option<&'a [u8]> {
 pub fn k8s_unwrap_type(head: &[u8]) -> Option<(&str, &str)> {
     let rest = head.strip_prefix(K8S_MAGIC)?;
     // runtime.Unknown starts with field 1 (typeMeta), length-delimited.
-    let (&tag, rest) = rest.split_first()?;
+    let (&tag, mut rest) = rest.split_first()?;
     if tag != 0x0a {
         return None;
     }
-    let mut len = 0usize;
-    let mut rest = rest;
-    for shift in (0..35).step_by(7) {
-        let (&c, r) = rest.split_first()?;
-        rest = r;
-        len |= usize::from(c & 0x7f) << shift;
-        if c < 0x80 {
-            break;
-        }
-    }
+    let len = usize::try_from(read_varint(&mut rest)?).ok()?;
     let tm = fields(rest.get(..len)?)?;
     let api = std::str::from_utf8(field_bytes(&tm, 1).unwrap_or(b"")).ok()?;
     let kind = std::str::from_utf8(field_bytes(&tm, 2).unwrap_or(b"")).ok()?;

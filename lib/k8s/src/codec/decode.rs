@@ -4,73 +4,9 @@ use serde_json::{Map, Number, Value};
 
 use super::time::{format_duration, format_time};
 use super::{CodecError, Kind, MAX_DEPTH, Message, Special, message_for, schema, special};
-use crate::pb::{K8S_MAGIC, k8s_unwrap};
+use crate::pb::{FieldIter, K8S_MAGIC, Value as Wire, k8s_unwrap, read_varint};
 
 type Result<T> = std::result::Result<T, CodecError>;
-
-/// One field's payload on the wire.
-#[derive(Clone, Copy)]
-pub(super) enum Wire<'a> {
-    Varint(u64),
-    Fixed64(u64),
-    Fixed32(#[allow(dead_code)] u32),
-    Len(&'a [u8]),
-}
-
-/// The fields of a message, in wire order.
-pub(super) struct Fields<'a>(pub(super) &'a [u8]);
-
-fn varint(b: &mut &[u8]) -> Option<u64> {
-    let mut r = 0u64;
-    for shift in (0..64).step_by(7) {
-        let (&c, rest) = b.split_first()?;
-        *b = rest;
-        r |= u64::from(c & 0x7f) << shift;
-        if c < 0x80 {
-            return Some(r);
-        }
-    }
-    None
-}
-
-impl<'a> Iterator for Fields<'a> {
-    type Item = Option<(u32, Wire<'a>)>;
-
-    /// `Some(None)` when the bytes are not protobuf.
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.0.is_empty() {
-            return None;
-        }
-        let mut b = self.0;
-        let item = (|| {
-            let key = varint(&mut b)?;
-            let tag = u32::try_from(key >> 3).ok().filter(|t| *t > 0)?;
-            let w = match key & 7 {
-                0 => Wire::Varint(varint(&mut b)?),
-                1 => {
-                    let (x, rest) = b.split_at_checked(8)?;
-                    b = rest;
-                    Wire::Fixed64(u64::from_le_bytes(x.try_into().ok()?))
-                }
-                2 => {
-                    let n = usize::try_from(varint(&mut b)?).ok()?;
-                    let (x, rest) = b.split_at_checked(n)?;
-                    b = rest;
-                    Wire::Len(x)
-                }
-                5 => {
-                    let (x, rest) = b.split_at_checked(4)?;
-                    b = rest;
-                    Wire::Fixed32(u32::from_le_bytes(x.try_into().ok()?))
-                }
-                _ => return None,
-            };
-            Some((tag, w))
-        })();
-        self.0 = if item.is_some() { b } else { &[] };
-        Some(item)
-    }
-}
 
 /// What decoding met besides the fields it turned into JSON.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -114,8 +50,13 @@ fn message(m: u16, b: &[u8], depth: usize, cx: &mut Decoded) -> Result<Value> {
         return Err(CodecError::TooDeep);
     }
     let msg = schema::MESSAGES.get(usize::from(m)).ok_or(CodecError::Wire("the schema"))?;
+    let shaped = special(msg);
+    if shaped == Some(Special::RawJson) {
+        // Its one field is JSON (or an object): read from the wire, not through base64.
+        return shape(Special::RawJson, msg, Map::new(), b, depth, cx);
+    }
     let mut out = Map::new();
-    for item in Fields(b) {
+    for item in FieldIter(b) {
         let (tag, w) = item.ok_or(CodecError::Wire(msg.name))?;
         // Fields the schema does not know (newer Kubernetes) are skipped, as Go's decoder does.
         let Some(f) = msg.fields.iter().find(|f| f.tag == tag) else {
@@ -124,7 +65,7 @@ fn message(m: u16, b: &[u8], depth: usize, cx: &mut Decoded) -> Result<Value> {
         };
         let at = |e: CodecError| e.within(f.json);
         if let Kind::MapOf(vk) = f.kind {
-            let Wire::Len(entry) = w else { return Err(CodecError::Wire(msg.name)) };
+            let Wire::Bytes(entry) = w else { return Err(CodecError::Wire(msg.name)) };
             let (k, v) = map_entry(vk, entry, depth, msg.name, cx).map_err(at)?;
             match out.entry(f.json).or_insert_with(|| Value::Object(Map::new())) {
                 Value::Object(o) => o.insert(k, v),
@@ -135,21 +76,21 @@ fn message(m: u16, b: &[u8], depth: usize, cx: &mut Decoded) -> Result<Value> {
             let Value::Array(items) = slot else { continue };
             match (f.kind, w) {
                 // Packed numbers (proto3 writers) are accepted too.
-                (Kind::I32 | Kind::I64 | Kind::Bool | Kind::F64, Wire::Len(mut p)) => {
+                (Kind::I32 | Kind::I64 | Kind::Bool | Kind::F64, Wire::Bytes(mut p)) => {
                     while !p.is_empty() {
                         let one = if f.kind == Kind::F64 {
                             let (x, rest) = p.split_at_checked(8).ok_or(CodecError::Wire(msg.name))?;
                             p = rest;
                             Wire::Fixed64(u64::from_le_bytes(x.try_into().map_err(|_| CodecError::Wire(msg.name))?))
                         } else {
-                            Wire::Varint(varint(&mut p).ok_or(CodecError::Wire(msg.name))?)
+                            Wire::Varint(read_varint(&mut p).ok_or(CodecError::Wire(msg.name))?)
                         };
                         items.push(scalar(f.kind, one, depth, msg.name, cx).map_err(at)?);
                     }
                 }
                 _ => items.push(scalar(f.kind, w, depth, msg.name, cx).map_err(at)?),
             }
-        } else if let (Kind::Inline(i), Wire::Len(sub)) = (f.kind, w) {
+        } else if let (Kind::Inline(i), Wire::Bytes(sub)) = (f.kind, w) {
             if let Value::Object(o) = message(i, sub, depth + 1, cx)? {
                 out.extend(o);
             }
@@ -157,17 +98,17 @@ fn message(m: u16, b: &[u8], depth: usize, cx: &mut Decoded) -> Result<Value> {
             out.insert(f.json.into(), scalar(f.kind, w, depth, msg.name, cx).map_err(at)?);
         }
     }
-    match special(msg) {
-        Some(s) => shape(s, msg, out, b.is_empty(), depth, cx),
+    match shaped {
+        Some(s) => shape(s, msg, out, b, depth, cx),
         None => Ok(Value::Object(out)),
     }
 }
 
 fn map_entry(vk: &Kind, b: &[u8], depth: usize, name: &'static str, cx: &mut Decoded) -> Result<(String, Value)> {
     let (mut k, mut v) = (String::new(), None);
-    for item in Fields(b) {
+    for item in FieldIter(b) {
         match item.ok_or(CodecError::Wire(name))? {
-            (1, Wire::Len(s)) => k = String::from_utf8_lossy(s).into_owned(),
+            (1, Wire::Bytes(s)) => k = String::from_utf8_lossy(s).into_owned(),
             (2, w) => v = Some(scalar(*vk, w, depth, name, cx)?),
             _ => {}
         }
@@ -183,20 +124,20 @@ fn zero_wire(k: Kind) -> Wire<'static> {
     match k {
         Kind::I32 | Kind::I64 | Kind::Bool => Wire::Varint(0),
         Kind::F64 => Wire::Fixed64(0),
-        _ => Wire::Len(&[]),
+        _ => Wire::Bytes(&[]),
     }
 }
 
 fn scalar(k: Kind, w: Wire, depth: usize, name: &'static str, cx: &mut Decoded) -> Result<Value> {
     let bad = || CodecError::Wire(name);
     Ok(match (k, w) {
-        (Kind::Str, Wire::Len(s)) => Value::String(String::from_utf8_lossy(s).into_owned()),
-        (Kind::Bytes, Wire::Len(s)) => Value::String(base64_simd::STANDARD.encode_to_string(s)),
+        (Kind::Str, Wire::Bytes(s)) => Value::String(String::from_utf8_lossy(s).into_owned()),
+        (Kind::Bytes, Wire::Bytes(s)) => Value::String(base64_simd::STANDARD.encode_to_string(s)),
         (Kind::I32, Wire::Varint(v)) => Value::from(v as i64 as i32),
         (Kind::I64, Wire::Varint(v)) => Value::from(v as i64),
         (Kind::Bool, Wire::Varint(v)) => Value::Bool(v != 0),
         (Kind::F64, Wire::Fixed64(v)) => float(f64::from_bits(v)),
-        (Kind::Msg(m), Wire::Len(b)) => message(m, b, depth + 1, cx)?,
+        (Kind::Msg(m), Wire::Bytes(b)) => message(m, b, depth + 1, cx)?,
         _ => return Err(bad()),
     })
 }
@@ -215,10 +156,11 @@ fn shape(
     s: Special,
     msg: &Message,
     mut f: Map<String, Value>,
-    empty: bool,
+    wire: &[u8],
     depth: usize,
     cx: &mut Decoded,
 ) -> Result<Value> {
+    let empty = wire.is_empty();
     let int = |f: &Map<String, Value>, k: &str| f.get(k).and_then(Value::as_i64).unwrap_or(0);
     Ok(match s {
         Special::Time | Special::MicroTime if empty => Value::Null,
@@ -234,19 +176,22 @@ fn shape(
         }
         Special::IntOrString => f.remove("intVal").unwrap_or_else(|| Value::from(0)),
         Special::RawJson => {
-            let raw = match f.get("raw") {
-                Some(Value::String(b64)) => {
-                    base64_simd::STANDARD.decode_to_vec(b64).map_err(|_| CodecError::Wire(msg.name))?
+            // `raw` (field 1), its last occurrence winning as for any field.
+            let mut raw: &[u8] = b"";
+            for item in FieldIter(wire) {
+                match item.ok_or(CodecError::Wire(msg.name))? {
+                    (1, Wire::Bytes(r)) => raw = r,
+                    (1, _) => return Err(CodecError::Wire(msg.name).within("raw")),
+                    _ => cx.unknown_fields += 1,
                 }
-                _ => Vec::new(),
-            };
+            }
             if raw.is_empty() {
                 Value::Null
             } else if raw.starts_with(K8S_MAGIC) {
                 // An embedded object stored as protobuf.
-                decode_object_at(&raw, depth + 1, cx)?
+                decode_object_at(raw, depth + 1, cx)?
             } else {
-                serde_json::from_slice(&raw)
+                serde_json::from_slice(raw)
                     .map_err(|_| CodecError::Json(format!("{} holds bytes that are not JSON", msg.name)))?
             }
         }
