@@ -38,9 +38,7 @@ pub struct KeyArgs {
 }
 
 fn read_passphrase(path: &PathBuf) -> Result<SecretString> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        Error::with_source(Kind::Usage, format!("cannot read the passphrase file {}", path.display()), e)
-    })?;
+    let text = reshifter_format::io::read_option_text("the passphrase file", path)?;
     let line = text.lines().next().unwrap_or("").to_string();
     if line.is_empty() {
         return Err(Error::new(Kind::Usage, format!("the passphrase file {} is empty", path.display())));
@@ -66,9 +64,7 @@ impl KeyArgs {
         let mut recipients: Vec<Box<dyn age::Recipient + Send>> = Vec::new();
         let mut keys: Vec<String> = self.recipients.clone();
         for f in &self.recipients_files {
-            let text = std::fs::read_to_string(f).map_err(|e| {
-                Error::with_source(Kind::Usage, format!("cannot read the recipients file {}", f.display()), e)
-            })?;
+            let text = reshifter_format::io::read_option_text("the recipients file", f)?;
             keys.extend(text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(String::from));
         }
         for k in &keys {
@@ -126,7 +122,8 @@ impl KeyArgs {
             identities.push(Box::new(age::scrypt::Identity::new(p)));
         } else {
             for f in &files {
-                let file = age::IdentityFile::from_file(f.display().to_string()).map_err(|e| {
+                let bytes = reshifter_format::io::read_option_file("the identity file", f)?;
+                let file = age::IdentityFile::from_buffer(&bytes[..]).map_err(|e| {
                     Error::with_source(Kind::Usage, format!("cannot read the identity file {}", f.display()), e)
                 })?;
                 let ids = file

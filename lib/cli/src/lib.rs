@@ -75,7 +75,8 @@ pub fn error_text(e: &anyhow::Error) -> String {
         }
         parts.push(s);
     }
-    parts.join(": ")
+    // Credentials in URLs (http://user:password@host) never reach a terminal or a log.
+    reshifter_format::redact::urls(&parts.join(": ")).into_owned()
 }
 
 /// Every tool answers `--generate-man` (roff on stdout) and `--generate-completions SHELL` (bash,

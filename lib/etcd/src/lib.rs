@@ -69,14 +69,13 @@ fn env_path(name: &str) -> Option<PathBuf> {
 }
 
 pub(crate) fn read_file(what: &str, path: &PathBuf) -> Result<Vec<u8>> {
-    std::fs::read(path)
-        .map_err(|e| Error::with_source(Kind::Usage, format!("cannot read {what} {}", path.display()), e))
+    reshifter_format::io::read_option_file(what, path)
 }
 
 impl EtcdArgs {
-    /// The endpoints as given, for headers and messages.
+    /// The endpoints as given, for headers and messages (credentials in them redacted).
     pub fn endpoint_list(&self) -> String {
-        self.endpoints.join(",")
+        reshifter_format::redact::urls(&self.endpoints.join(",")).into_owned()
     }
 
     pub(crate) fn credentials(&self) -> Result<Option<(String, String)>> {

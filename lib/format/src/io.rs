@@ -1,12 +1,14 @@
 //! Shared input and output: every tool reads `[input]` (default stdin) and writes stdout or a file
-//! through these helpers. A regular file (or a new path) is written under a temporary name with
-//! mode 0600 in the directory of its resolved path and renamed into place only when complete; a
-//! symlink is followed, never replaced; a device, FIFO or socket (`-o /dev/null`) is written
-//! directly. Temporary files are removed when the process is interrupted ([`crate::signals`]).
+//! through these helpers. A regular file (or a new path) is written under an unpredictable
+//! temporary name (created with O_EXCL, so never through a planted link) with mode 0600 in the
+//! directory of its resolved path and renamed into place only when complete; a symlink is
+//! followed, never replaced — but only where the kernel's protected_symlinks would follow it
+//! (in a sticky world-writable directory such as /tmp, a link owned by the caller or by the
+//! directory's owner); a device, FIFO or socket (`-o /dev/null`) is written directly. Temporary
+//! files are removed when the process is interrupted ([`crate::signals`]).
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, BufWriter, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Kind, Result};
@@ -32,6 +34,38 @@ pub fn open_file(p: &Path) -> Result<File> {
     File::open(p).map_err(|e| Error::with_source(Kind::Usage, format!("cannot open {}", p.display()), e))
 }
 
+/// The largest file an option may name (configs, tokens, passwords, passphrases, identities,
+/// recipients, certificates, keys): such files are small, and one that is not (`/dev/zero`, a
+/// wrong path) must not be read whole.
+pub const MAX_OPTION_FILE: u64 = 1 << 20;
+
+/// Read a small file named in an option (`what` names it in messages): a regular file of at
+/// most [`MAX_OPTION_FILE`] bytes, else a usage error that says so.
+pub fn read_option_file(what: &str, p: &Path) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let cannot = |e: std::io::Error| Error::with_source(Kind::Usage, format!("cannot read {what} {}", p.display()), e);
+    let file = File::open(p).map_err(cannot)?;
+    let meta = file.metadata().map_err(cannot)?;
+    if !meta.is_file() {
+        return Err(Error::new(Kind::Usage, format!("{what} {} is not a regular file", p.display())));
+    }
+    let mut bytes = Vec::with_capacity(meta.len().min(MAX_OPTION_FILE) as usize);
+    file.take(MAX_OPTION_FILE + 1).read_to_end(&mut bytes).map_err(cannot)?;
+    if bytes.len() as u64 > MAX_OPTION_FILE {
+        return Err(Error::new(
+            Kind::Usage,
+            format!("{what} {} is larger than {} KiB: is it the right file?", p.display(), MAX_OPTION_FILE >> 10),
+        ));
+    }
+    Ok(bytes)
+}
+
+/// [`read_option_file`] as UTF-8 text.
+pub fn read_option_text(what: &str, p: &Path) -> Result<String> {
+    String::from_utf8(read_option_file(what, p)?)
+        .map_err(|_| Error::new(Kind::Usage, format!("{what} {} is not UTF-8 text", p.display())))
+}
+
 /// True when standard output is a regular file (`> file`), not a pipe or a terminal.
 pub fn stdout_is_file() -> bool {
     use std::os::fd::AsFd;
@@ -49,9 +83,9 @@ pub fn stdout() -> BufWriter<std::io::Stdout> {
     BufWriter::with_capacity(BUF_SIZE, std::io::stdout())
 }
 
-/// A file created under a temporary name next to its destination (mode 0600) and renamed to the
-/// destination by [`AtomicFile::commit`]. Dropped uncommitted, the temporary file is removed and
-/// the destination is untouched.
+/// A file created under a temporary name next to its destination (mode 0600, a random name made
+/// with O_EXCL) and renamed to the destination by [`AtomicFile::commit`]. Dropped uncommitted,
+/// the temporary file is removed and the destination is untouched.
 pub struct AtomicFile {
     tmp: PathBuf,
     dest: PathBuf,
@@ -60,20 +94,30 @@ pub struct AtomicFile {
 
 impl AtomicFile {
     pub fn create(dest: &Path) -> Result<Self> {
+        use std::os::unix::fs::PermissionsExt;
         let dest = &resolve(dest)?;
         let name = dest
             .file_name()
             .ok_or_else(|| Error::new(Kind::Usage, format!("{} is not a file name", dest.display())))?;
-        let mut tmp_name = std::ffi::OsString::from(".");
-        tmp_name.push(name);
-        tmp_name.push(format!(".tmp-{}", std::process::id()));
-        let tmp = dest.with_file_name(tmp_name);
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(|e| Error::with_source(Kind::Failure, format!("cannot create {}", tmp.display()), e))?;
+        let dir = match dest.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        let mut prefix = std::ffi::OsString::from(".");
+        prefix.push(name);
+        prefix.push(".tmp-");
+        let named = tempfile::Builder::new()
+            .prefix(&prefix)
+            .rand_bytes(10)
+            .permissions(std::fs::Permissions::from_mode(0o600))
+            .tempfile_in(dir)
+            .map_err(|e| {
+                Error::with_source(Kind::Failure, format!("cannot create a temporary file in {}", dir.display()), e)
+            })?;
+        // The path is ours to remove (on drop, on a signal), not tempfile's.
+        let (file, path) = named.into_parts();
+        let tmp =
+            path.keep().map_err(|e| Error::with_source(Kind::Failure, "cannot keep a temporary file", e.error))?;
         crate::signals::register_temp(&tmp);
         Ok(AtomicFile { tmp, dest: dest.to_path_buf(), file: Some(file) })
     }
@@ -96,15 +140,35 @@ impl AtomicFile {
     }
 
     /// Flush to disk and rename into place.
-    pub fn commit(mut self) -> Result<()> {
+    pub fn commit(self) -> Result<()> {
+        self.finish(false)
+    }
+
+    /// Flush to disk and move into place only if nothing is there yet: a file that appeared
+    /// meanwhile (another upload of the same backup) is never replaced.
+    pub fn commit_new(self) -> Result<()> {
+        self.finish(true)
+    }
+
+    fn finish(mut self, no_replace: bool) -> Result<()> {
         let file = self.file.take().expect("open until committed");
         file.sync_all()
             .map_err(|e| Error::with_source(Kind::Failure, format!("cannot write {}", self.dest.display()), e))?;
         drop(file);
-        let renamed = std::fs::rename(&self.tmp, &self.dest);
+        let renamed = if no_replace {
+            // A hard link fails when the destination exists; then the temporary name goes.
+            std::fs::hard_link(&self.tmp, &self.dest).map(|()| {
+                let _ = std::fs::remove_file(&self.tmp);
+            })
+        } else {
+            std::fs::rename(&self.tmp, &self.dest)
+        };
         crate::signals::unregister_temp(&self.tmp);
         if let Err(e) = renamed {
             let _ = std::fs::remove_file(&self.tmp);
+            if no_replace && e.kind() == std::io::ErrorKind::AlreadyExists {
+                return Err(Error::new(Kind::Usage, format!("{} exists already: not replaced", self.dest.display())));
+            }
             return Err(Error::with_source(Kind::Failure, format!("cannot rename into {}", self.dest.display()), e));
         }
         if let Some(dir) = self.dest.parent() {
@@ -148,19 +212,40 @@ impl Drop for AtomicFile {
 }
 
 /// The path a write to `p` lands on: symlinks followed (a dangling one to its target's path), so
-/// that the link itself is never replaced and the temporary file is made next to the target.
+/// that the link itself is never replaced and the temporary file is made next to the target. A
+/// link is followed only where the kernel would (fs.protected_symlinks): in a sticky directory
+/// that others may write, only a link owned by the caller or by the directory's owner — a link
+/// another user planted in /tmp is refused, not followed to a file of ours.
 fn resolve(p: &Path) -> Result<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
     let mut path = p.to_path_buf();
     for _ in 0..40 {
         match std::fs::symlink_metadata(&path) {
             Ok(m) if m.file_type().is_symlink() => {
+                let dir = match path.parent() {
+                    Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+                    _ => PathBuf::from("."),
+                };
+                if let Ok(d) = std::fs::metadata(&dir)
+                    && d.mode() & 0o1002 == 0o1002
+                    && m.uid() != rustix::process::geteuid().as_raw()
+                    && m.uid() != d.uid()
+                {
+                    return Err(Error::new(
+                        Kind::Usage,
+                        format!(
+                            "{} is a link owned by another user (uid {}) in the shared directory {}: not followed \
+                             (name the target itself, or write elsewhere)",
+                            path.display(),
+                            m.uid(),
+                            dir.display()
+                        ),
+                    ));
+                }
                 let target = std::fs::read_link(&path).map_err(|e| {
                     Error::with_source(Kind::Usage, format!("cannot read the link {}", path.display()), e)
                 })?;
-                path = match path.parent() {
-                    Some(dir) if target.is_relative() => dir.join(target),
-                    _ => target,
-                };
+                path = if target.is_relative() { dir.join(target) } else { target };
             }
             _ => return Ok(path),
         }
@@ -189,7 +274,7 @@ impl Output {
     pub fn create(path: Option<&Path>) -> Result<Self> {
         match path {
             Some(p) if !is_stdio(Some(p)) => {
-                if is_special(p) {
+                if is_special(&resolve(p)?) {
                     let f = OpenOptions::new()
                         .write(true)
                         .open(p)

@@ -17,6 +17,7 @@ pub mod error;
 pub mod io;
 pub mod par;
 pub mod pipeline;
+pub mod redact;
 pub mod report;
 pub mod signals;
 pub mod sort;

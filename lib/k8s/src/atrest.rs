@@ -161,8 +161,8 @@ fn config_err(m: impl Into<String>) -> AtRestError {
 impl AtRest {
     /// Read an EncryptionConfiguration file.
     pub fn load(path: &Path) -> Result<AtRest> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| config_err(format!("cannot read the encryption config {}: {e}", path.display())))?;
+        let text = reshifter_format::io::read_option_text("the encryption config", path)
+            .map_err(|e| config_err(e.to_string()))?;
         let mut at_rest =
             AtRest::parse(&text).map_err(|e| config_err(format!("encryption config {}: {e}", path.display())))?;
         // The plugin's socket where it is on this machine, when not where the config says.

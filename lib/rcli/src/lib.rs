@@ -171,16 +171,23 @@ fn os(s: impl AsRef<std::ffi::OsStr>) -> OsString {
     s.as_ref().to_os_string()
 }
 
-/// A temporary file in `dir`, removed when dropped or when the process is interrupted.
+/// A temporary file in `dir` (an unpredictable name, made with O_EXCL, mode 0600), removed when
+/// dropped or when the process is interrupted.
 struct Temp {
     path: PathBuf,
 }
 
 impl Temp {
-    fn new(dir: &Path, name: &str) -> Temp {
-        let path = dir.join(format!(".rcli-{name}-{}", std::process::id()));
+    fn new(dir: &Path, name: &str) -> Result<Temp> {
+        let named = tempfile::Builder::new().prefix(&format!(".rcli-{name}-")).tempfile_in(dir).map_err(|e| {
+            Error::with_source(Kind::Failure, format!("cannot make a temporary file in {}", dir.display()), e)
+        })?;
+        let path = named
+            .into_temp_path()
+            .keep()
+            .map_err(|e| Error::with_source(Kind::Failure, "cannot keep a temporary file", e.error))?;
         reshifter_format::signals::register_temp(&path);
-        Temp { path }
+        Ok(Temp { path })
     }
 }
 
@@ -294,7 +301,10 @@ pub fn create_backup(
         dump_args.extend([os("--prefix"), os(p)]);
     }
     let dump_opts: reshifter_etcd::dump::DumpOptions = options("etcd-dump", &dump_args)?;
-    let mut pack_args = vec![os("-q"), os("-o"), os(&zip), os("--layout"), os(layout)];
+    // Packed under a temporary name, then linked to <id>.zip only if no backup of that id
+    // appeared meanwhile (an upload): a backup is never replaced.
+    let packed_tmp = Temp::new(target, &format!("{id}.zip"))?;
+    let mut pack_args = vec![os("-q"), os("-o"), os(&packed_tmp.path), os("--layout"), os(layout)];
     pack_args.extend(pack_keys.iter().cloned());
     let pack_opts: reshifter_archive::pack::PackOptions = options("archive-pack", &pack_args)?;
     let filter_opts: Option<reshifter_kv::filter::FilterOptions> =
@@ -323,6 +333,10 @@ pub fn create_backup(
     let dumped = joined(dumper);
     let filtered = filterer.map(joined).unwrap_or(Ok(()));
     let trailer = dumped.and(filtered).and(packed)?;
+    std::fs::hard_link(&packed_tmp.path, &zip).map_err(|e| {
+        Error::with_source(Kind::Failure, format!("cannot store {} (not replaced if it exists)", zip.display()), e)
+    })?;
+    drop(packed_tmp);
     let (keys, bytes) = (trailer.count, trailer.bytes);
     let mut pushed = None;
     if let Some((mut s3, bucket)) = remote.s3() {
@@ -345,7 +359,7 @@ pub fn backup_create(o: CreateOptions) -> Result<()> {
         // ReShifter's render wrote every key and value to stdout and made no archive.
         let (prefixes, v2) = roots(&o.endpoint)?;
         let dir = std::env::temp_dir();
-        let stream = Temp::new(&dir, "render.ndjson");
+        let stream = Temp::new(&dir, "render.ndjson")?;
         dump(&o.endpoint, &prefixes, v2, &stream.path)?;
         let mut out = reshifter_format::io::stdout();
         std::io::copy(&mut std::fs::File::open(&stream.path)?, &mut out)?;
@@ -411,25 +425,34 @@ pub fn restore_backup(
     }
     std::fs::create_dir_all(target)
         .map_err(|e| Error::with_source(Kind::Usage, format!("cannot make {}", target.display()), e))?;
-    let zip = target.join(format!("{id}.zip"));
-    if let Some((mut s3, bucket)) = remote.s3() {
-        s3.extend([
-            os(format!("s3://{bucket}/{id}.zip")),
-            os("-o"),
-            os(&zip),
-            os("--layout"),
-            os("reshifter"),
-            os("-q"),
-        ]);
-        reshifter_s3::pull(options("s3-pull", &s3)?)?;
-    }
+    let local = target.join(format!("{id}.zip"));
+    // From a bucket, the object is pulled under a temporary name and removed after: a local
+    // backup of the same id is never replaced (not even by a dry run).
+    let pulled = match remote.s3() {
+        Some((mut s3, bucket)) => {
+            let tmp = Temp::new(target, &format!("{id}.pulled"))?;
+            s3.extend([
+                os(format!("s3://{bucket}/{id}.zip")),
+                os("-o"),
+                os(&tmp.path),
+                os("--layout"),
+                os("reshifter"),
+                os("-q"),
+            ]);
+            reshifter_s3::pull(options("s3-pull", &s3)?)?;
+            Some(tmp)
+        }
+        None => None,
+    };
+    let zip = pulled.as_ref().map_or(local.clone(), |t| t.path.clone());
     if !zip.exists() {
-        return Err(Error::new(Kind::Usage, format!("no backup {id} (looked for {})", zip.display())));
+        return Err(Error::new(Kind::Usage, format!("no backup {id} (looked for {})", local.display())));
     }
-    let stream = Temp::new(target, &format!("{id}.restore.ndjson"));
+    let stream = Temp::new(target, &format!("{id}.restore.ndjson"))?;
     let mut args = vec![os("-q"), os(&zip), os("-o"), os(&stream.path)];
     args.extend(how.unpack_keys.iter().cloned());
     reshifter_archive::unpack::unpack(options("archive-unpack", &args)?)?;
+    drop(pulled);
     let header = StreamReader::new(reshifter_format::io::open_input(Some(&stream.path))?)?.header().clone();
     let api = match (endpoint.api()?, header.api) {
         ("v2", _) => "v2",
@@ -518,7 +541,7 @@ pub fn count_roots(e: &Endpoint) -> Result<Vec<(String, u64, u64)>> {
     let dir = std::env::temp_dir();
     let mut out = Vec::new();
     for p in &prefixes {
-        let tmp = Temp::new(&dir, "stats.ndjson");
+        let tmp = Temp::new(&dir, "stats.ndjson")?;
         dump(e, std::slice::from_ref(p), v2, &tmp.path)?;
         let mut count = (0u64, 0u64);
         for r in StreamReader::new(reshifter_format::io::open_input(Some(&tmp.path))?)? {

@@ -274,7 +274,9 @@ async fn reshifter_backups(c: &Client, s3: &S3Args, bucket: &str, dir: &str) -> 
         .filter_map(|mut i| {
             let id = reshifter_backup_id(i.key.strip_prefix(dir).unwrap_or(&i.key))?;
             i.backup_id = Some(id);
-            i.unix = id as i64;
+            // Its age is its id's, but never younger than the object itself: an object named
+            // by a time in the future would otherwise rank as the newest of every retention.
+            i.unix = (id.min(i64::MAX as u64) as i64).min(i.unix);
             i.time = humantime::format_rfc3339_seconds(
                 SystemTime::UNIX_EPOCH + Duration::from_secs(id.min(253_402_300_799)),
             )
@@ -282,7 +284,7 @@ async fn reshifter_backups(c: &Client, s3: &S3Args, bucket: &str, dir: &str) -> 
             Some(i)
         })
         .collect();
-    items.sort_by_key(|i| i.backup_id);
+    items.sort_by_key(|i| (i.unix, i.backup_id));
     Ok(items)
 }
 

@@ -78,6 +78,10 @@ pub struct PruneOptions {
     /// The time retention is measured from (tests; default: now).
     #[arg(skip)]
     pub now: Option<SystemTime>,
+
+    /// An object kept whatever the policy says (the backup just made, for a server's retention).
+    #[arg(skip)]
+    pub keep_key: Option<String>,
 }
 
 /// Which backups a retention policy keeps: the newest `keep_last`, and all younger than
@@ -138,7 +142,12 @@ async fn prune_async(o: &PruneOptions) -> Result<(), Error> {
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
-    let decisions = retention(&backups, o.keep_last, o.keep_within, now);
+    let mut decisions = retention(&backups, o.keep_last, o.keep_within, now);
+    for (it, d) in backups.iter().zip(decisions.iter_mut()) {
+        if o.keep_key.as_deref() == Some(it.key.as_str()) {
+            *d = (true, "the backup just made".into());
+        }
+    }
     let mut out = Output::create(None)?;
     let (mut kept, mut deleted) = (0, 0);
     let line = |out: &mut Output, action: &str, it: &Listed, why: &str| -> std::io::Result<()> {

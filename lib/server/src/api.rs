@@ -9,24 +9,37 @@ use axum::Json;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State as Ax};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::middleware::{self, Next};
+use axum::http::{StatusCode, header};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::body::JsonBody;
 use crate::{State, ui};
 use reshifter_format::error::{Error, Kind};
 use reshifter_rcli::{Endpoint, HowRestore, Remote};
 
 /// An error answer: a status and a line of text (ReShifter answered failures with 409 and the
-/// error's text).
+/// error's text). Credentials in URLs are redacted from the text.
 pub struct ApiError(StatusCode, String);
+
+impl ApiError {
+    pub fn new(status: StatusCode, text: impl Into<String>) -> Self {
+        ApiError(status, reshifter_format::redact::urls(&text.into()).into_owned())
+    }
+}
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         (self.0, format!("{}\n", self.1)).into_response()
+    }
+}
+
+impl From<crate::targets::NotAllowed> for ApiError {
+    fn from(e: crate::targets::NotAllowed) -> Self {
+        ApiError::new(StatusCode::FORBIDDEN, e.0)
     }
 }
 
@@ -37,12 +50,12 @@ impl From<Error> for ApiError {
             Kind::Auth => StatusCode::FORBIDDEN,
             _ => StatusCode::CONFLICT,
         };
-        ApiError(status, e.to_string())
+        ApiError::new(status, e.to_string())
     }
 }
 
 fn bad(what: impl Into<String>) -> ApiError {
-    ApiError(StatusCode::BAD_REQUEST, what.into())
+    ApiError::new(StatusCode::BAD_REQUEST, what)
 }
 
 type Shared = Arc<State>;
@@ -53,16 +66,11 @@ async fn blocking<T: Send + 'static>(
 ) -> Result<T, ApiError> {
     match tokio::task::spawn_blocking(f).await {
         Ok(r) => r.map_err(ApiError::from),
-        Err(e) => Err(ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("the job failed: {e}"))),
+        Err(e) => Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("the job failed: {e}"))),
     }
 }
 
 pub fn router(state: Shared) -> Router {
-    let mutating = Router::new()
-        .route("/v1/backup", post(backup))
-        .route("/v1/restore", post(restore))
-        .route("/v1/restore/upload", post(upload).layer(DefaultBodyLimit::max(state.opts.max_upload)))
-        .route_layer(middleware::from_fn_with_state(state.clone(), auth));
     Router::new()
         .route("/", get(ui::index))
         .route("/ui/{file}", get(ui::asset))
@@ -73,46 +81,40 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/members", get(members))
         .route("/v1/epstats", get(epstats))
         .route("/v1/keyspace", get(keyspace))
+        .route("/v1/backup", post(backup))
         .route("/v1/backup/all", get(backup_all))
         .route("/v1/backups", get(backups))
         .route("/v1/config", get(config))
         .route("/v1/backup/{id}", get(backup_get))
         .route("/v1/backup/{id}/verify", get(verify))
+        .route("/v1/backup/{id}/link", post(link))
+        .route("/v1/restore", post(restore))
+        .route("/v1/restore/upload", post(upload).layer(DefaultBodyLimit::max(state.opts.max_upload)))
         .route("/v1/jobs", get(jobs))
         .route("/v1/jobs/{id}", get(job))
-        .merge(mutating)
         .layer(DefaultBodyLimit::max(64 << 10))
+        .layer(middleware::from_fn_with_state(state.clone(), crate::guard::gate))
         .with_state(state)
 }
 
-/// Compare two strings in time that does not depend on where they differ.
-fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// ReShifter's `endpoint` field, or the server's --etcd: only an endpoint of the server's own
+/// configuration (403 otherwise), spelled as configured.
+fn endpoint(s: &State, given: Option<String>, api: Option<String>) -> Result<Endpoint, ApiError> {
+    let e = match given.as_deref().map(str::trim).filter(|e| !e.is_empty()) {
+        None => s.opts.etcd.clone(),
+        Some(g) => s.endpoints.choose(g)?,
+    };
+    Ok(Endpoint::new(&e, api.as_deref().filter(|a| !a.is_empty()).unwrap_or("auto")))
 }
 
-/// Mutating routes: `Authorization: Bearer <token>`.
-async fn auth(Ax(s): Ax<Shared>, headers: HeaderMap, req: axum::extract::Request, next: Next) -> Response {
-    if let Some(t) = &s.token {
-        let given =
-            headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
-        if !given.is_some_and(|g| same(g.trim(), t)) {
-            s.log(&format!("refused {} {}: no valid bearer token", req.method(), req.uri().path()));
-            let mut r = (StatusCode::UNAUTHORIZED, "this route needs Authorization: Bearer <token>\n").into_response();
-            r.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
-            return r;
-        }
-    }
-    next.run(req).await
-}
-
-/// ReShifter's `endpoint` field, or the server's --etcd.
-fn endpoint(s: &State, given: Option<String>, api: Option<String>) -> Endpoint {
-    let e = given.filter(|e| !e.is_empty()).unwrap_or_else(|| s.opts.etcd.clone());
-    Endpoint::new(&e, api.as_deref().filter(|a| !a.is_empty()).unwrap_or("auto"))
-}
-
-fn remote(r: Option<String>, b: Option<String>) -> Remote {
-    Remote::new(r.filter(|r| !r.is_empty()), b.filter(|b| !b.is_empty()))
+/// ReShifter's `remote` and `bucket` fields: a remote of the server's own configuration (403
+/// otherwise), or none (the local store).
+fn remote(s: &State, r: Option<String>, b: Option<String>) -> Result<Remote, ApiError> {
+    let r = match r.as_deref().map(str::trim).filter(|r| !r.is_empty()) {
+        None => None,
+        Some(g) => Some(s.remotes.choose(g)?),
+    };
+    Ok(Remote::new(r, b.filter(|b| !b.is_empty())))
 }
 
 #[derive(Deserialize)]
@@ -147,7 +149,7 @@ pub async fn run_backup(s: &Shared, plan: Plan) -> Result<reshifter_rcli::Create
         Ok(c) => {
             let (id, keys, bytes) = (c.id, c.keys, c.bytes);
             // Made from a verified stream, packed under a temporary name: verified.
-            write_sidecar(s, id, &json!({"keys": keys, "bytes": bytes, "verified": true}));
+            write_sidecar(s, id, &json!({"keys": keys, "bytes": bytes, "verified": true, "stored": unix_now()}));
             s.jobs
                 .finish(job, Ok(json!({"backupid": id.to_string(), "keys": keys, "bytes": bytes, "pushed": c.pushed})));
             s.jobs.metrics(|m| {
@@ -172,19 +174,25 @@ pub async fn run_backup(s: &Shared, plan: Plan) -> Result<reshifter_rcli::Create
 }
 
 /// `POST /v1/backup`: `{"outcome":"success","backupid":"<id>"}`, or 409 and the error.
-async fn backup(Ax(s): Ax<Shared>, Json(req): Json<BackupReq>) -> Result<Json<Value>, ApiError> {
+async fn backup(Ax(s): Ax<Shared>, JsonBody(req): JsonBody<BackupReq>) -> Result<Json<Value>, ApiError> {
     let strategy = match req.filter.as_deref().map(str::trim).filter(|f| !f.is_empty()) {
         None => "raw".to_string(),
         Some(f) if f.starts_with("filter:") || f == "raw" => f.to_string(),
         Some(f) => format!("filter:{f}"),
     };
     let plan = Plan {
-        endpoint: endpoint(&s, req.endpoint, req.apiversion),
-        remote: remote(req.remote, req.bucket),
+        endpoint: endpoint(&s, req.endpoint, req.apiversion)?,
+        remote: remote(&s, req.remote, req.bucket)?,
         strategy,
         by: "api",
     };
-    let _one_at_a_time = s.backup_lock.lock().await;
+    // One at a time; a second request is told at once rather than queued without bound.
+    let Ok(_one_at_a_time) = s.backup_lock.try_lock() else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "a backup is running: try again when it has ended (GET /v1/jobs)",
+        ));
+    };
     let c = run_backup(&s, plan).await?;
     Ok(Json(json!({"outcome": "success", "backupid": c.id.to_string()})))
 }
@@ -196,7 +204,34 @@ fn sidecar(s: &State, id: u64) -> PathBuf {
 }
 
 fn write_sidecar(s: &State, id: u64, v: &Value) {
-    let _ = std::fs::write(sidecar(s, id), format!("{v}\n"));
+    let write = || -> reshifter_format::Result<()> {
+        let mut f = reshifter_format::io::AtomicFile::create(&sidecar(s, id))?;
+        writeln!(f, "{v}")?;
+        f.commit()
+    };
+    if let Err(e) = write() {
+        s.log(&format!("cannot record what is known of backup {id}: {e}"));
+    }
+}
+
+/// The record kept beside backup `id` (`{}` when there is none).
+pub fn read_sidecar(store: &std::path::Path, id: u64) -> Value {
+    reshifter_format::io::read_option_file("the backup's record", &store.join(format!("{id}.zip.json")))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_else(|| json!({}))
+}
+
+/// When the server stored backup `id` (Unix seconds): from its record, else the file's time.
+/// Retention ranks by this, never by the id, which an upload chooses.
+pub fn stored_at(store: &std::path::Path, id: u64) -> u64 {
+    read_sidecar(store, id)["stored"].as_u64().unwrap_or_else(|| {
+        std::fs::metadata(store.join(format!("{id}.zip")))
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_secs())
+    })
 }
 
 /// `GET /v1/config`: what the UI needs to start (the default etcd, the server's flags that
@@ -214,7 +249,7 @@ async fn config(Ax(s): Ax<Shared>) -> Json<Value> {
 /// `GET /v1/backups?remote=&bucket=`: the backups with their time, size, keys and whether they
 /// were verified (local store: from the record the server keeps; S3: as listed).
 async fn backups(Ax(s): Ax<Shared>, Query(w): Query<Where>) -> Result<Json<Value>, ApiError> {
-    if let Some((flags, bucket)) = remote(w.remote, w.bucket).s3_target() {
+    if let Some((flags, bucket)) = remote(&s, w.remote, w.bucket)?.s3_target() {
         let listed = blocking(move || {
             let s3: reshifter_s3::S3Args = reshifter_rcli::options("s3-ls", &flags)?;
             reshifter_s3::reshifter_listing(&s3, &reshifter_s3::S3Uri { bucket, key: String::new() })
@@ -230,8 +265,7 @@ async fn backups(Ax(s): Ax<Shared>, Query(w): Query<Where>) -> Result<Json<Value
         .into_iter()
         .map(|id| {
             let size = std::fs::metadata(s.store.join(format!("{id}.zip"))).map(|m| m.len()).unwrap_or(0);
-            let side: Value =
-                std::fs::read(sidecar(&s, id)).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+            let side = read_sidecar(&s.store, id);
             json!({"backupid": id.to_string(), "size": size, "keys": side["keys"], "verified": side["verified"]})
         })
         .collect();
@@ -249,14 +283,13 @@ fn verify_archive(path: PathBuf, keys: Vec<std::ffi::OsString>) -> reshifter_for
 async fn verify(Ax(s): Ax<Shared>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     let path = backup_path(&s, &id)?;
     if !path.exists() {
-        return Err(ApiError(StatusCode::NOT_FOUND, format!("no backup {id}")));
+        return Err(ApiError::new(StatusCode::NOT_FOUND, format!("no backup {id}")));
     }
     let n = reshifter_s3::reshifter_backup_id(path.file_name().and_then(|n| n.to_str()).unwrap_or("")).unwrap_or(0);
     let keys = s.opts.keys.unpack_args();
     let out = blocking(move || verify_archive(path, keys)).await;
     let ok = out.is_ok();
-    let mut side: Value =
-        std::fs::read(sidecar(&s, n)).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or(json!({}));
+    let mut side = read_sidecar(&s.store, n);
     side["verified"] = json!(ok);
     write_sidecar(&s, n, &side);
     match out {
@@ -282,7 +315,7 @@ pub fn local_ids(store: &std::path::Path) -> Vec<u64> {
 
 /// `GET /v1/backup/all?remote=&bucket=`: `{"numbackups","backupids"}`.
 async fn backup_all(Ax(s): Ax<Shared>, Query(w): Query<Where>) -> Result<Json<Value>, ApiError> {
-    let ids = match remote(w.remote, w.bucket).s3_target() {
+    let ids = match remote(&s, w.remote, w.bucket)?.s3_target() {
         Some((flags, bucket)) => {
             blocking(move || {
                 let s3: reshifter_s3::S3Args = reshifter_rcli::options("s3-ls", &flags)?;
@@ -307,7 +340,7 @@ async fn backup_get(Ax(s): Ax<Shared>, Path(id): Path<String>) -> Result<Respons
     let path = backup_path(&s, &id)?;
     let file = tokio::fs::File::open(&path)
         .await
-        .map_err(|_| ApiError(StatusCode::NOT_FOUND, format!("no backup {}", id.trim_end_matches(".zip"))))?;
+        .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, format!("no backup {}", id.trim_end_matches(".zip"))))?;
     let len = file.metadata().await.map(|m| m.len()).unwrap_or(0);
     let body = Body::from_stream(tokio_util::io::ReaderStream::new(file));
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("backup.zip").to_string();
@@ -320,6 +353,19 @@ async fn backup_get(Ax(s): Ax<Shared>, Path(id): Path<String>) -> Result<Respons
         body,
     )
         .into_response())
+}
+
+/// `POST /v1/backup/{id}/link`: `{"url"}`, a download link for the browser (which cannot send
+/// the token with a plain link): good once, for a minute.
+async fn link(Ax(s): Ax<Shared>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let path = backup_path(&s, &id)?;
+    if !path.exists() {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, format!("no backup {id}")));
+    }
+    let route = format!("/v1/backup/{}", id.trim_end_matches(".zip"));
+    let ticket =
+        s.tickets.issue(&route).map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    Ok(Json(json!({"url": format!("{route}?ticket={ticket}")})))
 }
 
 #[derive(Deserialize)]
@@ -337,15 +383,29 @@ struct RestoreReq {
 
 /// `POST /v1/restore`: `{"outcome","keysrestored","elapsedtimeinsec"}`; with `dry_run` nothing is
 /// written and `summary` says what would be, per resource.
-async fn restore(Ax(s): Ax<Shared>, Json(req): Json<RestoreReq>) -> Result<Json<Value>, ApiError> {
+async fn restore(Ax(s): Ax<Shared>, JsonBody(req): JsonBody<RestoreReq>) -> Result<Json<Value>, ApiError> {
     if s.opts.read_only {
-        return Err(ApiError(StatusCode::FORBIDDEN, "restores are disabled on this server (--read-only)".into()));
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "restores are disabled on this server (--read-only)"));
     }
     if let Some(m) = &req.mode
         && !matches!(m.as_str(), "overwrite" | "create-only" | "sync")
     {
         return Err(bad(format!("mode {m:?}: overwrite, create-only or sync")));
     }
+    let (e, r, store, id) = (
+        endpoint(&s, req.endpoint, req.apiversion)?,
+        remote(&s, req.remote, req.bucket)?,
+        s.store.clone(),
+        req.backupid.clone(),
+    );
+    // One restore writes at a time (two into one etcd would interleave); dry runs need not wait.
+    let _writing = if req.dry_run {
+        None
+    } else {
+        Some(s.restore_lock.try_lock().map_err(|_| {
+            ApiError::new(StatusCode::CONFLICT, "a restore is running: try again when it has ended (GET /v1/jobs)")
+        })?)
+    };
     let per = reshifter_etcd::load::Plan::default();
     let how = HowRestore {
         mode: req.mode.clone(),
@@ -356,12 +416,6 @@ async fn restore(Ax(s): Ax<Shared>, Json(req): Json<RestoreReq>) -> Result<Json<
     let job = s.jobs.start(if req.dry_run { "restore (dry run)" } else { "restore" }, "api");
     s.jobs.phase(job, "restoring");
     let started = Instant::now();
-    let (e, r, store, id) = (
-        endpoint(&s, req.endpoint, req.apiversion),
-        remote(req.remote, req.bucket),
-        s.store.clone(),
-        req.backupid.clone(),
-    );
     let out = blocking(move || reshifter_rcli::restore_backup(&e, &id, &store, &r, &how)).await;
     let secs = started.elapsed().as_secs_f64();
     match out {
@@ -405,57 +459,87 @@ async fn restore(Ax(s): Ax<Shared>, Json(req): Json<RestoreReq>) -> Result<Json<
     }
 }
 
+/// How far in the future an uploaded backup's id (its Unix seconds) may be: clocks differ a little.
+const ID_SKEW: u64 = 300;
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
 /// `POST /v1/restore/upload`: a multipart field `backupfile` named `<backup id>.zip`, verified
-/// whole before it is kept: `{"received":"<id>"}`.
+/// whole before it is kept: `{"received":"<id>"}`. An id in the future is refused (it would
+/// sort after every backup the server makes); an existing backup is never replaced.
 async fn upload(Ax(s): Ax<Shared>, mut form: Multipart) -> Result<Json<Value>, ApiError> {
     if s.opts.read_only {
-        return Err(ApiError(StatusCode::FORBIDDEN, "uploads are disabled on this server (--read-only)".into()));
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "uploads are disabled on this server (--read-only)"));
     }
-    while let Some(mut field) = form.next_field().await.map_err(|e| bad(format!("not a multipart form: {e}")))? {
+    let broke = |e: axum::extract::multipart::MultipartError| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            let max = s.opts.max_upload;
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the upload is larger than --max-upload ({max} bytes)"),
+            )
+        } else {
+            bad(format!("the upload broke off: {}", e.body_text()))
+        }
+    };
+    while let Some(field) = form.next_field().await.map_err(broke)? {
         if field.name() != Some("backupfile") {
             continue;
         }
         let name = field.file_name().unwrap_or("").to_string();
         let id = reshifter_s3::reshifter_backup_id(&name)
             .ok_or_else(|| bad(format!("the file is named {name:?}: name it <backup id>.zip (its Unix seconds)")))?;
+        if id > unix_now() + ID_SKEW {
+            return Err(bad(format!(
+                "backup id {id} is in the future (its Unix seconds; now is {}): name the file by when it was made",
+                unix_now()
+            )));
+        }
         let dest = s.store.join(format!("{id}.zip"));
         if dest.exists() {
-            return Err(ApiError(StatusCode::CONFLICT, format!("backup {id} exists already")));
+            return Err(ApiError::new(StatusCode::CONFLICT, format!("backup {id} exists already")));
         }
         let job = s.jobs.start("upload", "api");
-        let mut file = reshifter_format::io::AtomicFile::create(&dest).map_err(ApiError::from)?;
-        let mut size = 0u64;
-        loop {
-            match field.chunk().await {
-                Ok(Some(bytes)) => {
-                    size += bytes.len() as u64;
-                    file.write_all(&bytes).map_err(|e| ApiError(StatusCode::INSUFFICIENT_STORAGE, e.to_string()))?;
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    s.jobs.finish(job, Err(e.to_string()));
-                    return Err(bad(format!("the upload broke off: {e}")));
-                }
+        let out = receive(&s, field, &dest, broke).await;
+        match &out {
+            Ok(size) => {
+                write_sidecar(&s, id, &json!({"verified": true, "uploaded": true, "stored": unix_now()}));
+                s.jobs.finish(job, Ok(json!({"backupid": id.to_string(), "bytes": size})));
+                s.log(&format!("upload of backup {id}: {size} bytes, verified"));
+            }
+            Err(e) => {
+                s.jobs.finish(job, Err(e.1.clone()));
+                s.log(&format!("upload of backup {id} refused: {}", e.1));
             }
         }
-        s.jobs.phase(job, "verifying");
-        let tmp = file.temp_path().to_path_buf();
-        let keys = s.opts.keys.unpack_args();
-        let verified = blocking(move || verify_archive(tmp, keys)).await;
-        if let Err(e) = verified {
-            s.jobs.finish(job, Err(e.1.clone()));
-            return Err(ApiError(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                format!("the uploaded backup is not a whole archive: {}", e.1),
-            ));
-        }
-        file.commit().map_err(ApiError::from)?;
-        write_sidecar(&s, id, &json!({"verified": true, "uploaded": true}));
-        s.jobs.finish(job, Ok(json!({"backupid": id.to_string(), "bytes": size})));
-        s.log(&format!("upload of backup {id}: {size} bytes, verified"));
-        return Ok(Json(json!({"received": id.to_string()})));
+        return out.map(|_| Json(json!({"received": id.to_string()})));
     }
     Err(bad("no backupfile field in the form"))
+}
+
+/// Write an uploaded file under a temporary name, verify it whole, and move it to `dest`
+/// (never over a backup that appeared meanwhile); its size.
+async fn receive(
+    s: &Shared,
+    mut field: axum::extract::multipart::Field<'_>,
+    dest: &std::path::Path,
+    broke: impl Fn(axum::extract::multipart::MultipartError) -> ApiError,
+) -> Result<u64, ApiError> {
+    let mut file = reshifter_format::io::AtomicFile::create(dest).map_err(ApiError::from)?;
+    let mut size = 0u64;
+    while let Some(bytes) = field.chunk().await.map_err(&broke)? {
+        size += bytes.len() as u64;
+        file.write_all(&bytes).map_err(|e| ApiError::new(StatusCode::INSUFFICIENT_STORAGE, e.to_string()))?;
+    }
+    let tmp = file.temp_path().to_path_buf();
+    let keys = s.opts.keys.unpack_args();
+    blocking(move || verify_archive(tmp, keys)).await.map_err(|e| {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, format!("the uploaded backup is not a whole archive: {}", e.1))
+    })?;
+    file.commit_new().map_err(|e| ApiError::new(StatusCode::CONFLICT, e.to_string()))?;
+    Ok(size)
 }
 
 #[derive(Deserialize)]
@@ -465,16 +549,24 @@ struct EndpointQ {
     backupid: Option<String>,
 }
 
+/// A slot for a request that reads a whole keyspace (a dump each): a few at a time, others told
+/// to come back (429) rather than piling dumps onto etcd.
+fn heavy(s: &State) -> Result<tokio::sync::SemaphorePermit<'_>, ApiError> {
+    s.heavy.try_acquire().map_err(|_| {
+        ApiError::new(StatusCode::TOO_MANY_REQUESTS, "keyspace reports are running: try again when they have ended")
+    })
+}
+
 /// `GET /v1/explorer?endpoint=`: `{"etcdversion","apiversion","etcdsec","k8sdistro"}`.
 async fn explorer(Ax(s): Ax<Shared>, Query(q): Query<EndpointQ>) -> Result<Json<Value>, ApiError> {
-    let e = endpoint(&s, q.endpoint, q.apiversion);
+    let e = endpoint(&s, q.endpoint, q.apiversion)?;
     let p = blocking(move || reshifter_rcli::probe(&e)).await?;
     Ok(Json(serde_json::to_value(p).unwrap_or_default()))
 }
 
 /// `GET /v1/members?endpoint=`: the cluster's members (name, id, URLs, which leads).
 async fn members(Ax(s): Ax<Shared>, Query(q): Query<EndpointQ>) -> Result<Json<Value>, ApiError> {
-    let e = endpoint(&s, q.endpoint, q.apiversion);
+    let e = endpoint(&s, q.endpoint, q.apiversion)?;
     let report = blocking(move || {
         let args: reshifter_etcd::EtcdArgs =
             reshifter_rcli::options("etcd-explore", &["--endpoints".into(), e.endpoint.clone().into()])?;
@@ -487,7 +579,8 @@ async fn members(Ax(s): Ax<Shared>, Query(q): Query<EndpointQ>) -> Result<Json<V
 /// `GET /v1/epstats?endpoint=`: `{"numkeys","totalsizevalbytes"}` under the Kubernetes and
 /// OpenShift roots.
 async fn epstats(Ax(s): Ax<Shared>, Query(q): Query<EndpointQ>) -> Result<Json<Value>, ApiError> {
-    let e = endpoint(&s, q.endpoint, q.apiversion);
+    let e = endpoint(&s, q.endpoint, q.apiversion)?;
+    let _slot = heavy(&s)?;
     let roots = blocking(move || reshifter_rcli::count_roots(&e)).await?;
     let (keys, bytes) = roots.iter().fold((0, 0), |(k, b), (_, rk, rb)| (k + rk, b + rb));
     Ok(Json(json!({"numkeys": keys, "totalsizevalbytes": bytes})))
@@ -497,14 +590,16 @@ async fn epstats(Ax(s): Ax<Shared>, Query(q): Query<EndpointQ>) -> Result<Json<V
 /// resource, namespace) of a live etcd or a stored backup, for the UI's picture.
 async fn keyspace(Ax(s): Ax<Shared>, Query(q): Query<EndpointQ>) -> Result<Json<Value>, ApiError> {
     let from_backup = q.backupid.clone().filter(|b| !b.is_empty()).map(|b| backup_path(&s, &b)).transpose()?;
-    let e = endpoint(&s, q.endpoint, q.apiversion);
-    let store = s.store.clone();
+    let e = endpoint(&s, q.endpoint, q.apiversion)?;
+    let _slot = heavy(&s)?;
+    let (store, keys) = (s.store.clone(), s.opts.keys.unpack_args());
     let stats = blocking(move || {
         let tmp = tempfile::Builder::new().prefix(".keyspace-").tempfile_in(&store)?;
         let path = tmp.path().as_os_str().to_os_string();
         match from_backup {
             Some(zip) => {
-                let args = [std::ffi::OsString::from("-q"), zip.into_os_string(), "-o".into(), path.clone()];
+                let mut args = vec![std::ffi::OsString::from("-q"), zip.into_os_string(), "-o".into(), path.clone()];
+                args.extend(keys);
                 reshifter_archive::unpack::unpack(reshifter_rcli::options("archive-unpack", &args)?)?;
             }
             None => reshifter_rcli::dump_all(&e, std::path::Path::new(&path))?,
@@ -526,5 +621,5 @@ async fn jobs(Ax(s): Ax<Shared>) -> Json<Value> {
 }
 
 async fn job(Ax(s): Ax<Shared>, Path(id): Path<u64>) -> Result<Json<Value>, ApiError> {
-    s.jobs.get(id).map(|j| Json(json!(j))).ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no job {id}")))
+    s.jobs.get(id).map(|j| Json(json!(j))).ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no job {id}")))
 }

@@ -8,9 +8,12 @@
 //! on a loopback address; `--read-only` turns restores off; TLS with rustls.
 
 mod api;
+mod body;
+mod guard;
 mod jobs;
 mod schedule;
 mod serve;
+mod targets;
 mod ui;
 
 use std::path::PathBuf;
@@ -34,10 +37,16 @@ pub struct ServerOptions {
     #[arg(long, value_name = "DIR")]
     pub store: Option<PathBuf>,
 
-    /// The etcd the schedule backs up, and the UI's default (TLS from RS_ETCD_CLIENT_CERT,
-    /// RS_ETCD_CLIENT_KEY, RS_ETCD_CA_CERT)
+    /// The etcd the schedule backs up, and the default of every request (TLS from
+    /// RS_ETCD_CLIENT_CERT, RS_ETCD_CLIENT_KEY, RS_ETCD_CA_CERT; credentials from ETCDCTL_USER
+    /// and ETCDCTL_PASSWORD)
     #[arg(long, default_value = "http://127.0.0.1:2379", value_name = "URL")]
     pub etcd: String,
+
+    /// Another etcd a request may name (a restore target; repeatable). No request makes the
+    /// server connect, or send its credentials, anywhere else: others get 403
+    #[arg(long, value_name = "URL")]
+    pub allow_endpoint: Vec<String>,
 
     /// Scheduled backups, cron syntax (5 fields, or 6 with seconds first): "0 * * * *" hourly
     #[arg(long, value_name = "CRON")]
@@ -51,6 +60,11 @@ pub struct ServerOptions {
     #[arg(long, value_name = "BUCKET", requires = "remote")]
     pub bucket: Option<String>,
 
+    /// Another S3 endpoint a request may name (repeatable); requests may name --remote too, and
+    /// nothing else: the server's S3 credentials are never sent elsewhere
+    #[arg(long, value_name = "S3ENDPOINT")]
+    pub allow_remote: Vec<String>,
+
     /// ReShifter's strategy for scheduled backups: raw or filter:a,b
     #[arg(long, env = "RS_BACKUP_STRATEGY", default_value = "raw", value_name = "STRATEGY")]
     pub strategy: String,
@@ -63,13 +77,32 @@ pub struct ServerOptions {
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     pub keep_within: Option<Duration>,
 
-    /// File holding the bearer token mutating requests need (or set RESHIFTER_TOKEN)
+    /// File holding the bearer token every route but /healthz and the UI's files needs (or set
+    /// RESHIFTER_TOKEN)
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
 
-    /// Accept mutating requests without a token (only on a loopback address)
+    /// Serve without a token (only on a loopback address)
     #[arg(long)]
     pub insecure_no_auth: bool,
+
+    /// Serve /metrics without the token (for a Prometheus that cannot send one)
+    #[arg(long)]
+    pub public_metrics: bool,
+
+    /// A host name clients reach the server by (repeatable): requests whose Host header names
+    /// anything but these, localhost or an IP address are refused (DNS rebinding)
+    #[arg(long, value_name = "NAME")]
+    pub server_name: Vec<String>,
+
+    /// Connections served at once; more are answered 503 and closed
+    #[arg(long, default_value_t = 128, value_name = "N")]
+    pub max_connections: usize,
+
+    /// How long a client may take to send a request's headers or finish a TLS handshake, and
+    /// pause while sending a body, before its connection is closed
+    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
+    pub client_timeout: Duration,
 
     /// Refuse restores and uploads: backups only
     #[arg(long)]
@@ -154,21 +187,34 @@ impl BackupKeys {
     }
 }
 
+/// Reports of the keyspace (a full dump each) running at once at most.
+const HEAVY_READS: usize = 2;
+
 /// What every request handler shares.
 pub struct State {
     pub opts: ServerOptions,
     pub store: PathBuf,
     token: Option<String>,
+    /// Served over TLS (the scheme of the server's own origin).
+    tls: bool,
+    /// The etcd endpoints and S3 remotes requests may name.
+    endpoints: targets::Allowed,
+    remotes: targets::Allowed,
+    tickets: guard::Tickets,
     pub jobs: Jobs,
     /// Held while a backup runs: one at a time.
     pub backup_lock: tokio::sync::Mutex<()>,
+    /// Held while a restore writes: one at a time (dry runs need not wait).
+    restore_lock: tokio::sync::Mutex<()>,
+    /// Keyspace reports and counts (each a full read of etcd or a backup) in flight.
+    heavy: tokio::sync::Semaphore,
 }
 
 impl State {
-    /// Log a line (never a value, never a credential).
+    /// Log a line (never a value; credentials in URLs redacted).
     pub fn log(&self, line: &str) {
         if !self.opts.quiet {
-            eprintln!("reshifter-server: {line}");
+            eprintln!("reshifter-server: {}", reshifter_format::redact::urls(line));
         }
     }
 }
@@ -187,8 +233,7 @@ fn default_store() -> PathBuf {
 fn token(o: &ServerOptions) -> Result<Option<String>> {
     let t = match &o.token_file {
         Some(f) => {
-            let text = std::fs::read_to_string(f)
-                .map_err(|e| Error::with_source(Kind::Usage, format!("cannot read --token-file {}", f.display()), e))?;
+            let text = reshifter_format::io::read_option_text("--token-file", f)?;
             Some(text.lines().next().unwrap_or("").trim().to_string())
         }
         None => std::env::var("RESHIFTER_TOKEN").ok().map(|t| t.trim().to_string()),
@@ -232,7 +277,19 @@ pub fn run(opts: ServerOptions) -> Result<()> {
         .map_err(|e| Error::with_source(Kind::Usage, format!("cannot make the store {}", store.display()), e))?;
     let cron = opts.schedule.as_deref().map(schedule::parse).transpose()?;
     check_keys(&opts.keys)?;
-    let state = Arc::new(State { opts, store, token, jobs: Jobs::default(), backup_lock: Default::default() });
+    let state = Arc::new(State {
+        endpoints: targets::Allowed::endpoints(&opts.etcd, &opts.allow_endpoint),
+        remotes: targets::Allowed::remotes(opts.remote.as_deref(), &opts.allow_remote),
+        tls: opts.tls_cert.is_some(),
+        opts,
+        store,
+        token,
+        tickets: Default::default(),
+        jobs: Jobs::default(),
+        backup_lock: Default::default(),
+        restore_lock: Default::default(),
+        heavy: tokio::sync::Semaphore::new(HEAVY_READS),
+    });
     reshifter_format::signals::set_graceful();
     let rt = reshifter_format::par::runtime(2)?;
     rt.block_on(async {

@@ -10,7 +10,7 @@ use chrono::Utc;
 use croner::Cron;
 
 use crate::State;
-use crate::api::{Plan, local_ids, run_backup};
+use crate::api::{Plan, local_ids, run_backup, stored_at};
 use reshifter_format::error::{Error, Kind, Result};
 use reshifter_rcli::{Endpoint, Remote};
 
@@ -48,9 +48,9 @@ pub async fn run(s: Arc<State>, cron: Cron) {
             strategy: s.opts.strategy.clone(),
             by: "schedule",
         };
-        if run_backup(&s, plan).await.is_ok() {
+        if let Ok(made) = run_backup(&s, plan).await {
             let s2 = s.clone();
-            match tokio::task::spawn_blocking(move || prune(&s2)).await {
+            match tokio::task::spawn_blocking(move || prune(&s2, made.id)).await {
                 Ok(Ok(n)) if n > 0 => s.log(&format!("retention: {n} old backups deleted")),
                 Ok(Err(e)) => s.log(&format!("retention failed: {e}")),
                 _ => {}
@@ -60,20 +60,25 @@ pub async fn run(s: Arc<State>, cron: Cron) {
     }
 }
 
-/// Retention after a successful backup: the local store by backup id (its Unix seconds), and the
-/// bucket through s3-prune in ReShifter's layout. Returns the local deletions.
-fn prune(s: &State) -> Result<usize> {
+/// Retention after a successful backup: the local store ranked by when each backup was stored
+/// (not by its id, which an upload chooses), the backup just made always kept; the bucket
+/// through s3-prune in ReShifter's layout. Returns the local deletions.
+fn prune(s: &State, just_made: u64) -> Result<usize> {
     let (last, within) = (s.opts.keep_last, s.opts.keep_within);
     if last.is_none() && within.is_none() {
         return Ok(0);
     }
-    let ids = local_ids(&s.store);
+    let mut ids: Vec<(u64, u64)> = local_ids(&s.store).into_iter().map(|id| (stored_at(&s.store, id), id)).collect();
+    ids.sort();
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let mut deleted = 0;
-    for (i, id) in ids.iter().enumerate() {
+    for (i, (stored, id)) in ids.iter().enumerate() {
         let rank = ids.len() - i;
-        let keep = last.is_some_and(|k| rank <= k) || within.is_some_and(|w| now.saturating_sub(*id) <= w.as_secs());
+        let keep = *id == just_made
+            || last.is_some_and(|k| rank <= k)
+            || within.is_some_and(|w| now.saturating_sub(*stored) <= w.as_secs());
         if !keep && std::fs::remove_file(s.store.join(format!("{id}.zip"))).is_ok() {
+            let _ = std::fs::remove_file(s.store.join(format!("{id}.zip.json")));
             deleted += 1;
         }
     }
@@ -85,7 +90,9 @@ fn prune(s: &State) -> Result<usize> {
         if let Some(w) = within {
             flags.extend(["--keep-within".into(), format!("{}s", w.as_secs()).into()]);
         }
-        reshifter_s3::prune(reshifter_rcli::options("s3-prune", &flags)?)?;
+        let mut o: reshifter_s3::PruneOptions = reshifter_rcli::options("s3-prune", &flags)?;
+        o.keep_key = Some(format!("{just_made}.zip"));
+        reshifter_s3::prune(o)?;
     }
     Ok(deleted)
 }

@@ -10,7 +10,13 @@ console.error = (...args) => { window.__errors.push(args.join(" ")); consoleErro
 const $ = (s, root = document) => root.querySelector(s);
 const tokenInput = $("#token");
 tokenInput.value = sessionStorage.getItem("reshifter-token") || "";
-tokenInput.addEventListener("change", () => sessionStorage.setItem("reshifter-token", tokenInput.value));
+tokenInput.addEventListener("change", () => {
+  sessionStorage.setItem("reshifter-token", tokenInput.value);
+  if (needToken) start();
+});
+// Every route that reads data needs the token (when the server has one): until it is given,
+// the page asks for it and shows nothing else.
+let needToken = false;
 
 function status(text, error) {
   const s = $("#status");
@@ -23,6 +29,10 @@ async function api(path, opts = {}) {
   if (tokenInput.value) headers["Authorization"] = "Bearer " + tokenInput.value;
   const r = await fetch(path, Object.assign({}, opts, { headers }));
   const text = await r.text();
+  if (r.status === 401) {
+    needToken = true;
+    throw new Error(tokenInput.value ? "the token is not right: enter this server's token above" : "this server needs its token: enter it above");
+  }
   if (!r.ok) throw new Error(text.trim() || ("HTTP " + r.status));
   const type = r.headers.get("content-type") || "";
   return type.includes("json") ? JSON.parse(text) : text;
@@ -72,9 +82,17 @@ async function loadBackups(remote, bucket) {
       cell(row, b.verified === true ? "yes" : (b.verified === false ? "NO" : "—"));
       const td = row.insertCell();
       if (!remote) {
-        const a = document.createElement("a");
-        a.href = "/v1/backup/" + b.backupid;
+        // A plain link cannot carry the token: ask for a one-use link, then follow it.
+        const a = document.createElement("button");
+        a.type = "button";
+        a.className = "link";
         a.textContent = b.backupid + ".zip";
+        a.addEventListener("click", async () => {
+          try {
+            const l = await api("/v1/backup/" + b.backupid + "/link", { method: "POST" });
+            location.assign(l.url);
+          } catch (e) { status(e.message, true); }
+        });
         td.append(a);
       }
     }
@@ -227,10 +245,12 @@ $("#keyspace-form").addEventListener("submit", async ev => {
   } catch (e) { status(e.message, true); }
 });
 
-(async () => {
+async function start() {
   try {
     const cfg = await api("/v1/config");
-    for (const i of document.querySelectorAll("input.endpoint")) i.value = cfg.etcd;
+    needToken = false;
+    for (const i of document.querySelectorAll("input.endpoint")) if (!i.value) i.value = cfg.etcd;
+    show("backups");
   } catch (e) { status(e.message, true); }
-  show("backups");
-})();
+}
+start();
