@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 
 pub use tempfile::TempDir;
 
+pub mod server;
+
 /// Directory holding a link per tool to the built multi-call executable
 /// (`target/<profile>/bin/etcd-dump -> ../reshifter`), made on first use.
 pub fn bin_dir() -> PathBuf {

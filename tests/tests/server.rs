@@ -3,91 +3,10 @@
 //! pruning, restores dry and real, TLS — and the web UI in a real browser (Debian's chromium
 //! and chromedriver), with screenshots of each page and no console errors.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use reshifter_e2e::{Etcd, S3, free_port, sh, sh_cmd, sh_env, tmp};
-
-const TOKEN: &str = "test-token-0123456789abcdef";
-
-/// A reshifter-server on a free port, stopped by its PID.
-struct Server {
-    child: Child,
-    port: u16,
-    store: PathBuf,
-    _dir: tempfile::TempDir,
-    log: PathBuf,
-}
-
-impl Server {
-    fn start(etcd: &Etcd, extra: &str) -> Server {
-        Server::start_in(etcd, None, extra)
-    }
-
-    /// A server on `store` (default: a new one).
-    fn start_in(etcd: &Etcd, store: Option<PathBuf>, extra: &str) -> Server {
-        let dir = tmp();
-        let port = free_port();
-        let store = store.unwrap_or_else(|| dir.path().join("store"));
-        std::fs::write(dir.path().join("token"), format!("{TOKEN}\n")).unwrap();
-        let log = dir.path().join("server.log");
-        let cmd = format!(
-            "exec reshifter-server --listen 127.0.0.1:{port} --store {} --token-file {}/token --etcd {} {extra}",
-            store.display(),
-            dir.path().display(),
-            etcd.endpoint
-        );
-        let child = sh_cmd(&cmd)
-            .envs(reshifter_e2e::s3_env())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let s = Server { child, port, store, _dir: dir, log };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while sh(&format!("curl -sf {}/healthz", s.url())).code != 0 {
-            assert!(Instant::now() < deadline, "the server did not start: {}", s.log());
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        s
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// `curl` a route: (HTTP status, body).
-    fn call(&self, method: &str, route: &str, body: Option<&str>, token: bool) -> (u16, String) {
-        let mut cmd = format!("curl -s -o /dev/stderr -w '%{{http_code}}' -X {method} '{}{route}'", self.url());
-        if token {
-            cmd.push_str(&format!(" -H 'Authorization: Bearer {TOKEN}'"));
-        }
-        if let Some(b) = body {
-            cmd.push_str(&format!(" -H 'Content-Type: application/json' --data '{b}'"));
-        }
-        let o = sh(&cmd);
-        (o.stdout_str().parse().unwrap_or(0), o.stderr)
-    }
-
-    fn json(&self, method: &str, route: &str, body: Option<&str>) -> serde_json::Value {
-        let (status, text) = self.call(method, route, body, true);
-        assert_eq!(status, 200, "{method} {route}: {text}\n{}", self.log());
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{route}: {e}: {text}"))
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use reshifter_e2e::server::{Driver, Server, Start, TOKEN, shots_dir};
+use reshifter_e2e::{Etcd, S3, free_port, sh, sh_env, tmp};
 
 fn seeded() -> Etcd {
     let e = Etcd::start();
@@ -103,9 +22,9 @@ fn keyspace(e: &Etcd) -> Vec<(Vec<u8>, Vec<u8>)> {
 #[test]
 fn reshifters_routes_answer_as_they_did() {
     let src = seeded();
-    let s = Server::start(&src, "");
+    let s = Server::start(&src.endpoint, "--allow-endpoint http://127.0.0.1:1");
     assert_eq!(
-        s.call("GET", "/v1/version", None, false),
+        s.call("GET", "/v1/version", None, true),
         (200, format!("reshifter in version {}", env!("CARGO_PKG_VERSION")))
     );
     let x = s.json("GET", &format!("/v1/explorer?endpoint={}", src.endpoint), None);
@@ -119,7 +38,7 @@ fn reshifters_routes_answer_as_they_did() {
     assert_eq!(st["numkeys"], 300, "{st}");
     assert!(st["totalsizevalbytes"].as_u64().unwrap() > 100_000);
 
-    // Mutating routes need the token.
+    // Every route but the UI's files and /healthz needs the token.
     let (code, text) = s.call("POST", "/v1/backup", Some("{}"), false);
     assert_eq!((code, text.as_str()), (401, "this route needs Authorization: Bearer <token>\n"));
     let b = s.json("POST", "/v1/backup", Some(&format!("{{\"endpoint\":\"{}\"}}", src.endpoint)));
@@ -130,7 +49,7 @@ fn reshifters_routes_answer_as_they_did() {
     // The ZIP, byte for byte, and it unpacks to the cluster's keys.
     let d = tmp();
     let p = d.path().display();
-    sh(&format!("curl -sf -o {p}/b.zip {}/v1/backup/{id}", s.url())).ok();
+    sh(&format!("curl -sf -H 'Authorization: Bearer {TOKEN}' -o {p}/b.zip {}/v1/backup/{id}", s.url())).ok();
     assert_eq!(
         std::fs::read(d.path().join("b.zip")).unwrap(),
         std::fs::read(s.store.join(format!("{id}.zip"))).unwrap()
@@ -149,10 +68,10 @@ fn reshifters_routes_answer_as_they_did() {
     let (code, text) = s.call("POST", "/v1/backup", Some("{\"endpoint\":\"http://127.0.0.1:1\"}"), true);
     assert_eq!(code, 409, "{text}");
     assert!(text.contains("at http://127.0.0.1:1: ") && text.contains("is etcd running there"), "{text}");
-    assert_eq!(s.call("GET", "/v1/backup/12", None, false).0, 404);
-    assert_eq!(s.call("GET", "/v1/backup/..%2Fx", None, false).0, 400);
+    assert_eq!(s.call("GET", "/v1/backup/12", None, true).0, 404);
+    assert_eq!(s.call("GET", "/v1/backup/..%2Fx", None, true).0, 400);
     // Metrics and jobs.
-    let (_, m) = s.call("GET", "/metrics", None, false);
+    let (_, m) = s.call("GET", "/metrics", None, true);
     for line in [
         "reshifter_api_backup_total{outcome=\"success\"} 2",
         "reshifter_api_backup_total{outcome=\"fail\"} 1",
@@ -172,7 +91,7 @@ fn reshifters_routes_answer_as_they_did() {
 fn a_restore_dry_then_real_is_exact() {
     let src = seeded();
     let dst = Etcd::start();
-    let s = Server::start(&src, "");
+    let s = Server::start(&src.endpoint, &format!("--allow-endpoint {}", dst.endpoint));
     let id = s.json("POST", "/v1/backup", Some("{}"))["backupid"].as_str().unwrap().to_string();
     let req = |dry: bool| format!("{{\"endpoint\":\"{}\",\"backupid\":\"{id}\",\"dry_run\":{dry}}}", dst.endpoint);
     let dry = s.json("POST", "/v1/restore", Some(&req(true)));
@@ -195,14 +114,15 @@ fn a_restore_dry_then_real_is_exact() {
     let pods = dry["summary"].as_array().unwrap().iter().find(|r| r["resource"] == "pods").unwrap().clone();
     assert_eq!(pods["delete"], 1, "{pods}");
     assert_eq!(s.call("POST", "/v1/restore", Some("{\"backupid\":\"1\",\"mode\":\"wipe\"}"), true).0, 400);
-    let (_, m) = s.call("GET", "/metrics", None, false);
+    let (_, m) = s.call("GET", "/metrics", None, true);
     assert!(m.contains("reshifter_api_keys_restored 300"), "{m}");
 }
 
 #[test]
 fn uploads_are_verified_and_read_only_refuses_writes() {
     let src = seeded();
-    let s = Server::start(&src, "");
+    let dst = Etcd::start();
+    let s = Server::start(&src.endpoint, &format!("--allow-endpoint {}", dst.endpoint));
     let d = tmp();
     let p = d.path().display();
     sh(&format!("etcd-dump -q --endpoints {} | archive-pack -q -o {p}/good.zip", src.endpoint)).ok();
@@ -231,7 +151,6 @@ fn uploads_are_verified_and_read_only_refuses_writes() {
     assert!(up("good.zip", "latest.zip").ends_with(" 400"));
     assert!(up("good.zip", "1500000000.zip").ends_with(" 409"), "an existing backup is not replaced");
     // The uploaded backup restores.
-    let dst = Etcd::start();
     let r = s.json(
         "POST",
         "/v1/restore",
@@ -239,37 +158,46 @@ fn uploads_are_verified_and_read_only_refuses_writes() {
     );
     assert_eq!(r["keysrestored"], 300);
     drop(s);
-    let ro = Server::start(&src, "--read-only");
+    let ro = Server::start(&src.endpoint, "--read-only");
     assert_eq!(ro.call("POST", "/v1/restore", Some("{\"backupid\":\"1500000000\"}"), true).0, 403);
     assert_eq!(ro.call("POST", "/v1/backup", Some("{}"), true).0, 200, "backups still run");
 }
 
 #[test]
-fn concurrent_backups_run_one_at_a_time_each_with_its_id() {
+fn a_second_backup_while_one_runs_is_answered_409_at_once() {
+    // A backup of an "etcd" that accepts and never answers holds the lock for a while.
     let src = seeded();
-    let s = Server::start(&src, "");
+    let stall = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let stall_url = format!("http://{}", stall.local_addr().unwrap());
+    let s = Server::start(&src.endpoint, &format!("--allow-endpoint {stall_url}"));
     let url = s.url();
-    let handles: Vec<_> = (0..3)
-        .map(|_| {
-            let url = url.clone();
-            std::thread::spawn(move || {
-                sh(&format!("curl -s -H 'Authorization: Bearer {TOKEN}' -H 'Content-Type: application/json' --data '{{}}' {url}/v1/backup")).stdout_str()
-            })
-        })
-        .collect();
-    let mut ids: Vec<String> = handles
-        .into_iter()
-        .map(|h| {
-            serde_json::from_str::<serde_json::Value>(&h.join().unwrap()).unwrap()["backupid"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
-    ids.sort();
-    ids.dedup();
-    assert_eq!(ids.len(), 3, "{ids:?}");
-    assert_eq!(s.json("GET", "/v1/backup/all", None)["numbackups"], 3);
+    let body = format!("{{\"endpoint\":\"{stall_url}\"}}");
+    let slow = std::thread::spawn(move || {
+        sh(&format!("curl -s -w ' %{{http_code}}' -H 'Authorization: Bearer {TOKEN}' --data '{body}' {url}/v1/backup"))
+            .stdout_str()
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !s.json("GET", "/v1/jobs", None)["jobs"].as_array().unwrap().iter().any(|j| j["state"] == "running") {
+        assert!(Instant::now() < deadline, "the first backup did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let started = Instant::now();
+    let (code, text) = s.call("POST", "/v1/backup", Some("{}"), true);
+    assert_eq!(
+        (code, text.as_str()),
+        (409, "a backup is running: try again when it has ended (GET /v1/jobs)\n"),
+        "{}",
+        s.log()
+    );
+    assert!(started.elapsed() < Duration::from_secs(2), "answered at once, not queued");
+    let first = slow.join().unwrap();
+    assert!(first.ends_with(" 409") && first.contains(&format!("at {stall_url}")), "{first}");
+    // Once it has ended, backups run again, each with its own id.
+    let a = s.json("POST", "/v1/backup", Some("{}"))["backupid"].as_str().unwrap().to_string();
+    let b = s.json("POST", "/v1/backup", Some("{}"))["backupid"].as_str().unwrap().to_string();
+    assert_ne!(a, b);
+    assert_eq!(s.json("GET", "/v1/backup/all", None)["numbackups"], 2);
+    drop(stall);
 }
 
 #[test]
@@ -279,7 +207,13 @@ fn encrypted_backups_restore_with_the_identity_and_only_with_it() {
     let keys = tmp();
     let k = keys.path().display();
     sh(&format!("age-keygen -o {k}/key.txt 2>/dev/null && age-keygen -y {k}/key.txt > {k}/pub.txt")).ok();
-    let s = Server::start(&src, &format!("--recipients-file {k}/pub.txt --identity-file {k}/key.txt"));
+    let (dst2, dst3, s3) = (Etcd::start(), Etcd::start(), S3::start());
+    let remote = format!("http://127.0.0.1:{}", s3.port);
+    let allow = format!(
+        "--allow-endpoint {} --allow-endpoint {} --allow-endpoint {} --allow-remote {remote}",
+        dst.endpoint, dst2.endpoint, dst3.endpoint
+    );
+    let s = Server::start(&src.endpoint, &format!("--recipients-file {k}/pub.txt --identity-file {k}/key.txt {allow}"));
     let id = s.json("POST", "/v1/backup", Some("{}"))["backupid"].as_str().unwrap().to_string();
     let stored = std::fs::read(s.store.join(format!("{id}.zip"))).unwrap();
     assert!(stored.starts_with(b"age-encryption.org/v1\n"), "the stored backup is an age file");
@@ -288,14 +222,11 @@ fn encrypted_backups_restore_with_the_identity_and_only_with_it() {
     assert_eq!(s.json("POST", "/v1/restore", Some(&body))["keysrestored"], 300);
     assert_eq!(keyspace(&dst), keyspace(&src));
     // To S3 too: the object is the age file, pulled and opened for the restore.
-    let s3 = S3::start();
-    let remote = format!("http://127.0.0.1:{}", s3.port);
     let b = s.json("POST", "/v1/backup", Some(&format!("{{\"remote\":\"{remote}\",\"bucket\":\"enc\"}}")));
     let id3 = b["backupid"].as_str().unwrap().to_string();
     let object = std::fs::read(s3.root().join("enc").join(format!("{id3}.zip"))).unwrap();
     assert!(object.starts_with(b"age-encryption.org/v1\n"));
     std::fs::remove_file(s.store.join(format!("{id3}.zip"))).unwrap();
-    let dst3 = Etcd::start();
     let body = format!(
         "{{\"endpoint\":\"{}\",\"backupid\":\"{id3}\",\"remote\":\"{remote}\",\"bucket\":\"enc\"}}",
         dst3.endpoint
@@ -304,8 +235,7 @@ fn encrypted_backups_restore_with_the_identity_and_only_with_it() {
     assert_eq!(keyspace(&dst3), keyspace(&src));
     // The same store served without the identity: nothing restored, and the answer says why.
     let store = s.store.clone();
-    let dst2 = Etcd::start();
-    let s2 = Server::start_in(&src, Some(store), "");
+    let s2 = Server::start_in(&src.endpoint, Some(store), &allow);
     let body = format!("{{\"endpoint\":\"{}\",\"backupid\":\"{id}\"}}", dst2.endpoint);
     let (status, text) = s2.call("POST", "/v1/restore", Some(&body), true);
     assert_eq!(status, 400, "{text}");
@@ -329,10 +259,10 @@ fn encrypted_backups_restore_with_the_identity_and_only_with_it() {
 #[test]
 fn the_schedule_backs_up_prunes_and_a_failure_leaves_nothing() {
     let mut src = seeded();
-    let s = Server::start(&src, "--schedule '*/1 * * * * *' --keep-last 2");
+    let s = Server::start(&src.endpoint, "--schedule '*/1 * * * * *' --keep-last 2");
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let (_, m) = s.call("GET", "/metrics", None, false);
+        let (_, m) = s.call("GET", "/metrics", None, true);
         if m.contains("reshifter_api_backup_total{outcome=\"success\"} 4") || Instant::now() > deadline {
             break;
         }
@@ -341,13 +271,13 @@ fn the_schedule_backs_up_prunes_and_a_failure_leaves_nothing() {
     let ids = s.json("GET", "/v1/backup/all", None);
     let n = ids["numbackups"].as_u64().unwrap();
     assert!((1..=3).contains(&n), "keep-last 2 (a third may be being written): {ids}");
-    let (_, m) = s.call("GET", "/metrics", None, false);
+    let (_, m) = s.call("GET", "/metrics", None, true);
     assert!(m.contains("reshifter_schedule_runs_total "), "{m}");
     // etcd goes away: scheduled backups fail, are counted, and leave no archive.
     src.kill();
     let before = s.json("GET", "/v1/backup/all", None)["backupids"].clone();
     std::thread::sleep(Duration::from_secs(4));
-    let (_, m) = s.call("GET", "/metrics", None, false);
+    let (_, m) = s.call("GET", "/metrics", None, true);
     assert!(!m.contains("reshifter_api_backup_total{outcome=\"fail\"} 0"), "{m}");
     assert_eq!(s.json("GET", "/v1/backup/all", None)["backupids"], before);
     let stray: Vec<String> = std::fs::read_dir(&s.store)
@@ -362,8 +292,9 @@ fn the_schedule_backs_up_prunes_and_a_failure_leaves_nothing() {
 fn backups_to_s3_tls_and_auth_rules() {
     let src = seeded();
     let s3 = S3::start();
-    let s = Server::start(&src, "");
+    let dst = Etcd::start();
     let remote = format!("http://127.0.0.1:{}", s3.port);
+    let s = Server::start(&src.endpoint, &format!("--allow-remote {remote} --allow-endpoint {}", dst.endpoint));
     let b = s.json("POST", "/v1/backup", Some(&format!("{{\"remote\":\"{remote}\",\"bucket\":\"rsbackups\"}}")));
     let id = b["backupid"].as_str().unwrap().to_string();
     assert!(s3.root().join("rsbackups").join(format!("{id}.zip")).exists());
@@ -371,7 +302,6 @@ fn backups_to_s3_tls_and_auth_rules() {
     assert_eq!(all, serde_json::json!({"numbackups": 1, "backupids": [id]}));
     // Restore from the remote into a fresh etcd, the local copy removed first.
     std::fs::remove_file(s.store.join(format!("{id}.zip"))).unwrap();
-    let dst = Etcd::start();
     let body = format!(
         "{{\"endpoint\":\"{}\",\"backupid\":\"{id}\",\"remote\":\"{remote}\",\"bucket\":\"rsbackups\"}}",
         dst.endpoint
@@ -384,14 +314,18 @@ fn backups_to_s3_tls_and_auth_rules() {
     let d = tmp();
     let t = reshifter_e2e::make_certs(d.path());
     let flags = format!("--tls-cert {}/server.crt --tls-key {}/server.key", d.path().display(), d.path().display());
-    let tls = Server::start_tls(&src, &flags);
-    let v = sh(&format!("curl -sf --cacert {} https://127.0.0.1:{}/v1/version", t.ca.display(), tls.port));
+    let tls = Server::start(&src.endpoint, &flags);
+    let v = sh(&format!(
+        "curl -sf --cacert {} -H 'Authorization: Bearer {TOKEN}' https://127.0.0.1:{}/v1/version",
+        t.ca.display(),
+        tls.port
+    ));
     assert_eq!(v.ok().stdout_str(), format!("reshifter in version {}", env!("CARGO_PKG_VERSION")));
 
     // No token: refused at start, unless --insecure-no-auth on loopback; never on other addresses.
     let o = sh("reshifter-server --listen 127.0.0.1:1 --store /tmp/none");
     assert_eq!(o.code, 2);
-    assert!(o.stderr.starts_with("reshifter-server: mutating requests need a bearer token"), "{}", o.stderr);
+    assert!(o.stderr.starts_with("reshifter-server: the server needs a bearer token"), "{}", o.stderr);
     let o = sh("reshifter-server --listen 0.0.0.0:1 --insecure-no-auth --store /tmp/none");
     assert_eq!(
         (o.code, o.stderr.as_str()),
@@ -399,133 +333,28 @@ fn backups_to_s3_tls_and_auth_rules() {
     );
     let o = sh_env("reshifter-server --listen 127.0.0.1:1 --store /tmp/none", &[("RESHIFTER_TOKEN", "short")]);
     assert_eq!(o.code, 2);
-    let open = Server::start_with_token(&src, "--insecure-no-auth", false);
+    let open = Server::launch(Start {
+        etcd: &src.endpoint,
+        extra: "--insecure-no-auth",
+        no_token: true,
+        ..Default::default()
+    });
     assert_eq!(open.call("POST", "/v1/backup", Some("{}"), false).0, 200);
-}
-
-impl Server {
-    /// A server whose URL is https (its health checked with the CA).
-    fn start_tls(etcd: &Etcd, flags: &str) -> Server {
-        let dir = tmp();
-        let port = free_port();
-        let store = dir.path().join("store");
-        std::fs::write(dir.path().join("token"), format!("{TOKEN}\n")).unwrap();
-        let log = dir.path().join("server.log");
-        let cmd = format!(
-            "exec reshifter-server --listen 127.0.0.1:{port} --store {} --token-file {}/token --etcd {} {flags}",
-            store.display(),
-            dir.path().display(),
-            etcd.endpoint
-        );
-        let child = sh_cmd(&cmd)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "the TLS server did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Server { child, port, store, _dir: dir, log }
-    }
-
-    /// A server started with or without a token file.
-    fn start_with_token(etcd: &Etcd, extra: &str, token: bool) -> Server {
-        if token {
-            return Server::start(etcd, extra);
-        }
-        let dir = tmp();
-        let port = free_port();
-        let store = dir.path().join("store");
-        let log = dir.path().join("server.log");
-        let cmd = format!(
-            "exec reshifter-server --listen 127.0.0.1:{port} --store {} --etcd {} {extra}",
-            store.display(),
-            etcd.endpoint
-        );
-        let child = sh_cmd(&cmd)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let s = Server { child, port, store, _dir: dir, log };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while sh(&format!("curl -sf {}/healthz", s.url())).code != 0 {
-            assert!(Instant::now() < deadline, "the server did not start: {}", s.log());
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        s
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// The web UI in a real browser.
-
-/// chromedriver on a free port, stopped by its PID.
-struct Driver {
-    child: Child,
-    port: u16,
-}
-
-impl Driver {
-    fn start() -> Driver {
-        let port = free_port();
-        let child = std::process::Command::new("chromedriver")
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver (Debian's chromium-driver; scripts/deps.sh installs it)");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "chromedriver did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Driver { child, port }
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn shots_dir() -> PathBuf {
-    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join("ui-screenshots");
-    std::fs::create_dir_all(&d).unwrap();
-    d
 }
 
 #[test]
 fn the_ui_in_a_real_browser() {
-    use fantoccini::{ClientBuilder, Locator};
-    // The test links rustls with two crypto providers: say which.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    use fantoccini::Locator;
     let src = seeded();
     let dst = Etcd::start();
-    let s = Server::start(&src, "");
+    let s = Server::start(&src.endpoint, &format!("--allow-endpoint {}", dst.endpoint));
     let driver = Driver::start();
     let profile = tmp();
     let url = s.url();
     let dst_endpoint = dst.endpoint.clone();
     let shots = shots_dir();
     reshifter_e2e::rt().block_on(async move {
-        let mut caps = serde_json::Map::new();
-        caps.insert(
-            "goog:chromeOptions".into(),
-            serde_json::json!({
-                "binary": "/usr/bin/chromium",
-                "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-                         "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                         "--window-size=1280,900", format!("--user-data-dir={}", profile.path().display())]
-            }),
-        );
-        let c = ClientBuilder::rustls().expect("rustls").capabilities(caps).connect(&format!("http://127.0.0.1:{}", driver.port)).await.expect("a browser session");
+        let c = driver.session(profile.path(), &[]).await;
         let shot = |name: &'static str| {
             let c = c.clone();
             let path = shots.join(format!("{name}.png"));
@@ -550,12 +379,15 @@ fn the_ui_in_a_real_browser() {
             }
         };
         c.goto(&url).await.unwrap();
+        // Nothing but a request for the token until it is given.
+        status_is("this server needs its token: enter it above").await;
+        assert_eq!(c.find_all(Locator::Css("#backups tbody tr")).await.unwrap().len(), 0);
+        c.find(Locator::Id("token")).await.unwrap().send_keys(TOKEN).await.unwrap();
+        // The token field's change event fires when it loses focus.
+        c.find(Locator::Id("status")).await.unwrap().click().await.unwrap();
         status_is("0 backups").await;
         shot("1-backups-empty").await;
-        c.find(Locator::Id("token")).await.unwrap().send_keys(TOKEN).await.unwrap();
         c.find(Locator::Css("nav button[data-page=backup]")).await.unwrap().click().await.unwrap();
-        // The token field's change event fires when it loses focus.
-        c.find(Locator::Css("#backup-form input[name=filter]")).await.unwrap().click().await.unwrap();
         c.find(Locator::Css("#backup-form button[type=submit]")).await.unwrap().click().await.unwrap();
         status_is("made").await;
         shot("2-backup-made").await;

@@ -281,7 +281,7 @@ fn dump_v3(opts: DumpOptions, rt: tokio::runtime::Runtime, mut run: Run, out: Ou
         };
         let leases = leases(&client, &opts.etcd).await?;
         let mut h = Header::new(&format!("etcd-dump {}", env!("CARGO_PKG_VERSION")));
-        h.endpoints = opts.etcd.endpoints.clone();
+        h.endpoints = opts.etcd.endpoints.iter().map(|e| reshifter_format::redact::urls(e).into_owned()).collect();
         h.cluster_id = Some(id_hex(src.cluster_id));
         h.member_id = Some(id_hex(src.member_id));
         h.etcd_version = Some(src.version);

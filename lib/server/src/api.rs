@@ -238,7 +238,7 @@ pub fn stored_at(store: &std::path::Path, id: u64) -> u64 {
 /// matter to it); nothing secret.
 async fn config(Ax(s): Ax<Shared>) -> Json<Value> {
     Json(json!({
-        "etcd": s.opts.etcd,
+        "etcd": reshifter_format::redact::urls(&s.opts.etcd),
         "read_only": s.opts.read_only,
         "auth": s.token.is_some(),
         "schedule": s.opts.schedule,

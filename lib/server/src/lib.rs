@@ -250,7 +250,7 @@ fn token(o: &ServerOptions) -> Result<Option<String>> {
         )),
         None => Err(Error::new(
             Kind::Usage,
-            "mutating requests need a bearer token: give --token-file FILE or set RESHIFTER_TOKEN (or \
+            "the server needs a bearer token: give --token-file FILE or set RESHIFTER_TOKEN (or \
              --insecure-no-auth on a loopback address)",
         )),
     }

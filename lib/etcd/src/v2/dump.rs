@@ -136,7 +136,7 @@ pub fn run(opts: &DumpOptions, mut run: Run, out: Output) -> Result<()> {
     };
     let mut h = Header::new(&format!("etcd-dump {}", env!("CARGO_PKG_VERSION")));
     h.api = Api::V2;
-    h.endpoints = opts.etcd.endpoints.clone();
+    h.endpoints = opts.etcd.endpoints.iter().map(|e| reshifter_format::redact::urls(e).into_owned()).collect();
     h.cluster_id = read.cluster_id.clone().filter(|c| reshifter_format::parse_lease(c).is_some());
     h.etcd_version = Some(server);
     h.revision = read.index;

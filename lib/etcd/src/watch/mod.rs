@@ -200,7 +200,7 @@ async fn watch(opts: &WatchOptions, target: Target, from: i64, run: &mut Run) ->
     }
     let prefixes = if opts.prefixes.is_empty() { vec![String::new()] } else { normalized(&opts.prefixes) };
     let mut template: Header = delta_header(&format!("etcd-watch {}", env!("CARGO_PKG_VERSION")), from, prefixes);
-    template.endpoints = opts.etcd.endpoints.clone();
+    template.endpoints = opts.etcd.endpoints.iter().map(|e| reshifter_format::redact::urls(e).into_owned()).collect();
     template.cluster_id = Some(id_hex(src.cluster_id));
     template.member_id = Some(id_hex(src.member_id));
     template.etcd_version = Some(src.version.clone());
