@@ -405,6 +405,15 @@ impl Etcd {
         self.child = Some(child);
     }
 
+    /// Rebuild it: stop, remove its data, start again on the same name, ports and token, so
+    /// that the new etcd has the same cluster id and an empty history.
+    pub fn rebuild(&mut self) {
+        self.kill();
+        std::fs::remove_dir_all(self.dir.path().join("data")).expect("remove the data dir");
+        self.spawn(&[]);
+        assert!(self.wait_ready(), "etcd did not start again");
+    }
+
     /// Stop and start again on the same data and ports, with extra flags.
     pub fn restart_with(&mut self, extra: &[&str]) {
         self.kill();

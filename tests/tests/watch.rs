@@ -340,7 +340,7 @@ fn write_delta(path: &Path, start: i64, end: i64, events: &[Event]) {
     for e in events {
         w.write(e).unwrap();
     }
-    std::fs::write(path, w.finish(end, vec![]).unwrap().0).unwrap();
+    std::fs::write(path, w.finish(end, vec![], None).unwrap().0).unwrap();
 }
 
 #[test]
@@ -562,4 +562,49 @@ fn a_restarted_etcd_is_watched_again_without_gap_or_duplicate() {
         "cat {p}/deltas/*.ndjson | jq -c 'select(.op) | [.key, .key_b64, .mod_revision]' | sort | uniq -d"
     ));
     assert_eq!(all.ok().stdout_str(), "");
+}
+
+#[test]
+fn a_resume_proves_the_same_etcd_history_or_refuses() {
+    let mut e = Etcd::start();
+    let long = grant(&e, 600);
+    let d = tmp();
+    let p = d.path().display();
+    let f = e.flags();
+    let base = e.revision();
+    let revs = write(&e, 0, 30, long);
+    sh(&format!("etcd-watch {f} -q --from-rev {base} --until-rev {} -o {p}/deltas --segment-bytes 300", revs[29])).ok();
+    let segs = segments(&d.path().join("deltas"));
+    let last = std::fs::read_to_string(&segs.last().unwrap().2).unwrap();
+    let trailer: serde_json::Value = serde_json::from_str(last.lines().last().unwrap()).unwrap();
+    assert!(trailer["anchor"]["mod_revision"].as_i64().unwrap() > base, "{trailer}");
+    // The same etcd: the watch continues.
+    let more = write(&e, 30, 5, long);
+    sh(&format!("etcd-watch {f} -q --resume {p}/deltas --until-rev {} -o {p}/deltas", more[4])).ok();
+    assert_eq!(segments(&d.path().join("deltas")).last().unwrap().1, more[4]);
+    // Another cluster: refused (exit 2), naming both.
+    let other = Etcd::start();
+    write(&other, 0, 60, grant(&other, 600));
+    let o = sh(&format!("etcd-watch {} -q --resume {p}/deltas -o {p}/deltas --for 1s", other.flags()));
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert!(
+        o.stderr.contains(&format!("{p}/deltas watch cluster ")) && o.stderr.contains("is cluster"),
+        "{}",
+        o.stderr
+    );
+    // The same cluster id rebuilt with another history (more revisions than the segments have):
+    // refused with exit 7, and nothing written.
+    e.rebuild();
+    let long = grant(&e, 600);
+    write(&e, 100, 80, long);
+    assert!(e.revision() > more[4]);
+    let before = segments(&d.path().join("deltas")).len();
+    let o = sh(&format!("etcd-watch {f} -q --resume {p}/deltas -o {p}/deltas --for 1s"));
+    assert_eq!(o.code, 7, "{}", o.stderr);
+    assert!(
+        o.stderr.contains("is not the history the segments in") && o.stderr.contains("take a new full dump"),
+        "{}",
+        o.stderr
+    );
+    assert_eq!(segments(&d.path().join("deltas")).len(), before);
 }

@@ -37,7 +37,7 @@ pub struct KeyArgs {
     pub passphrase_env: bool,
 }
 
-fn read_passphrase(path: &PathBuf) -> Result<SecretString> {
+fn read_passphrase(path: &std::path::Path) -> Result<SecretString> {
     let text = reshifter_format::io::read_option_text("the passphrase file", path)?;
     let line = text.lines().next().unwrap_or("").to_string();
     if line.is_empty() {

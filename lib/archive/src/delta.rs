@@ -25,7 +25,7 @@ impl pipeline::Sink for DeltaTarget {
     fn close(self) -> Result<()> {
         if let Some(w) = self.writer {
             let t = self.trailer;
-            let (out, _) = w.finish(t.end_revision.unwrap_or(0), t.leases)?;
+            let (out, _) = w.finish(t.end_revision.unwrap_or(0), t.leases, t.anchor)?;
             out.finish()?;
         }
         Ok(())

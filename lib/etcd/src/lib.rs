@@ -68,7 +68,7 @@ fn env_path(name: &str) -> Option<PathBuf> {
     std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from)
 }
 
-pub(crate) fn read_file(what: &str, path: &PathBuf) -> Result<Vec<u8>> {
+pub(crate) fn read_file(what: &str, path: &std::path::Path) -> Result<Vec<u8>> {
     reshifter_format::io::read_option_file(what, path)
 }
 

@@ -181,7 +181,7 @@ pub fn parse_delta_line(line: &[u8], line_no: u64, complete: bool) -> Result<Del
         Ok(e) if complete => Ok(DeltaLine::Event(e)),
         Ok(_) => Err(cut()),
         Err(event_err) => match parse_special(line) {
-            Some(Ok(Special::Trailer(t))) => Ok(DeltaLine::Trailer(t)),
+            Some(Ok(Special::Trailer(t))) => Ok(DeltaLine::Trailer(*t)),
             Some(Ok(Special::Header(_))) => {
                 Err(Error::bad_line(line_no, "a second header: streams cannot be concatenated"))
             }
@@ -371,14 +371,21 @@ impl<W: Write> DeltaWriter<W> {
     }
 
     /// Write the trailer (the stream covers every change up to `end_revision`; `leases` are
-    /// the leases its puts name that are still alive), flush, and hand back the output.
-    pub fn finish(mut self, end_revision: i64, leases: Vec<Lease>) -> std::io::Result<(W, Trailer)> {
+    /// the leases its puts name that are still alive; `anchor` proves the history it belongs
+    /// to), flush, and hand back the output.
+    pub fn finish(
+        mut self,
+        end_revision: i64,
+        leases: Vec<Lease>,
+        anchor: Option<crate::Anchor>,
+    ) -> std::io::Result<(W, Trailer)> {
         if end_revision < self.checker.start.max(self.checker.last_rev) {
             return Err(std::io::Error::other(format!(
                 "end revision {end_revision} is before the stream's start or its last event"
             )));
         }
-        let trailer = self.checker.digests.delta_trailer(&self.checker.frame, end_revision, leases);
+        let mut trailer = self.checker.digests.delta_trailer(&self.checker.frame, end_revision, leases);
+        trailer.anchor = anchor;
         self.out.write_all(&self.buf)?;
         let mut line = serde_json::to_vec(&trailer).map_err(std::io::Error::other)?;
         line.push(b'\n');
@@ -557,7 +564,7 @@ mod tests {
         for e in events {
             w.write(e).unwrap();
         }
-        w.finish(end, vec![Lease { id: "00000000000000ab".into(), ttl: 5, granted_ttl: 10 }]).unwrap().0
+        w.finish(end, vec![Lease { id: "00000000000000ab".into(), ttl: 5, granted_ttl: 10 }], None).unwrap().0
     }
 
     fn read(bytes: &[u8]) -> Result<Vec<Event>> {
@@ -626,7 +633,7 @@ mod tests {
         assert!(w.write(&put("/a/x", "1", 10, 10, 1)).is_err());
         w.write(&put("/a/x", "1", 11, 12, 1)).unwrap();
         assert!(w.write(&put("/a/x", "1", 11, 11, 1)).is_err());
-        assert!(w.finish(11, vec![]).is_err());
+        assert!(w.finish(11, vec![], None).is_err());
     }
     #[test]
     fn names() {

@@ -68,6 +68,7 @@ impl Digests {
             header_sha256: frame.header_sha256.clone(),
             end_revision: None,
             leases: Vec::new(),
+            anchor: None,
         }
     }
 

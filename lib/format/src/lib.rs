@@ -425,6 +425,48 @@ pub struct Trailer {
     /// their TTL then. Covered by `meta_sha256`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub leases: Vec<Lease>,
+    /// Delta streams: a read that proves which etcd history the stream belongs to, so that a
+    /// watch resumed after it can check it continues the same history (`etcd-watch --resume`).
+    /// Not covered by the digests: it is only ever used to refuse, never to trust.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anchor: Option<Anchor>,
+}
+
+/// A key as etcd must still answer it at a revision: the last put a watch wrote (or, before
+/// any, the first key of the watched range at the watch's start). An etcd rebuilt with the same
+/// cluster id answers differently, or not at all.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Anchor {
+    /// The revision to read at.
+    pub revision: i64,
+    /// The key, base64.
+    pub key_b64: String,
+    /// Its mod_revision at that revision.
+    pub mod_revision: i64,
+    /// SHA-256 of its value then, hex.
+    pub sha256: String,
+}
+
+impl Anchor {
+    /// The anchor of `r` as read at `revision`.
+    pub fn of(r: &Record, revision: i64) -> Anchor {
+        Anchor {
+            revision,
+            key_b64: base64_simd::STANDARD.encode_to_string(&r.key),
+            mod_revision: r.mod_revision,
+            sha256: hex::encode(value_sha256(&r.value)),
+        }
+    }
+
+    /// True when etcd answers the anchor's key with this mod_revision and value.
+    pub fn matches(&self, mod_revision: i64, value: &[u8]) -> bool {
+        mod_revision == self.mod_revision && hex::encode(value_sha256(value)) == self.sha256
+    }
+
+    /// The key.
+    pub fn key(&self) -> Option<Vec<u8>> {
+        base64_simd::STANDARD.decode_to_vec(&self.key_b64).ok()
+    }
 }
 
 /// SHA-256 of a value: the per-key checksum of archives and the unit of the content digest.

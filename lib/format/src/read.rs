@@ -192,7 +192,7 @@ pub(crate) fn json_error_text(e: serde_json::Error) -> String {
 /// What a line of a stream is, judged from its `type` field.
 pub(crate) enum Special {
     Header(Box<Header>),
-    Trailer(Trailer),
+    Trailer(Box<Trailer>),
 }
 
 pub(crate) fn parse_special(line: &[u8]) -> Option<std::result::Result<Special, String>> {
@@ -202,9 +202,9 @@ pub(crate) fn parse_special(line: &[u8]) -> Option<std::result::Result<Special, 
         Some("header") => serde_json::from_value::<Header>(v)
             .map(|h| Special::Header(Box::new(h)))
             .map_err(|e| format!("bad header: {e}")),
-        Some("trailer") => {
-            serde_json::from_value::<Trailer>(v).map(Special::Trailer).map_err(|e| format!("bad trailer: {e}"))
-        }
+        Some("trailer") => serde_json::from_value::<Trailer>(v)
+            .map(|t| Special::Trailer(Box::new(t)))
+            .map_err(|e| format!("bad trailer: {e}")),
         _ => Err(format!("unknown line type {t}")),
     })
 }
@@ -251,7 +251,7 @@ pub fn parse_line_head(line: &[u8], line_no: u64, complete: bool, head: Option<u
         Ok((rec, len)) if complete => Ok((Line::Record(rec), len)),
         Ok(_) => Err(cut()),
         Err(record_err) => match parse_special(line) {
-            Some(Ok(Special::Trailer(t))) => Ok((Line::Trailer(t), 0)),
+            Some(Ok(Special::Trailer(t))) => Ok((Line::Trailer(*t), 0)),
             Some(Ok(Special::Header(_))) => {
                 Err(Error::bad_line(line_no, "a second header: streams cannot be concatenated"))
             }

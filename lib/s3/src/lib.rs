@@ -19,7 +19,7 @@ mod manage;
 mod pull;
 mod push;
 
-pub use manage::{PruneOptions, ls, newest_segment_end, prune, retention};
+pub use manage::{PruneOptions, ls, newest_segment, prune, retention};
 
 /// The backups under `uri` in ReShifter's layout, oldest first: (id, size).
 pub fn reshifter_listing(s3: &S3Args, uri: &S3Uri) -> Result<Vec<(u64, i64)>> {

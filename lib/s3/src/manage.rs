@@ -197,11 +197,11 @@ async fn prune_async(o: &PruneOptions) -> Result<(), Error> {
     Ok(())
 }
 
-/// The end revision of the newest complete delta segment under `uri` (`etcd-watch --resume
-/// s3://...`): objects named `delta-<first>-<last>...` (docs/FORMAT.md, "Segments") whose
-/// checksum object names them, so that an upload a failed push left never counts. `None` when
-/// there is none.
-pub fn newest_segment_end(s3: &S3Args, uri: &S3Uri) -> Result<Option<i64>> {
+/// The newest complete delta segment under `uri` (`etcd-watch --resume s3://...`): of the
+/// objects named `delta-<first>-<last>...` (docs/FORMAT.md, "Segments") whose checksum object
+/// names them — so that an upload a failed push left never counts — the one that ends last:
+/// its URI and end revision. `None` when there is none.
+pub fn newest_segment(s3: &S3Args, uri: &S3Uri) -> Result<Option<(S3Uri, i64)>> {
     let rt = runtime()?;
     rt.block_on(async {
         let c = s3.client().await;
@@ -217,7 +217,8 @@ pub fn newest_segment_end(s3: &S3Args, uri: &S3Uri) -> Result<Option<i64>> {
             let mut one = [item];
             check_all(&c, s3, &uri.bucket, &mut one).await?;
             if one[0].verified == Some(true) {
-                return Ok(last_of(&one[0]));
+                let end = last_of(&one[0]).unwrap_or(0);
+                return Ok(Some((S3Uri { bucket: uri.bucket.clone(), key: one[0].key.clone() }, end)));
             }
         }
         Ok(None)

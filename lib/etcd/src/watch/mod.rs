@@ -9,6 +9,7 @@
 //! notifications ([`progress`]). A segment is closed only at a confirmed revision, and written
 //! (or handed to the filter) only once closed ([`segment`]).
 
+pub mod continuity;
 pub mod progress;
 pub mod segment;
 
@@ -26,7 +27,7 @@ use reshifter_format::error::{Error, Kind, Result};
 use reshifter_format::pipeline::Run;
 use reshifter_format::report::{human_bytes, secs};
 use reshifter_format::{Frame, Header, Record, signals};
-use segment::{Segments, Target};
+use segment::{Resumed, Segments, Target};
 
 /// Largest watch response accepted: etcd sends a revision's events in one response, and one
 /// revision (a txn, a range delete) can hold many.
@@ -123,11 +124,11 @@ fn covering_range(prefixes: &[String]) -> (Vec<u8>, Vec<u8>) {
     (start, end)
 }
 
-/// Run a watch. `resume_at` is the end revision of the newest complete segment, when the tool
-/// found one (`--resume`).
-pub fn run(opts: WatchOptions, resume_at: Option<i64>) -> Result<()> {
+/// Run a watch. `resumed` is the newest complete segment, when the tool found one (`--resume`):
+/// the watch continues after it once the etcd proves to hold the same history.
+pub fn run(opts: WatchOptions, resumed: Option<Resumed>) -> Result<()> {
     let target = opts.target()?;
-    let from = match (resume_at, opts.from_rev) {
+    let from = match (resumed.as_ref().map(|r| r.end), opts.from_rev) {
         (Some(r), _) => r,
         (None, Some(r)) if r > 0 => r,
         (None, Some(_)) => return Err(Error::new(Kind::Usage, "--from-rev must be positive")),
@@ -153,7 +154,7 @@ pub fn run(opts: WatchOptions, resume_at: Option<i64>) -> Result<()> {
     signals::set_graceful();
     let rt = reshifter_format::par::runtime(1)?;
     let mut run = Run::new("etcd-watch", opts.quiet);
-    let outcome = rt.block_on(watch(&opts, target, from, &mut run))?;
+    let outcome = rt.block_on(watch(&opts, target, from, resumed.as_ref(), &mut run))?;
     let stopped = signals::stop_requested().map_or(String::new(), |s| format!("stopped by signal {s}: "));
     run.done(|t| {
         format!(
@@ -189,9 +190,19 @@ struct Watcher<'a> {
     passed_until: bool,
 }
 
-async fn watch(opts: &WatchOptions, target: Target, from: i64, run: &mut Run) -> Result<Outcome> {
+async fn watch(
+    opts: &WatchOptions,
+    target: Target,
+    from: i64,
+    resumed: Option<&Resumed>,
+    run: &mut Run,
+) -> Result<Outcome> {
     let mut client = opts.etcd.connect().await?;
     let src = source_facts(&mut client, &opts.etcd).await?;
+    if let Some(r) = resumed {
+        let theirs = r.header.cluster_id.as_deref();
+        continuity::check(&client, &opts.etcd, src.cluster_id, theirs, r.anchor.as_ref(), &r.source).await?;
+    }
     if from > src.revision {
         return Err(Error::new(
             Kind::Usage,
@@ -208,7 +219,12 @@ async fn watch(opts: &WatchOptions, target: Target, from: i64, run: &mut Run) ->
     template.complete = true;
     let range = covering_range(&template.prefixes);
     let frame = Frame::of(&template);
-    let segments = Segments::new(target, template, opts.segment_seconds.map(Duration::from_secs), opts.segment_bytes)?;
+    let anchor = match resumed {
+        Some(r) => r.anchor.clone(),
+        None => continuity::first_anchor(&client, &opts.etcd, &range, from).await?,
+    };
+    let seconds = opts.segment_seconds.map(Duration::from_secs);
+    let segments = Segments::new(target, template, seconds, opts.segment_bytes, anchor)?;
     let mut w = Watcher {
         opts,
         client,

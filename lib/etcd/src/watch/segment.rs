@@ -17,7 +17,7 @@ use crate as etcd;
 use reshifter_format::delta::{DeltaReader, DeltaWriter, Event, Op, parse_segment_name, segment_name};
 use reshifter_format::error::{Error, Kind, Result};
 use reshifter_format::io::{AtomicFile, BUF_SIZE};
-use reshifter_format::{Header, Lease, lease_hex, now_rfc3339};
+use reshifter_format::{Anchor, Header, Lease, lease_hex, now_rfc3339};
 
 /// Where a watch's segments go.
 #[derive(Debug, Clone)]
@@ -30,9 +30,30 @@ pub enum Target {
     Filter { command: String, spool: PathBuf },
 }
 
-/// The newest complete segment in `dir` (`--resume DIR`): read through and checked, its header
-/// and its end revision. `None` when the directory holds none.
-pub fn newest_in_dir(dir: &Path) -> Result<Option<(Header, i64)>> {
+/// Where a resumed watch continues: the newest complete segment's header (its cluster, its
+/// prefixes), its end revision, and its anchor (the read that proves the history).
+#[derive(Debug, Clone)]
+pub struct Resumed {
+    pub header: Header,
+    pub end: i64,
+    pub anchor: Option<Anchor>,
+    /// Where it was found, for messages.
+    pub source: String,
+}
+
+/// Read a whole segment (checked: digests, trailer) from `input`; what a watch resumes from.
+pub fn read_segment(input: Box<dyn std::io::BufRead + Send>, source: &str) -> Result<Resumed> {
+    let mut reader = DeltaReader::new(input).map_err(|e| Error::new(e.kind(), format!("{source}: {e}")))?;
+    while reader.next_event().map_err(|e| Error::new(e.kind(), format!("{source}: {e}")))?.is_some() {}
+    let t = reader.trailer();
+    let end = t.and_then(|t| t.end_revision).unwrap_or(0);
+    let anchor = t.and_then(|t| t.anchor.clone());
+    Ok(Resumed { header: reader.header().clone(), end, anchor, source: source.to_string() })
+}
+
+/// The newest complete segment in `dir` (`--resume DIR`): read through and checked. `None` when
+/// the directory holds none.
+pub fn newest_in_dir(dir: &Path) -> Result<Option<Resumed>> {
     let entries = std::fs::read_dir(dir)
         .map_err(|e| Error::with_source(Kind::Usage, format!("cannot read --resume {}", dir.display()), e))?;
     let mut best: Option<(i64, PathBuf)> = None;
@@ -45,17 +66,16 @@ pub fn newest_in_dir(dir: &Path) -> Result<Option<(Header, i64)>> {
         }
     }
     let Some((last, path)) = best else { return Ok(None) };
-    let mut reader = DeltaReader::new(reshifter_format::io::open_input(Some(&path))?)
-        .map_err(|e| Error::new(e.kind(), format!("{}: {e}", path.display())))?;
-    while reader.next_event().map_err(|e| Error::new(e.kind(), format!("{}: {e}", path.display())))?.is_some() {}
-    let end = reader.trailer().and_then(|t| t.end_revision).unwrap_or(0);
+    let mut found = read_segment(reshifter_format::io::open_input(Some(&path))?, &path.display().to_string())?;
+    found.source = dir.display().to_string();
+    let end = found.end;
     if end != last {
         return Err(Error::new(
             Kind::Integrity,
             format!("{} ends at revision {end}, not at the {last} its name says: it was renamed", path.display()),
         ));
     }
-    Ok(Some((reader.header().clone(), end)))
+    Ok(Some(found))
 }
 
 /// A segment's output: stdout, or a file under a temporary name.
@@ -115,10 +135,18 @@ pub struct Segments {
     current: Option<Open>,
     filter: Option<FilterJob>,
     stats: Stats,
+    /// The newest put written (or the watch's starting anchor): every segment's trailer names it.
+    anchor: Option<Anchor>,
 }
 
 impl Segments {
-    pub fn new(target: Target, template: Header, seconds: Option<Duration>, bytes: Option<usize>) -> Result<Self> {
+    pub fn new(
+        target: Target,
+        template: Header,
+        seconds: Option<Duration>,
+        bytes: Option<usize>,
+        anchor: Option<Anchor>,
+    ) -> Result<Self> {
         if let Target::Dir(d) | Target::Filter { spool: d, .. } = &target {
             std::fs::create_dir_all(d).map_err(|e| {
                 Error::with_source(Kind::Usage, format!("cannot make the directory {}", d.display()), e)
@@ -133,6 +161,7 @@ impl Segments {
             current: None,
             filter: None,
             stats: Stats { end, ..Stats::default() },
+            anchor,
         })
     }
 
@@ -156,8 +185,11 @@ impl Segments {
     pub fn write(&mut self, e: &Event) -> Result<()> {
         let open = self.current.as_mut().ok_or_else(|| Error::new(Kind::Failure, "no open segment"))?;
         open.writer.write(e)?;
-        if e.op == Op::Put && e.record.lease != 0 {
-            open.leases.insert(e.record.lease);
+        if e.op == Op::Put {
+            if e.record.lease != 0 {
+                open.leases.insert(e.record.lease);
+            }
+            self.anchor = Some(Anchor::of(&e.record, e.record.mod_revision));
         }
         Ok(())
     }
@@ -234,7 +266,7 @@ impl Segments {
         let Some(open) = self.current.take() else { return Ok(()) };
         let leases = lease_ttls(client, &open.leases).await?;
         let (events, bytes) = (open.writer.count(), open.writer.bytes());
-        let (out, _) = open.writer.finish(end, leases)?;
+        let (out, _) = open.writer.finish(end, leases, self.anchor.clone())?;
         let name = segment_name(open.start + 1, end);
         match (out, &self.target) {
             (Out::Stdout(mut w), _) => w.flush()?,
