@@ -340,3 +340,52 @@ fn edited_secrets_are_encrypted_again_with_their_key() {
         o.stderr
     );
 }
+
+#[test]
+fn jq_16_rounding_is_not_an_edit_and_renames_are_refused() {
+    // A custom resource with integers past a double's exact range, through Debian's jq 1.6:
+    // unchanged, the stream comes back byte for byte.
+    let cr = br#"{"apiVersion":"example.com/v1","kind":"Widget","metadata":{"name":"w","namespace":"default","generation":9007199254740993},"spec":{"max":18446744073709551615,"list":[9007199254740993,1]}}
+"#
+    .to_vec();
+    let (svc, _) = fixture("core.v1.Service");
+    let input = stream(&[("/registry/example.com/widgets/default/w", cr), ("/registry/services/specs/default/s", svc)]);
+    let o = sh_input("kv-decode | jq -c . | kv-encode", &input);
+    o.ok();
+    assert_eq!(o.stdout, input, "untouched objects keep their bytes");
+    // A real edit elsewhere keeps the exact integers of the untouched fields.
+    let o = sh_input(
+        "kv-decode | jq -c 'if .object.kind == \"Widget\" then .object.spec.color = \"red\" else . end' | kv-encode",
+        &input,
+    );
+    o.ok();
+    let value = String::from_utf8(records(&o.stdout)[0].value.clone()).unwrap();
+    assert!(
+        value.contains("18446744073709551615") && value.contains("9007199254740993") && value.contains("\"red\""),
+        "{value}"
+    );
+    // An edit to a number past a double's range is refused, naming the field.
+    let o = sh_input(
+        "kv-decode | jq -c 'if .object.kind == \"Widget\" then .object.spec.max = 18446744073709550000 else . end' \
+         | kv-encode",
+        &input,
+    );
+    assert_eq!(o.code, 3, "{}", o.stderr);
+    assert!(o.stderr.contains("spec.max was changed to"), "{}", o.stderr);
+    // Renames and another version are refused, naming key and field.
+    for (edit, field) in [
+        (".object.metadata.name = \"other\"", "metadata.name"),
+        (".object.metadata.namespace = \"kube-system\"", "metadata.namespace"),
+        (".object.apiVersion = \"example.com/v2\"", "apiVersion"),
+    ] {
+        let script = format!("kv-decode | jq -c 'if .object.kind == \"Widget\" then {edit} else . end' | kv-encode");
+        let o = sh_input(&script, &input);
+        assert_eq!(o.code, 3, "{edit}: {}", o.stderr);
+        assert!(
+            o.stderr.contains("key \"/registry/example.com/widgets/default/w\"")
+                && o.stderr.contains(&format!("its {field} was changed from")),
+            "{}",
+            o.stderr
+        );
+    }
+}

@@ -72,10 +72,12 @@ fn reencode(r: &Record, given: &Value, at_rest: Option<&AtRest>) -> Result<Optio
         }
         Outcome::Failed(why) => return Err(bad(format!("its value cannot be decoded: {why}"))),
     };
-    if was.object == *given {
+    let mut given = given.clone();
+    objects::restore_rounded(&was.object, &mut given, "").map_err(|e| bad(e.trim_start_matches('.').to_string()))?;
+    if was.object == given {
         return Ok(None);
     }
-    objects::encode(&r.key, &was, given, at_rest)
+    objects::encode(&r.key, &was, &given, at_rest)
         .map(Some)
         .map_err(|e| bad(format!("cannot write the edited object: {e}")))
 }

@@ -139,12 +139,29 @@ pub fn encode(key: &[u8], was: &Opened, object: &Value, at_rest: Option<&AtRest>
     if !is_object(&object) {
         return Err(EncodeError::Other("the object has no apiVersion or kind".into()));
     }
-    // The key names what it holds (`/registry/pods/...`): another kind there is never read back.
-    if object.get("kind") != was.object.get("kind") {
-        return Err(EncodeError::Other(format!(
-            "its kind was changed from {} to {}: a key holds one kind",
-            was.object["kind"], object["kind"]
-        )));
+    // The key names what it holds (`/registry/pods/<namespace>/<name>`), in one version: an
+    // object of another kind, name, namespace or version there is never the one read back.
+    for (field, why) in [
+        ("kind", "a key holds one kind"),
+        ("apiVersion", "the key holds the version the API server stores; kubectl converts versions"),
+    ] {
+        if object.get(field) != was.object.get(field) {
+            return Err(EncodeError::Other(format!(
+                "its {field} was changed from {} to {}: {why}",
+                was.object[field], object[field]
+            )));
+        }
+    }
+    for field in ["name", "namespace"] {
+        let (old, new) = (was.object.get("metadata").and_then(|m| m.get(field)), object["metadata"].get(field));
+        if old != new {
+            return Err(EncodeError::Other(format!(
+                "its metadata.{field} was changed from {} to {}: the key names the object, so it would be read back \
+                 under its old {field} (create a new object with kubectl instead)",
+                old.unwrap_or(&Value::Null),
+                new.unwrap_or(&Value::Null)
+            )));
+        }
     }
     let plain = match was.encoding {
         Encoding::Protobuf => codec::encode_object(&object)?,
@@ -167,6 +184,64 @@ pub fn encode(key: &[u8], was: &Opened, object: &Value, at_rest: Option<&AtRest>
             cfg.seal_as(provider, name, key, &plain).map_err(|e| EncodeError::Other(e.to_string()))
         }
         (Some(_), None) => Err(EncodeError::Other("it was encrypted and no --encryption-config is given".into())),
+    }
+}
+
+/// The largest integer a double holds exactly: past it, a JSON tool that reads numbers as
+/// doubles (Debian's jq 1.6) rounds.
+const EXACT: f64 = 9_007_199_254_740_992.0;
+
+/// Numbers in `given` that equal `was`'s once both are rounded to a double (what jq 1.6 makes
+/// of `9007199254740993` or `18446744073709551615`) are given back their exact value: rounding
+/// is not an edit. A number that was changed to a value past a double's exact range is refused
+/// (`Err` names the field): it may have been rounded on the way, and writing it would change it.
+pub fn restore_rounded(was: &Value, given: &mut Value, path: &str) -> Result<(), String> {
+    match (was, given) {
+        (Value::Number(a), g @ Value::Number(_)) => {
+            let b = g.as_number().cloned().unwrap_or_else(|| a.clone());
+            if *a == b {
+                return Ok(());
+            }
+            let (fa, fb) = (a.as_f64().unwrap_or(f64::NAN), b.as_f64().unwrap_or(f64::NAN));
+            if fa == fb {
+                *g = Value::Number(a.clone());
+                return Ok(());
+            }
+            if fb.abs() >= EXACT {
+                return Err(format!(
+                    "{path} was changed to {b}, past the integers a double holds exactly: a JSON tool may have \
+                     rounded it (Debian's jq 1.6 does); write it with a tool that keeps integers (jq 1.7)"
+                ));
+            }
+            Ok(())
+        }
+        (Value::Object(a), Value::Object(b)) => {
+            for (k, v) in b.iter_mut() {
+                if let Some(w) = a.get(k) {
+                    restore_rounded(w, v, &format!("{path}.{k}"))?;
+                }
+            }
+            Ok(())
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            for (i, (w, v)) in a.iter().zip(b.iter_mut()).enumerate() {
+                restore_rounded(w, v, &format!("{path}[{i}]"))?;
+            }
+            Ok(())
+        }
+        (_, g) => check_exact(g, path),
+    }
+}
+
+/// A new number past a double's exact range (nothing to compare it with) is refused too.
+fn check_exact(v: &Value, path: &str) -> Result<(), String> {
+    match v {
+        Value::Number(n) if n.as_f64().is_some_and(|f| f.abs() >= EXACT && f.fract() == 0.0 && n.is_f64()) => {
+            Err(format!("{path} is {n}, past the integers a double holds exactly: a JSON tool may have rounded it"))
+        }
+        Value::Object(m) => m.iter().try_for_each(|(k, v)| check_exact(v, &format!("{path}.{k}"))),
+        Value::Array(a) => a.iter().enumerate().try_for_each(|(i, v)| check_exact(v, &format!("{path}[{i}]"))),
+        _ => Ok(()),
     }
 }
 

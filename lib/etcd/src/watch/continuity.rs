@@ -103,10 +103,13 @@ pub async fn first_anchor(
     revision: i64,
 ) -> Result<Option<Anchor>> {
     let mut c = client.clone();
-    let r = c
-        .get(range.0.clone(), Some(GetOptions::new().with_range(range.1.clone()).with_revision(revision).with_limit(1)))
-        .await
-        .map_err(|e| args.error("cannot read the watch's first key", e))?;
+    let opts = GetOptions::new().with_range(range.1.clone()).with_revision(revision).with_limit(1);
+    let r = match c.get(range.0.clone(), Some(opts)).await {
+        Ok(r) => r,
+        // The watch itself says so, and what to do.
+        Err(e) if etcd::etcd_error(&e) == Some(etcd::EtcdErr::Compacted) => return Ok(None),
+        Err(e) => return Err(args.error("cannot read the watch's first key", e)),
+    };
     Ok(r.kvs().first().map(|kv| {
         let rec = Record {
             key: kv.key().to_vec(),
