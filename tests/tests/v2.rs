@@ -31,6 +31,9 @@ fn seed(e: &Etcd) {
     curl(e, "PUT", "/registry/tdir/inside", &[("value", "x")]);
     curl(e, "PUT", "/registry/sp%20ace%3Acolon", &[("value", "")]);
     curl(e, "PUT", "/other/x", &[("value", "outside")]);
+    // Hidden nodes: etcd's v2 API lists none of them.
+    curl(e, "PUT", "/registry/_hidden/x", &[("value", "hidden dir key")]);
+    curl(e, "PUT", "/registry/pods/_h", &[("value", "hidden key")]);
 }
 
 /// (key, value, is a directory) of every node, from a stream.
@@ -51,11 +54,16 @@ fn a_v2_keyspace_round_trips_with_dirs_and_ttls() {
     let o = sh(&format!("etcd-dump --api v2 --endpoints {} -o {p}/a.ndjson", a.endpoint));
     o.ok();
     assert!(o.stderr.starts_with("etcd-dump: 13 nodes (v2), "), "{}", o.stderr);
+    assert!(
+        o.stderr.contains("not claimed complete: etcd's v2 API hides nodes whose names start with _"),
+        "{}",
+        o.stderr
+    );
     let sa = std::fs::read(d.path().join("a.ndjson")).unwrap();
     let h = header(&sa);
     assert_eq!(h["api"], "v2");
     assert_eq!(h["prefixes"], serde_json::json!(["/"]));
-    assert_eq!(h["complete"], true);
+    assert_ne!(h["complete"], true, "hidden nodes cannot be listed: no claim");
     let keys: Vec<String> = nodes(&sa).iter().map(|(k, _)| String::from_utf8_lossy(k).into_owned()).collect();
     let want = [
         "/other/",
@@ -116,7 +124,10 @@ fn a_v2_keyspace_round_trips_with_dirs_and_ttls() {
     // Sync: what the target has beyond the stream goes, after the stream was read whole.
     curl(&b, "PUT", "/registry/extra", &[("value", "x")]);
     curl(&b, "PUT", "/registry/xdir/deep/y", &[("value", "y")]);
-    let dry = sh(&format!("etcd-load --endpoints {} --mode sync --dry-run {p}/a.ndjson", b.endpoint));
+    let refused = sh(&format!("etcd-load --endpoints {} --mode sync --dry-run {p}/a.ndjson", b.endpoint));
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(refused.stderr.contains("it is a v2 dump, and etcd's v2 API hides nodes"), "{}", refused.stderr);
+    let dry = sh(&format!("etcd-load --endpoints {} --mode sync --assume-complete --dry-run {p}/a.ndjson", b.endpoint));
     let lines: Vec<String> = dry.ok().stdout_str().lines().filter(|l| l.contains("delete")).map(String::from).collect();
     assert_eq!(
         lines,
@@ -127,7 +138,7 @@ fn a_v2_keyspace_round_trips_with_dirs_and_ttls() {
             "{\"action\":\"delete\",\"key\":\"/registry/xdir/\"}",
         ]
     );
-    sh(&format!("etcd-load -q --endpoints {} --mode sync {p}/a.ndjson", b.endpoint)).ok();
+    sh(&format!("etcd-load -q --endpoints {} --mode sync --assume-complete {p}/a.ndjson", b.endpoint)).ok();
     sh(&format!("etcd-dump -q --api v2 --endpoints {} -o {p}/c.ndjson", b.endpoint)).ok();
     assert_eq!(nodes(&std::fs::read(d.path().join("c.ndjson")).unwrap()), nodes(&sa));
 
@@ -137,7 +148,22 @@ fn a_v2_keyspace_round_trips_with_dirs_and_ttls() {
     assert_eq!(sh(&format!("archive-unpack -q {p}/a.zip")).ok().stdout, sa);
     let f = sh(&format!("kv-filter -q --prefix /registry/pods/ {p}/a.ndjson"));
     let fh = header(&f.ok().stdout);
-    assert_eq!((fh["api"].clone(), fh["complete"].clone()), (serde_json::json!("v2"), serde_json::json!(true)));
+    assert_eq!(fh["api"], "v2");
+    assert_ne!(fh["complete"], true);
+    // Hidden nodes named are dumped too, at the same index.
+    let o = sh(&format!(
+        "etcd-dump --api v2 --endpoints {} --v2-hidden /registry/_hidden --v2-hidden /registry/pods/_h",
+        a.endpoint
+    ));
+    let hidden: Vec<String> = nodes(&o.ok().stdout)
+        .iter()
+        .map(|(k, _)| String::from_utf8_lossy(k).into_owned())
+        .filter(|k| k.contains("/_"))
+        .collect();
+    assert_eq!(hidden, ["/registry/_hidden/", "/registry/_hidden/x", "/registry/pods/_h"]);
+    assert!(o.stderr.contains("(v2, 2 hidden paths named)"), "{}", o.stderr);
+    let o = sh(&format!("etcd-dump --api v2 --endpoints {} --v2-hidden /registry/pods", a.endpoint));
+    assert_eq!(o.code, 2, "{}", o.stderr);
     sh(&format!("kv-stats {p}/a.ndjson > /dev/null")).ok();
 }
 

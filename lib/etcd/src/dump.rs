@@ -53,6 +53,12 @@ pub struct DumpOptions {
     #[arg(long, value_enum, default_value = "v3")]
     pub api: DumpApi,
 
+    /// With --api v2: a hidden node (a name starting with _) to dump too (repeatable). etcd's v2
+    /// API never lists hidden nodes, so a v2 dump cannot claim to be complete; name the ones
+    /// you know
+    #[arg(long = "v2-hidden", value_name = "PATH")]
+    pub v2_hidden: Vec<String>,
+
     /// No summary on stderr
     #[arg(short, long)]
     pub quiet: bool,

@@ -86,8 +86,8 @@ pub struct LoadOptions {
     #[arg(long, default_value = "1.5MiB", value_parser = parse_size, value_name = "SIZE")]
     pub max_request_bytes: usize,
 
-    /// With --mode sync on a format-1 stream (no digest covers its header): take its prefixes
-    /// as complete
+    /// With --mode sync on a format-1 stream (no digest covers its header) or a v2 dump (etcd's
+    /// v2 API hides nodes whose names start with _): take its prefixes as complete
     #[arg(long)]
     pub assume_complete: bool,
 
@@ -331,12 +331,15 @@ pub(crate) fn check_header(opts: &LoadOptions, header: &Header) -> Result<()> {
     if header.claims_complete() {
         return Ok(());
     }
-    if header.format == 1 && opts.assume_complete {
+    if (header.format == 1 || header.api == reshifter_format::Api::V2) && opts.assume_complete {
         return Ok(());
     }
     let why = if header.format == 1 {
         "this is a format-1 stream: no digest covers its header, so its prefixes cannot be trusted to say what \
          the source held (--assume-complete takes them at their word)"
+    } else if header.api == reshifter_format::Api::V2 {
+        "it is a v2 dump, and etcd's v2 API hides nodes whose names start with _ from every listing, so it cannot \
+         claim to hold every key (--assume-complete takes its prefixes at their word)"
     } else {
         "its header does not claim to hold every key under its prefixes (it was filtered, re-sealed after \
          records were removed, or comes from a foreign archive)"

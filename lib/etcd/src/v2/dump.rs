@@ -64,18 +64,20 @@ struct Read {
     nodes: u64,
 }
 
-/// Read every directory once; `Ok(None)` when the GETs reported different indexes.
-fn read_once(v2: &V2, dirs: &[String]) -> Result<Option<Read>> {
+/// Read every directory (and each hidden node named) once; `Ok(None)` when the GETs reported
+/// different indexes.
+fn read_once(v2: &V2, dirs: &[String], hidden: &[String]) -> Result<Option<Read>> {
     let mut r =
         Read { sorter: Sorter::new(DEFAULT_BUDGET), index: 0, cluster_id: None, leases: BTreeMap::new(), nodes: 0 };
     let mut indexes: Vec<i64> = Vec::new();
-    for dir in dirs {
+    let paths = dirs.iter().map(|d| (d, false)).chain(hidden.iter().map(|h| (h, true)));
+    for (dir, is_hidden) in paths {
         let mut visit = |n: Node| -> Result<()> {
             // The root itself is not a node of the keyspace.
             if n.key.is_empty() || n.key == "/" {
                 return Ok(());
             }
-            if !n.dir && &n.key == dir {
+            if !n.dir && &n.key == dir && !is_hidden {
                 return Err(Error::new(Kind::Usage, format!("--prefix {dir} names a key, not a directory")));
             }
             let (rec, lease) = n.record();
@@ -113,10 +115,11 @@ pub fn run(opts: &DumpOptions, mut run: Run, out: Output) -> Result<()> {
     let v2 = V2::connect(&opts.etcd)?;
     let (server, _) = v2.version()?;
     let dirs = dirs(&opts.prefixes)?;
+    let hidden = hidden_paths(&opts.v2_hidden, &dirs)?;
     let mut read = None;
     let mut seen: Vec<i64> = Vec::new();
     for _ in 0..ATTEMPTS {
-        match read_once(&v2, &dirs)? {
+        match read_once(&v2, &dirs, &hidden)? {
             Some(r) => {
                 read = Some(r);
                 break;
@@ -141,8 +144,10 @@ pub fn run(opts: &DumpOptions, mut run: Run, out: Output) -> Result<()> {
     h.etcd_version = Some(server);
     h.revision = read.index;
     h.prefixes = stream_prefixes(&dirs);
-    // Every node under the directories at that index.
-    h.complete = true;
+    // Every node listed under the directories at that index — but etcd's v2 API never lists
+    // hidden nodes (names starting with _), and nothing tells whether there are any: the dump
+    // does not claim to hold every key (etcd-load --mode sync asks for --assume-complete).
+    h.complete = false;
     h.leases = read.leases.into_values().collect();
     let mut w = StreamWriter::new(out, &h)?;
     for item in read.sorter.finish()? {
@@ -153,10 +158,40 @@ pub fn run(opts: &DumpOptions, mut run: Run, out: Output) -> Result<()> {
         run.record((rec.key.len() + rec.value.len()) as u64, |t| format!("{} nodes", t.keys));
     }
     let index = h.revision;
+    let named = if hidden.is_empty() { String::new() } else { format!(", {} hidden paths named", hidden.len()) };
     run.end(w, |t, r| {
-        format!("{} nodes (v2), {} at index {index} in {}", t.count, human_bytes(t.bytes), secs(r.elapsed))
+        format!(
+            "{} nodes (v2{named}), {} at index {index} in {}; not claimed complete: etcd's v2 API hides nodes whose \
+             names start with _ (name them with --v2-hidden)",
+            t.count,
+            human_bytes(t.bytes),
+            secs(r.elapsed)
+        )
     })?;
     Ok(())
+}
+
+/// The hidden paths named: each under one of the directories read, with a component that
+/// starts with `_` (others are listed anyway).
+fn hidden_paths(named: &[String], dirs: &[String]) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for h in named {
+        let p = h.trim_end_matches('/');
+        let inside = dirs.iter().any(|d| d == "/" || p.starts_with(&format!("{d}/")));
+        if !p.starts_with('/') || !inside {
+            return Err(Error::new(Kind::Usage, format!("--v2-hidden {h}: not a path under the prefixes dumped")));
+        }
+        if !p.split('/').any(|c| c.starts_with('_')) {
+            return Err(Error::new(
+                Kind::Usage,
+                format!("--v2-hidden {h}: no part of it starts with _, so it is not hidden (it is dumped anyway)"),
+            ));
+        }
+        out.push(p.to_string());
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
 }
 
 #[cfg(test)]
