@@ -459,3 +459,26 @@ fn archives_of_more_than_65535_keys_unpack() {
         sh(&format!("archive-unpack -q --verify {p}/s.zip")).ok();
     }
 }
+
+#[test]
+fn a_reshifter_archive_naming_one_entry_twice_is_refused() {
+    // Two entries of one name: a ZIP reader's index keeps the last, so one of two values for a
+    // key would be chosen silently. Written by Python's zipfile, which allows it.
+    let d = tmp();
+    let p = d.path().display();
+    let o = sh(&format!(
+        "python3 -W ignore -c 'import zipfile; z = zipfile.ZipFile(\"{p}/dup.zip\", \"w\"); \
+         z.writestr(\"1500000000/registry/pods/default/a/content\", \"first\"); \
+         z.writestr(\"1500000000/registry/pods/default/a/content\", \"second\"); \
+         z.writestr(\"1500000000/registry/pods/default/b/content\", \"b\"); z.close()'"
+    ));
+    o.ok();
+    let o = sh(&format!("archive-unpack {p}/dup.zip"));
+    assert_eq!(o.code, 3, "{}", o.stderr);
+    assert_eq!(
+        o.stderr,
+        "archive-unpack: the archive's central directory names an entry twice: two values for one key, and nothing \
+         says which is right\n"
+    );
+    assert!(o.stdout.is_empty());
+}

@@ -215,6 +215,21 @@ fn auto_reads_v2_only_where_v3_holds_nothing() {
     let auto = sh(&format!("etcd-dump -q --api auto --endpoints {} --prefix /registry/", e.endpoint));
     let h = header(&auto.ok().stdout);
     assert!(h.get("api").is_none(), "{h}");
+    // What it leaves out is said (even with -q) and counted in the header.
+    assert_eq!(
+        auto.stderr,
+        "etcd-dump: warning: 11 v2 nodes under the prefixes are left out: --api auto dumps v3, which holds keys \
+         there too; dump them with --api v2\n"
+    );
+    assert_eq!(h["v2_nodes_left_out"], 11);
+    let d = tmp();
+    let o = sh(&format!("rcli backup create -e {} -t {}", e.endpoint, d.path().display()));
+    o.ok();
+    assert!(
+        o.stderr.contains("rcli: warning: the etcd holds v2 keys under /registry too; they are not in this v3 backup"),
+        "{}",
+        o.stderr
+    );
     // An etcd without --enable-v2 says so, and what to do.
     let plain = Etcd::start();
     let o = sh(&format!("etcd-dump --api v2 --endpoints {}", plain.endpoint));

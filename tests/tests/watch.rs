@@ -326,6 +326,7 @@ fn write_stream(path: &Path, revision: i64, records: &[Record]) {
     h.time = "2026-01-01T00:00:00Z".into();
     h.revision = revision;
     h.complete = true;
+    h.cluster_id = Some("c1".into());
     let mut w = StreamWriter::new(Vec::new(), &h).unwrap();
     for r in records {
         w.write(r).unwrap();
@@ -336,6 +337,7 @@ fn write_stream(path: &Path, revision: i64, records: &[Record]) {
 fn write_delta(path: &Path, start: i64, end: i64, events: &[Event]) {
     let mut h = delta_header("test", start, vec![String::new()]);
     h.complete = true;
+    h.cluster_id = Some("c1".into());
     let mut w = DeltaWriter::new(Vec::new(), &h).unwrap();
     for e in events {
         w.write(e).unwrap();
@@ -386,6 +388,15 @@ fn deltas_that_overlap_must_agree() {
     );
     let o = sh(&format!("kv-apply --to-rev 9 {p}/base.ndjson {p}/d1.ndjson"));
     assert_eq!(o.stderr, "kv-apply: --to-rev 9 is before the base's revision 10: kv-apply only goes forward\n");
+    // A base that names no cluster proves nothing about where the deltas were watched.
+    let mut h = Header::new("test");
+    h.revision = 10;
+    h.complete = true;
+    std::fs::write(d.path().join("nameless.ndjson"), StreamWriter::new(Vec::new(), &h).unwrap().finish().unwrap().0)
+        .unwrap();
+    let o = sh(&format!("kv-apply {p}/nameless.ndjson {p}/d1.ndjson"));
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert!(o.stderr.contains("the base names no cluster"), "{}", o.stderr);
 }
 
 #[test]

@@ -683,6 +683,14 @@ fn check_manifest(f: &mut impl Read, header_line: &[u8], mut spool: File, checke
 fn foreign(file: File, o: &UnpackOptions, run: &mut Run, into: Option<Output>) -> Result<Target> {
     let mut za = zip::ZipArchive::new(BufReader::new(file))
         .map_err(|e| Error::new(Kind::BadInput, format!("not a readable ZIP archive: {e}")))?;
+    if za.has_duplicate_names() {
+        // A ZIP reader's index keeps one of them (the last): two values for one key.
+        return Err(Error::new(
+            Kind::BadInput,
+            "the archive's central directory names an entry twice: two values for one key, and nothing says \
+             which is right",
+        ));
+    }
     let (entries, backup_ids) = foreign_entries(&mut za)?;
     let h = foreign_header(backup_ids);
     let header_line = serde_json::to_vec(&h).map_err(std::io::Error::other)?;

@@ -74,7 +74,9 @@ pub enum DumpApi {
 
 /// For `--api auto`: true when the endpoint should be read with the v2 API — it serves v2
 /// keys under the prefixes and holds no v3 key there.
-fn prefers_v2(opts: &DumpOptions, rt: &tokio::runtime::Runtime) -> Result<bool> {
+/// `--api auto`: v2 when the prefixes hold v2 nodes and no v3 keys; else v3, with the number of
+/// v2 nodes that a v3 dump leaves out (an etcd holding both: said, never silently dropped).
+fn prefers_v2(opts: &DumpOptions, rt: &tokio::runtime::Runtime) -> Result<(bool, u64)> {
     let v3_keys = rt.block_on(async {
         let client = opts.etcd.connect().await?;
         let mut n = 0i64;
@@ -92,16 +94,28 @@ fn prefers_v2(opts: &DumpOptions, rt: &tokio::runtime::Runtime) -> Result<bool> 
         }
         Ok::<_, Error>(n)
     })?;
-    if v3_keys > 0 {
-        return Ok(false);
-    }
     let v2 = crate::v2::V2::connect(&opts.etcd)?;
-    for dir in crate::v2::dump::dirs(&opts.prefixes)? {
-        if v2.has_nodes(&dir)? {
-            return Ok(true);
+    let dirs = crate::v2::dump::dirs(&opts.prefixes)?;
+    if v3_keys == 0 {
+        for dir in &dirs {
+            if v2.has_nodes(dir)? {
+                return Ok((true, 0));
+            }
+        }
+        return Ok((false, 0));
+    }
+    // v3 it is; count what v2 holds beside it (an etcd without the v2 API holds nothing there).
+    let mut left_out = 0u64;
+    for dir in &dirs {
+        if v2.has_nodes(dir).unwrap_or(false) {
+            let mut count = |n: crate::v2::Node| -> Result<()> {
+                left_out += u64::from(!n.key.is_empty() && n.key != "/");
+                Ok(())
+            };
+            v2.walk(dir, &mut count)?;
         }
     }
-    Ok(false)
+    Ok((false, left_out))
 }
 
 /// Facts about the cluster, for the stream header.
@@ -259,18 +273,25 @@ pub fn run(opts: DumpOptions) -> Result<()> {
 pub fn run_into(opts: DumpOptions, out: Output) -> Result<()> {
     let rt = reshifter_format::par::runtime(1)?;
     let run = Run::new("etcd-dump", opts.quiet);
-    let v2 = match opts.api {
-        DumpApi::V3 => false,
-        DumpApi::V2 => true,
+    let (v2, left_out) = match opts.api {
+        DumpApi::V3 => (false, 0),
+        DumpApi::V2 => (true, 0),
         DumpApi::Auto => prefers_v2(&opts, &rt)?,
     };
     if v2 {
         return crate::v2::dump::run(&opts, run, out);
     }
-    dump_v3(opts, rt, run, out)
+    if left_out > 0 {
+        // Not a summary: said even with -q.
+        eprintln!(
+            "etcd-dump: warning: {left_out} v2 nodes under the prefixes are left out: --api auto dumps v3, which \
+             holds keys there too; dump them with --api v2"
+        );
+    }
+    dump_v3(opts, rt, run, out, left_out)
 }
 
-fn dump_v3(opts: DumpOptions, rt: tokio::runtime::Runtime, mut run: Run, out: Output) -> Result<()> {
+fn dump_v3(opts: DumpOptions, rt: tokio::runtime::Runtime, mut run: Run, out: Output, left_out: u64) -> Result<()> {
     let (client, header) = rt.block_on(async {
         let mut client = opts.etcd.connect().await?;
         let src = source_facts(&mut client, &opts.etcd).await?;
@@ -297,6 +318,9 @@ fn dump_v3(opts: DumpOptions, rt: tokio::runtime::Runtime, mut run: Run, out: Ou
         // Every key under the prefixes at this revision: what --mode sync needs to know.
         h.complete = true;
         h.leases = leases;
+        if left_out > 0 {
+            h.extra.insert("v2_nodes_left_out".into(), left_out.into());
+        }
         Ok::<_, Error>((client, h))
     })?;
 
@@ -322,7 +346,14 @@ fn dump_v3(opts: DumpOptions, rt: tokio::runtime::Runtime, mut run: Run, out: Ou
     // The channel closes when the fetcher ends; it ends early only after sending its error.
     rt.block_on(fetcher).map_err(|e| Error::new(Kind::Failure, format!("the page reader failed: {e}")))?;
     run.end(w, |t, run| {
-        format!("{} keys, {} at revision {} in {}", t.count, human_bytes(t.bytes), header.revision, secs(run.elapsed))
+        let left = if left_out > 0 { format!(" ({left_out} v2 nodes left out)") } else { String::new() };
+        format!(
+            "{} keys, {} at revision {}{left} in {}",
+            t.count,
+            human_bytes(t.bytes),
+            header.revision,
+            secs(run.elapsed)
+        )
     })?;
     Ok(())
 }

@@ -271,13 +271,31 @@ fn open_all(o: &ApplyOptions) -> Result<(StreamReader<Input>, Vec<Delta>)> {
     for p in &o.deltas {
         let delta = Delta::open(p)?;
         let h = &delta.header;
-        if let (Some(a), Some(b)) = (&bh.cluster_id, &h.cluster_id)
-            && reshifter_format::parse_lease(a) != reshifter_format::parse_lease(b)
-        {
-            return Err(Error::new(
-                Kind::Usage,
-                format!("{} watched cluster {b}, the base comes from cluster {a}", p.display()),
-            ));
+        // Deltas apply only to the history they were watched on: both must name the cluster.
+        match (&bh.cluster_id, &h.cluster_id) {
+            (Some(a), Some(b)) if reshifter_format::parse_lease(a) == reshifter_format::parse_lease(b) => {}
+            (Some(a), Some(b)) => {
+                return Err(Error::new(
+                    Kind::Usage,
+                    format!("{} watched cluster {b}, the base comes from cluster {a}", p.display()),
+                ));
+            }
+            (None, _) => {
+                return Err(Error::new(
+                    Kind::Usage,
+                    format!(
+                        "{}: the base names no cluster, so nothing shows that the deltas were watched on the etcd it \
+                         was dumped from: give a base written by etcd-dump",
+                        o.base.display()
+                    ),
+                ));
+            }
+            (Some(_), None) => {
+                return Err(Error::new(
+                    Kind::Usage,
+                    format!("{}: the delta names no cluster (it was not written by etcd-watch)", p.display()),
+                ));
+            }
         }
         let dp = h.bounds();
         if let Some(b) = bh.bounds().into_iter().find(|b| !dp.iter().any(|p| b.starts_with(p.as_str()))) {

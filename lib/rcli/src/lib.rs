@@ -255,6 +255,9 @@ pub struct Created {
     pub bytes: u64,
     /// The S3 object it was pushed to, if any.
     pub pushed: Option<String>,
+    /// Kubernetes roots that hold v2 keys too, left out of this v3 backup (`--api auto` on an
+    /// etcd holding both).
+    pub v2_left_out: Vec<String>,
 }
 
 /// A new backup id: now in Unix seconds, later if a backup of that id exists in `target`.
@@ -291,6 +294,12 @@ pub fn create_backup(
         }
     };
     let (prefixes, v2) = roots(endpoint)?;
+    // An etcd holding v3 and v2 keys: the v2 ones are not in a v3 backup; say so.
+    let v2_left_out = if !v2 && endpoint.api()? == "auto" {
+        reshifter_etcd::explore::kubernetes_roots(&endpoint.etcd_args()?, true).unwrap_or_default()
+    } else {
+        Vec::new()
+    };
     let id = new_id(target);
     let zip = target.join(format!("{id}.zip"));
     // dump | [kv-filter |] archive-pack, each a thread, joined by pipes as in a shell: the
@@ -350,7 +359,7 @@ pub fn create_backup(
         reshifter_s3::push(options("s3-push", &s3)?)?;
         pushed = Some(uri);
     }
-    Ok(Created { id, path: zip, keys, bytes, pushed })
+    Ok(Created { id, path: zip, keys, bytes, pushed, v2_left_out })
 }
 
 /// `rcli backup create`: the backup id on stdout.
@@ -367,6 +376,13 @@ pub fn backup_create(o: CreateOptions) -> Result<()> {
         return Ok(());
     }
     let c = create_backup(&o.endpoint, &o.target, &o.remote, &o.strategy, &o.layout, &[])?;
+    if !c.v2_left_out.is_empty() {
+        eprintln!(
+            "rcli: warning: the etcd holds v2 keys under {} too; they are not in this v3 backup \
+             (RS_ETCD_API_VERSION=v2 backs them up)",
+            c.v2_left_out.join(", ")
+        );
+    }
     if let Some(uri) = &c.pushed {
         eprintln!("rcli: pushed to {uri}");
     }

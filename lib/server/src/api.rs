@@ -150,8 +150,15 @@ pub async fn run_backup(s: &Shared, plan: Plan) -> Result<reshifter_rcli::Create
             let (id, keys, bytes) = (c.id, c.keys, c.bytes);
             // Made from a verified stream, packed under a temporary name: verified.
             write_sidecar(s, id, &json!({"keys": keys, "bytes": bytes, "verified": true, "stored": unix_now()}));
-            s.jobs
-                .finish(job, Ok(json!({"backupid": id.to_string(), "keys": keys, "bytes": bytes, "pushed": c.pushed})));
+            let mut result = json!({"backupid": id.to_string(), "keys": keys, "bytes": bytes, "pushed": c.pushed});
+            if !c.v2_left_out.is_empty() {
+                result["v2_left_out"] = json!(c.v2_left_out);
+                s.log(&format!(
+                    "backup {id}: the etcd holds v2 keys under {} too; they are not in this v3 backup",
+                    c.v2_left_out.join(", ")
+                ));
+            }
+            s.jobs.finish(job, Ok(result));
             s.jobs.metrics(|m| {
                 m.backups_ok += 1;
                 m.last_success_unix = std::time::SystemTime::now()
