@@ -14,6 +14,7 @@ complete -c etcd-dump -s o -l output -d 'Write to FILE (mode 0600, renamed into 
 complete -c etcd-dump -l api -d 'The etcd API to read: v3, v2 (HTTP /v2/keys: directories, TTLs; etcd with --enable-v2), or auto: v2 when the endpoint holds v2 keys under the prefixes and no v3 keys, as ReShifter chose' -r -f -a "v3\t''
 v2\t''
 auto\t''"
+complete -c etcd-dump -l v2-hidden -d 'With --api v2: a hidden node (a name starting with _) to dump too (repeatable). etcd\'s v2 API never lists hidden nodes, so a v2 dump cannot claim to be complete; name the ones you know' -r
 complete -c etcd-dump -s q -l quiet -d 'No summary on stderr'
 complete -c etcd-dump -s h -l help -d 'Print help'
 complete -c etcd-dump -s V -l version -d 'Print version'

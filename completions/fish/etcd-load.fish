@@ -21,7 +21,7 @@ complete -c etcd-load -l bump-revision -d 'Before writing any key, raise the tar
 complete -c etcd-load -l plan -d 'A dry run summed up per resource and namespace on stdout (NDJSON, or a table): the restore plan to read before writing' -r -f -a "json\t'One NDJSON line per resource and namespace, then a total line'
 table\t'An aligned table'"
 complete -c etcd-load -l dry-run -d 'Report what would change (NDJSON on stdout) and write nothing'
-complete -c etcd-load -l assume-complete -d 'With --mode sync on a format-1 stream (no digest covers its header): take its prefixes as complete'
+complete -c etcd-load -l assume-complete -d 'With --mode sync on a format-1 stream (no digest covers its header) or a v2 dump (etcd\'s v2 API hides nodes whose names start with _): take its prefixes as complete'
 complete -c etcd-load -l mark-compacted -d 'After the load, compact at the raised revision: a watch from an older revision is told "compacted" and relists (needs --bump-revision)'
 complete -c etcd-load -s q -l quiet -d 'No summary on stderr'
 complete -c etcd-load -s h -l help -d 'Print help (see more with \'--help\')'

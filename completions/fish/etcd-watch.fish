@@ -23,6 +23,8 @@ complete -c etcd-watch -l region -d 'Region (default: from the AWS configuration
 complete -c etcd-watch -l profile -d 'AWS profile to take credentials from' -r
 complete -c etcd-watch -l path-style -d 'Address buckets by path (default with --endpoint, needed for localhost and IPs)' -r -f -a "true\t''
 false\t''"
+complete -c etcd-watch -l passphrase-file -d 'With --resume s3://...: the passphrase of encrypted segments, in FILE (or set RESHIFTER_PASSPHRASE)' -r -F
+complete -c etcd-watch -l identity-file -d 'With --resume s3://...: age identity file that opens encrypted segments (or set RESHIFTER_IDENTITY_FILE)' -r -F
 complete -c etcd-watch -s q -l quiet -d 'No summary on stderr'
 complete -c etcd-watch -s h -l help -d 'Print help'
 complete -c etcd-watch -s V -l version -d 'Print version'

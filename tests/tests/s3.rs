@@ -4,7 +4,7 @@ use std::io::Write;
 use std::process::Stdio;
 use std::time::Duration;
 
-use reshifter_e2e::{Out, S3, S3_ACCESS_KEY, sh_cmd, sh_env, tmp};
+use reshifter_e2e::{Out, S3, S3_ACCESS_KEY, sh, sh_cmd, sh_env, tmp};
 
 fn run(s3: &S3, script: &str) -> Out {
     sh_env(script, &s3.env())
@@ -235,19 +235,29 @@ fn age(s3: &S3, key: &str, days: u32) {
 fn ls_latest_and_prune() {
     let s3 = S3::start();
     s3.bucket("backups");
-    for (name, days) in [
+    let d = tmp();
+    let streams: Vec<Vec<u8>> =
+        (1..=6).map(|seed| sh(&format!("kv-gen --small --objects 3 --seed {seed}")).ok().stdout.clone()).collect();
+    for (i, (name, days)) in [
         ("prod/a.zip", 10),
         ("prod/b.zip", 5),
         ("prod/c.zip", 3),
         ("prod/d.zip", 1),
         ("prod/e.zip", 0),
         ("other/z.zip", 0),
-    ] {
-        run(&s3, &format!("echo {name} | s3-push -q {} s3://backups/{name}", s3.flags())).ok();
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let f = d.path().join(format!("{i}.ndjson"));
+        std::fs::write(&f, &streams[i]).unwrap();
+        run(&s3, &format!("s3-push -q {} -i {} s3://backups/{name}", s3.flags(), f.display())).ok();
         if days > 0 {
             age(&s3, &format!("backups/{name}"), days);
         }
     }
+    // Bytes s3-push cannot check are stored, complete but not verified: never --latest.
+    run(&s3, &format!("echo not a backup | s3-push -q {} s3://backups/prod/f.zip", s3.flags())).ok();
     let ls = run(&s3, &format!("s3-ls {} s3://backups/prod/", s3.flags()));
     ls.ok();
     let lines = ls.json_lines();
@@ -259,13 +269,21 @@ fn ls_latest_and_prune() {
             "s3://backups/prod/b.zip",
             "s3://backups/prod/c.zip",
             "s3://backups/prod/d.zip",
-            "s3://backups/prod/e.zip"
+            "s3://backups/prod/e.zip",
+            "s3://backups/prod/f.zip"
         ]
     );
-    assert_eq!(lines[0]["size"], 11);
-    assert_eq!(lines[0]["sha256"], sha256_of(b"prod/a.zip\n"));
+    assert_eq!(lines[0]["size"], streams[0].len());
+    assert_eq!(lines[0]["sha256"], sha256_of(&streams[0]));
+    assert_eq!((lines[0]["checked"].as_str(), lines[0]["verified"].as_bool()), (Some("stream"), Some(true)));
+    assert_eq!(
+        (lines[5]["complete"].as_bool(), lines[5]["checked"].as_str(), lines[5]["verified"].as_bool()),
+        (Some(true), None, Some(false))
+    );
     let latest = run(&s3, &format!("s3-pull -q --latest {} s3://backups/prod/", s3.flags()));
-    assert_eq!(latest.stdout_str(), "prod/e.zip\n");
+    assert_eq!(latest.ok().stdout, streams[4]);
+    std::fs::remove_file(s3.root().join("backups/prod/f.zip")).unwrap();
+    std::fs::remove_file(s3.root().join("backups/prod/f.zip.sha256")).unwrap();
 
     let dry = run(&s3, &format!("s3-prune {} s3://backups/prod/ --keep-last 2 --keep-within 4d --dry-run", s3.flags()));
     dry.ok();
@@ -296,4 +314,59 @@ fn ls_latest_and_prune() {
     assert!(s3.root().join("backups/other/z.zip").exists(), "other prefixes are untouched");
     let nopolicy = run(&s3, &format!("s3-prune {} s3://backups/prod/", s3.flags()));
     assert_eq!(nopolicy.code, 2);
+}
+
+#[test]
+fn push_checks_digests_as_it_streams() {
+    // What s3-ls calls verified was checked: a stream with a record dropped or edited, a ZIP
+    // with a bit flipped and an age file altered are refused and nothing is stored; bytes it
+    // cannot check are stored but never called verified.
+    let s3 = S3::start();
+    s3.bucket("bkt");
+    let d = tmp();
+    let p = d.path().display();
+    sh(&format!("kv-gen --objects 200 -o {p}/s.ndjson && archive-pack -q {p}/s.ndjson -o {p}/s.zip")).ok();
+    sh(&format!(
+        "age-keygen -o {p}/key.txt 2>/dev/null && archive-pack -q {p}/s.ndjson --recipient $(age-keygen -y {p}/key.txt) | cat > {p}/s.age"
+    ))
+    .ok();
+    let push = |file: &str, key: &str| run(&s3, &format!("s3-push -q {} -i {p}/{file} s3://bkt/{key}", s3.flags()));
+    for (file, key, checked) in
+        [("s.ndjson", "ok.ndjson", "stream"), ("s.zip", "ok.zip", "archive"), ("s.age", "ok.age", "age")]
+    {
+        push(file, key).ok();
+        let ls = run(&s3, &format!("s3-ls {} s3://bkt/", s3.flags()));
+        let lines = ls.ok().json_lines();
+        let l = lines.iter().find(|l| l["key"] == key).unwrap();
+        assert_eq!((l["checked"].as_str(), l["verified"].as_bool()), (Some(checked), Some(true)), "{l}");
+    }
+    let text = std::fs::read_to_string(d.path().join("s.ndjson")).unwrap();
+    let dropped: String = text.lines().enumerate().filter(|(i, _)| *i != 7).map(|(_, l)| format!("{l}\n")).collect();
+    std::fs::write(d.path().join("dropped.ndjson"), dropped).unwrap();
+    let mut zip = std::fs::read(d.path().join("s.zip")).unwrap();
+    let mid = zip.len() / 2;
+    zip[mid] ^= 0x10;
+    std::fs::write(d.path().join("flipped.zip"), zip).unwrap();
+    let mut age = std::fs::read(d.path().join("s.age")).unwrap();
+    let mid = age.len() / 2;
+    age[mid] ^= 0x10;
+    std::fs::write(d.path().join("flipped.age"), age).unwrap();
+    for (file, code, why) in [
+        ("dropped.ndjson", 5, "the input is not whole: "),
+        ("flipped.zip", 5, "the input is not whole: "),
+        ("flipped.age", 5, "the age file does not match its end record's SHA-256"),
+    ] {
+        let o = push(file, file);
+        assert_eq!(o.code, code, "{file}: {}", o.stderr);
+        assert!(o.stderr.contains(why), "{file}: {}", o.stderr);
+        assert!(!s3.root().join("bkt").join(file).exists(), "{file} was stored");
+        assert!(!s3.root().join("bkt").join(format!("{file}.sha256")).exists());
+    }
+    std::fs::write(d.path().join("random.bin"), (0..5000u32).map(|i| (i * 7919 % 251) as u8).collect::<Vec<u8>>())
+        .unwrap();
+    push("random.bin", "random.bin").ok();
+    let ls = run(&s3, &format!("s3-ls {} s3://bkt/", s3.flags()));
+    let lines = ls.ok().json_lines();
+    let l = lines.iter().find(|l| l["key"] == "random.bin").unwrap();
+    assert_eq!((l["complete"].as_bool(), l["verified"].as_bool()), (Some(true), Some(false)), "{l}");
 }

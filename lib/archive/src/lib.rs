@@ -17,6 +17,7 @@ pub mod crypt;
 mod delta;
 pub mod pack;
 pub mod path;
+pub mod payload;
 pub mod unpack;
 pub mod zipw;
 

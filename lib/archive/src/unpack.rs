@@ -46,7 +46,7 @@ pub enum Mode {
 }
 
 /// archive-unpack's command-line options.
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct UnpackOptions {
     /// Archive to read (default: stdin)
     #[arg(value_name = "INPUT")]
@@ -375,6 +375,12 @@ impl Iterator for ArchiveRecords {
 }
 
 /// archive-unpack on an opened input, writing to `into` when given (else what `o` names).
+/// Unpack (or with `o.verify`, check) an archive read from `input`, written nowhere but
+/// `o.output` (in memory callers: [`crate::payload`]).
+pub fn unpack_reader(o: &UnpackOptions, input: Box<dyn BufRead + Send>) -> Result<()> {
+    unpack_from(o, input, None)
+}
+
 fn unpack_from(o: &UnpackOptions, input: Box<dyn BufRead + Send>, into: Option<Output>) -> Result<()> {
     let mut run = Run::new("archive-unpack", o.quiet);
     let (head, input) = peek(input, AGE_MAGIC.len())?;

@@ -59,6 +59,9 @@ pub const CHECKSUM_SUFFIX: &str = ".sha256";
 
 /// Metadata of a checksum object: the ETag of the object it certifies.
 const META_ETAG: &str = "reshifter-etag";
+/// Metadata of a checksum object: what s3-push checked of the content (stream, delta, archive,
+/// age); absent when it could check nothing, or for uploads of releases that did not check.
+const META_CHECKED: &str = "reshifter-checked";
 
 /// Connection flags shared by the S3 tools.
 #[derive(clap::Args, Debug, Clone)]
@@ -218,6 +221,8 @@ pub struct Checksum {
     /// The ETag of the object it was written for; `None` for checksums of the first release,
     /// which did not record it.
     pub etag: Option<String>,
+    /// What s3-push checked of the content as it streamed by (`None`: nothing).
+    pub checked: Option<String>,
 }
 
 /// The checksum stored beside an object: `Ok(None)` when there is none; errors (unreachable,
@@ -230,6 +235,7 @@ async fn stored_checksum(c: &Client, s3: &S3Args, bucket: &str, key: &str) -> Re
         Err(e) => return Err(s3_error(s3, &format!("cannot read s3://{bucket}/{sum_key}"), e)),
     };
     let etag = r.metadata().and_then(|m| m.get(META_ETAG)).map(|e| etag(e));
+    let checked = r.metadata().and_then(|m| m.get(META_CHECKED)).cloned();
     let body = r
         .body
         .collect()
@@ -242,7 +248,7 @@ async fn stored_checksum(c: &Client, s3: &S3Args, bucket: &str, key: &str) -> Re
     let text = String::from_utf8_lossy(&body);
     let sha = text.split_whitespace().next().unwrap_or("").to_string();
     let ok = sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit());
-    Ok(ok.then(|| Checksum { sha256: sha.to_ascii_lowercase(), etag }))
+    Ok(ok.then(|| Checksum { sha256: sha.to_ascii_lowercase(), etag, checked }))
 }
 
 /// How backups lie under a prefix.
@@ -304,7 +310,14 @@ pub struct Listed {
     #[serde(skip)]
     pub etag: String,
     pub sha256: Option<String>,
-    /// A complete backup: its checksum object names this very object (`None`: not checked).
+    /// Its upload completed: its checksum object names this very object (`None`: not looked at).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub complete: Option<bool>,
+    /// What s3-push checked of its content as it was uploaded: stream, delta, archive (digests,
+    /// every entry), age (the end record's SHA-256); `null`: nothing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checked: Option<String>,
+    /// A verified backup: complete, and its content was checked (`None`: not looked at).
     pub verified: Option<bool>,
 }
 
@@ -336,6 +349,8 @@ async fn list(c: &Client, s3: &S3Args, bucket: &str, prefix: &str) -> Result<Vec
                 unix,
                 etag: etag(obj.e_tag().unwrap_or_default()),
                 sha256: None,
+                complete: None,
+                checked: None,
                 verified: None,
             });
         }
@@ -363,7 +378,10 @@ async fn check_all(c: &Client, s3: &S3Args, bucket: &str, items: &mut [Listed]) 
                 .map_err(|e| s3_error(s3, &format!("cannot read {}", i.uri), e))?;
             i.etag = etag(h.e_tag().unwrap_or_default());
         }
-        i.verified = Some(sum.as_ref().is_some_and(|s| s.etag.as_deref().is_none_or(|e| e == i.etag)));
+        let complete = sum.as_ref().is_some_and(|s| s.etag.as_deref().is_none_or(|e| e == i.etag));
+        i.complete = Some(complete);
+        i.checked = sum.as_ref().and_then(|s| s.checked.clone()).filter(|_| complete);
+        i.verified = Some(complete && i.checked.is_some());
         i.sha256 = sum.map(|s| s.sha256);
     }
     Ok(())

@@ -32,10 +32,11 @@ pub fn ls(s3: S3Args, uri: S3Uri, checksums: bool, table: Option<bool>, layout: 
     let table = table.unwrap_or_else(|| std::io::IsTerminal::is_terminal(&std::io::stdout()));
     for i in &items {
         if table {
-            let state = match i.verified {
-                Some(true) => i.sha256.as_deref().map(|s| &s[..12]).unwrap_or("-"),
-                Some(false) => "UNVERIFIED",
-                None => "-",
+            let state = match (i.verified, i.complete) {
+                (Some(true), _) => i.sha256.as_deref().map(|s| &s[..12]).unwrap_or("-"),
+                (_, Some(true)) => "UNCHECKED",
+                (Some(false), _) => "UNVERIFIED",
+                (None, _) => "-",
             };
             writeln!(out, "{}  {:>10}  {:<12}  {}", i.time, human_bytes(i.size.max(0) as u64), state, i.uri)?;
         } else {
@@ -216,7 +217,8 @@ pub fn newest_segment(s3: &S3Args, uri: &S3Uri) -> Result<Option<(S3Uri, i64)>> 
         for item in items {
             let mut one = [item];
             check_all(&c, s3, &uri.bucket, &mut one).await?;
-            if one[0].verified == Some(true) {
+            // Complete will do: the segment is read through and checked before it is trusted.
+            if one[0].complete == Some(true) {
                 let end = last_of(&one[0]).unwrap_or(0);
                 return Ok(Some((S3Uri { bucket: uri.bucket.clone(), key: one[0].key.clone() }, end)));
             }
@@ -240,6 +242,8 @@ mod tests {
             unix,
             etag: String::new(),
             sha256: None,
+            complete: Some(true),
+            checked: Some("stream".into()),
             verified: Some(true),
         };
         let items: Vec<Listed> = [100, 200, 300, 400, 500].into_iter().map(mk).collect();

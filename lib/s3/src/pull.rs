@@ -77,13 +77,18 @@ async fn latest(c: &Client, o: &PullOptions) -> Result<S3Uri> {
     let mut all = list(c, &o.s3, &o.uri.bucket, &dir).await?;
     check_all(c, &o.s3, &o.uri.bucket, &mut all).await?;
     let newest = all.iter().rev().find(|i| i.verified == Some(true)).ok_or_else(|| {
+        let unchecked = all.iter().filter(|i| i.complete == Some(true)).count();
+        let why = if unchecked > 0 {
+            format!(
+                "{unchecked} complete but unchecked: uploaded by an older s3-push, or not a stream or archive; pull \
+                 one by name, archive-unpack --verify checks it"
+            )
+        } else {
+            "none with a checksum that names it".to_string()
+        };
         Error::new(
             Kind::Usage,
-            format!(
-                "no complete backup under s3://{}/{dir} ({} objects, none with a checksum that names it)",
-                o.uri.bucket,
-                all.len()
-            ),
+            format!("no verified backup under s3://{}/{dir} ({} objects, {why})", o.uri.bucket, all.len()),
         )
     })?;
     Ok(S3Uri { bucket: o.uri.bucket.clone(), key: newest.key.clone() })

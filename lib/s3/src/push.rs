@@ -17,8 +17,9 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tokio::task::JoinSet;
 
-use super::{CHECKSUM_SUFFIX, META_ETAG, S3Args, S3Uri, runtime, s3_error};
+use super::{CHECKSUM_SUFFIX, META_CHECKED, META_ETAG, S3Args, S3Uri, runtime, s3_error};
 use reshifter_archive::crypt::{AGE_MAGIC, END_MAX, find_end_record};
+use reshifter_archive::payload::{Checked, PayloadCheck};
 use reshifter_cli::parse_size;
 use reshifter_format::error::{Error, Kind, Result};
 use reshifter_format::io::Output;
@@ -87,6 +88,9 @@ pub struct Pushed {
     pub sha256: String,
     pub parts: u64,
     pub seconds: f64,
+    /// What was checked of the content: stream, delta, archive, age (its end record), or
+    /// nothing (`null`: not a format s3-push can check; s3-ls lists it unverified).
+    pub checked: Option<&'static str>,
 }
 
 /// What the end of an input says about its completeness.
@@ -165,6 +169,9 @@ struct Parts<'a> {
     hasher: Sha256,
     size: u64,
     total: u64,
+    /// The payload's own check, fed every byte read; what it found wrong.
+    check: Option<PayloadCheck>,
+    bad: Option<Error>,
 }
 
 impl<'a> Parts<'a> {
@@ -179,11 +186,13 @@ impl<'a> Parts<'a> {
             hasher: Sha256::new(),
             size: 0,
             total: 0,
+            check: Some(PayloadCheck::start()),
+            bad: None,
         }
     }
 
     /// Fill the buffer to a part plus the held-back bytes, or to the end of the input.
-    fn fill(&mut self) -> std::io::Result<()> {
+    fn fill(&mut self) -> Result<()> {
         let want = self.part_size + END_MAX;
         while !self.eof && self.buf.len() < want {
             let before = self.buf.len();
@@ -198,6 +207,12 @@ impl<'a> Parts<'a> {
             }
             self.total += got as u64;
             let new = &self.buf[before..];
+            if let Some(c) = &mut self.check
+                && let Err(e) = c.feed(new)
+            {
+                self.check = None;
+                self.bad = Some(e);
+            }
             self.tail.extend_from_slice(&new[new.len().saturating_sub(TAIL)..]);
             if self.tail.len() > TAIL {
                 self.tail.drain(..self.tail.len() - TAIL);
@@ -207,7 +222,7 @@ impl<'a> Parts<'a> {
     }
 
     /// The next part, unless what is left is the last one.
-    fn next_part(&mut self) -> std::io::Result<Option<Vec<u8>>> {
+    fn next_part(&mut self) -> Result<Option<Vec<u8>>> {
         self.fill()?;
         if self.eof {
             return Ok(None);
@@ -228,17 +243,55 @@ impl<'a> Parts<'a> {
         part
     }
 
-    /// Judge the whole input (at its end): the bytes to strip, or why nothing may be uploaded.
-    fn judge(&self, allow_incomplete: bool) -> Result<usize> {
-        match completeness(&self.head, &self.tail, self.total) {
-            Completeness::Complete(_, strip) => Ok(strip),
-            Completeness::Incomplete(what) if !allow_incomplete => Err(Error::new(
-                Kind::Truncated,
+    /// Judge the whole input (at its end): what was checked of it and the bytes to strip, or
+    /// why nothing may be uploaded. A payload whose own check failed (a stream whose digests do
+    /// not match, a damaged archive) is refused as one cut short is; `--allow-incomplete` uploads
+    /// either, with nothing checked.
+    fn judge(&mut self, allow_incomplete: bool) -> Result<(Checked, usize)> {
+        let checked = match (self.bad.take(), self.check.take()) {
+            (Some(e), _) => Err(e),
+            (None, Some(c)) => c.finish(),
+            (None, None) => Ok(Checked::Nothing),
+        };
+        let strip = match completeness(&self.head, &self.tail, self.total) {
+            Completeness::Complete(_, strip) => strip,
+            Completeness::Incomplete(what) if !allow_incomplete => {
+                return Err(Error::new(
+                    Kind::Truncated,
+                    format!(
+                        "the input is {what}: its producer failed; nothing was uploaded (--allow-incomplete uploads \
+                         it anyway)"
+                    ),
+                ));
+            }
+            _ => 0,
+        };
+        match checked {
+            Ok(Checked::Age) if strip == 0 => Ok((Checked::Nothing, 0)),
+            Ok(c) => Ok((c, strip)),
+            Err(_) if allow_incomplete => Ok((Checked::Nothing, strip)),
+            Err(e) => Err(Error::new(
+                e.kind(),
                 format!(
-                    "the input is {what}: its producer failed; nothing was uploaded (--allow-incomplete uploads it anyway)"
+                    "the input is not whole: {}; nothing was uploaded (--allow-incomplete uploads it anyway)",
+                    e.message()
                 ),
             )),
-            _ => Ok(0),
+        }
+    }
+
+    /// After the last part: an age file's end record must give the SHA-256 of what was sent.
+    fn check_end_record(&self, checked: Checked) -> Result<()> {
+        if checked != Checked::Age {
+            return Ok(());
+        }
+        let sent = hex::encode(self.hasher.clone().finalize());
+        match find_end_record(&self.tail, self.total) {
+            Some((_, sha)) if sha == sent => Ok(()),
+            _ => Err(Error::new(
+                Kind::Integrity,
+                "the age file does not match its end record's SHA-256: it was altered; nothing was uploaded",
+            )),
         }
     }
 }
@@ -338,7 +391,7 @@ async fn ensure_bucket(c: &Client, o: &PushOptions) -> Result<()> {
 
 /// Read a part in the blocking pool's way (the runtime's thread may block on stdin).
 fn read_part(parts: &mut Parts<'_>) -> Result<Option<Vec<u8>>> {
-    Ok(tokio::task::block_in_place(|| parts.next_part())?)
+    tokio::task::block_in_place(|| parts.next_part())
 }
 
 async fn push_async(
@@ -353,7 +406,7 @@ async fn push_async(
     let first = read_part(&mut parts)?;
     let Some(first) = first else {
         // Small: one PUT.
-        let strip = parts.judge(o.allow_incomplete)?;
+        let (checked, strip) = parts.judge(o.allow_incomplete)?;
         if parts.total == 0 && !o.allow_incomplete {
             return Err(Error::new(
                 Kind::Truncated,
@@ -361,10 +414,11 @@ async fn push_async(
             ));
         }
         let body = parts.last_part(strip);
+        parts.check_end_record(checked)?;
         let sha = hex::encode(parts.hasher.clone().finalize());
         let etag = put_small(&c, o, body, &sha, sse).await?;
-        put_checksum(&c, o, &sha, &etag).await?;
-        return Ok(pushed(o, parts.size, sha, 1, started));
+        put_checksum(&c, o, &sha, &etag, checked).await?;
+        return Ok(pushed(o, parts.size, sha, 1, started, checked));
     };
     let _busy = reshifter_format::signals::Busy::new();
     let upload = start_multipart(&c, o, sse).await?;
@@ -373,7 +427,7 @@ async fn push_async(
         r = upload_parts(&c, o, &upload, first, &mut parts) => r,
         _ = cancelled.cancelled() => Err(Error::new(Kind::Failure, "interrupted")),
     };
-    let (count, etag) = match outcome {
+    let (count, etag, checked) = match outcome {
         Ok(done) => done,
         Err(e) => {
             let aborted =
@@ -388,12 +442,19 @@ async fn push_async(
         }
     };
     let sha = hex::encode(parts.hasher.clone().finalize());
-    put_checksum(&c, o, &sha, &etag).await?;
-    Ok(pushed(o, parts.size, sha, count, started))
+    put_checksum(&c, o, &sha, &etag, checked).await?;
+    Ok(pushed(o, parts.size, sha, count, started, checked))
 }
 
-fn pushed(o: &PushOptions, size: u64, sha256: String, parts: u64, started: Instant) -> Pushed {
-    Pushed { uri: o.uri.to_string(), size, sha256, parts, seconds: started.elapsed().as_secs_f64() }
+fn pushed(o: &PushOptions, size: u64, sha256: String, parts: u64, started: Instant, checked: Checked) -> Pushed {
+    Pushed {
+        uri: o.uri.to_string(),
+        size,
+        sha256,
+        parts,
+        seconds: started.elapsed().as_secs_f64(),
+        checked: checked.name(),
+    }
 }
 
 async fn put_small(
@@ -433,14 +494,15 @@ async fn start_multipart(c: &Client, o: &PushOptions, sse: Option<ServerSideEncr
 }
 
 /// Upload every part (several in flight) and complete the upload once the input proved whole.
-/// Returns the number of parts and the object's ETag.
+/// Returns the number of parts, the object's ETag and what was checked of the input.
 async fn upload_parts(
     c: &Client,
     o: &PushOptions,
     upload: &str,
     first: Vec<u8>,
     parts: &mut Parts<'_>,
-) -> Result<(u64, String)> {
+) -> Result<(u64, String, Checked)> {
+    let mut checked = Checked::Nothing;
     let mut tasks: JoinSet<Result<(i32, String)>> = JoinSet::new();
     let mut done: Vec<(i32, String)> = Vec::new();
     let mut progress = Progress::new("s3-push");
@@ -451,8 +513,11 @@ async fn upload_parts(
             Some(d) => d,
             None => {
                 // The end: judge the input before its last part goes out.
-                let strip = parts.judge(o.allow_incomplete)?;
-                parts.last_part(strip)
+                let (c, strip) = tokio::task::block_in_place(|| parts.judge(o.allow_incomplete))?;
+                checked = c;
+                let last = parts.last_part(strip);
+                parts.check_end_record(checked)?;
+                last
             }
         };
         let last = parts.eof && parts.buf.is_empty();
@@ -489,7 +554,7 @@ async fn upload_parts(
         .send()
         .await
         .map_err(|e| s3_error(&o.s3, &format!("cannot complete the upload of {}", o.uri), e))?;
-    Ok((done.len() as u64, out.e_tag().unwrap_or_default().to_string()))
+    Ok((done.len() as u64, out.e_tag().unwrap_or_default().to_string(), checked))
 }
 
 async fn upload_part(c: Client, o: PushOptions, upload: String, n: i32, data: Vec<u8>) -> Result<(i32, String)> {
@@ -507,32 +572,34 @@ async fn upload_part(c: Client, o: PushOptions, upload: String, n: i32, data: Ve
     Ok((n, r.e_tag().unwrap_or_default().to_string()))
 }
 
-/// The checksum object, written after the object it certifies and naming it by its ETag.
-async fn put_checksum(c: &Client, o: &PushOptions, sha: &str, etag: &str) -> Result<()> {
+/// The checksum object, written after the object it certifies and naming it by its ETag, and
+/// saying what was checked of the content (`reshifter-checked`; absent: nothing could be).
+async fn put_checksum(c: &Client, o: &PushOptions, sha: &str, etag: &str, checked: Checked) -> Result<()> {
     if o.layout == super::S3Layout::Reshifter {
         return Ok(());
     }
     let key = &o.uri.key;
     let name = key.rsplit('/').next().unwrap_or(key);
     let body = format!("{sha}  {name}\n");
-    c.put_object()
+    let mut req = c
+        .put_object()
         .bucket(&o.uri.bucket)
         .key(format!("{key}{CHECKSUM_SUFFIX}"))
-        .metadata(META_ETAG, super::etag(etag))
-        .body(ByteStream::from(body.into_bytes()))
-        .send()
-        .await
-        .map_err(|e| {
-            let err = s3_error(&o.s3, &format!("cannot store {}{CHECKSUM_SUFFIX}", o.uri), e);
-            Error::new(
-                err.kind(),
-                format!(
-                    "{}: the object was uploaded but its checksum was not, so it does not count as a backup \
+        .metadata(META_ETAG, super::etag(etag));
+    if let Some(what) = checked.name() {
+        req = req.metadata(META_CHECKED, what);
+    }
+    req.body(ByteStream::from(body.into_bytes())).send().await.map_err(|e| {
+        let err = s3_error(&o.s3, &format!("cannot store {}{CHECKSUM_SUFFIX}", o.uri), e);
+        Error::new(
+            err.kind(),
+            format!(
+                "{}: the object was uploaded but its checksum was not, so it does not count as a backup \
                      (s3-ls shows it unverified; s3-pull refuses it): push again",
-                    err.message()
-                ),
-            )
-        })?;
+                err.message()
+            ),
+        )
+    })?;
     Ok(())
 }
 
