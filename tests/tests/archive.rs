@@ -482,3 +482,25 @@ fn a_reshifter_archive_naming_one_entry_twice_is_refused() {
     );
     assert!(o.stdout.is_empty());
 }
+
+#[test]
+fn an_archive_cut_inside_a_local_header_is_truncated_not_corrupt() {
+    let d = tmp();
+    let p = d.path().display();
+    sh(&format!("kv-gen --objects 50 | archive-pack -q -o {p}/a.zip")).ok();
+    let zip = std::fs::read(d.path().join("a.zip")).unwrap();
+    // Every local header past the first: cut 1, 10 and 29 bytes into it.
+    let starts: Vec<usize> =
+        zip.windows(4).enumerate().filter(|(_, w)| *w == b"PK\x03\x04").map(|(i, _)| i).skip(1).collect();
+    assert!(starts.len() > 40);
+    for at in starts.iter().step_by(7) {
+        for into in [1, 10, 29] {
+            std::fs::write(d.path().join("cut.zip"), &zip[..at + into]).unwrap();
+            for flags in ["--verify", ""] {
+                let o = sh(&format!("archive-unpack -q {flags} {p}/cut.zip > /dev/null"));
+                assert_eq!(o.code, 4, "cut at {at}+{into} {flags}: {}", o.stderr);
+                assert!(o.stderr.contains("truncated") || o.stderr.contains("incomplete"), "{}", o.stderr);
+            }
+        }
+    }
+}

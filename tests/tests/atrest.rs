@@ -365,3 +365,50 @@ fn kms_v1_values_open_through_their_plugin() {
     assert_eq!(o.code, 5, "{}", o.stderr);
     assert!(o.stderr.contains("refused: gRPC status 3 not a data key of this plugin"), "{}", o.stderr);
 }
+
+#[test]
+fn a_kms_plugin_that_never_answers_costs_one_timeout() {
+    // A socket that accepts and never answers; 40 values, each with its own data key. The
+    // config's timeout is honoured, and after the first timeout the plugin is not asked again
+    // (each call waited 10 s before: 400 s).
+    let d = tmp();
+    let kek = secret(9);
+    let socket = d.path().join("mute.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    let held = std::thread::spawn(move || {
+        let mut conns = Vec::new();
+        for c in listener.incoming().take(64) {
+            conns.push(c);
+        }
+    });
+    let cfg = config(
+        d.path(),
+        "mute.yaml",
+        &format!("  - kms:\n      name: vault\n      endpoint: unix://{}\n      timeout: 700ms\n", socket.display()),
+    );
+    let mut h = Header::new("test");
+    h.prefixes = vec!["/registry/".into()];
+    let mut w = StreamWriter::new(Vec::new(), &h).unwrap();
+    for i in 0..40 {
+        let k = format!("/registry/secrets/default/s{i:02}");
+        let value = seal("kms", "vault", &kek, &k, b"{\"apiVersion\":\"v1\",\"kind\":\"Secret\"}");
+        w.write(&Record { key: k.into_bytes(), value, create_revision: 5, mod_revision: 5, version: 1, lease: 0 })
+            .unwrap();
+    }
+    std::fs::write(d.path().join("in.ndjson"), w.finish().unwrap().0).unwrap();
+    let started = std::time::Instant::now();
+    let o = sh(&format!("kv-stats --encryption-config {} {}/in.ndjson > /dev/null", cfg.display(), d.path().display()));
+    let took = started.elapsed();
+    assert_eq!(o.code, 5, "{}", o.stderr);
+    assert!(o.stderr.contains("did not answer in 0.7 s (the provider's timeout)"), "{}", o.stderr);
+    assert!(took < std::time::Duration::from_secs(6), "took {took:?}");
+    let bad = config(
+        d.path(),
+        "bad.yaml",
+        "  - kms:\n      name: vault\n      endpoint: unix:///x.sock\n      timeout: soon\n",
+    );
+    let o = sh(&format!("kv-stats --encryption-config {} {}/in.ndjson", bad.display(), d.path().display()));
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert!(o.stderr.contains("timeout \"soon\" is not a positive duration"), "{}", o.stderr);
+    drop(held);
+}

@@ -104,7 +104,7 @@ fn every_s3_tool_names_the_real_cause() {
     assert_eq!(out.code, 2, "{}", out.stderr);
     assert_eq!(
         out.stderr,
-        "s3-pull: no complete backup under s3://bkt/none/ (0 objects, none with a checksum that names it)\n"
+        "s3-pull: no verified backup under s3://bkt/none/ (0 objects, none with a checksum that names it)\n"
     );
     let out = sh_env(&format!("s3-ls {live} s3://bkt/none/"), &good);
     out.ok();

@@ -206,12 +206,13 @@ fn an_s3_prefix_is_a_directory() {
     let s3 = S3::start();
     s3.bucket("bkt");
     let f = s3.flags();
-    for (key, what) in [("prod/a.zip", "prod"), ("prod-staging/b.zip", "staging")] {
-        sh_env(&format!("echo {what} | s3-push -q {f} s3://bkt/{key}"), &s3_env()).ok();
+    let prod = sh("kv-gen --small --objects 2 --seed 1").ok().stdout.clone();
+    for (key, seed) in [("prod/a.zip", 1), ("prod-staging/b.zip", 2)] {
+        sh_env(&format!("kv-gen --small --objects 2 --seed {seed} | s3-push -q {f} s3://bkt/{key}"), &s3_env()).ok();
     }
     let latest = sh_env(&format!("s3-pull -q --latest {f} s3://bkt/prod"), &s3_env());
     latest.ok();
-    assert_eq!(latest.stdout_str(), "prod\n");
+    assert_eq!(latest.stdout, prod);
     let ls = sh_env(&format!("s3-ls {f} s3://bkt/prod"), &s3_env());
     assert_eq!(ls.json_lines().len(), 1);
     sh_env(&format!("s3-prune {f} s3://bkt/prod --keep-last 1"), &s3_env()).ok();

@@ -483,8 +483,51 @@ fn long_key_dir(name: &str) -> Option<&str> {
     name.strip_prefix("kv-long/")?.strip_suffix("/key")
 }
 
+/// A reader that remembers whether its input ended: an entry that cannot be read because the
+/// input ended inside its local header is a truncated archive (exit 4), not a corrupt one.
+struct EofSeen<R> {
+    inner: R,
+    eof: std::rc::Rc<std::cell::Cell<bool>>,
+}
+
+impl<R: Read> Read for EofSeen<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n == 0 && !buf.is_empty() {
+            self.eof.set(true);
+        }
+        Ok(n)
+    }
+}
+
+impl<R: BufRead> BufRead for EofSeen<R> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        let b = self.inner.fill_buf()?;
+        if b.is_empty() {
+            self.eof.set(true);
+        }
+        Ok(b)
+    }
+    fn consume(&mut self, n: usize) {
+        self.inner.consume(n);
+    }
+}
+
+/// A reading error, as truncation when the input had ended.
+fn cut_or(e: Error, eof: bool, after: &str) -> Error {
+    if eof && e.kind() != Kind::Truncated {
+        return Error::new(
+            Kind::Truncated,
+            format!("the archive is truncated (in or after entry {after}): it is incomplete"),
+        );
+    }
+    e
+}
+
 /// Our own archive, read as a stream.
-fn native<R: BufRead>(mut rd: R, o: &UnpackOptions, run: &mut Run, into: Option<Output>) -> Result<Unpacked> {
+fn native<R: BufRead>(rd: R, o: &UnpackOptions, run: &mut Run, into: Option<Output>) -> Result<Unpacked> {
+    let ended = std::rc::Rc::new(std::cell::Cell::new(false));
+    let mut rd = EofSeen { inner: rd, eof: ended.clone() };
     let mut log = EntryLog::default();
     let mut f = zip::read::read_zipfile_from_stream(&mut rd)
         .map_err(|e| entry_error("(start)", e))?
@@ -503,7 +546,8 @@ fn native<R: BufRead>(mut rd: R, o: &UnpackOptions, run: &mut Run, into: Option<
     let mut target = Target::new(o, &header_line, &header, into)?;
     let mut entries = Entries::new(&header)?;
     loop {
-        let next = zip::read::read_zipfile_from_stream(&mut rd).map_err(|e| entry_error(&entries.last, e))?;
+        let next = zip::read::read_zipfile_from_stream(&mut rd);
+        let next = next.map_err(|e| cut_or(entry_error(&entries.last, e), ended.get(), &entries.last))?;
         let Some(mut f) = next else {
             return Err(Error::new(
                 Kind::Truncated,

@@ -152,6 +152,57 @@ struct KeyConfig {
 struct KmsConfig {
     name: String,
     endpoint: Option<String>,
+    /// Go's duration syntax (`3s`), as kube-apiserver reads it.
+    timeout: Option<String>,
+}
+
+impl KmsConfig {
+    fn timeout(&self) -> Result<std::time::Duration> {
+        match &self.timeout {
+            None => Ok(crate::kms::DEFAULT_TIMEOUT),
+            Some(t) => match crate::codec::time::parse_duration(t) {
+                Some(ns) if ns > 0 => Ok(std::time::Duration::from_nanos(ns as u64)),
+                _ => Err(config_err(format!("kms provider {:?}: timeout {t:?} is not a positive duration", self.name))),
+            },
+        }
+    }
+}
+
+/// How deep an EncryptionConfiguration may nest (it needs six levels): a YAML parser takes
+/// time that grows fast with nesting, so a hostile file is refused before it is parsed.
+const MAX_NESTING: usize = 32;
+
+/// Refuse flow collections (`[`, `{`) nested deeper than [`MAX_NESTING`] and block indentation
+/// deeper than 4 × that, outside quotes and comments.
+fn check_nesting(text: &str) -> Result<()> {
+    let too_deep = || {
+        config_err(format!("the config nests deeper than {MAX_NESTING} levels: it is not an EncryptionConfiguration"))
+    };
+    let mut depth = 0usize;
+    for line in text.lines() {
+        let indent = line.len() - line.trim_start_matches([' ', '-']).len();
+        if indent > 4 * MAX_NESTING {
+            return Err(too_deep());
+        }
+        let mut quote: Option<char> = None;
+        for c in line.chars() {
+            match (quote, c) {
+                (Some(q), c) if c == q => quote = None,
+                (Some(_), _) => {}
+                (None, '"' | '\'') => quote = Some(c),
+                (None, '#') => break,
+                (None, '[' | '{') => {
+                    depth += 1;
+                    if depth > MAX_NESTING {
+                        return Err(too_deep());
+                    }
+                }
+                (None, ']' | '}') => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+    }
+    Ok(())
 }
 
 fn config_err(m: impl Into<String>) -> AtRestError {
@@ -169,7 +220,7 @@ impl AtRest {
         if let Some(socket) = std::env::var_os("RESHIFTER_KMS_SOCKET") {
             let socket = socket.to_string_lossy().into_owned();
             for kms in at_rest.kms.values_mut() {
-                *kms = crate::kms::Kms::new(&socket).map_err(config_err)?;
+                *kms = crate::kms::Kms::new(&socket, kms.timeout()).map_err(config_err)?;
             }
         }
         Ok(at_rest)
@@ -177,6 +228,7 @@ impl AtRest {
 
     /// Parse an EncryptionConfiguration (YAML or JSON).
     pub fn parse(text: &str) -> Result<AtRest> {
+        check_nesting(text)?;
         // serde_yaml_ng's messages quote no scalar values, so a secret never reaches them.
         let file: ConfigFile = serde_yaml_ng::from_str(text).map_err(|e| config_err(e.to_string()))?;
         match file.kind.as_deref() {
@@ -206,7 +258,8 @@ impl AtRest {
                     None => {
                         let k = p.kms.expect("one provider is set");
                         if let Some(endpoint) = &k.endpoint {
-                            kms.insert(k.name.clone(), crate::kms::Kms::new(endpoint).map_err(config_err)?);
+                            let plugin = crate::kms::Kms::new(endpoint, k.timeout()?).map_err(config_err)?;
+                            kms.insert(k.name.clone(), plugin);
                         }
                         Provider::Kms(k.name)
                     }
@@ -568,6 +621,22 @@ mod tests {
         assert!(matches_resource("*.", "configmaps", ""));
         assert!(!matches_resource("*.", "deployments", "apps"));
         assert!(matches_resource("widgets.example.com", "widgets", "example.com"));
+    }
+
+    #[test]
+    fn deeply_nested_configs_are_refused_before_parsing() {
+        let started = std::time::Instant::now();
+        let flow = format!("kind: EncryptionConfiguration\nresources: {}", "[".repeat(100_000));
+        let e = AtRest::parse(&flow).unwrap_err().to_string();
+        assert!(e.contains("nests deeper than 32 levels"), "{e}");
+        let block: String = (0..200).map(|i| format!("{}a:\n", " ".repeat(i * 2))).collect();
+        assert!(AtRest::parse(&block).unwrap_err().to_string().contains("nests deeper"));
+        assert!(started.elapsed() < std::time::Duration::from_millis(500));
+        // Quoted brackets and comments are not nesting.
+        assert!(
+            check_nesting("a: \"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\" # [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\n")
+                .is_ok()
+        );
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! The KMS v1 plugin API (`v1beta1.KeyManagementService`, k8s.io/kms) over the plugin's unix
 //! socket: gRPC on HTTP/2, written here on the h2 crate (a gRPC message is a 5-byte prefix and
 //! protobuf; the status comes in the trailers). Only Decrypt is called, once per data key: the
-//! answers are kept, as the API server keeps them.
+//! answers are kept, as the API server keeps them. Each call has the provider's `timeout` (the
+//! API server's default, 3 s, when the config names none); a plugin that let one call time out
+//! is not asked again, so a dead plugin costs one timeout, not one per value.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -10,8 +12,8 @@ use std::time::Duration;
 
 use crate::pb::{Msg, field_bytes, fields};
 
-/// How long one call may take.
-const TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one call may take when the config says nothing (kube-apiserver's default).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Most bytes an answer may have (a data key is 32).
 const MAX_ANSWER: usize = 1 << 20;
@@ -19,8 +21,11 @@ const MAX_ANSWER: usize = 1 << 20;
 /// A KMS plugin reached through its socket.
 pub struct Kms {
     socket: PathBuf,
+    timeout: Duration,
     rt: tokio::runtime::Runtime,
     keys: Mutex<HashMap<Vec<u8>, Vec<u8>>>,
+    /// Set once a call timed out: why no call is made any more.
+    gave_up: Mutex<Option<String>>,
 }
 
 impl std::fmt::Debug for Kms {
@@ -32,7 +37,7 @@ impl std::fmt::Debug for Kms {
 impl Kms {
     /// The plugin at `endpoint` (`unix:///path/to/socket`, as the EncryptionConfiguration names
     /// it, or a path). Nothing is connected yet.
-    pub fn new(endpoint: &str) -> Result<Kms, String> {
+    pub fn new(endpoint: &str, timeout: Duration) -> Result<Kms, String> {
         let path = endpoint.strip_prefix("unix://").unwrap_or(endpoint);
         if path.is_empty() || endpoint.contains("://") && !endpoint.starts_with("unix://") {
             return Err(format!("KMS endpoint {endpoint:?}: expected unix:///path/to/socket"));
@@ -43,7 +48,18 @@ impl Kms {
             .enable_time()
             .build()
             .map_err(|e| format!("cannot start the KMS client: {e}"))?;
-        Ok(Kms { socket: PathBuf::from(path), rt, keys: Mutex::new(HashMap::new()) })
+        Ok(Kms {
+            socket: PathBuf::from(path),
+            timeout,
+            rt,
+            keys: Mutex::new(HashMap::new()),
+            gave_up: Mutex::new(None),
+        })
+    }
+
+    /// How long a call may take.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     /// The plaintext of a data key the plugin wrapped.
@@ -51,12 +67,21 @@ impl Kms {
         if let Some(k) = self.keys.lock().unwrap_or_else(|e| e.into_inner()).get(cipher) {
             return Ok(k.clone());
         }
+        if let Some(why) = self.gave_up.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            return Err(format!("{why} (not asked again)"));
+        }
         let mut req = Msg::new();
         req.str(1, "v1beta1").bytes(2, cipher);
         let socket = self.socket.clone();
         let call = call(socket, "/v1beta1.KeyManagementService/Decrypt", req.into_bytes());
-        let answer = self.rt.block_on(async { tokio::time::timeout(TIMEOUT, call).await }).map_err(|_| {
-            format!("the KMS plugin at {} did not answer in {} s", self.socket.display(), TIMEOUT.as_secs())
+        let answer = self.rt.block_on(async { tokio::time::timeout(self.timeout, call).await }).map_err(|_| {
+            let why = format!(
+                "the KMS plugin at {} did not answer in {:.1} s (the provider's timeout)",
+                self.socket.display(),
+                self.timeout.as_secs_f64()
+            );
+            *self.gave_up.lock().unwrap_or_else(|e| e.into_inner()) = Some(why.clone());
+            why
         })??;
         let plain = fields(&answer)
             .and_then(|f| field_bytes(&f, 1).map(<[u8]>::to_vec))

@@ -496,18 +496,27 @@ async fn upload(Ax(s): Ax<Shared>, mut form: Multipart) -> Result<Json<Value>, A
             continue;
         }
         let name = field.file_name().unwrap_or("").to_string();
-        let id = reshifter_s3::reshifter_backup_id(&name)
-            .ok_or_else(|| bad(format!("the file is named {name:?}: name it <backup id>.zip (its Unix seconds)")))?;
-        if id > unix_now() + ID_SKEW {
-            return Err(bad(format!(
+        let refused = match reshifter_s3::reshifter_backup_id(&name) {
+            None => Err(bad(format!("the file is named {name:?}: name it <backup id>.zip (its Unix seconds)"))),
+            Some(id) if id > unix_now() + ID_SKEW => Err(bad(format!(
                 "backup id {id} is in the future (its Unix seconds; now is {}): name the file by when it was made",
                 unix_now()
-            )));
-        }
+            ))),
+            Some(id) if s.store.join(format!("{id}.zip")).exists() => {
+                Err(ApiError::new(StatusCode::CONFLICT, format!("backup {id} exists already")))
+            }
+            Some(id) => Ok(id),
+        };
+        let id = match refused {
+            Ok(id) => id,
+            Err(e) => {
+                // Read (and drop) what the client is still sending, up to a bound, so that it
+                // reads the answer instead of a reset connection.
+                drain(field).await;
+                return Err(e);
+            }
+        };
         let dest = s.store.join(format!("{id}.zip"));
-        if dest.exists() {
-            return Err(ApiError::new(StatusCode::CONFLICT, format!("backup {id} exists already")));
-        }
         let job = s.jobs.start("upload", "api");
         let out = receive(&s, field, &dest, broke).await;
         match &out {
@@ -524,6 +533,19 @@ async fn upload(Ax(s): Ax<Shared>, mut form: Multipart) -> Result<Json<Value>, A
         return out.map(|_| Json(json!({"received": id.to_string()})));
     }
     Err(bad("no backupfile field in the form"))
+}
+
+/// Most bytes of a refused upload read and dropped before the answer.
+const DRAIN_MAX: u64 = 64 << 20;
+
+async fn drain(mut field: axum::extract::multipart::Field<'_>) {
+    let mut n = 0u64;
+    while let Ok(Some(b)) = field.chunk().await {
+        n += b.len() as u64;
+        if n > DRAIN_MAX {
+            return;
+        }
+    }
 }
 
 /// Write an uploaded file under a temporary name, verify it whole, and move it to `dest`

@@ -12,7 +12,7 @@ mod decode;
 mod encode;
 #[rustfmt::skip]
 mod schema;
-mod time;
+pub(crate) mod time;
 
 use serde_json::Value;
 
