@@ -366,3 +366,18 @@ fn v2_over_tls_with_reshifters_environment_and_create_only() {
     assert_eq!(o.code, 6, "{}", o.stderr);
     assert!(o.stderr.starts_with("etcd-dump: cannot reach etcd's v2 API at "), "{}", o.stderr);
 }
+
+#[test]
+fn a_v2_tree_too_deep_to_read_is_named_not_blamed_on_etcd() {
+    let e = v2_etcd();
+    let deep: String = (0..70).map(|i| format!("/d{i}")).collect();
+    curl(&e, "PUT", &format!("/registry{deep}/leaf"), &[("value", "x")]);
+    let o = sh(&format!("etcd-dump --api v2 --endpoints {} --prefix /registry", e.endpoint));
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert!(o.stderr.contains("nests directories more than 60 deep"), "{}", o.stderr);
+    assert!(!o.stderr.contains("is not what the v2 API sends"), "{}", o.stderr);
+    // Its deep part, with a prefix of its own, is read.
+    let part: String = (0..40).map(|i| format!("/d{i}")).collect();
+    let o = sh(&format!("etcd-dump -q --api v2 --endpoints {} --prefix /registry{part}", e.endpoint));
+    assert_eq!(records(&o.ok().stdout).len(), 32, "the prefix directory, 30 below it and the leaf");
+}

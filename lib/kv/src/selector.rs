@@ -63,7 +63,27 @@ fn split_top(s: &str) -> Result<Vec<&str>, SelectorError> {
         return Err(SelectorError(format!("unbalanced parentheses in {s:?}")));
     }
     out.push(&s[start..]);
-    Ok(out.into_iter().map(str::trim).filter(|x| !x.is_empty()).collect())
+    if s.trim().is_empty() {
+        // An empty selector selects everything, as kubectl's does.
+        return Ok(Vec::new());
+    }
+    let parts: Vec<&str> = out.into_iter().map(str::trim).collect();
+    if parts.iter().any(|p| p.is_empty()) {
+        return Err(SelectorError(format!("{s:?}: an empty requirement (a comma too many)")));
+    }
+    Ok(parts)
+}
+
+/// A label value as the API server takes it: empty, or up to 63 characters of letters, digits,
+/// `-`, `_` and `.`, starting and ending with a letter or digit.
+fn label_value(v: &str, whole: &str) -> Result<String, SelectorError> {
+    let b = v.as_bytes();
+    let ok = v.is_empty()
+        || (v.len() <= 63
+            && b[0].is_ascii_alphanumeric()
+            && b[b.len() - 1].is_ascii_alphanumeric()
+            && v.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')));
+    if ok { Ok(v.to_string()) } else { Err(SelectorError(format!("{whole:?}: {v:?} is not a label value"))) }
 }
 
 fn label_key(k: &str, whole: &str) -> Result<String, SelectorError> {
@@ -79,7 +99,16 @@ fn set(rest: &str, whole: &str) -> Result<Vec<String>, SelectorError> {
         .strip_prefix('(')
         .and_then(|r| r.strip_suffix(')'))
         .ok_or_else(|| SelectorError(format!("{whole:?}: expected a set of values in parentheses")))?;
-    Ok(inner.split(',').map(|v| v.trim().to_string()).collect())
+    if inner.trim().is_empty() {
+        return Err(SelectorError(format!("{whole:?}: the set of values is empty")));
+    }
+    inner
+        .split(',')
+        .map(|v| match v.trim() {
+            "" => Err(SelectorError(format!("{whole:?}: an empty value in the set"))),
+            v => label_value(v, whole),
+        })
+        .collect()
 }
 
 fn parse_label(req: &str) -> Result<Label, SelectorError> {
@@ -88,7 +117,7 @@ fn parse_label(req: &str) -> Result<Label, SelectorError> {
     }
     for (op, ne) in [("!=", true), ("==", false), ("=", false)] {
         if let Some((k, v)) = req.split_once(op) {
-            let (k, v) = (label_key(k.trim(), req)?, v.trim().to_string());
+            let (k, v) = (label_key(k.trim(), req)?, label_value(v.trim(), req)?);
             return Ok(if ne { Label::Ne(k, v) } else { Label::Eq(k, v) });
         }
     }
@@ -113,6 +142,9 @@ fn parse_field(req: &str) -> Result<FieldReq, SelectorError> {
             let path: Vec<String> = p.trim().split('.').map(String::from).collect();
             if path.iter().any(String::is_empty) {
                 return Err(SelectorError(format!("{req:?}: {:?} is not a field path", p.trim())));
+            }
+            if v.contains(['=', '!']) {
+                return Err(SelectorError(format!("{req:?}: more than one operator")));
             }
             return Ok(FieldReq { path, value: v.trim().to_string(), equal });
         }
@@ -206,13 +238,31 @@ mod tests {
             let s = sel(s, "");
             assert_eq!([s.matches(&web), s.matches(&db), s.matches(&none)], want, "{s:?}");
         }
-        for bad in ["app in prod", "a b c", "=x", "env in (a", "ke y=1"] {
+        for bad in [
+            "app in prod",
+            "a b c",
+            "=x",
+            "env in (a",
+            "ke y=1",
+            "a notin ()",
+            "a in (x,)",
+            "a=b,",
+            ",a=b",
+            "a=b,,c=d",
+            "a==b==c",
+            "a=-x",
+            "a=x y",
+        ] {
             assert!(Selector::new(&[bad.into()], &[]).is_err(), "{bad}");
         }
         assert_eq!(
             Selector::new(&["app ~ web".into()], &[]).unwrap_err().to_string(),
             "\"app ~ web\": expected =, ==, !=, in (...), notin (...), KEY or !KEY"
         );
+        assert!(Selector::new(&["".into()], &[]).unwrap().is_empty(), "an empty selector selects everything");
+        for bad in ["a==b==c", "a=b,", "a!=b=c"] {
+            assert!(Selector::new(&[], &[bad.into()]).is_err(), "{bad}");
+        }
     }
 
     #[test]

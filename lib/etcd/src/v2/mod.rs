@@ -291,6 +291,16 @@ impl V2 {
             return Err(e);
         }
         parsed.map_err(|e| {
+            if e.to_string().starts_with("recursion limit exceeded") {
+                // Our reader's limit, not etcd's fault: each directory is two levels of JSON.
+                return Error::new(
+                    Kind::Usage,
+                    format!(
+                        "the v2 tree under {dir} nests directories more than 60 deep, deeper than etcd-dump reads in \
+                         one answer: dump its deepest directories with --prefix of their own"
+                    ),
+                );
+            }
             Error::new(Kind::BadInput, format!("etcd's answer for {dir} is not what the v2 API sends: {e}"))
         })?;
         Ok(Some((index, cluster)))
