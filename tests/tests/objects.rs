@@ -389,3 +389,88 @@ fn jq_16_rounding_is_not_an_edit_and_renames_are_refused() {
         );
     }
 }
+
+#[test]
+fn objects_nest_as_deep_as_the_api_server_allows_and_deeper_ones_are_named() {
+    // A custom resource nested 200 and 9,990 levels (the API server takes up to 10,000), one
+    // nested 10,001, and one cut short: the first two decode, select and write back exactly; the
+    // others are named and counted, and fail --strict.
+    let cr = |depth: usize| {
+        format!(
+            "{{\"apiVersion\":\"example.com/v1\",\"kind\":\"Widget\",\"metadata\":{{\"name\":\"w{depth}\",\"namespace\":\"default\",\"labels\":{{\"app\":\"deep\"}}}},\"spec\":{}1{}}}\n",
+            "[".repeat(depth),
+            "]".repeat(depth)
+        )
+        .into_bytes()
+    };
+    let cut = br#"{"apiVersion":"example.com/v1","kind":"Widget","metadata":{"name":"cut"#.to_vec();
+    let ok = stream(&[
+        ("/registry/example.com/widgets/default/w0200", cr(200)),
+        ("/registry/example.com/widgets/default/w9990", cr(9990)),
+    ]);
+    let o = sh_input("kv-decode | kv-encode", &ok);
+    assert_eq!(o.ok().stdout, ok, "decoded and written back byte for byte");
+    let o = sh_input("kv-filter -q -l app=deep | jq -c 'select(.key) | .key'", &ok);
+    assert_eq!(o.ok().stdout_str().lines().count(), 2);
+    let bad = stream(&[
+        ("/registry/example.com/widgets/default/cut", cut),
+        // The object around the spec is one level more: 10,001 in all.
+        ("/registry/example.com/widgets/default/w10001", cr(10_000)),
+    ]);
+    let o = sh_input("kv-decode > /dev/null", &bad);
+    o.ok();
+    assert!(
+        o.stderr.contains("key \"/registry/example.com/widgets/default/cut\": not decoded: not valid JSON: ")
+            && o.stderr.contains(
+                "key \"/registry/example.com/widgets/default/w10001\": not decoded: nested 10001 levels deep, \
+                 deeper than the 10000 the API server reads"
+            )
+            && o.stderr.contains("2 not decodable"),
+        "{}",
+        o.stderr
+    );
+    let o = sh_input("kv-decode --strict > /dev/null", &bad);
+    assert_eq!(o.code, 3, "{}", o.stderr);
+    let o = sh_input("kv-filter -l app=deep > /dev/null", &bad);
+    o.ok();
+    assert!(o.stderr.contains("nested 10001 levels deep") && o.stderr.contains("not valid JSON"), "{}", o.stderr);
+}
+
+/// A protobuf varint.
+fn varint(mut n: usize, out: &mut Vec<u8>) {
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+#[test]
+fn a_terse_value_that_decodes_to_hundreds_of_mib_is_refused_in_bounded_memory() {
+    // An 8 MiB Pod of 4 million empty containers (two bytes each): it decoded to ~200 MB.
+    let mut spec = Vec::new();
+    for _ in 0..(4 << 20) {
+        spec.extend_from_slice(&[0x12, 0x00]);
+    }
+    let mut pod = vec![0x12];
+    varint(spec.len(), &mut pod);
+    pod.extend_from_slice(&spec);
+    let mut value = b"k8s\0".to_vec();
+    let type_meta = b"\x0a\x02v1\x12\x03Pod";
+    value.push(0x0a);
+    varint(type_meta.len(), &mut value);
+    value.extend_from_slice(type_meta);
+    value.push(0x12);
+    varint(pod.len(), &mut value);
+    value.extend_from_slice(&pod);
+    let input = stream(&[("/registry/pods/default/huge", value)]);
+    let d = tmp();
+    std::fs::write(d.path().join("in.ndjson"), &input).unwrap();
+    let o = sh(&format!("/usr/bin/time -f 'rss %M' kv-decode {}/in.ndjson > /dev/null", d.path().display()));
+    o.ok();
+    assert!(o.stderr.contains("not decoded: spec: decodes to more than 128 MiB"), "{}", o.stderr);
+    let rss: u64 = o.stderr.lines().find_map(|l| l.strip_prefix("rss ")).unwrap().trim().parse().unwrap();
+    assert!(rss < 400_000, "kv-decode held {rss} KiB");
+    let o = sh(&format!("kv-decode --strict {}/in.ndjson > /dev/null", d.path().display()));
+    assert_eq!(o.code, 3, "{}", o.stderr);
+}

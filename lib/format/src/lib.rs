@@ -15,6 +15,7 @@
 
 pub mod error;
 pub mod io;
+pub mod json;
 pub mod par;
 pub mod pipeline;
 pub mod redact;

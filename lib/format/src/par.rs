@@ -246,7 +246,11 @@ impl ParReader {
             });
             for _ in 0..threads {
                 let (rx, tx, free, map) = (chunk_rx.clone(), done_tx.clone(), free_tx.clone(), &map);
-                s.spawn(move || work(rx, tx, free, map, light));
+                // Decoded objects may nest as deep as the API server allows: a big stack.
+                std::thread::Builder::new()
+                    .stack_size(crate::json::WORKER_STACK)
+                    .spawn_scoped(s, move || work(rx, tx, free, map, light))
+                    .expect("cannot start a worker thread");
             }
             drop(free_tx);
             drop(done_tx);

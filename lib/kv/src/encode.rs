@@ -54,8 +54,9 @@ fn split_object(line: &[u8], line_no: u64) -> Result<(Vec<u8>, Option<Value>)> {
     if memchr::memmem::find(line, b"\"object\":").is_none() {
         return Ok((line.to_vec(), None));
     }
-    let mut v: serde_json::Map<String, Value> = serde_json::from_slice(line)
-        .map_err(|e| Error::bad_line(line_no, format!("invalid JSON at column {}", e.column())))?;
+    // The object may nest as deep as the API server allows; the line is one level more.
+    let mut v: serde_json::Map<String, Value> =
+        reshifter_format::json::parse_within(line, 1).map_err(|e| Error::bad_line(line_no, e.to_string()))?;
     let object = v.remove("object");
     let rest = serde_json::to_vec(&v).map_err(|e| Error::bad_line(line_no, e.to_string()))?;
     Ok((rest, object))
@@ -73,7 +74,7 @@ fn reencode(r: &Record, given: &Value, at_rest: Option<&AtRest>) -> Result<Optio
         Outcome::Failed(why) => return Err(bad(format!("its value cannot be decoded: {why}"))),
     };
     let mut given = given.clone();
-    objects::restore_rounded(&was.object, &mut given, "").map_err(|e| bad(e.trim_start_matches('.').to_string()))?;
+    objects::restore_rounded(&was.object, &mut given).map_err(bad)?;
     if was.object == given {
         return Ok(None);
     }
@@ -219,7 +220,10 @@ fn encode_all(input: impl BufRead + Send, taken: &mut Taken, at_rest: Option<&At
         let reader = scope.spawn(move || read_batches(input, batch_tx));
         for _ in 0..threads {
             let (rx, tx) = (&batch_rx, done_tx.clone());
-            scope.spawn(move || work(rx, tx, at_rest));
+            std::thread::Builder::new()
+                .stack_size(reshifter_format::json::WORKER_STACK)
+                .spawn_scoped(scope, move || work(rx, tx, at_rest))
+                .expect("cannot start a worker thread");
         }
         drop(done_tx);
         let mut result = Err(taken.checker.truncated());

@@ -2,6 +2,7 @@
 //! JSON or CBOR, decrypted first when an EncryptionConfiguration is given) and writing an edited
 //! object back in the encoding it came in. kv-decode, kv-encode and kv-filter's selectors use it.
 
+use reshifter_format::json::{self, JsonError, MAX_DEPTH};
 use reshifter_k8s::atrest::{self, AtRest};
 use reshifter_k8s::codec::{self, CodecError};
 use reshifter_k8s::pb::K8S_MAGIC;
@@ -61,7 +62,9 @@ pub fn open(key: &[u8], value: &[u8], mod_revision: i64, at_rest: Option<&AtRest
         sealed = None;
     }
     let bytes = if sealed.is_some() { &plain[..] } else { value };
-    let mut opened = match decode(bytes) {
+    // Under an object's key, JSON that does not parse is a damaged object, not another program's.
+    let object_key = reshifter_k8s::parse(key).is_some_and(|k| !k.name.is_empty());
+    let mut opened = match decode(bytes, object_key) {
         Ok(Some(o)) => o,
         Ok(None) => return Outcome::NotObject,
         Err(e) => return Outcome::Failed(e),
@@ -72,7 +75,7 @@ pub fn open(key: &[u8], value: &[u8], mod_revision: i64, at_rest: Option<&AtRest
 }
 
 /// Decode plaintext bytes; `Ok(None)` when they are not an object.
-fn decode(b: &[u8]) -> Result<Option<Opened>, String> {
+fn decode(b: &[u8], object_key: bool) -> Result<Option<Opened>, String> {
     let opened = |encoding, object, unknown_fields| Opened {
         encoding,
         object,
@@ -85,16 +88,19 @@ fn decode(b: &[u8]) -> Result<Option<Opened>, String> {
         return Ok(Some(opened(Encoding::Protobuf, object, report.unknown_fields)));
     }
     if b.starts_with(CBOR_MAGIC) {
-        let object: Value = ciborium::from_reader(&b[CBOR_MAGIC.len()..]).map_err(|e| format!("bad CBOR: {e}"))?;
+        let object: Value = ciborium::de::from_reader_with_recursion_limit(&b[CBOR_MAGIC.len()..], MAX_DEPTH)
+            .map_err(|e| format!("bad CBOR: {e}"))?;
         return Ok(is_object(&object).then(|| opened(Encoding::Cbor, object, 0)));
     }
     if b.trim_ascii_start().starts_with(b"{") {
         // JSON that does not parse, or is not an object with apiVersion and kind, is some
         // other program's value.
-        return Ok(serde_json::from_slice::<Value>(b)
-            .ok()
-            .filter(is_object)
-            .map(|object| opened(Encoding::Json, object, 0)));
+        return match json::parse::<Value>(b) {
+            Ok(object) => Ok(is_object(&object).then(|| opened(Encoding::Json, object, 0))),
+            Err(e @ (JsonError::TooDeep(_) | JsonError::TooLarge)) => Err(e.to_string()),
+            Err(e) if object_key => Err(format!("{e} (truncated or damaged)")),
+            Err(_) => Ok(None),
+        };
     }
     Ok(None)
 }
@@ -195,7 +201,24 @@ const EXACT: f64 = 9_007_199_254_740_992.0;
 /// of `9007199254740993` or `18446744073709551615`) are given back their exact value: rounding
 /// is not an edit. A number that was changed to a value past a double's exact range is refused
 /// (`Err` names the field): it may have been rounded on the way, and writing it would change it.
-pub fn restore_rounded(was: &Value, given: &mut Value, path: &str) -> Result<(), String> {
+pub fn restore_rounded(was: &Value, given: &mut Value) -> Result<(), String> {
+    let mut path = Vec::new();
+    restore_at(was, given, &mut path).map_err(|why| format!("{} {why}", show_path(&path)))
+}
+
+/// A field path as jq writes it: `spec.list[3].max`.
+fn show_path(path: &[String]) -> String {
+    let mut out = String::new();
+    for p in path {
+        if !p.starts_with('[') && !out.is_empty() {
+            out.push('.');
+        }
+        out.push_str(p);
+    }
+    out
+}
+
+fn restore_at(was: &Value, given: &mut Value, path: &mut Vec<String>) -> Result<(), String> {
     match (was, given) {
         (Value::Number(a), g @ Value::Number(_)) => {
             let b = g.as_number().cloned().unwrap_or_else(|| a.clone());
@@ -209,23 +232,31 @@ pub fn restore_rounded(was: &Value, given: &mut Value, path: &str) -> Result<(),
             }
             if fb.abs() >= EXACT {
                 return Err(format!(
-                    "{path} was changed to {b}, past the integers a double holds exactly: a JSON tool may have \
-                     rounded it (Debian's jq 1.6 does); write it with a tool that keeps integers (jq 1.7)"
+                    "was changed to {b}, past the integers a double holds exactly: a JSON tool may have rounded it \
+                     (Debian's jq 1.6 does); write it with a tool that keeps integers (jq 1.7)"
                 ));
             }
             Ok(())
         }
         (Value::Object(a), Value::Object(b)) => {
             for (k, v) in b.iter_mut() {
-                if let Some(w) = a.get(k) {
-                    restore_rounded(w, v, &format!("{path}.{k}"))?;
+                path.push(k.clone());
+                match a.get(k) {
+                    Some(w) => restore_at(w, v, path)?,
+                    None => check_exact(v, path)?,
                 }
+                path.pop();
             }
             Ok(())
         }
         (Value::Array(a), Value::Array(b)) => {
-            for (i, (w, v)) in a.iter().zip(b.iter_mut()).enumerate() {
-                restore_rounded(w, v, &format!("{path}[{i}]"))?;
+            for (i, v) in b.iter_mut().enumerate() {
+                path.push(format!("[{i}]"));
+                match a.get(i) {
+                    Some(w) => restore_at(w, v, path)?,
+                    None => check_exact(v, path)?,
+                }
+                path.pop();
             }
             Ok(())
         }
@@ -234,13 +265,23 @@ pub fn restore_rounded(was: &Value, given: &mut Value, path: &str) -> Result<(),
 }
 
 /// A new number past a double's exact range (nothing to compare it with) is refused too.
-fn check_exact(v: &Value, path: &str) -> Result<(), String> {
+fn check_exact(v: &Value, path: &mut Vec<String>) -> Result<(), String> {
     match v {
-        Value::Number(n) if n.as_f64().is_some_and(|f| f.abs() >= EXACT && f.fract() == 0.0 && n.is_f64()) => {
-            Err(format!("{path} is {n}, past the integers a double holds exactly: a JSON tool may have rounded it"))
+        Value::Number(n) if n.is_f64() && n.as_f64().is_some_and(|f| f.abs() >= EXACT && f.fract() == 0.0) => {
+            Err(format!("is {n}, past the integers a double holds exactly: a JSON tool may have rounded it"))
         }
-        Value::Object(m) => m.iter().try_for_each(|(k, v)| check_exact(v, &format!("{path}.{k}"))),
-        Value::Array(a) => a.iter().enumerate().try_for_each(|(i, v)| check_exact(v, &format!("{path}[{i}]"))),
+        Value::Object(m) => m.iter().try_for_each(|(k, v)| {
+            path.push(k.clone());
+            check_exact(v, path)?;
+            path.pop();
+            Ok(())
+        }),
+        Value::Array(a) => a.iter().enumerate().try_for_each(|(i, v)| {
+            path.push(format!("[{i}]"));
+            check_exact(v, path)?;
+            path.pop();
+            Ok(())
+        }),
         _ => Ok(()),
     }
 }

@@ -14,6 +14,18 @@ pub struct Decoded {
     /// Fields the schema does not know (a Kubernetes newer than k8s-pb's): skipped, so the JSON
     /// lacks them and encoding it again would lose them.
     pub unknown_fields: u64,
+    /// What the object decoded so far costs (see [`super::MAX_DECODED`]).
+    pub cost: usize,
+}
+
+impl Decoded {
+    fn charge(&mut self, bytes: usize) -> Result<()> {
+        self.cost = self.cost.saturating_add(super::FIELD_COST + bytes);
+        if self.cost > super::MAX_DECODED {
+            return Err(CodecError::TooLarge);
+        }
+        Ok(())
+    }
 }
 
 /// A Kubernetes protobuf value (`k8s\0` + runtime.Unknown) as the JSON object the API serves:
@@ -58,6 +70,7 @@ fn message(m: u16, b: &[u8], depth: usize, cx: &mut Decoded) -> Result<Value> {
     let mut out = Map::new();
     for item in FieldIter(b) {
         let (tag, w) = item.ok_or(CodecError::Wire(msg.name))?;
+        cx.charge(0)?;
         // Fields the schema does not know (newer Kubernetes) are skipped, as Go's decoder does.
         let Some(f) = msg.fields.iter().find(|f| f.tag == tag) else {
             cx.unknown_fields += 1;
@@ -85,6 +98,7 @@ fn message(m: u16, b: &[u8], depth: usize, cx: &mut Decoded) -> Result<Value> {
                         } else {
                             Wire::Varint(read_varint(&mut p).ok_or(CodecError::Wire(msg.name))?)
                         };
+                        cx.charge(0)?;
                         items.push(scalar(f.kind, one, depth, msg.name, cx).map_err(at)?);
                     }
                 }
@@ -131,8 +145,14 @@ fn zero_wire(k: Kind) -> Wire<'static> {
 fn scalar(k: Kind, w: Wire, depth: usize, name: &'static str, cx: &mut Decoded) -> Result<Value> {
     let bad = || CodecError::Wire(name);
     Ok(match (k, w) {
-        (Kind::Str, Wire::Bytes(s)) => Value::String(String::from_utf8_lossy(s).into_owned()),
-        (Kind::Bytes, Wire::Bytes(s)) => Value::String(base64_simd::STANDARD.encode_to_string(s)),
+        (Kind::Str, Wire::Bytes(s)) => {
+            cx.charge(s.len())?;
+            Value::String(String::from_utf8_lossy(s).into_owned())
+        }
+        (Kind::Bytes, Wire::Bytes(s)) => {
+            cx.charge(s.len() * 4 / 3)?;
+            Value::String(base64_simd::STANDARD.encode_to_string(s))
+        }
         (Kind::I32, Wire::Varint(v)) => Value::from(v as i64 as i32),
         (Kind::I64, Wire::Varint(v)) => Value::from(v as i64),
         (Kind::Bool, Wire::Varint(v)) => Value::Bool(v != 0),
@@ -191,8 +211,7 @@ fn shape(
                 // An embedded object stored as protobuf.
                 decode_object_at(raw, depth + 1, cx)?
             } else {
-                serde_json::from_slice(raw)
-                    .map_err(|_| CodecError::Json(format!("{} holds bytes that are not JSON", msg.name)))?
+                reshifter_format::json::parse(raw).map_err(|e| CodecError::Json(format!("{}: {e}", msg.name)))?
             }
         }
         Special::Items => f.remove("items").unwrap_or_else(|| Value::Array(Vec::new())),

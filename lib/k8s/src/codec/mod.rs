@@ -74,6 +74,8 @@ pub enum CodecError {
     Json(String),
     #[error("nested deeper than {MAX_DEPTH} levels")]
     TooDeep,
+    #[error("decodes to more than {} MiB", MAX_DECODED >> 20)]
+    TooLarge,
     #[error("{path}: {inner}")]
     At { path: String, inner: Box<CodecError> },
 }
@@ -90,6 +92,14 @@ impl CodecError {
 
 /// How deep messages may nest (hostile input cannot recurse without bound).
 pub const MAX_DEPTH: usize = 64;
+
+/// How much a value may decode to (the toolkit's one bound, for JSON and protobuf alike):
+/// protobuf is terse — an empty message is two bytes — so without a bound an 8 MiB value
+/// decodes to hundreds of MiB.
+pub use reshifter_format::json::MAX_DECODED;
+
+/// What one decoded field costs against [`MAX_DECODED`], beside its text.
+const FIELD_COST: usize = reshifter_format::json::NODE_COST;
 
 /// All messages.
 pub fn messages() -> &'static [Message] {

@@ -127,7 +127,7 @@ fn raw_extension_is_inlined_json_or_an_embedded_object() {
         decode_object(&k8s_envelope("apps/v1", "ControllerRevision", &Msg::new().msg(2, &raw).clone().into_bytes()));
     assert_eq!(
         err.unwrap_err().to_string(),
-        "data: apimachinery.pkg.runtime.RawExtension holds bytes that are not JSON"
+        "data: apimachinery.pkg.runtime.RawExtension: not valid JSON: expected value at line 1 column 1"
     );
 }
 
