@@ -652,3 +652,34 @@ fn restoring_from_a_bucket_never_replaces_the_local_backup() {
         .collect();
     assert!(stray.is_empty(), "{stray:?}");
 }
+
+#[test]
+fn files_named_in_options_are_small_regular_files() {
+    // /dev/zero as a config was read whole (24 GB); a directory or a huge file is refused too.
+    let d = tmp();
+    let p = d.path().display();
+    sh(&format!("kv-gen --objects 3 -o {p}/s.ndjson && truncate -s 2M {p}/big.yaml")).ok();
+    for (cmd, what) in [
+        (
+            format!("kv-stats --encryption-config /dev/zero {p}/s.ndjson"),
+            "the encryption config /dev/zero is not a regular file",
+        ),
+        (
+            format!("kv-stats --encryption-config {p}/big.yaml {p}/s.ndjson"),
+            "is larger than 1024 KiB: is it the right file?",
+        ),
+        (format!("archive-pack --passphrase-file /dev/zero {p}/s.ndjson -o {p}/x.zip"), "is not a regular file"),
+        (format!("archive-pack --recipients-file {p} {p}/s.ndjson -o {p}/x.zip"), "is not a regular file"),
+        (
+            format!("etcd-dump --user root --password-file /dev/zero --endpoints http://127.0.0.1:1"),
+            "is not a regular file",
+        ),
+        (format!("reshifter-server --token-file {p} --listen 127.0.0.1:{}", free_port()), "--token-file"),
+    ] {
+        let started = Instant::now();
+        let o = sh(&cmd);
+        assert_eq!(o.code, 2, "{cmd}: {}", o.stderr);
+        assert!(o.stderr.contains(what), "{cmd}: {}", o.stderr);
+        assert!(started.elapsed() < Duration::from_secs(5), "{cmd}");
+    }
+}
