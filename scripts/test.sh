@@ -1,11 +1,10 @@
 #!/usr/bin/env bash
-# The test command (README, .ci/run): build every binary, then run the unit tests and the
-# end-to-end tests, which start real etcd (and S3) servers on loopback.
-# Needs what `scripts/deps.sh install test` installs; the check below names any missing package
-# in a second instead of failing the build minutes later.
+# The test command (README, .ci/run): install what the tests need (as the demo does: apt-get and
+# cargo, then a check that names any file still missing), build every binary, then run the unit
+# tests and the end-to-end tests, which start real etcd (and S3) servers on loopback.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/deps.sh check test
+scripts/deps.sh install test
 cargo fmt --all -- --check
 cargo build --release --locked --workspace
 cargo test --release --locked --workspace "$@"

@@ -30,17 +30,19 @@ pub enum Compression {
 }
 
 /// Which entry layout to write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Layout {
     /// This toolkit's layout: header, one entry per key with metadata, manifest (docs/FORMAT.md).
+    #[default]
     Native,
     /// ReShifter's (the Go tool's) layout: `<backup id>/<key path>/content`, no metadata.
     #[value(name = "reshifter", aliases = ["reshifter-go", "reshifter-v1"])]
     Reshifter,
 }
 
-/// archive-pack's command-line options.
-#[derive(Debug, Clone, clap::Args)]
+/// archive-pack's command-line options (`Default`: stdin to stdout, deflate, the native
+/// layout, no encryption, a summary).
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct PackOptions {
     /// Stream to read (default: stdin)
     #[arg(value_name = "INPUT")]
@@ -87,9 +89,10 @@ impl PackOptions {
 }
 
 /// How entries are compressed, as `--compression` names it.
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Codec {
     /// Deflate: any unzip opens it
+    #[default]
     Deflate,
     /// Zstandard (ZIP method 93): faster and smaller, needs a recent unzip/7z
     Zstd,
@@ -98,7 +101,7 @@ pub enum Codec {
 }
 
 /// Encryption flags of archive-pack.
-#[derive(clap::Args, Debug, Clone)]
+#[derive(clap::Args, Debug, Clone, Default)]
 #[command(next_help_heading = "Encryption (age)")]
 pub struct EncryptArgs {
     /// Encrypt with the passphrase in RESHIFTER_PASSPHRASE
@@ -458,4 +461,22 @@ fn pack_keyspace(o: PackOptions, reader: ParReader, mut run: Run) -> Result<Trai
         )
     })?;
     Ok(trailer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Pack {
+        #[command(flatten)]
+        o: PackOptions,
+    }
+
+    /// `PackOptions::default()` is what the tool's command line means by default.
+    #[test]
+    fn the_default_is_the_tools() {
+        assert_eq!(format!("{:?}", PackOptions::default()), format!("{:?}", Pack::parse_from(["t"]).o));
+    }
 }

@@ -12,11 +12,11 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 
 use crate::{self as etcd, EtcdArgs, MAX_DECODE_BYTES, id_hex, prefix_ranges};
-use reshifter_cli::parse_size;
 use reshifter_format::error::{Error, Kind, Result};
 use reshifter_format::io::Output;
 use reshifter_format::pipeline::Run;
 use reshifter_format::report::{human_bytes, secs};
+use reshifter_format::units::parse_size;
 use reshifter_format::{Header, Lease, StreamWriter, lease_hex};
 
 /// What to dump and how: its command-line options.
@@ -35,7 +35,7 @@ pub struct DumpOptions {
 
     /// Most keys per range request (etcd 3.4 walks its index from a page's first key to the end
     /// of the range on every request, so fewer, larger pages are much faster on big keyspaces)
-    #[arg(long, default_value_t = 65536, value_name = "N")]
+    #[arg(long, default_value_t = DEFAULT_PAGE_KEYS, value_name = "N")]
     pub page_keys: usize,
 
     /// Target size of a range response; pages shrink or grow to it (KiB/MiB = 1024-based,
@@ -62,6 +62,29 @@ pub struct DumpOptions {
     /// No summary on stderr
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+/// Keys per range request when not told.
+pub const DEFAULT_PAGE_KEYS: usize = 65536;
+/// Target size of a range response when not told (`--page-bytes 4MiB`).
+pub const DEFAULT_PAGE_BYTES: usize = 4 << 20;
+
+impl DumpOptions {
+    /// A dump of `etcd` as a library caller builds it: the whole keyspace at the current
+    /// revision with the v3 API, to stdout, quiet; set the fields that differ.
+    pub fn new(etcd: EtcdArgs) -> Self {
+        DumpOptions {
+            etcd,
+            prefixes: Vec::new(),
+            revision: None,
+            page_keys: DEFAULT_PAGE_KEYS,
+            page_bytes: DEFAULT_PAGE_BYTES,
+            output: None,
+            api: DumpApi::V3,
+            v2_hidden: Vec::new(),
+            quiet: true,
+        }
+    }
 }
 
 /// Which etcd API etcd-dump reads.
@@ -363,4 +386,33 @@ pub(crate) fn normalized(prefixes: &[String]) -> Vec<String> {
     p.sort();
     p.dedup();
     p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::LoadOptions;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Dump {
+        #[command(flatten)]
+        o: DumpOptions,
+    }
+
+    #[derive(Parser)]
+    struct Load {
+        #[command(flatten)]
+        o: LoadOptions,
+    }
+
+    /// What a library caller builds in code is what the tool's command line means by default.
+    #[test]
+    fn options_built_in_code_are_the_tools_defaults() {
+        let etcd = EtcdArgs::from_env(&["http://a:1,http://b:2".to_string()]).unwrap();
+        let dumped = Dump::parse_from(["t", "--endpoints", "http://a:1,http://b:2", "-q"]).o;
+        assert_eq!(format!("{:?}", DumpOptions::new(etcd.clone())), format!("{dumped:?}"));
+        let loaded = Load::parse_from(["t", "--endpoints", "http://a:1,http://b:2", "-q"]).o;
+        assert_eq!(format!("{:?}", LoadOptions::new(etcd)), format!("{loaded:?}"));
+    }
 }

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use etcd_client::{Certificate, Client, ConnectOptions, Identity, TlsOptions};
 
-use reshifter_cli::parse_duration;
 use reshifter_format::error::{Error, Kind, Result};
+use reshifter_format::units::parse_duration;
 
 /// Largest gRPC response we accept. Pages are sized well below it (see `dump`).
 pub const MAX_DECODE_BYTES: usize = 64 * 1024 * 1024;
@@ -72,7 +72,37 @@ pub(crate) fn read_file(what: &str, path: &std::path::Path) -> Result<Vec<u8>> {
     reshifter_format::io::read_option_file(what, path)
 }
 
+/// How long a connection may take to be made, when neither flag nor environment says.
+pub const DEFAULT_DIAL_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long each request may take, when neither flag nor environment says.
+pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
+
 impl EtcdArgs {
+    /// The connection to `endpoints` as a library caller (rcli, the server) builds it in code:
+    /// TLS files, user, password file and timeouts from the environment as the tools read it
+    /// (`ETCDCTL_CACERT`, `ETCDCTL_CERT`, `ETCDCTL_KEY`, `ETCDCTL_USER`, `ETCDCTL_PASSWORD_FILE`,
+    /// `ETCDCTL_DIAL_TIMEOUT`, `ETCDCTL_COMMAND_TIMEOUT`; `RS_ETCD_*` when connecting), else the
+    /// tools' defaults. `endpoints` may hold comma-separated lists.
+    pub fn from_env(endpoints: &[String]) -> Result<EtcdArgs> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let duration = |name: &str, default: Duration| -> Result<Duration> {
+            match var(name) {
+                None => Ok(default),
+                Some(v) => parse_duration(&v).map_err(|e| Error::new(Kind::Usage, format!("{name}={v:?}: {e}"))),
+            }
+        };
+        Ok(EtcdArgs {
+            endpoints: endpoints.iter().flat_map(|e| e.split(',')).map(|e| e.trim().to_string()).collect(),
+            cacert: env_path("ETCDCTL_CACERT"),
+            cert: env_path("ETCDCTL_CERT"),
+            key: env_path("ETCDCTL_KEY"),
+            user: var("ETCDCTL_USER"),
+            password_file: env_path("ETCDCTL_PASSWORD_FILE"),
+            dial_timeout: duration("ETCDCTL_DIAL_TIMEOUT", DEFAULT_DIAL_TIMEOUT)?,
+            command_timeout: duration("ETCDCTL_COMMAND_TIMEOUT", DEFAULT_COMMAND_TIMEOUT)?,
+        })
+    }
+
     /// The endpoints as given, for headers and messages (credentials in them redacted).
     pub fn endpoint_list(&self) -> String {
         reshifter_format::redact::urls(&self.endpoints.join(",")).into_owned()

@@ -22,6 +22,7 @@ pub mod redact;
 pub mod report;
 pub mod signals;
 pub mod sort;
+pub mod units;
 
 pub use error::{Error, Kind, Result};
 

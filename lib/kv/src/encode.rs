@@ -63,7 +63,7 @@ fn split_object(line: &[u8], line_no: u64) -> Result<(Vec<u8>, Option<Value>)> {
 }
 
 /// The value for a record whose `object` is `given`: `None` when the object is the value's own.
-fn reencode(r: &Record, given: &Value, at_rest: Option<&AtRest>) -> Result<Option<Vec<u8>>> {
+fn reencode(r: &Record, mut given: Value, at_rest: Option<&AtRest>) -> Result<Option<Vec<u8>>> {
     let bad = |why: String| Error::new(Kind::BadInput, format!("key {}: {why}", show_key(&r.key)));
     let was = match objects::open(&r.key, &r.value, r.mod_revision, at_rest) {
         Outcome::Object(o) => o,
@@ -73,7 +73,10 @@ fn reencode(r: &Record, given: &Value, at_rest: Option<&AtRest>) -> Result<Optio
         }
         Outcome::Failed(why) => return Err(bad(format!("its value cannot be decoded: {why}"))),
     };
-    let mut given = given.clone();
+    if was.object == given {
+        return Ok(None);
+    }
+    // Numbers a JSON tool rounded are not edits: given their exact value back, then compared.
     objects::restore_rounded(&was.object, &mut given).map_err(bad)?;
     if was.object == given {
         return Ok(None);
@@ -113,7 +116,7 @@ fn item(buf: &[u8], line_no: u64, at_rest: Option<&AtRest>) -> Result<Item> {
             let read = record.meta();
             let (has, mut edited) = (object.is_some(), false);
             if let Some(given) = object
-                && let Some(v) = reencode(&record, &given, at_rest)?
+                && let Some(v) = reencode(&record, given, at_rest)?
             {
                 record.value = v;
                 edited = true;

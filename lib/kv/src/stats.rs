@@ -19,6 +19,16 @@ use reshifter_format::{Header, Record, Verify, show_key};
 use reshifter_k8s as k8s;
 use reshifter_k8s::atrest::AtRest;
 
+/// How many of the largest values are listed when not told.
+pub const DEFAULT_TOP: usize = 10;
+
+impl StatsOptions {
+    /// A report of `input` as a library caller builds it (the server's keyspace picture).
+    pub fn new(input: PathBuf) -> Self {
+        StatsOptions { input: Some(input), json: true, verify: false, top: DEFAULT_TOP, encryption_config: None }
+    }
+}
+
 /// kv-stats' command-line options.
 #[derive(Debug, Clone, clap::Args)]
 pub struct StatsOptions {
@@ -35,7 +45,7 @@ pub struct StatsOptions {
     pub verify: bool,
 
     /// How many of the largest values to list
-    #[arg(long, default_value_t = 10, value_name = "N")]
+    #[arg(long, default_value_t = DEFAULT_TOP, value_name = "N")]
     pub top: usize,
 
     /// The API server's EncryptionConfiguration: decrypt every value encrypted at rest, report
@@ -393,6 +403,19 @@ pub fn table(s: &Stats, terminal: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(clap::Parser)]
+    struct Stats {
+        #[command(flatten)]
+        o: StatsOptions,
+    }
+
+    #[test]
+    fn options_built_in_code_are_the_tools_defaults() {
+        use clap::Parser;
+        let parsed = Stats::parse_from(["t", "f", "--json"]).o;
+        assert_eq!(format!("{:?}", StatsOptions::new("f".into())), format!("{parsed:?}"));
+    }
 
     #[test]
     fn encodings() {

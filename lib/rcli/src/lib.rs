@@ -2,20 +2,23 @@
 //! `stats`, `version` — with its flags and environment, on this toolkit's library: a backup is
 //! etcd-dump (v2 or v3) → the strategy's kv-filter → archive-pack, optionally s3-push in
 //! ReShifter's remote layout (`<bucket>/<backup id>.zip`); a restore the way back. Every step
-//! is the tool's own code, through temporary files in the target directory, so the guarantees
-//! hold: digests checked, nothing half-written, a failed step leaves no `<id>.zip`.
+//! is the library's own function, called with options built in code (never an argument list),
+//! through temporary files in the target directory, so the guarantees hold: digests checked,
+//! nothing half-written, a failed step leaves no `<id>.zip`.
 
-use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
 
-use clap::Parser;
-
+use reshifter_archive::crypt::KeyArgs;
+use reshifter_archive::pack::{EncryptArgs, Layout, PackOptions};
+use reshifter_archive::unpack::UnpackOptions;
 use reshifter_etcd::EtcdArgs;
-use reshifter_etcd::load::Loaded;
+use reshifter_etcd::dump::{DumpApi, DumpOptions};
+use reshifter_etcd::load::{LoadApi, LoadOptions, Loaded, Mode};
 use reshifter_format::error::{Error, Kind, Result};
 use reshifter_format::{Api, StreamReader};
+use reshifter_s3::{PullOptions, PushOptions, S3Args, S3Layout, S3Uri};
 
 /// ReShifter's default etcd endpoint.
 pub const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:2379";
@@ -43,12 +46,9 @@ impl Endpoint {
         Endpoint { endpoint: endpoint.to_string(), api: api.to_string() }
     }
 
-    fn etcd_flags(&self) -> Vec<OsString> {
-        vec!["--endpoints".into(), self.endpoint.clone().into()]
-    }
-
-    fn etcd_args(&self) -> Result<EtcdArgs> {
-        options::<EtcdArgs>("rcli", &self.etcd_flags())
+    /// The connection: this endpoint, the rest (TLS, user, timeouts) from the environment.
+    pub fn etcd_args(&self) -> Result<EtcdArgs> {
+        EtcdArgs::from_env(std::slice::from_ref(&self.endpoint))
     }
 
     fn api(&self) -> Result<&str> {
@@ -78,12 +78,12 @@ impl Remote {
         Remote { remote, bucket }
     }
 
-    /// The S3 flags of the s3 tools and the bucket, when a remote is given.
-    pub fn s3_target(&self) -> Option<(Vec<OsString>, String)> {
+    /// The S3 connection and the bucket, when a remote is given.
+    pub fn s3_target(&self) -> Option<(S3Args, String)> {
         self.s3()
     }
 
-    fn s3(&self) -> Option<(Vec<OsString>, String)> {
+    fn s3(&self) -> Option<(S3Args, String)> {
         let remote = self.remote.as_ref()?;
         let url = if remote.contains("://") { remote.clone() } else { format!("https://{remote}") };
         let bucket = self.bucket.clone().unwrap_or_else(|| {
@@ -92,7 +92,7 @@ impl Remote {
             eprintln!("rcli: no --bucket given: using {bucket}, as ReShifter did");
             bucket
         });
-        Some((vec!["--endpoint".into(), url.into()], bucket))
+        Some((S3Args::from_env(Some(url)), bucket))
     }
 }
 
@@ -153,24 +153,6 @@ pub struct RestoreOptions {
     pub json: bool,
 }
 
-/// Parse the options of one of the toolkit's tools from its command line: the tool's own
-/// defaults, validation and environment apply.
-pub fn options<T: clap::Args>(tool: &str, args: &[OsString]) -> Result<T> {
-    #[derive(clap::Parser)]
-    struct Wrap<T: clap::Args> {
-        #[command(flatten)]
-        inner: T,
-    }
-    let argv = std::iter::once(OsString::from(tool)).chain(args.iter().cloned());
-    Wrap::<T>::try_parse_from(argv)
-        .map(|w| w.inner)
-        .map_err(|e| Error::new(Kind::Usage, format!("{tool}: {}", e.to_string().lines().next().unwrap_or(""))))
-}
-
-fn os(s: impl AsRef<std::ffi::OsStr>) -> OsString {
-    s.as_ref().to_os_string()
-}
-
 /// A temporary file in `dir` (an unpredictable name, made with O_EXCL, mode 0600), removed when
 /// dropped or when the process is interrupted.
 struct Temp {
@@ -224,13 +206,18 @@ pub fn roots(e: &Endpoint) -> Result<(Vec<String>, bool)> {
     Ok((found, v2))
 }
 
+/// The dump of `prefixes` at `e`, with the v2 or the v3 API.
+fn dump_options(e: &Endpoint, prefixes: &[String], v2: bool) -> Result<DumpOptions> {
+    let mut o = DumpOptions::new(e.etcd_args()?);
+    o.prefixes = prefixes.to_vec();
+    o.api = if v2 { DumpApi::V2 } else { DumpApi::V3 };
+    Ok(o)
+}
+
 fn dump(e: &Endpoint, prefixes: &[String], v2: bool, out: &Path) -> Result<()> {
-    let mut args = e.etcd_flags();
-    args.extend([os("-q"), os("-o"), os(out), os("--api"), os(if v2 { "v2" } else { "v3" })]);
-    for p in prefixes {
-        args.extend([os("--prefix"), os(p)]);
-    }
-    reshifter_etcd::dump::run(options("etcd-dump", &args)?)
+    let mut o = dump_options(e, prefixes, v2)?;
+    o.output = Some(out.to_path_buf());
+    reshifter_etcd::dump::run(o)
 }
 
 /// Dump the whole keyspace of `e` into `out` (v2 when only v2 holds Kubernetes keys, or when
@@ -278,8 +265,8 @@ pub fn create_backup(
     target: &Path,
     remote: &Remote,
     strategy: &str,
-    layout: &str,
-    pack_keys: &[OsString],
+    layout: Layout,
+    pack_keys: &EncryptArgs,
 ) -> Result<Created> {
     std::fs::create_dir_all(target)
         .map_err(|e| Error::with_source(Kind::Usage, format!("cannot make {}", target.display()), e))?;
@@ -304,20 +291,19 @@ pub fn create_backup(
     let zip = target.join(format!("{id}.zip"));
     // dump | [kv-filter |] archive-pack, each a thread, joined by pipes as in a shell: the
     // archive is renamed into place only when its stream ended with a verified trailer.
-    let mut dump_args = endpoint.etcd_flags();
-    dump_args.extend([os("-q"), os("--api"), os(if v2 { "v2" } else { "v3" })]);
-    for p in &prefixes {
-        dump_args.extend([os("--prefix"), os(p)]);
-    }
-    let dump_opts: reshifter_etcd::dump::DumpOptions = options("etcd-dump", &dump_args)?;
+    let dump_opts = dump_options(endpoint, &prefixes, v2)?;
     // Packed under a temporary name, then linked to <id>.zip only if no backup of that id
     // appeared meanwhile (an upload): a backup is never replaced.
     let packed_tmp = Temp::new(target, &format!("{id}.zip"))?;
-    let mut pack_args = vec![os("-q"), os("-o"), os(&packed_tmp.path), os("--layout"), os(layout)];
-    pack_args.extend(pack_keys.iter().cloned());
-    let pack_opts: reshifter_archive::pack::PackOptions = options("archive-pack", &pack_args)?;
-    let filter_opts: Option<reshifter_kv::filter::FilterOptions> =
-        filter.as_ref().map(|f| options("kv-filter", &[os("-q"), os("--strategy"), os(f)])).transpose()?;
+    let pack_opts = PackOptions {
+        output: Some(packed_tmp.path.clone()),
+        layout,
+        crypt: pack_keys.clone(),
+        quiet: true,
+        ..PackOptions::default()
+    };
+    let filter_opts =
+        filter.map(|f| reshifter_kv::filter::FilterOptions { strategy: Some(f), quiet: true, ..Default::default() });
     let writer = |w: std::io::PipeWriter| {
         reshifter_format::io::Output::Writer(std::io::BufWriter::with_capacity(1 << 20, Box::new(w)))
     };
@@ -348,16 +334,17 @@ pub fn create_backup(
     drop(packed_tmp);
     let (keys, bytes) = (trailer.count, trailer.bytes);
     let mut pushed = None;
-    if let Some((mut s3, bucket)) = remote.s3() {
-        let uri = format!("s3://{bucket}/{id}.zip");
-        s3.extend([os(&uri), os("-i"), os(&zip), os("--create-bucket"), os("--layout"), os("reshifter"), os("-q")]);
-        if !pack_keys.is_empty() {
-            // An age file renamed into place is whole, but carries no end record for s3-push to
-            // see (so that `age -d` opens it): its completeness is the rename's, checked above.
-            s3.push(os("--allow-incomplete"));
-        }
-        reshifter_s3::push(options("s3-push", &s3)?)?;
-        pushed = Some(uri);
+    if let Some((s3, bucket)) = remote.s3() {
+        let uri = S3Uri { bucket, key: format!("{id}.zip") };
+        let mut push = PushOptions::new(uri.clone(), s3);
+        push.input = Some(zip.clone());
+        push.create_bucket = true;
+        push.layout = S3Layout::Reshifter;
+        // An age file renamed into place is whole, but carries no end record for s3-push to
+        // see (so that `age -d` opens it): its completeness is the rename's, checked above.
+        push.allow_incomplete = pack_keys.keys().encrypts();
+        reshifter_s3::push(push)?;
+        pushed = Some(uri.to_string());
     }
     Ok(Created { id, path: zip, keys, bytes, pushed, v2_left_out })
 }
@@ -375,7 +362,12 @@ pub fn backup_create(o: CreateOptions) -> Result<()> {
         out.flush()?;
         return Ok(());
     }
-    let c = create_backup(&o.endpoint, &o.target, &o.remote, &o.strategy, &o.layout, &[])?;
+    let layout = match o.layout.as_str() {
+        "native" => Layout::Native,
+        "reshifter" => Layout::Reshifter,
+        other => return Err(Error::new(Kind::Usage, format!("--layout {other:?}: native or reshifter"))),
+    };
+    let c = create_backup(&o.endpoint, &o.target, &o.remote, &o.strategy, layout, &EncryptArgs::default())?;
     if !c.v2_left_out.is_empty() {
         eprintln!(
             "rcli: warning: the etcd holds v2 keys under {} too; they are not in this v3 backup \
@@ -396,10 +388,7 @@ pub fn backup_create(o: CreateOptions) -> Result<()> {
 /// `rcli backup list`: one backup id per line, oldest first.
 pub fn backup_list(o: ListOptions) -> Result<()> {
     let ids: Vec<u64> = match o.remote.s3() {
-        Some((flags, bucket)) => {
-            let s3: reshifter_s3::S3Args = options("s3-ls", &flags)?;
-            reshifter_s3::reshifter_ids(&s3, &reshifter_s3::S3Uri { bucket, key: String::new() })?
-        }
+        Some((s3, bucket)) => reshifter_s3::reshifter_ids(&s3, &S3Uri { bucket, key: String::new() })?,
         None => {
             let mut ids: Vec<u64> = std::fs::read_dir(&o.target)
                 .map_err(|e| Error::with_source(Kind::Usage, format!("cannot read {}", o.target.display()), e))?
@@ -420,12 +409,12 @@ pub fn backup_list(o: ListOptions) -> Result<()> {
 /// How a restore writes: the load's mode and dry run, and where a dry run's lines go.
 #[derive(Debug, Clone, Default)]
 pub struct HowRestore {
-    /// overwrite, create-only or sync (etcd-load's --mode); default overwrite.
-    pub mode: Option<String>,
+    /// overwrite (the default), create-only or sync (etcd-load's --mode).
+    pub mode: Option<Mode>,
     pub dry_run: bool,
     pub dry_out: reshifter_etcd::load::DryOut,
-    /// archive-unpack's flags that open an encrypted backup (`--identity-file F`, ...).
-    pub unpack_keys: Vec<OsString>,
+    /// What opens an encrypted backup (identity files, a passphrase file).
+    pub keys: KeyArgs,
 }
 
 /// Restore backup `id` from `target` (pulled first from `remote` when given) into `endpoint`.
@@ -445,17 +434,12 @@ pub fn restore_backup(
     // From a bucket, the object is pulled under a temporary name and removed after: a local
     // backup of the same id is never replaced (not even by a dry run).
     let pulled = match remote.s3() {
-        Some((mut s3, bucket)) => {
+        Some((s3, bucket)) => {
             let tmp = Temp::new(target, &format!("{id}.pulled"))?;
-            s3.extend([
-                os(format!("s3://{bucket}/{id}.zip")),
-                os("-o"),
-                os(&tmp.path),
-                os("--layout"),
-                os("reshifter"),
-                os("-q"),
-            ]);
-            reshifter_s3::pull(options("s3-pull", &s3)?)?;
+            let mut pull = PullOptions::new(S3Uri { bucket, key: format!("{id}.zip") }, s3);
+            pull.output = Some(tmp.path.clone());
+            pull.layout = S3Layout::Reshifter;
+            reshifter_s3::pull(pull)?;
             Some(tmp)
         }
         None => None,
@@ -465,26 +449,28 @@ pub fn restore_backup(
         return Err(Error::new(Kind::Usage, format!("no backup {id} (looked for {})", local.display())));
     }
     let stream = Temp::new(target, &format!("{id}.restore.ndjson"))?;
-    let mut args = vec![os("-q"), os(&zip), os("-o"), os(&stream.path)];
-    args.extend(how.unpack_keys.iter().cloned());
-    reshifter_archive::unpack::unpack(options("archive-unpack", &args)?)?;
+    reshifter_archive::unpack::unpack(UnpackOptions {
+        input: Some(zip),
+        output: Some(stream.path.clone()),
+        passphrase_file: how.keys.passphrase_file.clone(),
+        identity_file: how.keys.identity_files.clone(),
+        quiet: true,
+        ..UnpackOptions::default()
+    })?;
     drop(pulled);
     let header = StreamReader::new(reshifter_format::io::open_input(Some(&stream.path))?)?.header().clone();
-    let api = match (endpoint.api()?, header.api) {
-        ("v2", _) => "v2",
-        ("v3", _) => "v3",
-        (_, Api::V2) => "v2",
-        _ => "v3",
+    // The API asked for, else the backup's own.
+    let v2 = match endpoint.api()? {
+        "v2" => true,
+        "v3" => false,
+        _ => header.api == Api::V2,
     };
-    let mut args = endpoint.etcd_flags();
-    args.extend([os("-q"), os("--api"), os(api), os(&stream.path)]);
-    if let Some(m) = &how.mode {
-        args.extend([os("--mode"), os(m)]);
-    }
-    if how.dry_run {
-        args.push(os("--dry-run"));
-    }
-    let mut opts: reshifter_etcd::load::LoadOptions = options("etcd-load", &args)?;
+    let api = if v2 { LoadApi::V2 } else { LoadApi::V3 };
+    let mut opts = LoadOptions::new(endpoint.etcd_args()?);
+    opts.input = Some(stream.path.clone());
+    opts.api = api;
+    opts.mode = how.mode.unwrap_or(Mode::Overwrite);
+    opts.dry_run = how.dry_run;
     opts.dry_out = how.dry_out.clone();
     reshifter_etcd::load::load(&opts)
 }
@@ -506,7 +492,7 @@ pub fn restore(o: RestoreOptions) -> Result<()> {
         writeln!(out, "restored {restored} keys from {}.zip in {secs:.1} s", o.backupid)?;
     }
     out.flush()?;
-    eprintln!("rcli: {}", loaded.summary(false).trim_start_matches("etcd-load: "));
+    eprintln!("rcli: {}", loaded.describe(false));
     Ok(())
 }
 
@@ -633,20 +619,5 @@ pub fn run(c: Command) -> Result<()> {
         Command::Explore(e) => explore(e),
         Command::Stats(e) => stats(e),
         Command::Version => version(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tool_options_parse_with_the_tools_defaults() {
-        let o: reshifter_etcd::dump::DumpOptions =
-            options("etcd-dump", &[os("--endpoints"), os("http://x:1"), os("--prefix"), os("/registry")]).unwrap();
-        assert_eq!(o.etcd.endpoints, vec!["http://x:1".to_string()]);
-        assert_eq!(o.page_keys, 65536);
-        let e = options::<reshifter_etcd::dump::DumpOptions>("etcd-dump", &[os("--no-such")]).unwrap_err();
-        assert!(e.to_string().starts_with("etcd-dump: error: unexpected argument"), "{e}");
     }
 }

@@ -19,7 +19,7 @@ mod manage;
 mod pull;
 mod push;
 
-pub use manage::{PruneOptions, ls, newest_segment, prune, retention};
+pub use manage::{PruneOptions, PruneSummary, Pruned, ls, newest_segment, prune, prune_with, retention};
 
 /// The backups under `uri` in ReShifter's layout, oldest first: (id, size).
 pub fn reshifter_listing(s3: &S3Args, uri: &S3Uri) -> Result<Vec<(u64, i64)>> {
@@ -84,6 +84,21 @@ pub struct S3Args {
     /// Address buckets by path (default with --endpoint, needed for localhost and IPs)
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub path_style: Option<bool>,
+}
+
+impl S3Args {
+    /// The S3 connection a library caller (rcli, the server) builds in code: `endpoint` (a
+    /// URL) when given, else `AWS_ENDPOINT_URL_S3`; region and profile from the environment as
+    /// the tools read them; credentials from the AWS chain when connecting.
+    pub fn from_env(endpoint: Option<String>) -> S3Args {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        S3Args {
+            endpoint: endpoint.or_else(|| var("AWS_ENDPOINT_URL_S3")),
+            region: var("AWS_REGION"),
+            profile: var("AWS_PROFILE"),
+            path_style: None,
+        }
+    }
 }
 
 /// `s3://bucket/key`.

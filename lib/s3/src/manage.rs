@@ -8,11 +8,11 @@ use std::io::Write;
 use std::time::{Duration, SystemTime};
 
 use super::{CHECKSUM_SUFFIX, Listed, S3Args, S3Layout, S3Uri, check_all, list, reshifter_backups, runtime, s3_error};
-use reshifter_cli::parse_duration;
 use reshifter_format::delta::parse_segment_name;
 use reshifter_format::error::{Error, Kind, Result};
 use reshifter_format::io::Output;
 use reshifter_format::report::human_bytes;
+use reshifter_format::units::parse_duration;
 
 /// Run s3-ls: NDJSON, or a table on a terminal.
 pub fn ls(s3: S3Args, uri: S3Uri, checksums: bool, table: Option<bool>, layout: S3Layout) -> Result<()> {
@@ -85,6 +85,23 @@ pub struct PruneOptions {
     pub keep_key: Option<String>,
 }
 
+impl PruneOptions {
+    /// Pruning of `uri` as a library caller builds it: no policy yet (set `keep_last` and/or
+    /// `keep_within`), native layout, not a dry run.
+    pub fn new(uri: S3Uri, s3: S3Args) -> Self {
+        PruneOptions {
+            uri,
+            keep_last: None,
+            keep_within: None,
+            dry_run: false,
+            s3,
+            layout: S3Layout::Native,
+            now: None,
+            keep_key: None,
+        }
+    }
+}
+
 /// Which backups a retention policy keeps: the newest `keep_last`, and all younger than
 /// `keep_within`. `items` oldest first; returns (keep?, reason) per item.
 pub fn retention(
@@ -112,8 +129,43 @@ pub fn retention(
         .collect()
 }
 
-/// Run s3-prune: delete backups outside `--keep-last N` and `--keep-within D`.
+/// What pruning decided about one object: `keep`, `delete`, `would-delete` (dry run) or
+/// `skip` (not a verified backup: never touched).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Pruned {
+    pub action: &'static str,
+    pub uri: String,
+    pub time: String,
+    pub size: i64,
+    pub reason: String,
+}
+
+/// What a pruning did, in all.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PruneSummary {
+    pub kept: u64,
+    pub deleted: u64,
+    pub skipped: u64,
+}
+
+/// Run s3-prune: delete backups outside `--keep-last N` and `--keep-within D`; each decision
+/// as an NDJSON line on stdout, the count on stderr.
 pub fn prune(o: PruneOptions) -> Result<()> {
+    let mut out = Output::create(None)?;
+    let sum = prune_with(&o, &mut |p| {
+        serde_json::to_writer(&mut out, p).map_err(std::io::Error::other)?;
+        out.write_all(b"\n")
+    })?;
+    out.finish()?;
+    let verb = if o.dry_run { "would be deleted (dry run)" } else { "deleted" };
+    let skipped = if sum.skipped == 0 { String::new() } else { format!(", {} unverified left alone", sum.skipped) };
+    eprintln!("s3-prune: {} kept, {} {verb}{skipped}", sum.kept, sum.deleted);
+    Ok(())
+}
+
+/// Prune as [`prune`] does, each decision handed to `report` as it is carried out (a library
+/// caller — the server's retention — keeps or logs them; nothing is printed).
+pub fn prune_with(o: &PruneOptions, report: &mut dyn FnMut(&Pruned) -> std::io::Result<()>) -> Result<PruneSummary> {
     if o.keep_last.is_none() && o.keep_within.is_none() {
         return Err(Error::new(
             Kind::Usage,
@@ -124,11 +176,13 @@ pub fn prune(o: PruneOptions) -> Result<()> {
         return Err(Error::new(Kind::Usage, "--keep-last 0 alone would delete every backup"));
     }
     let rt = runtime()?;
-    rt.block_on(prune_async(&o))?;
-    Ok(())
+    rt.block_on(prune_async(o, report))
 }
 
-async fn prune_async(o: &PruneOptions) -> Result<(), Error> {
+async fn prune_async(
+    o: &PruneOptions,
+    report: &mut dyn FnMut(&Pruned) -> std::io::Result<()>,
+) -> Result<PruneSummary, Error> {
     let c = o.s3.client().await;
     let (backups, others): (Vec<Listed>, Vec<Listed>) = if o.layout == S3Layout::Reshifter {
         (reshifter_backups(&c, &o.s3, &o.uri.bucket, &o.uri.dir()).await?, Vec::new())
@@ -149,15 +203,20 @@ async fn prune_async(o: &PruneOptions) -> Result<(), Error> {
             *d = (true, "the backup just made".into());
         }
     }
-    let mut out = Output::create(None)?;
-    let (mut kept, mut deleted) = (0, 0);
-    let line = |out: &mut Output, action: &str, it: &Listed, why: &str| -> std::io::Result<()> {
-        let v = serde_json::json!({"action": action, "uri": it.uri, "time": it.time, "size": it.size, "reason": why});
-        serde_json::to_writer(&mut *out, &v).map_err(std::io::Error::other)?;
-        out.write_all(b"\n")
+    let mut sum = PruneSummary { skipped: others.len() as u64, ..Default::default() };
+    let line = |action: &'static str, it: &Listed, why: &str| Pruned {
+        action,
+        uri: it.uri.clone(),
+        time: it.time.clone(),
+        size: it.size,
+        reason: why.to_string(),
     };
     for it in &others {
-        line(&mut out, "skip", it, "not a complete backup (no checksum names it): left alone")?;
+        report(&line(
+            "skip",
+            it,
+            "not a verified backup (no checksum names it, or its content was never checked): left alone",
+        ))?;
     }
     for (it, (keep, why)) in backups.iter().zip(decisions) {
         let action = match (keep, o.dry_run) {
@@ -185,17 +244,13 @@ async fn prune_async(o: &PruneOptions) -> Result<(), Error> {
                 .map_err(|e| s3_error(&o.s3, &format!("cannot delete {}", it.uri), e))?;
         }
         if keep {
-            kept += 1;
+            sum.kept += 1;
         } else {
-            deleted += 1;
+            sum.deleted += 1;
         }
-        line(&mut out, action, it, &why)?;
+        report(&line(action, it, &why))?;
     }
-    out.finish()?;
-    let verb = if o.dry_run { "would be deleted (dry run)" } else { "deleted" };
-    let skipped = if others.is_empty() { String::new() } else { format!(", {} unverified left alone", others.len()) };
-    eprintln!("s3-prune: {kept} kept, {deleted} {verb}{skipped}");
-    Ok(())
+    Ok(sum)
 }
 
 /// The newest complete delta segment under `uri` (`etcd-watch --resume s3://...`): of the

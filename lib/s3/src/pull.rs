@@ -53,6 +53,22 @@ pub struct PullOptions {
     pub quiet: bool,
 }
 
+impl PullOptions {
+    /// A pull of `uri` to stdout as a library caller builds it: checksum verified, native
+    /// layout, quiet; set the fields that differ.
+    pub fn new(uri: S3Uri, s3: S3Args) -> Self {
+        PullOptions {
+            uri,
+            latest: false,
+            output: None,
+            no_verify: false,
+            layout: super::S3Layout::Native,
+            s3,
+            quiet: true,
+        }
+    }
+}
+
 /// Run s3-pull.
 pub fn pull(o: PullOptions) -> Result<()> {
     let rt = runtime()?;

@@ -20,10 +20,10 @@ use tokio::task::JoinSet;
 use super::{CHECKSUM_SUFFIX, META_CHECKED, META_ETAG, S3Args, S3Uri, runtime, s3_error};
 use reshifter_archive::crypt::{AGE_MAGIC, END_MAX, find_end_record};
 use reshifter_archive::payload::{Checked, PayloadCheck};
-use reshifter_cli::parse_size;
 use reshifter_format::error::{Error, Kind, Result};
 use reshifter_format::io::Output;
 use reshifter_format::report::{Progress, human_bytes, secs};
+use reshifter_format::units::parse_size;
 
 /// Options of s3-push.
 /// s3-push's command-line options.
@@ -46,7 +46,7 @@ pub struct PushOptions {
     pub part_size: usize,
 
     /// Parts uploaded at once
-    #[arg(long, default_value_t = 4, value_name = "N")]
+    #[arg(long, default_value_t = DEFAULT_CONCURRENCY, value_name = "N")]
     pub concurrency: usize,
 
     /// Create the bucket if it does not exist
@@ -78,6 +78,32 @@ pub struct PushOptions {
     /// No summary on stderr
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+/// Part size when not told (`--part-size 16MiB`).
+pub const DEFAULT_PART_SIZE: usize = 16 << 20;
+/// Parts in flight when not told.
+pub const DEFAULT_CONCURRENCY: usize = 4;
+
+impl PushOptions {
+    /// A push of stdin to `uri` as a library caller builds it: the native layout, quiet; set
+    /// the fields that differ.
+    pub fn new(uri: S3Uri, s3: S3Args) -> Self {
+        PushOptions {
+            uri,
+            input: None,
+            s3,
+            part_size: DEFAULT_PART_SIZE,
+            concurrency: DEFAULT_CONCURRENCY,
+            create_bucket: false,
+            sse: None,
+            sse_kms_key_id: None,
+            allow_incomplete: false,
+            layout: super::S3Layout::Native,
+            json: false,
+            quiet: true,
+        }
+    }
 }
 
 /// What a push stored.
@@ -606,6 +632,38 @@ async fn put_checksum(c: &Client, o: &PushOptions, sha: &str, etag: &str, checke
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(clap::Parser)]
+    struct Push {
+        #[command(flatten)]
+        o: PushOptions,
+    }
+
+    #[derive(clap::Parser)]
+    struct Pull {
+        #[command(flatten)]
+        o: super::super::PullOptions,
+    }
+
+    #[derive(clap::Parser)]
+    struct Prune {
+        #[command(flatten)]
+        o: super::super::PruneOptions,
+    }
+
+    /// What a library caller builds in code is what the tool's command line means by default.
+    #[test]
+    fn options_built_in_code_are_the_tools_defaults() {
+        use clap::Parser;
+        let uri: S3Uri = "s3://b/k".parse().unwrap();
+        let s3 = S3Args::from_env(None);
+        let pushed = Push::parse_from(["t", "s3://b/k", "-q"]).o;
+        assert_eq!(format!("{:?}", PushOptions::new(uri.clone(), s3.clone())), format!("{pushed:?}"));
+        let pulled = Pull::parse_from(["t", "s3://b/k", "-q"]).o;
+        assert_eq!(format!("{:?}", super::super::PullOptions::new(uri.clone(), s3.clone())), format!("{pulled:?}"));
+        let pruned = Prune::parse_from(["t", "s3://b/k"]).o;
+        assert_eq!(format!("{:?}", super::super::PruneOptions::new(uri, s3)), format!("{pruned:?}"));
+    }
     use reshifter_archive::crypt::end_record;
 
     #[test]

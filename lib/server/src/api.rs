@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 
 use crate::body::JsonBody;
 use crate::{State, ui};
+use reshifter_archive::unpack::UnpackOptions;
 use reshifter_format::error::{Error, Kind};
 use reshifter_rcli::{Endpoint, HowRestore, Remote};
 
@@ -140,9 +141,10 @@ pub async fn run_backup(s: &Shared, plan: Plan) -> Result<reshifter_rcli::Create
     let job = s.jobs.start("backup", plan.by);
     s.jobs.phase(job, "backing up");
     let started = Instant::now();
-    let (store, keys) = (s.store.clone(), s.opts.keys.pack_args());
+    let (store, keys) = (s.store.clone(), s.opts.keys.encrypt_args());
     let out = blocking(move || {
-        reshifter_rcli::create_backup(&plan.endpoint, &store, &plan.remote, &plan.strategy, "native", &keys)
+        let native = reshifter_archive::pack::Layout::Native;
+        reshifter_rcli::create_backup(&plan.endpoint, &store, &plan.remote, &plan.strategy, native, &keys)
     })
     .await;
     match &out {
@@ -256,12 +258,10 @@ async fn config(Ax(s): Ax<Shared>) -> Json<Value> {
 /// `GET /v1/backups?remote=&bucket=`: the backups with their time, size, keys and whether they
 /// were verified (local store: from the record the server keeps; S3: as listed).
 async fn backups(Ax(s): Ax<Shared>, Query(w): Query<Where>) -> Result<Json<Value>, ApiError> {
-    if let Some((flags, bucket)) = remote(&s, w.remote, w.bucket)?.s3_target() {
-        let listed = blocking(move || {
-            let s3: reshifter_s3::S3Args = reshifter_rcli::options("s3-ls", &flags)?;
-            reshifter_s3::reshifter_listing(&s3, &reshifter_s3::S3Uri { bucket, key: String::new() })
-        })
-        .await?;
+    if let Some((s3, bucket)) = remote(&s, w.remote, w.bucket)?.s3_target() {
+        let listed =
+            blocking(move || reshifter_s3::reshifter_listing(&s3, &reshifter_s3::S3Uri { bucket, key: String::new() }))
+                .await?;
         let list: Vec<Value> = listed
             .iter()
             .map(|(id, size)| json!({"backupid": id.to_string(), "size": size, "keys": null, "verified": null}))
@@ -280,10 +280,15 @@ async fn backups(Ax(s): Ax<Shared>, Query(w): Query<Where>) -> Result<Json<Value
 }
 
 /// `archive-unpack --verify` of one archive, opened with the server's keys when encrypted.
-fn verify_archive(path: PathBuf, keys: Vec<std::ffi::OsString>) -> reshifter_format::error::Result<()> {
-    let mut args = vec![std::ffi::OsString::from("-q"), "--verify".into(), path.into_os_string()];
-    args.extend(keys);
-    reshifter_archive::unpack::unpack(reshifter_rcli::options("archive-unpack", &args)?)
+fn verify_archive(path: PathBuf, keys: reshifter_archive::crypt::KeyArgs) -> reshifter_format::error::Result<()> {
+    reshifter_archive::unpack::unpack(UnpackOptions {
+        input: Some(path),
+        verify: true,
+        passphrase_file: keys.passphrase_file,
+        identity_file: keys.identity_files,
+        quiet: true,
+        ..UnpackOptions::default()
+    })
 }
 
 /// `GET /v1/backup/{id}/verify`: check a stored backup whole (archive-unpack --verify).
@@ -293,7 +298,7 @@ async fn verify(Ax(s): Ax<Shared>, Path(id): Path<String>) -> Result<Json<Value>
         return Err(ApiError::new(StatusCode::NOT_FOUND, format!("no backup {id}")));
     }
     let n = reshifter_s3::reshifter_backup_id(path.file_name().and_then(|n| n.to_str()).unwrap_or("")).unwrap_or(0);
-    let keys = s.opts.keys.unpack_args();
+    let keys = s.opts.keys.key_args();
     let out = blocking(move || verify_archive(path, keys)).await;
     let ok = out.is_ok();
     let mut side = read_sidecar(&s.store, n);
@@ -323,12 +328,9 @@ pub fn local_ids(store: &std::path::Path) -> Vec<u64> {
 /// `GET /v1/backup/all?remote=&bucket=`: `{"numbackups","backupids"}`.
 async fn backup_all(Ax(s): Ax<Shared>, Query(w): Query<Where>) -> Result<Json<Value>, ApiError> {
     let ids = match remote(&s, w.remote, w.bucket)?.s3_target() {
-        Some((flags, bucket)) => {
-            blocking(move || {
-                let s3: reshifter_s3::S3Args = reshifter_rcli::options("s3-ls", &flags)?;
-                reshifter_s3::reshifter_ids(&s3, &reshifter_s3::S3Uri { bucket, key: String::new() })
-            })
-            .await?
+        Some((s3, bucket)) => {
+            blocking(move || reshifter_s3::reshifter_ids(&s3, &reshifter_s3::S3Uri { bucket, key: String::new() }))
+                .await?
         }
         None => local_ids(&s.store),
     };
@@ -394,11 +396,13 @@ async fn restore(Ax(s): Ax<Shared>, JsonBody(req): JsonBody<RestoreReq>) -> Resu
     if s.opts.read_only {
         return Err(ApiError::new(StatusCode::FORBIDDEN, "restores are disabled on this server (--read-only)"));
     }
-    if let Some(m) = &req.mode
-        && !matches!(m.as_str(), "overwrite" | "create-only" | "sync")
-    {
-        return Err(bad(format!("mode {m:?}: overwrite, create-only or sync")));
-    }
+    let mode = match req.mode.as_deref() {
+        None | Some("") => None,
+        Some("overwrite") => Some(reshifter_etcd::load::Mode::Overwrite),
+        Some("create-only") => Some(reshifter_etcd::load::Mode::CreateOnly),
+        Some("sync") => Some(reshifter_etcd::load::Mode::Sync),
+        Some(m) => return Err(bad(format!("mode {m:?}: overwrite, create-only or sync"))),
+    };
     let (e, r, store, id) = (
         endpoint(&s, req.endpoint, req.apiversion)?,
         remote(&s, req.remote, req.bucket)?,
@@ -415,10 +419,10 @@ async fn restore(Ax(s): Ax<Shared>, JsonBody(req): JsonBody<RestoreReq>) -> Resu
     };
     let per = reshifter_etcd::load::Plan::default();
     let how = HowRestore {
-        mode: req.mode.clone(),
+        mode,
         dry_run: req.dry_run,
         dry_out: reshifter_etcd::load::DryOut::to(Box::new(per.clone()), true),
-        unpack_keys: s.opts.keys.unpack_args(),
+        keys: s.opts.keys.key_args(),
     };
     let job = s.jobs.start(if req.dry_run { "restore (dry run)" } else { "restore" }, "api");
     s.jobs.phase(job, "restoring");
@@ -563,7 +567,7 @@ async fn receive(
         file.write_all(&bytes).map_err(|e| ApiError::new(StatusCode::INSUFFICIENT_STORAGE, e.to_string()))?;
     }
     let tmp = file.temp_path().to_path_buf();
-    let keys = s.opts.keys.unpack_args();
+    let keys = s.opts.keys.key_args();
     blocking(move || verify_archive(tmp, keys)).await.map_err(|e| {
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, format!("the uploaded backup is not a whole archive: {}", e.1))
     })?;
@@ -596,12 +600,7 @@ async fn explorer(Ax(s): Ax<Shared>, Query(q): Query<EndpointQ>) -> Result<Json<
 /// `GET /v1/members?endpoint=`: the cluster's members (name, id, URLs, which leads).
 async fn members(Ax(s): Ax<Shared>, Query(q): Query<EndpointQ>) -> Result<Json<Value>, ApiError> {
     let e = endpoint(&s, q.endpoint, q.apiversion)?;
-    let report = blocking(move || {
-        let args: reshifter_etcd::EtcdArgs =
-            reshifter_rcli::options("etcd-explore", &["--endpoints".into(), e.endpoint.clone().into()])?;
-        reshifter_etcd::explore::explore(&args)
-    })
-    .await?;
+    let report = blocking(move || reshifter_etcd::explore::explore(&e.etcd_args()?)).await?;
     Ok(Json(json!({"cluster_id": report.cluster_id, "members": report.members})))
 }
 
@@ -621,20 +620,22 @@ async fn keyspace(Ax(s): Ax<Shared>, Query(q): Query<EndpointQ>) -> Result<Json<
     let from_backup = q.backupid.clone().filter(|b| !b.is_empty()).map(|b| backup_path(&s, &b)).transpose()?;
     let e = endpoint(&s, q.endpoint, q.apiversion)?;
     let _slot = heavy(&s)?;
-    let (store, keys) = (s.store.clone(), s.opts.keys.unpack_args());
+    let (store, keys) = (s.store.clone(), s.opts.keys.key_args());
     let stats = blocking(move || {
         let tmp = tempfile::Builder::new().prefix(".keyspace-").tempfile_in(&store)?;
-        let path = tmp.path().as_os_str().to_os_string();
+        let path = tmp.path().to_path_buf();
         match from_backup {
-            Some(zip) => {
-                let mut args = vec![std::ffi::OsString::from("-q"), zip.into_os_string(), "-o".into(), path.clone()];
-                args.extend(keys);
-                reshifter_archive::unpack::unpack(reshifter_rcli::options("archive-unpack", &args)?)?;
-            }
-            None => reshifter_rcli::dump_all(&e, std::path::Path::new(&path))?,
+            Some(zip) => reshifter_archive::unpack::unpack(UnpackOptions {
+                input: Some(zip),
+                output: Some(path.clone()),
+                passphrase_file: keys.passphrase_file,
+                identity_file: keys.identity_files,
+                quiet: true,
+                ..UnpackOptions::default()
+            })?,
+            None => reshifter_rcli::dump_all(&e, &path)?,
         }
-        let o: reshifter_kv::stats::StatsOptions = reshifter_rcli::options("kv-stats", &[path, "--json".into()])?;
-        reshifter_kv::stats::collect(&o)
+        reshifter_kv::stats::collect(&reshifter_kv::stats::StatsOptions::new(path))
     })
     .await?;
     Ok(Json(serde_json::to_value(stats).unwrap_or_default()))

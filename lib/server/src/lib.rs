@@ -20,8 +20,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use reshifter_cli::{parse_duration, parse_size};
 use reshifter_format::error::{Error, Kind, Result};
+use reshifter_format::units::{parse_duration, parse_size};
 
 pub use jobs::{Job, Jobs, Metrics};
 
@@ -156,34 +156,24 @@ pub struct BackupKeys {
 }
 
 impl BackupKeys {
-    /// archive-pack's flags for these keys.
-    pub fn pack_args(&self) -> Vec<std::ffi::OsString> {
-        let mut a: Vec<std::ffi::OsString> = Vec::new();
-        if self.encrypt {
-            a.push("--encrypt".into());
+    /// What encrypts the backups the server makes (archive-pack's keys).
+    pub fn encrypt_args(&self) -> reshifter_archive::pack::EncryptArgs {
+        reshifter_archive::pack::EncryptArgs {
+            encrypt: self.encrypt,
+            passphrase_file: self.passphrase_file.clone(),
+            recipient: self.recipient.clone(),
+            recipients_file: self.recipients_file.clone(),
         }
-        if let Some(f) = &self.passphrase_file {
-            a.extend(["--passphrase-file".into(), f.into()]);
-        }
-        for r in &self.recipient {
-            a.extend(["--recipient".into(), r.into()]);
-        }
-        for f in &self.recipients_file {
-            a.extend(["--recipients-file".into(), f.into()]);
-        }
-        a
     }
 
-    /// archive-unpack's flags for these keys (the passphrase from the environment is read there).
-    pub fn unpack_args(&self) -> Vec<std::ffi::OsString> {
-        let mut a: Vec<std::ffi::OsString> = Vec::new();
-        if let Some(f) = &self.passphrase_file {
-            a.extend(["--passphrase-file".into(), f.into()]);
+    /// What opens them for restores and verification (archive-unpack's keys; the passphrase in
+    /// the environment is read there).
+    pub fn key_args(&self) -> reshifter_archive::crypt::KeyArgs {
+        reshifter_archive::crypt::KeyArgs {
+            passphrase_file: self.passphrase_file.clone(),
+            identity_files: self.identity_file.clone(),
+            ..Default::default()
         }
-        for f in &self.identity_file {
-            a.extend(["--identity-file".into(), f.into()]);
-        }
-        a
     }
 }
 
@@ -260,10 +250,7 @@ fn token(o: &ServerOptions) -> Result<Option<String>> {
 /// Refuse at start, not at the first backup, keys that cannot encrypt (no passphrase in the
 /// environment, unreadable files, a passphrase and recipients together).
 fn check_keys(k: &BackupKeys) -> Result<()> {
-    let mut args = vec!["-q".into()];
-    args.extend(k.pack_args());
-    let pack: reshifter_archive::pack::PackOptions = reshifter_rcli::options("archive-pack", &args)?;
-    let keys = pack.crypt.keys();
+    let keys = k.encrypt_args().keys();
     if keys.encrypts() {
         keys.encryptor()?;
     }

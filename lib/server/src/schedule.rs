@@ -82,17 +82,16 @@ fn prune(s: &State, just_made: u64) -> Result<usize> {
             deleted += 1;
         }
     }
-    if let Some((mut flags, bucket)) = Remote::new(s.opts.remote.clone(), s.opts.bucket.clone()).s3_target() {
-        flags.extend([format!("s3://{bucket}/").into(), "--layout".into(), "reshifter".into()]);
-        if let Some(k) = last {
-            flags.extend(["--keep-last".into(), k.to_string().into()]);
-        }
-        if let Some(w) = within {
-            flags.extend(["--keep-within".into(), format!("{}s", w.as_secs()).into()]);
-        }
-        let mut o: reshifter_s3::PruneOptions = reshifter_rcli::options("s3-prune", &flags)?;
+    if let Some((s3, bucket)) = Remote::new(s.opts.remote.clone(), s.opts.bucket.clone()).s3_target() {
+        let mut o = reshifter_s3::PruneOptions::new(reshifter_s3::S3Uri { bucket, key: String::new() }, s3);
+        o.layout = reshifter_s3::S3Layout::Reshifter;
+        o.keep_last = last;
+        o.keep_within = within;
         o.keep_key = Some(format!("{just_made}.zip"));
-        reshifter_s3::prune(o)?;
+        let sum = reshifter_s3::prune_with(&o, &mut |_| Ok(()))?;
+        if sum.deleted > 0 {
+            s.log(&format!("retention: {} old backups deleted in the bucket", sum.deleted));
+        }
     }
     Ok(deleted)
 }

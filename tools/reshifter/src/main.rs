@@ -2,8 +2,8 @@
 //!
 //! Called through a link named after a tool (`etcd-dump`, `kv-filter`, ...), it is that tool;
 //! called as `reshifter TOOL ARGS...`, likewise. `reshifter --install-links DIR` makes the links.
-//! One executable instead of thirteen: a fifth of the installed size and one link step instead of
-//! thirteen in every build (figures in docs/BENCHMARKS.md, "Packaging").
+//! One executable instead of one per tool (21): a fraction of the installed size and one link
+//! step instead of 21 in every build (figures in docs/BENCHMARKS.md, "Packaging").
 
 use std::ffi::OsString;
 use std::io::Write;

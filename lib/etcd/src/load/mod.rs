@@ -30,9 +30,9 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use crate::{self as etcd, EtcdArgs, MAX_DECODE_BYTES};
-use reshifter_cli::parse_size;
 use reshifter_format::error::{Error, Kind, Result};
 use reshifter_format::report::{Progress, secs};
+use reshifter_format::units::parse_size;
 use reshifter_format::{Header, Record, StreamReader, push_bytes_field, show_key};
 
 /// What to do with keys that already exist in the target.
@@ -78,7 +78,7 @@ pub struct LoadOptions {
     pub dry_run: bool,
 
     /// Most operations per transaction (etcd's --max-txn-ops)
-    #[arg(long, default_value_t = 128, value_name = "N")]
+    #[arg(long, default_value_t = DEFAULT_MAX_TXN_OPS, value_name = "N")]
     pub max_txn_ops: usize,
 
     /// Largest transaction request (etcd's --max-request-bytes; KiB/MiB = 1024-based, kB/MB =
@@ -92,7 +92,7 @@ pub struct LoadOptions {
     pub assume_complete: bool,
 
     /// Transactions in flight at once
-    #[arg(long, default_value_t = 8, value_name = "N")]
+    #[arg(long, default_value_t = DEFAULT_CONCURRENCY, value_name = "N")]
     pub concurrency: usize,
 
     /// The etcd API to write with: auto (the stream's: v2 for a stream of etcd-dump --api v2),
@@ -128,6 +128,37 @@ pub struct LoadOptions {
     /// them.
     #[arg(skip)]
     pub dry_out: DryOut,
+}
+
+/// Operations per transaction when not told (etcd's default --max-txn-ops).
+pub const DEFAULT_MAX_TXN_OPS: usize = 128;
+/// Largest transaction request when not told (etcd's default --max-request-bytes, 1.5 MiB).
+pub const DEFAULT_MAX_REQUEST_BYTES: usize = 1536 << 10;
+/// Transactions in flight when not told.
+pub const DEFAULT_CONCURRENCY: usize = 8;
+
+impl LoadOptions {
+    /// A load into `etcd` as a library caller builds it: overwrite, leases regranted, the
+    /// stream's API, from stdin, quiet; set the fields that differ.
+    pub fn new(etcd: EtcdArgs) -> Self {
+        LoadOptions {
+            input: None,
+            etcd,
+            mode: Mode::Overwrite,
+            leases: LeaseMode::Regrant,
+            dry_run: false,
+            max_txn_ops: DEFAULT_MAX_TXN_OPS,
+            max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
+            assume_complete: false,
+            concurrency: DEFAULT_CONCURRENCY,
+            api: LoadApi::Auto,
+            bump_revision: None,
+            mark_compacted: false,
+            plan: None,
+            quiet: true,
+            dry_out: DryOut::default(),
+        }
+    }
 }
 
 /// Where `--dry-run` writes its `{"action","key"}` lines.
@@ -366,8 +397,13 @@ pub struct Loaded {
 impl Loaded {
     /// The summary line etcd-load prints.
     pub fn summary(&self, dry: bool) -> String {
-        let text = summary(&self.stats, self.records, dry, self.elapsed, self.v2);
-        if self.v2 { text.replace("etcd-load: ", "etcd-load (v2): ").replace(" txns ", " requests ") } else { text }
+        let tool = if self.v2 { "etcd-load (v2)" } else { "etcd-load" };
+        format!("{tool}: {}", self.describe(dry))
+    }
+
+    /// What the load did, in words, without a tool's name (a caller's report says whose).
+    pub fn describe(&self, dry: bool) -> String {
+        describe(&self.stats, self.records, dry, self.elapsed, self.v2)
     }
 
     /// Keys (not directories) the target now holds as the stream does.
@@ -489,16 +525,16 @@ pub(crate) fn failure(opts: &LoadOptions, stats: &Stats, err: Error) -> Error {
     Error::with_source(kind, msg, err)
 }
 
-fn summary(s: &Stats, records: u64, dry: bool, elapsed: Duration, v2: bool) -> String {
+fn describe(s: &Stats, records: u64, dry: bool, elapsed: Duration, v2: bool) -> String {
     let rate = records as f64 / elapsed.as_secs_f64().max(1e-9);
     let mut text = if dry {
         format!(
-            "etcd-load: dry run, nothing written: {records} keys read: would create {}, update {}, delete {}; {} unchanged",
+            "dry run, nothing written: {records} keys read: would create {}, update {}, delete {}; {} unchanged",
             s.created, s.updated, s.deleted, s.unchanged
         )
     } else {
         format!(
-            "etcd-load: {records} keys read: {} created, {} updated, {} deleted, {} unchanged",
+            "{records} keys read: {} created, {} updated, {} deleted, {} unchanged",
             s.created, s.updated, s.deleted, s.unchanged
         )
     };
@@ -512,7 +548,8 @@ fn summary(s: &Stats, records: u64, dry: bool, elapsed: Duration, v2: bool) -> S
         text.push_str(&format!(", {} v2 directories left out (v3 has none)", s.dirs));
     }
     if !dry {
-        text.push_str(&format!("; {} txns in {} ({:.0} keys/s)", s.txns, secs(elapsed), rate));
+        let unit = if v2 { "requests" } else { "txns" };
+        text.push_str(&format!("; {} {unit} in {} ({:.0} keys/s)", s.txns, secs(elapsed), rate));
     }
     text
 }

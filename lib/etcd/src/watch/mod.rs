@@ -21,11 +21,11 @@ use etcd_client::{Client, EventType, WatchOptions as EtcdWatchOptions, WatchResp
 use crate::dump::{normalized, source_facts};
 use crate::{self as etcd, EtcdArgs, id_hex, prefix_ranges};
 use progress::Progress;
-use reshifter_cli::{parse_duration, parse_size};
 use reshifter_format::delta::{Event, delta_header};
 use reshifter_format::error::{Error, Kind, Result};
 use reshifter_format::pipeline::Run;
 use reshifter_format::report::{human_bytes, secs};
+use reshifter_format::units::{parse_duration, parse_size};
 use reshifter_format::{Frame, Header, Record, signals};
 use segment::{Resumed, Segments, Target};
 

@@ -1,4 +1,4 @@
-//! Errors name their real cause and exit with the code of the table (README, lib/src/error.rs):
+//! Errors name their real cause and exit with the code of the table (README, lib/format/src/error.rs):
 //! every S3 tool against an unreachable server, refused credentials, a missing bucket and a
 //! missing object; damaged encrypted input; credentials on the command line; half a TLS
 //! identity.

@@ -671,7 +671,7 @@ fn files_named_in_options_are_small_regular_files() {
         (format!("archive-pack --passphrase-file /dev/zero {p}/s.ndjson -o {p}/x.zip"), "is not a regular file"),
         (format!("archive-pack --recipients-file {p} {p}/s.ndjson -o {p}/x.zip"), "is not a regular file"),
         (
-            format!("etcd-dump --user root --password-file /dev/zero --endpoints http://127.0.0.1:1"),
+            "etcd-dump --user root --password-file /dev/zero --endpoints http://127.0.0.1:1".to_string(),
             "is not a regular file",
         ),
         (format!("reshifter-server --token-file {p} --listen 127.0.0.1:{}", free_port()), "--token-file"),
