@@ -86,13 +86,21 @@ impl Remote {
     fn s3(&self) -> Option<(S3Args, String)> {
         let remote = self.remote.as_ref()?;
         let url = if remote.contains("://") { remote.clone() } else { format!("https://{remote}") };
-        let bucket = self.bucket.clone().unwrap_or_else(|| {
-            let today = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
-            let bucket = format!("reshifter-{}", &today[..10]);
-            eprintln!("rcli: no --bucket given: using {bucket}, as ReShifter did");
-            bucket
-        });
+        let bucket = self.bucket.clone().unwrap_or_else(default_bucket);
         Some((S3Args::from_env(Some(url)), bucket))
+    }
+}
+
+/// ReShifter's bucket when none is named: `reshifter-<today>`.
+pub fn default_bucket() -> String {
+    let today = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+    format!("reshifter-{}", &today[..10])
+}
+
+/// The tool says which bucket it chose when none was named (a library caller says it its way).
+fn say_default_bucket(r: &Remote) {
+    if r.remote.is_some() && r.bucket.is_none() {
+        eprintln!("rcli: no --bucket given: using {}, as ReShifter did", default_bucket());
     }
 }
 
@@ -367,6 +375,7 @@ pub fn backup_create(o: CreateOptions) -> Result<()> {
         "reshifter" => Layout::Reshifter,
         other => return Err(Error::new(Kind::Usage, format!("--layout {other:?}: native or reshifter"))),
     };
+    say_default_bucket(&o.remote);
     let c = create_backup(&o.endpoint, &o.target, &o.remote, &o.strategy, layout, &EncryptArgs::default())?;
     if !c.v2_left_out.is_empty() {
         eprintln!(
@@ -387,6 +396,7 @@ pub fn backup_create(o: CreateOptions) -> Result<()> {
 
 /// `rcli backup list`: one backup id per line, oldest first.
 pub fn backup_list(o: ListOptions) -> Result<()> {
+    say_default_bucket(&o.remote);
     let ids: Vec<u64> = match o.remote.s3() {
         Some((s3, bucket)) => reshifter_s3::reshifter_ids(&s3, &S3Uri { bucket, key: String::new() })?,
         None => {
@@ -477,6 +487,7 @@ pub fn restore_backup(
 
 /// `rcli restore`: the keys restored and the seconds it took, on stdout.
 pub fn restore(o: RestoreOptions) -> Result<()> {
+    say_default_bucket(&o.remote);
     let started = Instant::now();
     let loaded = restore_backup(&o.endpoint, &o.backupid, &o.target, &o.remote, &HowRestore::default())?;
     let restored = loaded.keys_restored();
