@@ -5,7 +5,8 @@
 use std::io::BufRead;
 
 use super::cdir::EntryLog;
-use super::unpack::{UnpackOptions, entry_error, read_entry_data};
+use super::unpack::entry::{entry_error, read_entry_data};
+use super::unpack::options::UnpackOptions;
 use super::{DELTA_CHUNK, MANIFEST_ENTRY, delta_chunk_name};
 use reshifter_format::delta::{DeltaChecker, DeltaLine, DeltaWriter, Op, parse_delta_line};
 use reshifter_format::error::{Error, Kind, Result};

@@ -33,6 +33,11 @@ pub fn runtime(workers: usize) -> Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build()?)
 }
 
+/// Worker threads for reading a stream: the cores, at most 4 (more only contend for the input).
+pub fn workers() -> usize {
+    cores().min(4)
+}
+
 /// The cores this process may use (2 when unknown): the default number of workers.
 pub fn cores() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)

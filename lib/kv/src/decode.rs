@@ -65,7 +65,7 @@ pub fn with_object(raw: &[u8], object: &serde_json::Value) -> Vec<u8> {
 /// Run kv-decode.
 pub fn run(o: DecodeOptions) -> Result<()> {
     let at_rest = match &o.encryption_config {
-        Some(p) => Some(crate::rekey::load_config(p)?),
+        Some(p) => Some(crate::atrest::load_config(p)?),
         None => None,
     };
     let reader = ParReader::open(o.input.as_deref(), Verify::Full)?;
@@ -93,7 +93,7 @@ pub fn run(o: DecodeOptions) -> Result<()> {
         }
         w.write_line_meta(&d.line, &d.meta).map_err(Error::from)
     };
-    reader.run(crate::filter::threads(), map, sink)?;
+    reader.run(reshifter_format::par::workers(), map, sink)?;
     let [pb, json, cbor] = counts;
     run.end(w, |t, read| {
         format!(

@@ -214,7 +214,7 @@ impl Taken {
 /// Lines in batches to the workers (decode, compare, re-encode); this thread takes their results
 /// in order into `taken`.
 fn encode_all(input: impl BufRead + Send, taken: &mut Taken, at_rest: Option<&AtRest>) -> Result<()> {
-    let threads = crate::filter::threads();
+    let threads = reshifter_format::par::workers();
     let (batch_tx, batch_rx) = sync_channel::<Batch>(threads * 2);
     // Taken away when this thread stops early: the reader's next send then fails.
     let batch_rx = Mutex::new(Some(batch_rx));
@@ -304,7 +304,7 @@ fn write_out(o: &EncodeOptions, header_line: &[u8], header: &Header, taken: Take
 /// Run kv-encode.
 pub fn run(o: EncodeOptions) -> Result<()> {
     let at_rest = match &o.encryption_config {
-        Some(p) => Some(crate::rekey::load_config(p)?),
+        Some(p) => Some(crate::atrest::load_config(p)?),
         None => None,
     };
     let mut input = open_input(o.input.as_deref())?;

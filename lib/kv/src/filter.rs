@@ -367,11 +367,6 @@ struct Out {
     meta: RecordMeta,
 }
 
-/// Worker threads for stream reading: the cores, at most 4.
-pub fn threads() -> usize {
-    reshifter_format::par::cores().min(4)
-}
-
 /// The header of kv-filter's output: the filter in its history, prefixes narrowed (and
 /// rewritten), and completeness kept only where the selection cannot have dropped a key of
 /// them: a filter by prefix alone, on a stream that claimed completeness.
@@ -440,7 +435,7 @@ fn filter(o: FilterOptions, reader: ParReader, out: Output) -> Result<()> {
     // a sort, which also refuses two records that end up with one key.
     let sort = !m.rewrites.is_empty() || !reader.header().sorted;
     let mut sorter = sort.then(|| Sorter::new(reshifter_format::sort::DEFAULT_BUDGET));
-    let at_rest = o.encryption_config.as_deref().map(crate::rekey::load_config).transpose()?;
+    let at_rest = o.encryption_config.as_deref().map(crate::atrest::load_config).transpose()?;
     let mut w = StreamWriter::new(out, &header)?;
     // Workers decide and re-encode; this thread writes in order.
     let map = |mut r: Record, v: &RecordMeta, raw: &[u8]| -> Result<Kept> {
@@ -489,7 +484,7 @@ fn filter(o: FilterOptions, reader: ParReader, out: Output) -> Result<()> {
         }
         Ok(())
     };
-    reader.run(threads(), map, sink)?;
+    reader.run(reshifter_format::par::workers(), map, sink)?;
     if let Some(s) = sorter {
         for item in s.finish()? {
             let (key, p) = item?;
@@ -531,10 +526,10 @@ fn rebind(at_rest: Option<&k8s::atrest::AtRest>, old: &[u8], new: &[u8], value: 
     };
     let plain = match c.open(old, value) {
         Some(Ok(p)) => p,
-        Some(Err(e)) => return Err(crate::rekey::open_error(old, e)),
+        Some(Err(e)) => return Err(crate::atrest::open_error(old, e)),
         None => unreachable!("an envelope was seen"),
     };
-    c.seal_as(provider, name, new, &plain).map_err(|e| crate::rekey::open_error(old, e))
+    c.seal_as(provider, name, new, &plain).map_err(|e| crate::atrest::open_error(old, e))
 }
 
 fn write_kept(w: &mut StreamWriter<Output>, o: &Out) -> Result<()> {

@@ -6,6 +6,7 @@
 //! the etcd client or the AWS SDK.
 
 pub mod apply;
+pub mod atrest;
 pub mod decode;
 pub mod diff;
 pub mod encode;

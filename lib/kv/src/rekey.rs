@@ -8,15 +8,16 @@
 //! `--to` encrypts. Other records pass through byte for byte; the trailer is recomputed, the
 //! header's claims stay (the same keys), and its history says kv-rekey ran.
 
-use std::path::{Path, PathBuf};
+use crate::atrest::{load_config, open_error};
+use std::path::PathBuf;
 
-use reshifter_format::error::{Error, Kind, Result};
+use reshifter_format::error::{Error, Result};
 use reshifter_format::io::Output;
 use reshifter_format::par::ParReader;
 use reshifter_format::pipeline::Run;
 use reshifter_format::report::{human_bytes, secs};
-use reshifter_format::{Record, RecordMeta, StreamWriter, Verify, encode_record, show_key};
-use reshifter_k8s::atrest::{AtRest, AtRestError};
+use reshifter_format::{Record, RecordMeta, StreamWriter, Verify, encode_record};
+use reshifter_k8s::atrest::AtRestError;
 
 /// kv-rekey's command-line options.
 #[derive(Debug, Clone, clap::Args)]
@@ -44,20 +45,6 @@ pub struct RekeyOptions {
     /// No summary on stderr
     #[arg(short, long)]
     pub quiet: bool,
-}
-
-/// Read an EncryptionConfiguration, as a stream tool's usage error.
-pub fn load_config(path: &Path) -> Result<AtRest> {
-    AtRest::load(path).map_err(|e| Error::new(Kind::Usage, e.to_string()))
-}
-
-/// The error for a value that cannot be opened: which key, and why (never the value).
-pub fn open_error(key: &[u8], e: AtRestError) -> Error {
-    let kind = match e {
-        AtRestError::Damaged { .. } => Kind::Integrity,
-        _ => Kind::Usage,
-    };
-    Error::new(kind, format!("key {}: {e}", show_key(key)))
 }
 
 /// What happened to one record.
@@ -120,7 +107,7 @@ pub fn run(o: RekeyOptions) -> Result<()> {
         counts[d.fate as usize] += 1;
         w.write_line_meta(&d.line, &d.meta).map_err(Error::from)
     };
-    reader.run(crate::filter::threads(), map, sink)?;
+    reader.run(reshifter_format::par::workers(), map, sink)?;
     let [unchanged, reencrypted, decrypted, encrypted] = counts;
     run.end(w, |t, read| {
         format!(

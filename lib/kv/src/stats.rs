@@ -230,7 +230,7 @@ fn see(r: Record, v: &RecordMeta, at_rest: Option<&AtRest>) -> Seen {
 
 /// Build the report from a stream.
 pub fn collect(o: &StatsOptions) -> Result<Stats> {
-    let at_rest = o.encryption_config.as_deref().map(crate::rekey::load_config).transpose()?;
+    let at_rest = o.encryption_config.as_deref().map(crate::atrest::load_config).transpose()?;
     // Decrypting needs whole values: Light decodes only their first bytes.
     let full = o.verify || at_rest.is_some();
     let reader = ParReader::open(o.input.as_deref(), if full { Verify::Full } else { Verify::Light })?;
@@ -257,7 +257,7 @@ pub fn collect(o: &StatsOptions) -> Result<Stats> {
         }
     }
     reader.run(
-        crate::filter::threads(),
+        reshifter_format::par::workers(),
         |r, v, _| Ok(see(r, v, at_rest.as_ref())),
         |x: Seen| {
             s.total.add(x.size);

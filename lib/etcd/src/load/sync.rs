@@ -7,7 +7,8 @@ use std::io::{BufReader, Read, Seek, SeekFrom};
 
 use etcd_client::{Compare, CompareOp, GetOptions, Txn, TxnOp};
 
-use super::{Ctx, Stats, report_dry};
+use super::report::Stats;
+use super::txn::{Ctx, report_dry};
 use crate::{MAX_DECODE_BYTES, in_range, prefix_ranges};
 use reshifter_format::error::{Error, Result};
 use reshifter_format::show_key;

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 
 use super::{Node, V2};
-use crate::dump::DumpOptions;
+use crate::dump::options::DumpOptions;
 use reshifter_format::error::{Error, Kind, Result};
 use reshifter_format::io::Output;
 use reshifter_format::pipeline::Run;

@@ -16,7 +16,9 @@ use std::io::{BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::time::Instant;
 
 use super::{Node, V2, V2Error, code};
-use crate::load::{LeaseMode, LoadOptions, Loaded, Mode, Stats, check_header, failure};
+use crate::load::options::{LeaseMode, LoadOptions, Mode};
+use crate::load::reader::check_header;
+use crate::load::report::{Loaded, Stats, failure};
 use reshifter_format::error::{Error, Kind, Result};
 use reshifter_format::sort::{DEFAULT_BUDGET, Merged, Sorter};
 use reshifter_format::{

@@ -1,0 +1,325 @@
+//! The etcd side of a load: batches in flight, each read, planned and written in one guarded
+//! transaction (split when too big, retried when its keys changed under it), leases regranted.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use etcd_client::{Client, Compare, CompareOp, KeyValue, PutOptions, Txn, TxnOp, TxnOpResponse};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use crate::{self as etcd, MAX_DECODE_BYTES};
+use reshifter_format::error::{Error, Kind, Result};
+use reshifter_format::report::Progress;
+use reshifter_format::{Header, Record, push_bytes_field, show_key};
+
+use super::options::{LeaseMode, LoadOptions, Mode};
+use super::reader::Msg;
+use super::report::Stats;
+
+/// The fate of an original lease in this load.
+#[derive(Clone, Copy)]
+pub(super) enum Granted {
+    Lease(i64),
+    /// The granted lease expired during the restore: its remaining keys are counted as expired.
+    Expired,
+}
+
+/// Shared state of the batch tasks.
+pub(super) struct Ctx {
+    pub(super) client: Client,
+    pub(super) header: Header,
+    pub(super) opts: LoadOptions,
+    /// original lease id -> what it became
+    pub(super) leases: tokio::sync::Mutex<HashMap<i64, Granted>>,
+    pub(super) dry_out: Option<Arc<Mutex<Box<dyn Write + Send>>>>,
+}
+
+/// What writing some records did: the counts of what was done, and the failure if any.
+#[derive(Default)]
+pub(super) struct Written {
+    stats: Stats,
+    failure: Option<(Vec<u8>, Error)>,
+}
+
+impl Written {
+    fn failed(key: &[u8], err: Error) -> Self {
+        Written { stats: Stats::default(), failure: Some((key.to_vec(), err)) }
+    }
+}
+
+pub(super) type Outcome = std::result::Result<(Stats, u64, Option<File>), (Stats, Error)>;
+pub(super) type End = Result<(u64, u64, Option<File>)>;
+
+/// Feed batches to at most `concurrency` tasks; collect stats; stop at the first error.
+pub(super) async fn drive(ctx: Arc<Ctx>, rx: &mut mpsc::Receiver<Msg>, concurrency: usize) -> Outcome {
+    let mut total = Stats::default();
+    let mut tasks: JoinSet<Written> = JoinSet::new();
+    let mut first_err: Option<Error> = None;
+    let mut progress = Progress::new("etcd-load");
+    let mut end: Option<End> = None;
+    let mut seen: u64 = 0;
+
+    let absorb = |r: std::result::Result<Written, tokio::task::JoinError>,
+                  total: &mut Stats,
+                  first: &mut Option<Error>| match r {
+        Ok(w) => {
+            total.add(&w.stats);
+            if let Some((key, err)) = w.failure
+                && first.is_none()
+            {
+                *first = Some(Error::with_source(err.kind(), format!("at key {}", show_key(&key)), err));
+            }
+        }
+        Err(e) if first.is_none() => *first = Some(Error::new(Kind::Failure, format!("a batch task failed: {e}"))),
+        Err(_) => {}
+    };
+
+    while first_err.is_none() {
+        let Some(msg) = rx.recv().await else {
+            end = Some(Err(Error::new(Kind::Failure, "the stream reader stopped unexpectedly")));
+            break;
+        };
+        match msg {
+            Msg::Batch(b) => {
+                seen += b.len() as u64;
+                while tasks.len() >= concurrency {
+                    if let Some(r) = tasks.join_next().await {
+                        absorb(r, &mut total, &mut first_err);
+                    }
+                }
+                let c = ctx.clone();
+                tasks.spawn(async move { write_records(&c, &b).await });
+                progress.update(|| format!("{seen} keys read, {} written", total.written()));
+            }
+            Msg::End(e) => {
+                end = Some(e);
+                break;
+            }
+        }
+    }
+    while let Some(r) = tasks.join_next().await {
+        absorb(r, &mut total, &mut first_err);
+    }
+    if let Some(e) = first_err {
+        return Err((total, e));
+    }
+    match end {
+        Some(Ok((records, dirs, spool))) => {
+            total.dirs += dirs;
+            Ok((total, records, spool))
+        }
+        Some(Err(e)) => Err((total, e)),
+        None => Err((total, Error::new(Kind::Failure, "the load stopped before the end of the stream"))),
+    }
+}
+
+/// What a batch will do to one key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Action {
+    Create,
+    Update,
+    Unchanged,
+    Keep,
+}
+
+/// The lease a record's key gets: `Ok(None)` for none, `Err(())` when the key is to be skipped
+/// because its lease expired (before the dump finished, or during this restore).
+pub(super) async fn lease_for(ctx: &Ctx, r: &Record) -> Result<std::result::Result<Option<i64>, ()>> {
+    if r.lease == 0 || ctx.opts.leases == LeaseMode::Drop {
+        return Ok(Ok(None));
+    }
+    let Some(ttl) = ctx.header.lease_ttl(r.lease) else { return Ok(Err(())) };
+    if ctx.opts.dry_run {
+        return Ok(Ok(Some(0)));
+    }
+    let mut map = ctx.leases.lock().await;
+    match map.get(&r.lease) {
+        Some(Granted::Lease(id)) => return Ok(Ok(Some(*id))),
+        Some(Granted::Expired) => return Ok(Err(())),
+        None => {}
+    }
+    let mut lc = ctx.client.lease_client();
+    let resp =
+        lc.grant(ttl, None).await.map_err(|e| ctx.opts.etcd.error(&format!("cannot grant a lease of {ttl} s"), e))?;
+    map.insert(r.lease, Granted::Lease(resp.id()));
+    Ok(Ok(Some(resp.id())))
+}
+
+/// The planned write of a slice of records.
+pub(super) struct BatchPlan {
+    stats: Stats,
+    compares: Vec<Compare>,
+    puts: Vec<TxnOp>,
+    dry: Vec<(&'static str, Vec<u8>)>,
+}
+
+pub(super) async fn plan_batch(ctx: &Ctx, records: &[Record], current: &[Option<KeyValue>]) -> Result<BatchPlan> {
+    let mut p = BatchPlan { stats: Stats::default(), compares: Vec::new(), puts: Vec::new(), dry: Vec::new() };
+    for (r, cur) in records.iter().zip(current) {
+        let lease = match lease_for(ctx, r).await? {
+            Ok(l) => l,
+            Err(()) => {
+                p.stats.expired += 1;
+                continue;
+            }
+        };
+        let action = match cur {
+            None => Action::Create,
+            Some(_) if ctx.opts.mode == Mode::CreateOnly => Action::Keep,
+            Some(kv) if kv.value() == r.value.as_slice() && kv.lease() == 0 && lease.is_none() => Action::Unchanged,
+            Some(_) => Action::Update,
+        };
+        match action {
+            Action::Create => p.stats.created += 1,
+            Action::Update => p.stats.updated += 1,
+            Action::Unchanged => p.stats.unchanged += 1,
+            Action::Keep => p.stats.kept += 1,
+        }
+        if !matches!(action, Action::Create | Action::Update) {
+            if ctx.opts.dry_run && ctx.opts.dry_out.all() {
+                p.dry.push((if action == Action::Keep { "keep" } else { "unchanged" }, r.key.clone()));
+            }
+            continue;
+        }
+        if ctx.opts.dry_run {
+            p.dry.push((if action == Action::Create { "create" } else { "update" }, r.key.clone()));
+            continue;
+        }
+        let observed = cur.as_ref().map(|kv| kv.mod_revision()).unwrap_or(0);
+        p.compares.push(Compare::mod_revision(r.key.clone(), CompareOp::Equal, observed));
+        let po = lease.map(|id| PutOptions::new().with_lease(id));
+        p.puts.push(TxnOp::put(r.key.clone(), r.value.clone(), po));
+    }
+    Ok(p)
+}
+
+/// Read the current state of the records' keys in one read-only txn.
+pub(super) async fn read_current(
+    kv: &mut etcd_client::KvClient,
+    records: &[Record],
+) -> std::result::Result<Vec<Option<KeyValue>>, etcd_client::Error> {
+    let reads: Vec<TxnOp> = records.iter().map(|r| TxnOp::get(r.key.clone(), None)).collect();
+    let resp = kv.txn(Txn::new().and_then(reads)).await?;
+    Ok(resp
+        .op_responses()
+        .into_iter()
+        .map(|op| match op {
+            TxnOpResponse::Get(mut g) => g.take_kvs().into_iter().next(),
+            _ => None,
+        })
+        .collect())
+}
+
+/// Attempts a batch makes against keys changed under it by another writer; transient errors
+/// (a leader election, a member restarting) have their own budget, etcd's retry policy
+/// ([`etcd::backoff`]).
+pub(super) const MAX_CONFLICTS: u32 = 20;
+
+/// Write a slice of records: read, plan, guarded write; split in halves when etcd finds the txn
+/// too big (what the first half wrote stays counted when the second fails).
+pub(super) fn write_records<'a>(ctx: &'a Ctx, records: &'a [Record]) -> futures::future::BoxFuture<'a, Written> {
+    Box::pin(async move {
+        let mut kv = ctx.client.kv_client().max_decoding_message_size(MAX_DECODE_BYTES);
+        let (mut conflicts, mut lease_checks) = (0u32, 0u32);
+        let mut transient = etcd::delays();
+        let first = &records[0].key;
+        loop {
+            let current = match read_current(&mut kv, records).await {
+                Ok(c) => c,
+                Err(e) if etcd::is_request_too_big(&e) && records.len() > 1 => return split_write(ctx, records).await,
+                Err(e) if etcd::is_transient(&e) && etcd::pause(&mut transient).await => continue,
+                Err(e) => return Written::failed(first, ctx.opts.etcd.error("reading the keys failed", e)),
+            };
+            let p = match plan_batch(ctx, records, &current).await {
+                Ok(p) => p,
+                Err(e) => return Written::failed(first, e),
+            };
+            if ctx.opts.dry_run {
+                let failure = report_dry(ctx, &p.dry).err().map(|e| (first.clone(), e));
+                return Written { stats: p.stats, failure };
+            }
+            if p.puts.is_empty() {
+                return Written { stats: p.stats, failure: None };
+            }
+            match kv.txn(Txn::new().when(p.compares).and_then(p.puts)).await {
+                Ok(resp) if resp.succeeded() => {
+                    let mut stats = p.stats;
+                    stats.txns += 1;
+                    return Written { stats, failure: None };
+                }
+                // Someone changed one of these keys since the read: read again.
+                Ok(_) if conflicts < MAX_CONFLICTS => conflicts += 1,
+                Ok(_) => {
+                    let e =
+                        Error::new(Kind::Failure, "the keys kept changing under the load (another writer is active)");
+                    return Written::failed(first, e);
+                }
+                Err(e) if etcd::is_lease_not_found(&e) && lease_checks < 3 => {
+                    // A lease granted for this load expired before its keys were all written.
+                    lease_checks += 1;
+                    if let Err(e) = forget_expired_leases(ctx, records).await {
+                        return Written::failed(first, e);
+                    }
+                }
+                Err(e) if etcd::is_request_too_big(&e) && records.len() > 1 => return split_write(ctx, records).await,
+                Err(e) if etcd::is_request_too_big(&e) => {
+                    let msg = format!(
+                        "etcd refused the key as too large ({} bytes of value): {}; raise etcd's --max-request-bytes",
+                        records[0].value.len(),
+                        etcd::describe(&e)
+                    );
+                    return Written::failed(first, Error::new(Kind::Failure, msg));
+                }
+                Err(e) if etcd::is_transient(&e) && etcd::pause(&mut transient).await => {}
+                Err(e) => return Written::failed(first, ctx.opts.etcd.error("writing failed", e)),
+            }
+        }
+    })
+}
+
+pub(super) async fn split_write(ctx: &Ctx, records: &[Record]) -> Written {
+    let (a, b) = records.split_at(records.len() / 2);
+    let mut w = write_records(ctx, a).await;
+    if w.failure.is_some() {
+        return w;
+    }
+    let second = write_records(ctx, b).await;
+    w.stats.add(&second.stats);
+    w.failure = second.failure;
+    w
+}
+
+/// Mark the granted leases of these records that no longer exist as expired: their keys are
+/// then counted as expired instead of failing the restore.
+pub(super) async fn forget_expired_leases(ctx: &Ctx, records: &[Record]) -> Result<()> {
+    let mut map = ctx.leases.lock().await;
+    let mut lc = ctx.client.lease_client();
+    for r in records.iter().filter(|r| r.lease != 0) {
+        if let Some(Granted::Lease(id)) = map.get(&r.lease).copied() {
+            let ttl = lc.time_to_live(id, None).await.map_err(|e| ctx.opts.etcd.error("cannot read a lease", e))?;
+            if ttl.ttl() <= 0 {
+                map.insert(r.lease, Granted::Expired);
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn report_dry(ctx: &Ctx, lines: &[(&str, Vec<u8>)]) -> Result<()> {
+    let Some(out) = &ctx.dry_out else {
+        return Ok(());
+    };
+    let mut buf = Vec::new();
+    for (action, key) in lines {
+        buf.extend_from_slice(b"{\"action\":\"");
+        buf.extend_from_slice(action.as_bytes());
+        buf.extend_from_slice(b"\",");
+        push_bytes_field(&mut buf, "key", key);
+        buf.extend_from_slice(b"}\n");
+    }
+    out.lock().expect("dry-run output").write_all(&buf)?;
+    Ok(())
+}
