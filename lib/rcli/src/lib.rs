@@ -341,20 +341,25 @@ pub fn create_backup(
     })?;
     drop(packed_tmp);
     let (keys, bytes) = (trailer.count, trailer.bytes);
-    let mut pushed = None;
-    if let Some((s3, bucket)) = remote.s3() {
-        let uri = S3Uri { bucket, key: format!("{id}.zip") };
-        let mut push = PushOptions::new(uri.clone(), s3);
-        push.input = Some(zip.clone());
-        push.create_bucket = true;
-        push.layout = S3Layout::Reshifter;
-        // An age file renamed into place is whole, but carries no end record for s3-push to
-        // see (so that `age -d` opens it): its completeness is the rename's, checked above.
-        push.allow_incomplete = pack_keys.keys().encrypts();
-        reshifter_s3::push(push)?;
-        pushed = Some(uri.to_string());
-    }
+    let pushed = match remote.s3() {
+        Some((s3, bucket)) => Some(push_backup(s3, bucket, id, &zip, pack_keys.keys().encrypts())?),
+        None => None,
+    };
     Ok(Created { id, path: zip, keys, bytes, pushed, v2_left_out })
+}
+
+/// Push backup `id` (the archive at `zip`) to `bucket` in ReShifter's layout; its S3 URI.
+fn push_backup(s3: S3Args, bucket: String, id: u64, zip: &Path, encrypted: bool) -> Result<String> {
+    let uri = S3Uri { bucket, key: format!("{id}.zip") };
+    let mut push = PushOptions::new(uri.clone(), s3);
+    push.input = Some(zip.to_path_buf());
+    push.create_bucket = true;
+    push.layout = S3Layout::Reshifter;
+    // An age file renamed into place is whole, but carries no end record for s3-push to see
+    // (so that `age -d` opens it): its completeness is the rename's, checked before.
+    push.allow_incomplete = encrypted;
+    reshifter_s3::push(push)?;
+    Ok(uri.to_string())
 }
 
 /// `rcli backup create`: the backup id on stdout.
