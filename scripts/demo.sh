@@ -16,8 +16,10 @@ say() { printf '\033[1mdemo:\033[0m %s\n' "$*"; }
 # Everything the build and the demo need (apt-get), checked file by file before the build.
 scripts/deps.sh install demo
 
-say "building (cargo build --release --locked)"
-cargo build --release --locked --quiet -p reshifter
+say "building (cargo build --release --locked --workspace --bins)"
+# The workspace's binaries, with the workspace's features: scripts/test.sh then reuses every
+# dependency built here instead of building it again with other features.
+cargo build --release --locked --quiet --workspace --bins
 mkdir -p target/release/bin
 target/release/reshifter --install-links target/release/bin
 export PATH="$PWD/target/release/bin:$PATH"

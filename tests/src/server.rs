@@ -156,8 +156,6 @@ impl Driver {
 
     /// A headless chromium session; `args` are more chromium flags.
     pub async fn session(&self, profile: &Path, args: &[String]) -> fantoccini::Client {
-        // The tests link rustls with two crypto providers: say which.
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let mut flags: Vec<String> = [
             "--headless",
             "--no-sandbox",
@@ -177,8 +175,7 @@ impl Driver {
         flags.extend(args.iter().cloned());
         let mut caps = serde_json::Map::new();
         caps.insert("goog:chromeOptions".into(), serde_json::json!({"binary": "/usr/bin/chromium", "args": flags}));
-        fantoccini::ClientBuilder::rustls()
-            .expect("rustls")
+        fantoccini::ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
             .capabilities(caps)
             .connect(&format!("http://127.0.0.1:{}", self.port))
             .await
