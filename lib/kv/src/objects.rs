@@ -125,7 +125,7 @@ pub enum EncodeError {
     #[error("{0}")]
     Codec(#[from] CodecError),
     #[error(
-        "its value has {0} fields newer than the codec's schema (k8s-pb 0.9.0): writing the edited object would lose them"
+        "its value has {0} fields newer than the codec's schema (Kubernetes 1.33 to 1.36): writing the edited object would lose them"
     )]
     Newer(u64),
     #[error("{0}")]

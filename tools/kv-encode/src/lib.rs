@@ -18,7 +18,7 @@ CBOR; encrypted again with the key it was encrypted with, given --encryption-con
 field is removed. An object that was not changed keeps its value byte for byte; with no change
 at all the output is the stream as it was before kv-decode. metadata.resourceVersion is dropped,
 as the API server does not store it. An edit that cannot be written is an error naming the key
-and the field: a field the Kubernetes schema (k8s-pb 0.9.0) does not have, a value of the wrong
+and the field: a field the Kubernetes schema (1.33 to 1.36) does not have, a value of the wrong
 type, or an object whose stored value has fields newer than that schema.";
 
 /// Write the objects of a kv-decode stream, edited or not, back into their values.

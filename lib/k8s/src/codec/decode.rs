@@ -3,7 +3,7 @@
 use serde_json::{Map, Number, Value};
 
 use super::time::{format_duration, format_time};
-use super::{CodecError, Kind, MAX_DEPTH, Message, Special, message_for, schema, special};
+use super::{CodecError, Kind, MAX_DEPTH, Message, Special, message_for, special};
 use crate::pb::{FieldIter, K8S_MAGIC, Value as Wire, k8s_unwrap, read_varint};
 
 type Result<T> = std::result::Result<T, CodecError>;
@@ -11,7 +11,7 @@ type Result<T> = std::result::Result<T, CodecError>;
 /// What decoding met besides the fields it turned into JSON.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Decoded {
-    /// Fields the schema does not know (a Kubernetes newer than k8s-pb's): skipped, so the JSON
+    /// Fields the schema does not know (a Kubernetes newer than its definitions): skipped, so the JSON
     /// lacks them and encoding it again would lose them.
     pub unknown_fields: u64,
     /// What the object decoded so far costs (see [`super::MAX_DECODED`]).
@@ -50,18 +50,17 @@ fn decode_object_at(value: &[u8], depth: usize, cx: &mut Decoded) -> Result<Valu
     Ok(v)
 }
 
-/// The protobuf bytes of message `m` (an index in the schema) as JSON.
-pub fn decode_message(m: u16, bytes: &[u8]) -> Result<(Value, Decoded)> {
+/// The protobuf bytes of message `m` as JSON.
+pub fn decode_message(m: &'static Message, bytes: &[u8]) -> Result<(Value, Decoded)> {
     let mut cx = Decoded::default();
     let v = message(m, bytes, 0, &mut cx)?;
     Ok((v, cx))
 }
 
-fn message(m: u16, b: &[u8], depth: usize, cx: &mut Decoded) -> Result<Value> {
+fn message(msg: &'static Message, b: &[u8], depth: usize, cx: &mut Decoded) -> Result<Value> {
     if depth > MAX_DEPTH {
         return Err(CodecError::TooDeep);
     }
-    let msg = schema::MESSAGES.get(usize::from(m)).ok_or(CodecError::Wire("the schema"))?;
     let shaped = special(msg);
     if shaped == Some(Special::RawJson) {
         // Its one field is JSON (or an object): read from the wire, not through base64.
@@ -215,7 +214,7 @@ fn shape(
             }
         }
         Special::Items => f.remove("items").unwrap_or_else(|| Value::Array(Vec::new())),
-        Special::OrArray => match f.remove("jSonSchemas") {
+        Special::OrArray => match f.remove("jSONSchemas") {
             Some(a @ Value::Array(_)) => a,
             _ => f.remove("schema").unwrap_or(Value::Null),
         },

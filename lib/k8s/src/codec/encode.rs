@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use super::time::{parse_duration, parse_time};
-use super::{CodecError, Kind, MAX_DEPTH, Special, message_for, schema, special};
+use super::{CodecError, Kind, MAX_DEPTH, Message, Special, message_for, special};
 use crate::pb::{Msg, k8s_envelope};
 
 type Result<T> = std::result::Result<T, CodecError>;
@@ -25,27 +25,32 @@ pub fn encode_object(v: &Value) -> Result<Vec<u8>> {
     Ok(k8s_envelope(api, kind, &out.into_bytes()))
 }
 
-/// JSON as the protobuf bytes of message `m` (an index in the schema).
-pub fn encode_message(m: u16, v: &Value) -> Result<Vec<u8>> {
+/// JSON as the protobuf bytes of message `m`.
+pub fn encode_message(m: &'static Message, v: &Value) -> Result<Vec<u8>> {
     let mut out = Msg::new();
     message(m, v, &mut out, 0)?;
     Ok(out.into_bytes())
 }
 
-fn message(m: u16, v: &Value, out: &mut Msg, depth: usize) -> Result<()> {
+fn message(m: &'static Message, v: &Value, out: &mut Msg, depth: usize) -> Result<()> {
     if depth > MAX_DEPTH {
         return Err(CodecError::TooDeep);
     }
-    let msg = schema::MESSAGES.get(usize::from(m)).ok_or(CodecError::Wire("the schema"))?;
-    if let Some(s) = special(msg) {
+    if let Some(s) = special(m) {
         return shaped(s, m, v, out, depth);
     }
     let o = v.as_object().ok_or_else(|| json_err("expected an object"))?;
     fields(m, o, out, depth, false)
 }
 
-fn fields(m: u16, o: &serde_json::Map<String, Value>, out: &mut Msg, depth: usize, top: bool) -> Result<()> {
-    let msg = &schema::MESSAGES[usize::from(m)];
+fn fields(
+    m: &'static Message,
+    o: &serde_json::Map<String, Value>,
+    out: &mut Msg,
+    depth: usize,
+    top: bool,
+) -> Result<()> {
+    let msg = m;
     for k in o.keys() {
         let known = has_field(m, k) || (top && (k == "apiVersion" || k == "kind"));
         if !known {
@@ -98,8 +103,8 @@ fn fields(m: u16, o: &serde_json::Map<String, Value>, out: &mut Msg, depth: usiz
 }
 
 /// Whether JSON field `k` belongs to message `m` (directly or through an embedded message).
-fn has_field(m: u16, k: &str) -> bool {
-    schema::MESSAGES[usize::from(m)].fields.iter().any(|f| match f.kind {
+fn has_field(m: &Message, k: &str) -> bool {
+    m.fields.iter().any(|f| match f.kind {
         Kind::Inline(i) => has_field(i, k),
         _ => f.json == k,
     })
@@ -134,9 +139,9 @@ fn one(k: Kind, tag: u32, v: &Value, out: &mut Msg, depth: usize) -> Result<()> 
 }
 
 /// Messages with a JSON form of their own, back to their fields.
-fn shaped(s: Special, m: u16, v: &Value, out: &mut Msg, depth: usize) -> Result<()> {
-    let name = schema::MESSAGES[usize::from(m)].name;
-    let field = |json: &str| schema::MESSAGES[usize::from(m)].fields.iter().find(|f| f.json == json);
+fn shaped(s: Special, m: &'static Message, v: &Value, out: &mut Msg, depth: usize) -> Result<()> {
+    let name = m.name;
+    let field = |json: &str| m.fields.iter().find(|f| f.json == json);
     let sub = |json: &str| match field(json).map(|f| f.kind) {
         Some(Kind::Msg(i)) => Ok(i),
         _ => Err(CodecError::Wire(name)),
@@ -177,7 +182,7 @@ fn shaped(s: Special, m: u16, v: &Value, out: &mut Msg, depth: usize) -> Result<
             }
         }
         (Special::OrArray, Value::Array(items)) => {
-            let i = sub("jSonSchemas")?;
+            let i = sub("jSONSchemas")?;
             for x in items {
                 let mut e = Msg::new();
                 message(i, x, &mut e, depth + 1)?;
