@@ -62,6 +62,12 @@ impl Msg {
         self.int(field, i64::from(v))
     }
 
+    /// Bytes that are whole fields already (kept from another message).
+    pub fn raw(&mut self, fields: &[u8]) -> &mut Self {
+        self.buf.extend_from_slice(fields);
+        self
+    }
+
     pub fn msg(&mut self, field: u32, m: &Msg) -> &mut Self {
         self.bytes(field, &m.buf)
     }

@@ -30,8 +30,8 @@ pub struct DecodeOptions {
     #[arg(long, value_name = "FILE")]
     pub encryption_config: Option<PathBuf>,
 
-    /// Fail (exit 3) on the first value that looks like an object and cannot be decoded, or
-    /// is encrypted with no --encryption-config that opens it
+    /// Fail (exit 3) on the first value that looks like an object and cannot be decoded, is
+    /// encrypted with no --encryption-config that opens it, or holds fields newer than the schema
     #[arg(long)]
     pub strict: bool,
 
@@ -45,6 +45,9 @@ const NAMED: u64 = 5;
 
 struct Done {
     outcome: Result<Option<Encoding>, Option<String>>,
+    /// Fields the schema does not know, and of those the ones the object cannot keep in its
+    /// `$unknownFields` (inside a Time, Quantity or embedded struct).
+    unknown: (u64, u64),
     size: u64,
     line: Vec<u8>,
     meta: RecordMeta,
@@ -76,10 +79,16 @@ pub fn run(o: DecodeOptions) -> Result<()> {
     let strict = o.strict;
     let map =
         |r: Record, m: &RecordMeta, raw: &[u8]| -> Result<Done> { decode_one(r, m, raw, at_rest.as_ref(), strict) };
-    let (mut counts, mut failed, mut encrypted) = ([0u64; 3], 0u64, 0u64);
+    let (mut counts, mut failed, mut encrypted, mut newer) = ([0u64; 3], 0u64, 0u64, 0u64);
     let quiet = o.quiet;
     let sink = |d: Done| -> Result<()> {
         run.record(d.size, |t| format!("{} keys read", t.keys));
+        if d.unknown.0 > 0 {
+            newer += 1;
+            if newer <= NAMED && !quiet {
+                eprintln!("kv-decode: key {}: {}", show_key(&d.meta.key), newer_fields(d.unknown));
+            }
+        }
         match &d.outcome {
             Ok(Some(e)) => counts[*e as usize] += 1,
             Ok(None) => {}
@@ -96,8 +105,9 @@ pub fn run(o: DecodeOptions) -> Result<()> {
     reader.run(reshifter_format::par::workers(), map, sink)?;
     let [pb, json, cbor] = counts;
     run.end(w, |t, read| {
+        let newer = if newer > 0 { format!(" ({newer} with fields newer than the schema)") } else { String::new() };
         format!(
-            "{} keys: {} objects decoded ({pb} protobuf, {json} JSON, {cbor} CBOR), {failed} not decodable, \
+            "{} keys: {} objects decoded{newer} ({pb} protobuf, {json} JSON, {cbor} CBOR), {failed} not decodable, \
              {encrypted} encrypted (no --encryption-config opens them), {} other ({} read in {})",
             t.count,
             pb + json + cbor,
@@ -111,18 +121,45 @@ pub fn run(o: DecodeOptions) -> Result<()> {
 
 fn decode_one(r: Record, m: &RecordMeta, raw: &[u8], at_rest: Option<&AtRest>, strict: bool) -> Result<Done> {
     let size = (r.key.len() + r.value.len()) as u64;
-    let done = |outcome, line: Vec<u8>| Ok(Done { outcome, size, line, meta: m.clone() });
+    let done = |outcome, line: Vec<u8>, unknown: (u64, u64)| Ok(Done { outcome, unknown, size, line, meta: m.clone() });
     match objects::open(&r.key, &r.value, r.mod_revision, at_rest) {
-        Outcome::Object(o) => done(Ok(Some(o.encoding)), with_object(raw, &o.object)),
-        Outcome::NotObject => done(Ok(None), raw.to_vec()),
+        Outcome::Object(o) if strict && o.unknown_fields > 0 => Err(Error::new(
+            Kind::BadInput,
+            format!("key {}: {} fields newer than the schema (--strict)", show_key(&r.key), o.unknown_fields),
+        )),
+        Outcome::Object(o) => {
+            done(Ok(Some(o.encoding)), with_object(raw, &o.object), (o.unknown_fields, o.unkept_fields))
+        }
+        Outcome::NotObject => done(Ok(None), raw.to_vec(), (0, 0)),
         Outcome::Encrypted if strict => Err(Error::new(
             Kind::BadInput,
             format!("key {}: encrypted at rest and no --encryption-config opens it (--strict)", show_key(&r.key)),
         )),
-        Outcome::Encrypted => done(Err(None), raw.to_vec()),
+        Outcome::Encrypted => done(Err(None), raw.to_vec(), (0, 0)),
         Outcome::Failed(why) if strict => {
             Err(Error::new(Kind::BadInput, format!("key {}: not decoded: {why} (--strict)", show_key(&r.key))))
         }
-        Outcome::Failed(why) => done(Err(Some(why)), raw.to_vec()),
+        Outcome::Failed(why) => done(Err(Some(why)), raw.to_vec(), (0, 0)),
     }
+}
+
+/// What kv-decode says of an object with fields newer than the schema.
+fn newer_fields((unknown, unkept): (u64, u64)) -> String {
+    let kept = unknown - unkept;
+    let mut s = format!("{unknown} field{} newer than the schema", plural(unknown));
+    if kept > 0 {
+        s += &format!(", {kept} kept in $unknownFields");
+    }
+    if unkept > 0 {
+        s += &format!(
+            ", {unkept} inside a Time, Quantity or embedded struct where the object cannot keep {} \
+             (left as they are unless the object is edited; kv-encode refuses an edit)",
+            if unkept == 1 { "it" } else { "them" }
+        );
+    }
+    s
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 { "" } else { "s" }
 }

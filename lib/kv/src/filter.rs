@@ -328,15 +328,16 @@ impl Matcher {
         (out, whole)
     }
 
-    /// Whether the label and field selectors keep this record (true when there are none);
-    /// `Err` says why they cannot judge it.
-    fn selected(&self, r: &Record, at_rest: Option<&k8s::atrest::AtRest>) -> std::result::Result<bool, String> {
+    /// Whether the label and field selectors keep this record (true when there are none), and
+    /// whether the object they judged holds fields newer than the schema (judged on the fields
+    /// known); `Err` says why they cannot judge it.
+    fn selected(&self, r: &Record, at_rest: Option<&k8s::atrest::AtRest>) -> std::result::Result<(bool, bool), String> {
         if self.selector.is_empty() {
-            return Ok(true);
+            return Ok((true, false));
         }
         let why = match objects::open(&r.key, &r.value, r.mod_revision, at_rest) {
-            Outcome::Object(obj) => return Ok(self.selector.matches(&obj.object)),
-            Outcome::NotObject => return Ok(false),
+            Outcome::Object(obj) => return Ok((self.selector.matches(&obj.object), obj.unknown_fields > 0)),
+            Outcome::NotObject => return Ok((false, false)),
             Outcome::Encrypted => "encrypted at rest: give --encryption-config to select it".to_string(),
             Outcome::Failed(why) => format!("not decoded: {why}"),
         };
@@ -359,6 +360,8 @@ struct Kept {
     line: Option<Out>,
     /// Why a selector could not be applied (the record is left out).
     undecided: Option<String>,
+    /// The selector judged an object holding fields newer than the schema.
+    newer: bool,
 }
 
 /// A line to write, with its record's metadata.
@@ -441,13 +444,13 @@ fn filter(o: FilterOptions, reader: ParReader, out: Output) -> Result<()> {
     let map = |mut r: Record, v: &RecordMeta, raw: &[u8]| -> Result<Kept> {
         let size = (r.key.len() + r.value.len()) as u64;
         if !m.keep(&r.key) {
-            return Ok(Kept { size, line: None, undecided: None });
+            return Ok(Kept { size, line: None, undecided: None, newer: false });
         }
-        match m.selected(&r, at_rest.as_ref()) {
-            Ok(true) => {}
-            Ok(false) => return Ok(Kept { size, line: None, undecided: None }),
-            Err(why) => return Ok(Kept { size, line: None, undecided: Some(why) }),
-        }
+        let newer = match m.selected(&r, at_rest.as_ref()) {
+            Ok((true, newer)) => newer,
+            Ok((false, newer)) => return Ok(Kept { size, line: None, undecided: None, newer }),
+            Err(why) => return Ok(Kept { size, line: None, undecided: Some(why), newer: false }),
+        };
         let mut rebound = false;
         let line = match m.rewrite(&r.key) {
             None => raw.to_vec(),
@@ -464,12 +467,13 @@ fn filter(o: FilterOptions, reader: ParReader, out: Output) -> Result<()> {
             }
         };
         let meta = if rebound { r.meta() } else { v.rekeyed(r.key) };
-        Ok(Kept { size, line: Some(Out { line, meta }), undecided: None })
+        Ok(Kept { size, line: Some(Out { line, meta }), undecided: None, newer })
     };
-    let mut undecided = 0u64;
+    let (mut undecided, mut newer) = (0u64, 0u64);
     let quiet = o.quiet;
     let sink = |k: Kept| -> Result<()> {
         run.record(k.size, |t| format!("{} keys read", t.keys));
+        newer += u64::from(k.newer);
         if let Some(why) = k.undecided {
             undecided += 1;
             if undecided <= 5 && !quiet {
@@ -491,11 +495,16 @@ fn filter(o: FilterOptions, reader: ParReader, out: Output) -> Result<()> {
             write_kept(&mut w, &unpack_kept(key, &p))?;
         }
     }
-    let undecided_note = if undecided > 0 {
+    let mut undecided_note = if undecided > 0 {
         format!(", {undecided} left out because the selector could not be applied")
     } else {
         String::new()
     };
+    if newer > 0 {
+        undecided_note.push_str(&format!(
+            ", {newer} judged by selectors on the fields the schema knows (their values hold newer ones too)"
+        ));
+    }
     run.end(w, |kept, read| {
         format!(
             "{} of {} keys kept{undecided_note} ({} read) in {}",

@@ -25,8 +25,12 @@ pub enum Encoding {
 pub struct Opened {
     pub encoding: Encoding,
     pub object: Value,
-    /// Fields the codec's schema does not know (a newer Kubernetes): the object lacks them.
+    /// Fields the codec's schema does not know (a newer Kubernetes): kept in the object under
+    /// `$unknownFields`, written back from there.
     pub unknown_fields: u64,
+    /// Of those, the ones the object cannot hold (inside Time, Quantity ... or an embedded
+    /// struct): an edited object would lose them.
+    pub unkept_fields: u64,
     /// The at-rest envelope (provider, key name) the value was encrypted in.
     pub sealed: Option<(String, String)>,
     /// JSON values as the API server writes them end in a newline.
@@ -76,27 +80,28 @@ pub fn open(key: &[u8], value: &[u8], mod_revision: i64, at_rest: Option<&AtRest
 
 /// Decode plaintext bytes; `Ok(None)` when they are not an object.
 fn decode(b: &[u8], object_key: bool) -> Result<Option<Opened>, String> {
-    let opened = |encoding, object, unknown_fields| Opened {
+    let opened = |encoding, object, report: (u64, u64)| Opened {
         encoding,
         object,
-        unknown_fields,
+        unknown_fields: report.0,
+        unkept_fields: report.1,
         sealed: None,
         newline: b.ends_with(b"\n"),
     };
     if b.starts_with(K8S_MAGIC) {
         let (object, report) = codec::decode_object(b).map_err(|e| e.to_string())?;
-        return Ok(Some(opened(Encoding::Protobuf, object, report.unknown_fields)));
+        return Ok(Some(opened(Encoding::Protobuf, object, (report.unknown_fields, report.unkept_fields))));
     }
     if b.starts_with(CBOR_MAGIC) {
         let object: Value = ciborium::de::from_reader_with_recursion_limit(&b[CBOR_MAGIC.len()..], MAX_DEPTH)
             .map_err(|e| format!("bad CBOR: {e}"))?;
-        return Ok(is_object(&object).then(|| opened(Encoding::Cbor, object, 0)));
+        return Ok(is_object(&object).then(|| opened(Encoding::Cbor, object, (0, 0))));
     }
     if b.trim_ascii_start().starts_with(b"{") {
         // JSON that does not parse, or is not an object with apiVersion and kind, is some
         // other program's value.
         return match json::parse::<Value>(b) {
-            Ok(object) => Ok(is_object(&object).then(|| opened(Encoding::Json, object, 0))),
+            Ok(object) => Ok(is_object(&object).then(|| opened(Encoding::Json, object, (0, 0)))),
             Err(e @ (JsonError::TooDeep(_) | JsonError::TooLarge)) => Err(e.to_string()),
             Err(e) if object_key => Err(format!("{e} (truncated or damaged)")),
             Err(_) => Ok(None),
@@ -125,7 +130,9 @@ pub enum EncodeError {
     #[error("{0}")]
     Codec(#[from] CodecError),
     #[error(
-        "its value has {0} fields newer than the codec's schema (Kubernetes 1.33 to 1.36): writing the edited object would lose them"
+        "its value has {0} field{s} newer than the codec's schema (Kubernetes 1.33 to 1.36) where the decoded object cannot keep {them} (inside a Time, Quantity or embedded struct): writing the edited object would lose {them}",
+        s = if *.0 == 1 { "" } else { "s" },
+        them = if *.0 == 1 { "it" } else { "them" }
     )]
     Newer(u64),
     #[error("{0}")]
@@ -135,8 +142,8 @@ pub enum EncodeError {
 /// The value for `object` (edited) in the encoding and at-rest envelope `was` came in.
 /// `metadata.resourceVersion` is removed: the API server does not store it.
 pub fn encode(key: &[u8], was: &Opened, object: &Value, at_rest: Option<&AtRest>) -> Result<Vec<u8>, EncodeError> {
-    if was.unknown_fields > 0 {
-        return Err(EncodeError::Newer(was.unknown_fields));
+    if was.unkept_fields > 0 {
+        return Err(EncodeError::Newer(was.unkept_fields));
     }
     let mut object = object.clone();
     if let Some(Value::Object(m)) = object.get_mut("metadata") {

@@ -185,8 +185,8 @@ fn edits_go_back_into_each_encoding_and_bad_edits_are_refused() {
         assert_eq!((o.code, o.stderr.as_str()), (3, err), "{jq}");
         assert!(!std::path::Path::new("out.ndjson").exists());
     }
-    // An object whose value has fields newer than the schema is not written back (they would be
-    // lost); left unchanged, it passes byte for byte.
+    // Fields newer than the schema are kept in the decoded object (`$unknownFields`) and go
+    // back with the edit; left unchanged, the value passes byte for byte.
     // (A Pod with two fields no release defines: numbers 9001 and 9002 of the Pod message.)
     let (pod, _) = fixture("core.v1.Pod");
     let (api, kind, raw) = reshifter_k8s::pb::k8s_unwrap(&pod).unwrap();
@@ -194,14 +194,50 @@ fn edits_go_back_into_each_encoding_and_bad_edits_are_refused() {
     raw.extend_from_slice(&[0xc8, 0xb2, 0x04, 0x01, 0xd0, 0xb2, 0x04, 0x02]);
     let newer = reshifter_k8s::pb::k8s_envelope(api, kind, &raw);
     let input = stream(&[("/registry/pods/default/p", newer)]);
-    let o = sh_input("kv-decode -q | jq -c '.object.metadata.labels.edited = \"yes\"' | kv-encode", &input);
+    let o = sh_input("kv-decode", &input);
+    assert_eq!(
+        o.stderr.lines().next(),
+        Some("kv-decode: key \"/registry/pods/default/p\": 2 fields newer than the schema, 2 kept in $unknownFields")
+    );
+    let o = sh_input(
+        "kv-decode -q | jq -c '.object.metadata.labels.edited = \"yes\"' | kv-encode -q | kv-decode -q | jq -c 'select(.key) | [.object.metadata.labels.edited, .object[\"$unknownFields\"]]'",
+        &input,
+    );
+    o.ok();
+    assert_eq!(
+        o.stdout,
+        b"[\"yes\",[{\"number\":9001,\"raw\":\"yLIEAQ==\"},{\"number\":9002,\"raw\":\"0LIEAg==\"}]]\n"
+    );
+    // Selectors judge it on the fields they know, and say so.
+    let o = sh_input("kv-filter -l 'x!=y' > /dev/null", &input);
+    o.ok();
+    assert!(
+        o.stderr.contains(
+            "1 of 1 keys kept, 1 judged by selectors on the fields the schema knows (their values hold newer ones too)"
+        ),
+        "{}",
+        o.stderr
+    );
+    // One inside a Time cannot be kept in the JSON (a string): that object is not written back.
+    let mut time = reshifter_k8s::pb::Msg::new();
+    time.int(1, 1_009_846_861).int(40, 1);
+    let mut meta = reshifter_k8s::pb::Msg::new();
+    meta.str(1, "q").str(3, "default").msg(8, &time);
+    let mut q = reshifter_k8s::pb::Msg::new();
+    q.msg(1, &meta);
+    let in_time =
+        stream(&[("/registry/pods/default/q", reshifter_k8s::pb::k8s_envelope("v1", "Pod", &q.into_bytes()))]);
+    let o = sh_input("kv-decode -q | jq -c '.object.metadata.labels.edited = \"yes\"' | kv-encode", &in_time);
     assert_eq!(
         (o.code, o.stderr.as_str()),
         (
             3,
-            "kv-encode: key \"/registry/pods/default/p\": cannot write the edited object: its value has 2 fields newer than the codec's schema (Kubernetes 1.33 to 1.36): writing the edited object would lose them\n"
+            "kv-encode: key \"/registry/pods/default/q\": cannot write the edited object: its value has 1 field newer than the codec's schema (Kubernetes 1.33 to 1.36) where the decoded object cannot keep it (inside a Time, Quantity or embedded struct): writing the edited object would lose it\n"
         )
     );
+    let o = sh_input("kv-decode -q | kv-encode -q", &in_time);
+    o.ok();
+    assert_eq!(o.stdout, in_time);
     let o = sh_input("kv-decode -q | kv-encode -q", &input);
     o.ok();
     assert_eq!(o.stdout, input);

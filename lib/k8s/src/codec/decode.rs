@@ -11,9 +11,12 @@ type Result<T> = std::result::Result<T, CodecError>;
 /// What decoding met besides the fields it turned into JSON.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Decoded {
-    /// Fields the schema does not know (a Kubernetes newer than its definitions): skipped, so the JSON
-    /// lacks them and encoding it again would lose them.
+    /// Fields the schema does not know (a Kubernetes newer than its definitions): kept in the
+    /// JSON under [`super::UNKNOWN_FIELDS`] as they were on the wire, and written back from there.
     pub unknown_fields: u64,
+    /// Of those, the ones the JSON cannot hold (inside a message that has a JSON form of its own,
+    /// Time, Quantity ...; or inside an embedded struct): encoding the JSON again would lose them.
+    pub unkept_fields: u64,
     /// What the object decoded so far costs (see [`super::MAX_DECODED`]).
     pub cost: usize,
 }
@@ -67,12 +70,22 @@ fn message(msg: &'static Message, b: &[u8], depth: usize, cx: &mut Decoded) -> R
         return shape(Special::RawJson, msg, Map::new(), b, depth, cx);
     }
     let mut out = Map::new();
-    for item in FieldIter(b) {
+    let mut unknown: Vec<Value> = Vec::new();
+    let mut rest = b;
+    loop {
+        let mut it = FieldIter(rest);
+        let Some(item) = it.next() else { break };
+        let raw = &rest[..rest.len() - it.0.len()];
+        rest = it.0;
         let (tag, w) = item.ok_or(CodecError::Wire(msg.name))?;
-        cx.charge(0)?;
-        // Fields the schema does not know (newer Kubernetes) are skipped, as Go's decoder does.
+        cx.charge(raw.len())?;
+        // A field the schema does not know (a newer Kubernetes): kept as it was on the wire.
         let Some(f) = msg.fields.iter().find(|f| f.tag == tag) else {
             cx.unknown_fields += 1;
+            let mut field = Map::new();
+            field.insert("number".into(), Value::from(tag));
+            field.insert("raw".into(), Value::String(base64_simd::STANDARD.encode_to_string(raw)));
+            unknown.push(Value::Object(field));
             continue;
         };
         let at = |e: CodecError| e.within(f.json);
@@ -104,7 +117,12 @@ fn message(msg: &'static Message, b: &[u8], depth: usize, cx: &mut Decoded) -> R
                 _ => items.push(scalar(f.kind, w, depth, msg.name, cx).map_err(at)?),
             }
         } else if let (Kind::Inline(i), Wire::Bytes(sub)) = (f.kind, w) {
-            if let Value::Object(o) = message(i, sub, depth + 1, cx)? {
+            if let Value::Object(mut o) = message(i, sub, depth + 1, cx)? {
+                // The embedded struct's fields join the parent's; its unknown ones cannot say
+                // whose they are there.
+                if let Some(Value::Array(lost)) = o.remove(super::UNKNOWN_FIELDS) {
+                    cx.unkept_fields += lost.len() as u64;
+                }
                 out.extend(o);
             }
         } else {
@@ -112,8 +130,16 @@ fn message(msg: &'static Message, b: &[u8], depth: usize, cx: &mut Decoded) -> R
         }
     }
     match shaped {
-        Some(s) => shape(s, msg, out, b, depth, cx),
-        None => Ok(Value::Object(out)),
+        Some(s) => {
+            cx.unkept_fields += unknown.len() as u64;
+            shape(s, msg, out, b, depth, cx)
+        }
+        None => {
+            if !unknown.is_empty() {
+                out.insert(super::UNKNOWN_FIELDS.into(), Value::Array(unknown));
+            }
+            Ok(Value::Object(out))
+        }
     }
 }
 

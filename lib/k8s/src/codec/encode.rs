@@ -52,7 +52,7 @@ fn fields(
 ) -> Result<()> {
     let msg = m;
     for k in o.keys() {
-        let known = has_field(m, k) || (top && (k == "apiVersion" || k == "kind"));
+        let known = has_field(m, k) || k == super::UNKNOWN_FIELDS || (top && (k == "apiVersion" || k == "kind"));
         if !known {
             return Err(json_err(&format!("{k} is not a field of {}", msg.name)));
         }
@@ -98,6 +98,29 @@ fn fields(
             }
             _ => one(f.kind, f.tag, v, out, depth).map_err(at)?,
         }
+    }
+    if let Some(unknown) = o.get(super::UNKNOWN_FIELDS) {
+        unknown_fields(unknown, out).map_err(|e| e.within(super::UNKNOWN_FIELDS))?;
+    }
+    Ok(())
+}
+
+/// The fields a newer Kubernetes wrote, back as they were on the wire (after the known ones:
+/// protobuf readers take fields in any order).
+fn unknown_fields(v: &Value, out: &mut Msg) -> Result<()> {
+    let entries = v.as_array().ok_or_else(|| json_err("expected an array of {\"number\", \"raw\"}"))?;
+    for e in entries {
+        let number = e.get("number").and_then(Value::as_u64);
+        let raw = e.get("raw").and_then(Value::as_str).and_then(|r| base64_simd::STANDARD.decode_to_vec(r).ok());
+        let (Some(number), Some(raw)) = (number, raw) else {
+            return Err(json_err("each entry is {\"number\": N, \"raw\": \"<base64>\"}"));
+        };
+        // The raw bytes must be one whole field of that number, nothing more.
+        let mut it = crate::pb::FieldIter(&raw);
+        match (it.next(), it.next()) {
+            (Some(Some((tag, _))), None) if u64::from(tag) == number => out.raw(&raw),
+            _ => return Err(json_err(&format!("the entry of field {number} is not one whole field of that number"))),
+        };
     }
     Ok(())
 }

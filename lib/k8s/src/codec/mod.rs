@@ -22,6 +22,11 @@ use serde_json::Value;
 pub use decode::{Decoded, decode_message, decode_object};
 pub use encode::{encode_message, encode_object};
 
+/// The key under which a decoded object keeps the fields the schema does not know, in each
+/// message where they were: `[{"number": N, "raw": "<base64 of the field as on the wire, key
+/// included>"}]`. Encoding writes them back as they were (docs/FORMAT.md, "Decoded objects").
+pub const UNKNOWN_FIELDS: &str = "$unknownFields";
+
 /// A field's type.
 #[derive(Clone, Copy)]
 pub enum Kind {

@@ -155,16 +155,78 @@ fn embedded_go_structs_are_inlined() {
 }
 
 #[test]
-fn unknown_fields_are_counted_and_unknown_json_fields_refused() {
+fn unknown_fields_are_kept_where_they_were_and_written_back() {
+    // A Secret with a field number 99 no release defines, and one inside its metadata.
+    let mut m = meta("a");
+    m.int(77, 5);
     let mut s = Msg::new();
-    s.msg(1, &meta("a")).str(99, "from a newer Kubernetes");
-    let (v, report) = decode_object(&k8s_envelope("v1", "Secret", &s.into_bytes())).unwrap();
-    assert_eq!((v["metadata"]["name"].as_str(), report.unknown_fields), (Some("a"), 1));
+    s.msg(1, &m).str(99, "from a newer Kubernetes");
+    let wire = k8s_envelope("v1", "Secret", &s.into_bytes());
+    let (v, report) = decode_object(&wire).unwrap();
+    assert_eq!((report.unknown_fields, report.unkept_fields), (2, 0));
+    assert_eq!(
+        v,
+        json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "a", "$unknownFields": [{"number": 77, "raw": "6AQF"}]},
+            "$unknownFields": [{"number": 99, "raw": "mgYXZnJvbSBhIG5ld2VyIEt1YmVybmV0ZXM="}]})
+    );
+    // Written back byte for byte, and after an edit still there.
+    assert_eq!(encode_object(&v).unwrap(), wire);
+    let mut edited = v.clone();
+    edited["metadata"]["labels"] = json!({"e": "1"});
+    let (again, report) = decode_object(&encode_object(&edited).unwrap()).unwrap();
+    assert_eq!((again, report.unknown_fields), (edited, 2));
+}
+
+#[test]
+fn unknown_fields_the_json_cannot_hold_are_counted_as_unkept() {
+    // Inside a Time (its JSON is a string) and inside an embedded struct (its fields join the
+    // parent's JSON object).
+    let mut t = Msg::new();
+    t.int(1, 1_009_846_861).int(40, 1);
+    let mut probe_handler = Msg::new();
+    probe_handler.int(60, 1);
+    let mut probe = Msg::new();
+    probe.msg(1, &probe_handler);
+    let mut c = Msg::new();
+    c.str(1, "c").msg(10, &probe);
+    let mut spec = Msg::new();
+    spec.msg(2, &c);
+    let mut pod = Msg::new();
+    pod.msg(1, meta("p").msg(8, &t)).msg(2, &spec);
+    let (v, report) = decode_object(&k8s_envelope("v1", "Pod", &pod.into_bytes())).unwrap();
+    assert_eq!((report.unknown_fields, report.unkept_fields), (2, 2));
+    assert_eq!(v["metadata"]["creationTimestamp"], json!("2002-01-01T01:01:01Z"));
+    assert!(!v.to_string().contains("$unknownFields"), "{v}");
+}
+
+#[test]
+fn unknown_json_fields_and_damaged_kept_fields_are_refused() {
     let err = encode_object(&json!({"apiVersion": "v1", "kind": "Secret", "spec": {}})).unwrap_err();
     assert_eq!(err.to_string(), "spec is not a field of k8s.io.api.core.v1.Secret");
     let err = encode_object(&json!({"apiVersion": "example.com/v1", "kind": "Widget"})).unwrap_err();
     assert_eq!(err, CodecError::UnknownKind("Widget of example.com/v1".into()));
     assert_eq!(decode_object(b"{\"kind\":\"Pod\"}").unwrap_err(), CodecError::NotProtobuf);
+    for (kept, why) in [
+        (json!("x"), "$unknownFields: expected an array of {\"number\", \"raw\"}"),
+        (json!([{"number": 99}]), "$unknownFields: each entry is {\"number\": N, \"raw\": \"<base64>\"}"),
+        // Field 98's bytes under number 99; two fields in one entry; a field cut short.
+        (
+            json!([{"number": 99, "raw": "kAYB"}]),
+            "$unknownFields: the entry of field 99 is not one whole field of that number",
+        ),
+        (
+            json!([{"number": 99, "raw": "mAYBmAYB"}]),
+            "$unknownFields: the entry of field 99 is not one whole field of that number",
+        ),
+        (
+            json!([{"number": 99, "raw": "mgYF"}]),
+            "$unknownFields: the entry of field 99 is not one whole field of that number",
+        ),
+    ] {
+        let err = encode_object(&json!({"apiVersion": "v1", "kind": "Secret", "$unknownFields": kept})).unwrap_err();
+        assert_eq!(err.to_string(), why);
+    }
 }
 
 #[test]
