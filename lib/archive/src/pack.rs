@@ -44,6 +44,11 @@ pub enum Layout {
 /// layout, no encryption, a summary).
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct PackOptions {
+    /// Where progress, warnings and the summary go (stderr, under the tool's name, unless the
+    /// caller names itself or takes the lines).
+    #[arg(skip)]
+    pub report: reshifter_format::report::Reporter,
+
     /// Stream to read (default: stdin)
     #[arg(value_name = "INPUT")]
     pub input: Option<PathBuf>,
@@ -410,7 +415,7 @@ impl pipeline::Sink for ArchiveWriter {
 
 /// Run archive-pack.
 pub fn pack(o: PackOptions) -> Result<()> {
-    let run = Run::new("archive-pack", o.quiet);
+    let run = Run::new(&o.report.or_name("archive-pack"), o.quiet);
     let reader = match ParReader::open_any(o.input.as_deref(), Verify::Full)? {
         Opened::Keyspace(r) => r,
         Opened::Delta(d) => return pack_delta(&o, d, run),
@@ -421,7 +426,7 @@ pub fn pack(o: PackOptions) -> Result<()> {
 /// archive-pack of a keyspace stream from an opened input (a library pipeline's stage): the
 /// stream's trailer, once the archive is committed.
 pub fn pack_from(o: PackOptions, input: Box<dyn std::io::BufRead + Send>) -> Result<Trailer> {
-    let run = Run::new("archive-pack", o.quiet);
+    let run = Run::new(&o.report.or_name("archive-pack"), o.quiet);
     pack_keyspace(o, ParReader::new(input, Verify::Full)?, run)
 }
 

@@ -17,7 +17,7 @@ use reshifter_format::delta::DeltaReader;
 use reshifter_format::error::{Error, Kind, Result};
 use reshifter_format::{StreamKind, StreamReader, read_any_header};
 
-use crate::crypt::AGE_MAGIC;
+use crate::crypt::{AGE_MAGIC, END_MAX, find_end_record};
 use crate::unpack::{UnpackOptions, is_archive};
 
 /// What was checked of a payload.
@@ -164,8 +164,105 @@ fn check(mut input: BufReader<Pieces>) -> Result<Checked> {
     Ok(Checked::Nothing)
 }
 
+/// What the end of an input says about its completeness.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Completeness {
+    /// Complete: what it is, and how many bytes at its end to leave out (an end record).
+    Complete(&'static str, usize),
+    /// A reshifter stream, ZIP archive or age file that was cut short.
+    Incomplete(&'static str),
+    /// Anything else: cannot tell.
+    Unknown,
+}
+
+/// The first line of `head`, if it is a reshifter stream header (parsed, so a header that
+/// jq re-encoded, keys sorted or spaced, is one too).
+fn is_stream_header(head: &[u8]) -> bool {
+    let Some(end) = memchr::memchr(b'\n', head) else { return false };
+    serde_json::from_slice::<serde_json::Value>(&head[..end])
+        .ok()
+        .is_some_and(|v| v.get("type").and_then(|t| t.as_str()) == Some("header"))
+}
+
+/// The last line of a stream's tail, parsed: is it a trailer?
+fn ends_with_trailer(tail: &[u8]) -> bool {
+    let t = reshifter_format::trim_newline(tail);
+    let last = t.rsplit(|&b| b == b'\n').next().unwrap_or(t);
+    serde_json::from_slice::<serde_json::Value>(last)
+        .ok()
+        .is_some_and(|v| v.get("type").and_then(|t| t.as_str()) == Some("trailer"))
+}
+
+/// Judge an input of `total` bytes from its first bytes and its last bytes.
+pub fn completeness(head: &[u8], tail: &[u8], total: u64) -> Completeness {
+    if head.starts_with(AGE_MAGIC) {
+        let t = &tail[tail.len().saturating_sub(END_MAX)..];
+        return match find_end_record(t, total) {
+            Some((n, _)) => Completeness::Complete("an age-encrypted archive with its end record", n),
+            None => Completeness::Incomplete("an age-encrypted archive without archive-pack's end record"),
+        };
+    }
+    if is_stream_header(head) || (head.first() == Some(&b'{') && memchr::memchr(b'\n', head).is_none()) {
+        return if ends_with_trailer(tail) {
+            Completeness::Complete("a reshifter stream with its trailer", 0)
+        } else {
+            Completeness::Incomplete("a reshifter stream without its trailer")
+        };
+    }
+    if head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06") {
+        // The end of central directory record: 22 bytes plus a comment, at the very end.
+        let found = (0..tail.len().saturating_sub(21)).rev().any(|i| {
+            tail[i..].starts_with(b"PK\x05\x06") && {
+                let clen = u16::from_le_bytes([tail[i + 20], tail[i + 21]]) as usize;
+                i + 22 + clen == tail.len()
+            }
+        });
+        return if found {
+            Completeness::Complete("a ZIP archive with its end record", 0)
+        } else {
+            Completeness::Incomplete("a ZIP archive without its central directory")
+        };
+    }
+    Completeness::Unknown
+}
+
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::crypt::end_record;
+
+    #[test]
+    fn completeness_by_format() {
+        let h = b"{\"type\":\"header\",\"format\":2}\n";
+        assert_eq!(
+            completeness(h, b"{\"key\":1}\n{\"type\":\"trailer\",\"count\":1}\n", 0),
+            Completeness::Complete("a reshifter stream with its trailer", 0)
+        );
+        assert!(matches!(completeness(h, b"{\"key\":1}\n", 0), Completeness::Incomplete(_)));
+        // jq -S sorts keys: still a stream, still judged.
+        let sorted = b"{\"format\":2,\"type\":\"header\"}\n";
+        assert!(matches!(completeness(sorted, b"{\"a\":1}\n", 0), Completeness::Incomplete(_)));
+        assert!(matches!(
+            completeness(sorted, b"{\"count\":0, \"type\":\"trailer\"}\n", 0),
+            Completeness::Complete(..)
+        ));
+        let mut zip = b"PK\x03\x04....PK\x05\x06".to_vec();
+        zip.extend_from_slice(&[0u8; 18]);
+        assert!(matches!(completeness(&zip, &zip, 0), Completeness::Complete(..)));
+        assert!(matches!(completeness(&zip, &zip[..zip.len() - 1], 0), Completeness::Incomplete(_)));
+        let age = b"age-encryption.org/v1\n-> X25519 abc\n".to_vec();
+        assert!(matches!(completeness(&age, &age, age.len() as u64), Completeness::Incomplete(_)));
+        let rec = end_record(age.len() as u64, &[7u8; 32]);
+        let whole = [age.clone(), rec.clone()].concat();
+        assert_eq!(
+            completeness(&whole, &whole, whole.len() as u64),
+            Completeness::Complete("an age-encrypted archive with its end record", rec.len())
+        );
+        // A record that does not fit the size is no record.
+        assert!(matches!(completeness(&whole, &whole, whole.len() as u64 + 1), Completeness::Incomplete(_)));
+        assert_eq!(completeness(b"hello", b"hello", 5), Completeness::Unknown);
+    }
+
     use super::*;
     use reshifter_format::{Header, Record, StreamWriter};
 

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::Result;
 use crate::io::Output;
-use crate::report::Progress;
+use crate::report::{Progress, Reporter};
 use crate::{Header, Record, StreamWriter, Trailer};
 
 /// Records from anywhere — a stream read, an archive unpacked — with the header of the stream
@@ -51,15 +51,22 @@ pub struct Run {
     progress: Progress,
     started: Instant,
     quiet: bool,
-    tool: &'static str,
+    report: Reporter,
     keys: u64,
     bytes: u64,
 }
 
 impl Run {
     /// `quiet` drops the summary (the progress line only shows on a terminal anyway).
-    pub fn new(tool: &'static str, quiet: bool) -> Self {
-        Run { progress: Progress::new(tool), started: Instant::now(), quiet, tool, keys: 0, bytes: 0 }
+    pub fn new(report: &Reporter, quiet: bool) -> Self {
+        Run { progress: report.progress(), started: Instant::now(), quiet, report: report.clone(), keys: 0, bytes: 0 }
+    }
+
+    /// Say a line (a warning) under the run's name, unless quiet.
+    pub fn say(&self, line: impl std::fmt::Display) {
+        if !self.quiet {
+            self.report.say(line);
+        }
     }
 
     /// Count one record of `bytes` (key and value); the line is redrawn every 4,096 records
@@ -88,7 +95,7 @@ impl Run {
         let closed = sink.close()?;
         self.progress.clear();
         if !self.quiet {
-            eprintln!("{}: {}", self.tool, summary(&closed, &self.tally()));
+            self.report.say(summary(&closed, &self.tally()));
         }
         Ok(closed)
     }
@@ -97,7 +104,7 @@ impl Run {
     pub fn done(mut self, summary: impl FnOnce(&Tally) -> String) {
         self.progress.clear();
         if !self.quiet {
-            eprintln!("{}: {}", self.tool, summary(&self.tally()));
+            self.report.say(summary(&self.tally()));
         }
     }
 }

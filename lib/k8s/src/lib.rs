@@ -24,6 +24,7 @@ pub mod atrest;
 pub mod codec;
 pub mod kms;
 pub mod pb;
+pub mod value;
 
 /// The known key roots.
 pub const ROOTS: &[&str] = &["/registry", "/kubernetes.io", "/openshift.io"];

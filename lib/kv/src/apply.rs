@@ -25,6 +25,11 @@ use reshifter_format::{Header, Lease, Record, StreamReader, StreamWriter, now_rf
 /// kv-apply's command-line options.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ApplyOptions {
+    /// Where progress, warnings and the summary go (stderr, under the tool's name, unless the
+    /// caller names itself or takes the lines).
+    #[arg(skip)]
+    pub report: reshifter_format::report::Reporter,
+
     /// Bring the keyspace to this revision (default: as far as the deltas reach without a gap)
     #[arg(long = "to-rev", value_name = "R")]
     pub to_rev: Option<i64>,
@@ -315,7 +320,7 @@ fn open_all(o: &ApplyOptions) -> Result<(StreamReader<Input>, Vec<Delta>)> {
 
 /// Run kv-apply.
 pub fn run(o: ApplyOptions) -> Result<()> {
-    let mut run = Run::new("kv-apply", o.quiet);
+    let mut run = Run::new(&o.report.or_name("kv-apply"), o.quiet);
     let (base, mut deltas) = open_all(&o)?;
     let bh = base.header().clone();
     if let Some(r) = o.to_rev

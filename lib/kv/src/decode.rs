@@ -17,6 +17,11 @@ use crate::objects::{self, Encoding, Outcome};
 /// kv-decode's command-line options.
 #[derive(Debug, Clone, clap::Args)]
 pub struct DecodeOptions {
+    /// Where progress, warnings and the summary go (stderr, under the tool's name, unless the
+    /// caller names itself or takes the lines).
+    #[arg(skip)]
+    pub report: reshifter_format::report::Reporter,
+
     /// Stream to read (default: stdin)
     #[arg(value_name = "INPUT")]
     pub input: Option<PathBuf>,
@@ -74,19 +79,18 @@ pub fn run(o: DecodeOptions) -> Result<()> {
     let reader = ParReader::open(o.input.as_deref(), Verify::Full)?;
     let mut header = reader.header().clone();
     header.history.push("kv-decode".into());
-    let mut run = Run::new("kv-decode", o.quiet);
+    let mut run = Run::new(&o.report.or_name("kv-decode"), o.quiet);
     let mut w = StreamWriter::new(Output::create(o.output.as_deref())?, &header)?;
     let strict = o.strict;
     let map =
         |r: Record, m: &RecordMeta, raw: &[u8]| -> Result<Done> { decode_one(r, m, raw, at_rest.as_ref(), strict) };
-    let (mut counts, mut failed, mut encrypted, mut newer) = ([0u64; 3], 0u64, 0u64, 0u64);
-    let quiet = o.quiet;
+    let (mut counts, mut failed, mut encrypted, mut newer) = ([0u64; 5], 0u64, 0u64, 0u64);
     let sink = |d: Done| -> Result<()> {
         run.record(d.size, |t| format!("{} keys read", t.keys));
         if d.unknown.0 > 0 {
             newer += 1;
-            if newer <= NAMED && !quiet {
-                eprintln!("kv-decode: key {}: {}", show_key(&d.meta.key), newer_fields(d.unknown));
+            if newer <= NAMED {
+                run.say(format_args!("key {}: {}", show_key(&d.meta.key), newer_fields(d.unknown)));
             }
         }
         match &d.outcome {
@@ -95,15 +99,15 @@ pub fn run(o: DecodeOptions) -> Result<()> {
             Err(None) => encrypted += 1,
             Err(Some(why)) => {
                 failed += 1;
-                if failed <= NAMED && !quiet {
-                    eprintln!("kv-decode: key {}: not decoded: {why}", show_key(&d.meta.key));
+                if failed <= NAMED {
+                    run.say(format_args!("key {}: not decoded: {why}", show_key(&d.meta.key)));
                 }
             }
         }
         w.write_line_meta(&d.line, &d.meta).map_err(Error::from)
     };
     reader.run(reshifter_format::par::workers(), map, sink)?;
-    let [pb, json, cbor] = counts;
+    let [pb, json, cbor, ..] = counts;
     run.end(w, |t, read| {
         let newer = if newer > 0 { format!(" ({newer} with fields newer than the schema)") } else { String::new() };
         format!(

@@ -13,6 +13,11 @@ use reshifter_format::{Record, lease_hex, push_bytes_field, value_sha256};
 /// kv-diff's command-line options (the inputs are the tool's: streams or archives).
 #[derive(Debug, Clone, clap::Args)]
 pub struct DiffOptions {
+    /// Where progress, warnings and the summary go (stderr, under the tool's name, unless the
+    /// caller names itself or takes the lines).
+    #[arg(skip)]
+    pub report: reshifter_format::report::Reporter,
+
     /// Compare revisions, versions and leases too: a key rewritten with the same value counts as
     /// changed (by default only keys and values are compared, as the trailer's sha256 does)
     #[arg(long)]
@@ -111,7 +116,7 @@ fn equal(a: &Record, b: &Record, meta: bool) -> bool {
 
 /// Compare `a` and `b` (each sorted by key, as every stream is), writing the differences.
 pub fn run(o: DiffOptions, a: Source, b: Source) -> Result<Counts> {
-    let mut run = Run::new("kv-diff", o.quiet);
+    let mut run = Run::new(&o.report.or_name("kv-diff"), o.quiet);
     let mut out = Output::create(o.output.as_deref())?;
     let (mut ai, mut bi) = (a.records, b.records);
     let (mut na, mut nb) = (ai.next().transpose()?, bi.next().transpose()?);

@@ -31,6 +31,11 @@ use crate::objects::{self, Outcome};
 /// kv-encode's command-line options.
 #[derive(Debug, Clone, clap::Args)]
 pub struct EncodeOptions {
+    /// Where progress, warnings and the summary go (stderr, under the tool's name, unless the
+    /// caller names itself or takes the lines).
+    #[arg(skip)]
+    pub report: reshifter_format::report::Reporter,
+
     /// Stream to read, as kv-decode wrote it (default: stdin)
     #[arg(value_name = "INPUT")]
     pub input: Option<PathBuf>,
@@ -314,7 +319,7 @@ pub fn run(o: EncodeOptions) -> Result<()> {
     let mut taken = Taken {
         checker: Checker::new(&header, Verify::Full),
         w: StreamWriter::new(BufWriter::new(spool), &header)?,
-        run: Run::new("kv-encode", o.quiet),
+        run: Run::new(&o.report.or_name("kv-encode"), o.quiet),
         objects: 0,
         changed: 0,
         trailer: None,

@@ -35,6 +35,11 @@ use crate::selector::Selector;
 /// What to keep, drop and rewrite: kv-filter's command-line options.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct FilterOptions {
+    /// Where progress, warnings and the summary go (stderr, under the tool's name, unless the
+    /// caller names itself or takes the lines).
+    #[arg(skip)]
+    pub report: reshifter_format::report::Reporter,
+
     /// Stream to read (default: stdin)
     #[arg(value_name = "INPUT")]
     pub input: Option<PathBuf>,
@@ -431,7 +436,7 @@ pub fn run_with(o: FilterOptions, input: Box<dyn std::io::BufRead + Send>, out: 
 }
 
 fn filter(o: FilterOptions, reader: ParReader, out: Output) -> Result<()> {
-    let mut run = Run::new("kv-filter", o.quiet);
+    let mut run = Run::new(&o.report.or_name("kv-filter"), o.quiet);
     let m = Matcher::new(&o)?;
     let header = output_header(reader.header(), &m, &o);
     // Rewritten keys (and records of an unsorted format-1 stream) change order: they go through
@@ -470,14 +475,13 @@ fn filter(o: FilterOptions, reader: ParReader, out: Output) -> Result<()> {
         Ok(Kept { size, line: Some(Out { line, meta }), undecided: None, newer })
     };
     let (mut undecided, mut newer) = (0u64, 0u64);
-    let quiet = o.quiet;
     let sink = |k: Kept| -> Result<()> {
         run.record(k.size, |t| format!("{} keys read", t.keys));
         newer += u64::from(k.newer);
         if let Some(why) = k.undecided {
             undecided += 1;
-            if undecided <= 5 && !quiet {
-                eprintln!("kv-filter: {why}: left out");
+            if undecided <= 5 {
+                run.say(format_args!("{why}: left out"));
             }
         }
         if let Some(o) = k.line {
@@ -555,7 +559,7 @@ fn write_kept(w: &mut StreamWriter<Output>, o: &Out) -> Result<()> {
 /// revisions are still there — kv-seal cannot know what a filter removed, so it never claims
 /// what it cannot prove.
 pub fn seal(input: Option<PathBuf>, output: Option<PathBuf>, quiet: bool) -> Result<()> {
-    let run = Run::new("kv-seal", quiet);
+    let run = Run::new(&reshifter_format::report::Reporter::named("kv-seal"), quiet);
     let input = reshifter_format::io::open_input(input.as_deref())?;
     let mut reader = StreamReader::unordered(input)?;
     let in_header = reader.header().clone();

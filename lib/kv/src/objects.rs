@@ -5,20 +5,8 @@
 use reshifter_format::json::{self, JsonError, MAX_DEPTH};
 use reshifter_k8s::atrest::{self, AtRest};
 use reshifter_k8s::codec::{self, CodecError};
-use reshifter_k8s::pb::K8S_MAGIC;
+pub use reshifter_k8s::value::{CBOR_MAGIC, Encoding};
 use serde_json::{Map, Value};
-
-/// CBOR's self-describe tag, which kube-apiserver puts before CBOR values (custom resources
-/// under the CBOR storage feature gate).
-pub const CBOR_MAGIC: &[u8] = &[0xd9, 0xd9, 0xf7];
-
-/// How an object is stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Encoding {
-    Protobuf,
-    Json,
-    Cbor,
-}
 
 /// A value opened as an object.
 #[derive(Debug)]
@@ -88,26 +76,26 @@ fn decode(b: &[u8], object_key: bool) -> Result<Option<Opened>, String> {
         sealed: None,
         newline: b.ends_with(b"\n"),
     };
-    if b.starts_with(K8S_MAGIC) {
-        let (object, report) = codec::decode_object(b).map_err(|e| e.to_string())?;
-        return Ok(Some(opened(Encoding::Protobuf, object, (report.unknown_fields, report.unkept_fields))));
-    }
-    if b.starts_with(CBOR_MAGIC) {
-        let object: Value = ciborium::de::from_reader_with_recursion_limit(&b[CBOR_MAGIC.len()..], MAX_DEPTH)
-            .map_err(|e| format!("bad CBOR: {e}"))?;
-        return Ok(is_object(&object).then(|| opened(Encoding::Cbor, object, (0, 0))));
-    }
-    if b.trim_ascii_start().starts_with(b"{") {
+    match Encoding::of(b) {
+        Encoding::Protobuf => {
+            let (object, report) = codec::decode_object(b).map_err(|e| e.to_string())?;
+            Ok(Some(opened(Encoding::Protobuf, object, (report.unknown_fields, report.unkept_fields))))
+        }
+        Encoding::Cbor => {
+            let object: Value = ciborium::de::from_reader_with_recursion_limit(&b[CBOR_MAGIC.len()..], MAX_DEPTH)
+                .map_err(|e| format!("bad CBOR: {e}"))?;
+            Ok(is_object(&object).then(|| opened(Encoding::Cbor, object, (0, 0))))
+        }
         // JSON that does not parse, or is not an object with apiVersion and kind, is some
         // other program's value.
-        return match json::parse::<Value>(b) {
+        Encoding::Json => match json::parse::<Value>(b) {
             Ok(object) => Ok(is_object(&object).then(|| opened(Encoding::Json, object, (0, 0)))),
             Err(e @ (JsonError::TooDeep(_) | JsonError::TooLarge)) => Err(e.to_string()),
             Err(e) if object_key => Err(format!("{e} (truncated or damaged)")),
             Err(_) => Ok(None),
-        };
+        },
+        Encoding::Encrypted | Encoding::Other => Ok(None),
     }
-    Ok(None)
 }
 
 /// A Kubernetes object: a JSON object with string apiVersion and kind.
@@ -189,6 +177,10 @@ pub fn encode(key: &[u8], was: &Opened, object: &Value, at_rest: Option<&AtRest>
             let mut v = CBOR_MAGIC.to_vec();
             ciborium::into_writer(&object, &mut v).map_err(|e| EncodeError::Other(e.to_string()))?;
             v
+        }
+        // Never opened as an object.
+        Encoding::Encrypted | Encoding::Other => {
+            return Err(EncodeError::Other("its value was not an object".into()));
         }
     };
     match (&was.sealed, at_rest) {

@@ -22,6 +22,11 @@ use reshifter_k8s::atrest::AtRestError;
 /// kv-rekey's command-line options.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RekeyOptions {
+    /// Where progress, warnings and the summary go (stderr, under the tool's name, unless the
+    /// caller names itself or takes the lines).
+    #[arg(skip)]
+    pub report: reshifter_format::report::Reporter,
+
     /// Stream to read (default: stdin)
     #[arg(value_name = "INPUT")]
     pub input: Option<PathBuf>,
@@ -70,7 +75,7 @@ pub fn run(o: RekeyOptions) -> Result<()> {
     let reader = ParReader::open(o.input.as_deref(), Verify::Full)?;
     let mut header = reader.header().clone();
     header.history.push("kv-rekey".into());
-    let mut run = Run::new("kv-rekey", o.quiet);
+    let mut run = Run::new(&o.report.or_name("kv-rekey"), o.quiet);
     let mut w = StreamWriter::new(Output::create(o.output.as_deref())?, &header)?;
     let mut counts = [0u64; 4];
     let map = |mut r: Record, v: &RecordMeta, raw: &[u8]| -> Result<Done> {

@@ -5,6 +5,7 @@
 //! encryption at rest apart) unless `--verify` asks for the full digest check, so the report runs
 //! at close to the speed of reading the stream.
 
+use reshifter_k8s::value::Encoding;
 use std::collections::{BTreeMap, BinaryHeap, HashSet};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -25,13 +26,25 @@ pub const DEFAULT_TOP: usize = 10;
 impl StatsOptions {
     /// A report of `input` as a library caller builds it (the server's keyspace picture).
     pub fn new(input: PathBuf) -> Self {
-        StatsOptions { input: Some(input), json: true, verify: false, top: DEFAULT_TOP, encryption_config: None }
+        StatsOptions {
+            input: Some(input),
+            json: true,
+            verify: false,
+            top: DEFAULT_TOP,
+            encryption_config: None,
+            report: Default::default(),
+        }
     }
 }
 
 /// kv-stats' command-line options.
 #[derive(Debug, Clone, clap::Args)]
 pub struct StatsOptions {
+    /// Where progress, warnings and the summary go (stderr, under the tool's name, unless the
+    /// caller names itself or takes the lines).
+    #[arg(skip)]
+    pub report: reshifter_format::report::Reporter,
+
     /// Stream to read (default: stdin)
     #[arg(value_name = "INPUT")]
     pub input: Option<PathBuf>,
@@ -68,36 +81,20 @@ impl Count {
     }
 }
 
-/// How a value is encoded.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Encoding {
-    /// `k8s\0` + runtime.Unknown: apiVersion/kind.
-    Protobuf(String),
-    /// `k8s:enc:<provider>:v1:<key name>:`: provider/key name.
-    Encrypted(String),
-    Json,
-    Other,
-}
-
-/// The encoding of a value from its first bytes.
-pub fn encoding(head: &[u8]) -> Encoding {
-    if head.starts_with(reshifter_k8s::pb::K8S_MAGIC) {
-        let kind =
-            reshifter_k8s::pb::k8s_unwrap_type(head).map(|(a, k)| format!("{a}/{k}")).unwrap_or_else(|| "?".into());
-        return Encoding::Protobuf(kind);
-    }
-    if let Some(rest) = head.strip_prefix(b"k8s:enc:") {
-        // <provider>:v1:<key name>:
-        let mut parts = rest.splitn(4, |&b| b == b':');
-        let provider = parts.next().map(String::from_utf8_lossy).unwrap_or_default();
-        let _version = parts.next();
-        let key = parts.next().map(String::from_utf8_lossy).unwrap_or_default();
-        return Encoding::Encrypted(format!("{provider}/{key}"));
-    }
-    match head.iter().find(|b| !b.is_ascii_whitespace()) {
-        Some(b'{') | Some(b'[') => Encoding::Json,
-        _ => Encoding::Other,
-    }
+/// A value's encoding (reshifter-k8s' one classification) and what kv-stats counts it under
+/// besides: the apiVersion/kind of a protobuf object, the provider/key name of an encrypted one.
+pub fn encoding(value: &[u8]) -> (Encoding, String) {
+    let e = Encoding::of(value);
+    let label = match e {
+        Encoding::Protobuf => {
+            reshifter_k8s::pb::k8s_unwrap_type(value).map(|(a, k)| format!("{a}/{k}")).unwrap_or_else(|| "?".into())
+        }
+        Encoding::Encrypted => {
+            reshifter_k8s::atrest::envelope(value).map(|(p, _, k, _)| format!("{p}/{k}")).unwrap_or_default()
+        }
+        _ => String::new(),
+    };
+    (e, label)
 }
 
 /// One record, reduced to what the report needs (computed on the worker threads).
@@ -108,7 +105,8 @@ struct Seen {
     key: Vec<u8>,
     size: u64,
     value_len: u64,
-    encoding: Encoding,
+    /// The encoding, and the kind or provider/key name counted under it.
+    encoding: (Encoding, String),
     lease: i64,
     /// With a config, for an encrypted value: whether it decrypted (and why not).
     opened: Option<std::result::Result<(), String>>,
@@ -119,6 +117,7 @@ pub struct EncodingStats {
     pub protobuf: Count,
     pub protobuf_kinds: BTreeMap<String, Count>,
     pub json: Count,
+    pub cbor: Count,
     pub encrypted: Count,
     /// By `provider/key name`.
     pub encrypted_keys: BTreeMap<String, Count>,
@@ -140,14 +139,15 @@ impl EncodingStats {
                 None => m.entry(k.to_string()).or_default().add(size),
             }
         }
-        match &x.encoding {
-            Encoding::Protobuf(kind) => {
+        let (encoding, k) = &x.encoding;
+        match encoding {
+            Encoding::Protobuf => {
                 self.protobuf.add(x.size);
-                self.protobuf_kinds.entry(kind.clone()).or_default().add(x.size);
+                bump(&mut self.protobuf_kinds, k, x.size);
             }
-            Encoding::Encrypted(k) => {
+            Encoding::Encrypted => {
                 self.encrypted.add(x.size);
-                self.encrypted_keys.entry(k.clone()).or_default().add(x.size);
+                bump(&mut self.encrypted_keys, k, x.size);
                 match &x.opened {
                     Some(Ok(())) => bump(self.decrypted.get_or_insert_default(), k, x.size),
                     Some(Err(why)) => {
@@ -158,6 +158,7 @@ impl EncodingStats {
                 }
             }
             Encoding::Json => self.json.add(x.size),
+            Encoding::Cbor => self.cbor.add(x.size),
             Encoding::Other => self.other.add(x.size),
         }
         None
@@ -368,6 +369,7 @@ pub fn table(s: &Stats, terminal: bool) -> String {
     let enc = vec![
         ("protobuf (k8s\\0)".to_string(), e.protobuf),
         ("JSON".to_string(), e.json),
+        ("CBOR".to_string(), e.cbor),
         ("encrypted at rest (k8s:enc:)".to_string(), e.encrypted),
         ("other".to_string(), e.other),
     ];
@@ -420,10 +422,11 @@ mod tests {
     #[test]
     fn encodings() {
         let pod = reshifter_k8s::pb::k8s_envelope("v1", "Pod", b"\x0a\x00");
-        assert_eq!(encoding(&pod), Encoding::Protobuf("v1/Pod".into()));
-        assert_eq!(encoding(b"k8s:enc:aescbc:v1:key1:\x00\xff"), Encoding::Encrypted("aescbc/key1".into()));
-        assert_eq!(encoding(b"k8s:enc:kms:v1:vault-key:xyz"), Encoding::Encrypted("kms/vault-key".into()));
-        assert_eq!(encoding(b" {\"kind\":\"X\"}"), Encoding::Json);
-        assert_eq!(encoding(b"plain"), Encoding::Other);
+        assert_eq!(encoding(&pod), (Encoding::Protobuf, "v1/Pod".into()));
+        assert_eq!(encoding(b"k8s:enc:aescbc:v1:key1:\x00\xff"), (Encoding::Encrypted, "aescbc/key1".into()));
+        assert_eq!(encoding(b"k8s:enc:kms:v1:vault-key:xyz"), (Encoding::Encrypted, "kms/vault-key".into()));
+        assert_eq!(encoding(b" {\"kind\":\"X\"}"), (Encoding::Json, String::new()));
+        assert_eq!(encoding(b"\xd9\xd9\xf7\xa0"), (Encoding::Cbor, String::new()));
+        assert_eq!(encoding(b"plain"), (Encoding::Other, String::new()));
     }
 }

@@ -17,6 +17,7 @@ use reshifter_etcd::EtcdArgs;
 use reshifter_etcd::dump::{DumpApi, DumpOptions};
 use reshifter_etcd::load::{LoadApi, LoadOptions, Loaded, Mode};
 use reshifter_format::error::{Error, Kind, Result};
+use reshifter_format::report::Reporter;
 use reshifter_format::{Api, StreamReader};
 use reshifter_s3::{PullOptions, PushOptions, S3Args, S3Layout, S3Uri};
 
@@ -38,12 +39,17 @@ pub struct Endpoint {
     /// roots and no v3 keys there, as ReShifter chose)
     #[arg(long, env = "RS_ETCD_API_VERSION", default_value = "auto", value_name = "VERSION")]
     pub api: String,
+
+    /// Where the steps' warnings go, under whose name (rcli's by default; the server names
+    /// the job and takes the lines into its log).
+    #[arg(skip = Reporter::named("rcli"))]
+    pub report: Reporter,
 }
 
 impl Endpoint {
     /// An endpoint and an API choice (v2, v3, auto).
     pub fn new(endpoint: &str, api: &str) -> Self {
-        Endpoint { endpoint: endpoint.to_string(), api: api.to_string() }
+        Endpoint { endpoint: endpoint.to_string(), api: api.to_string(), report: Reporter::named("rcli") }
     }
 
     /// The connection: this endpoint, the rest (TLS, user, timeouts) from the environment.
@@ -100,7 +106,7 @@ pub fn default_bucket() -> String {
 /// The tool says which bucket it chose when none was named (a library caller says it its way).
 fn say_default_bucket(r: &Remote) {
     if r.remote.is_some() && r.bucket.is_none() {
-        eprintln!("rcli: no --bucket given: using {}, as ReShifter did", default_bucket());
+        Reporter::named("rcli").say(format_args!("no --bucket given: using {}, as ReShifter did", default_bucket()));
     }
 }
 
@@ -219,6 +225,7 @@ fn dump_options(e: &Endpoint, prefixes: &[String], v2: bool) -> Result<DumpOptio
     let mut o = DumpOptions::new(e.etcd_args()?);
     o.prefixes = prefixes.to_vec();
     o.api = if v2 { DumpApi::V2 } else { DumpApi::V3 };
+    o.report = e.report.clone();
     Ok(o)
 }
 
@@ -308,10 +315,15 @@ pub fn create_backup(
         layout,
         crypt: pack_keys.clone(),
         quiet: true,
+        report: endpoint.report.clone(),
         ..PackOptions::default()
     };
-    let filter_opts =
-        filter.map(|f| reshifter_kv::filter::FilterOptions { strategy: Some(f), quiet: true, ..Default::default() });
+    let filter_opts = filter.map(|f| reshifter_kv::filter::FilterOptions {
+        strategy: Some(f),
+        quiet: true,
+        report: endpoint.report.clone(),
+        ..Default::default()
+    });
     let writer = |w: std::io::PipeWriter| {
         reshifter_format::io::Output::Writer(std::io::BufWriter::with_capacity(1 << 20, Box::new(w)))
     };
@@ -342,16 +354,17 @@ pub fn create_backup(
     drop(packed_tmp);
     let (keys, bytes) = (trailer.count, trailer.bytes);
     let pushed = match remote.s3() {
-        Some((s3, bucket)) => Some(push_backup(s3, bucket, id, &zip, pack_keys.keys().encrypts())?),
+        Some((s3, bucket)) => Some(push_backup(s3, bucket, id, &zip, pack_keys.keys().encrypts(), &endpoint.report)?),
         None => None,
     };
     Ok(Created { id, path: zip, keys, bytes, pushed, v2_left_out })
 }
 
 /// Push backup `id` (the archive at `zip`) to `bucket` in ReShifter's layout; its S3 URI.
-fn push_backup(s3: S3Args, bucket: String, id: u64, zip: &Path, encrypted: bool) -> Result<String> {
+fn push_backup(s3: S3Args, bucket: String, id: u64, zip: &Path, encrypted: bool, report: &Reporter) -> Result<String> {
     let uri = S3Uri { bucket, key: format!("{id}.zip") };
     let mut push = PushOptions::new(uri.clone(), s3);
+    push.report = report.clone();
     push.input = Some(zip.to_path_buf());
     push.create_bucket = true;
     push.layout = S3Layout::Reshifter;
@@ -454,6 +467,7 @@ pub fn restore_backup(
             let mut pull = PullOptions::new(S3Uri { bucket, key: format!("{id}.zip") }, s3);
             pull.output = Some(tmp.path.clone());
             pull.layout = S3Layout::Reshifter;
+            pull.report = endpoint.report.clone();
             reshifter_s3::pull(pull)?;
             Some(tmp)
         }
@@ -470,6 +484,7 @@ pub fn restore_backup(
         passphrase_file: how.keys.passphrase_file.clone(),
         identity_file: how.keys.identity_files.clone(),
         quiet: true,
+        report: endpoint.report.clone(),
         ..UnpackOptions::default()
     })?;
     drop(pulled);
@@ -487,6 +502,7 @@ pub fn restore_backup(
     opts.mode = how.mode.unwrap_or(Mode::Overwrite);
     opts.dry_run = how.dry_run;
     opts.dry_out = how.dry_out.clone();
+    opts.report = endpoint.report.clone();
     reshifter_etcd::load::load(&opts)
 }
 

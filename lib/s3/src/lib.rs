@@ -41,7 +41,8 @@ pub fn reshifter_ids(s3: &S3Args, uri: &S3Uri) -> Result<Vec<u64>> {
     })
 }
 pub use pull::{PullOptions, pull};
-pub use push::{Completeness, PushOptions, Pushed, completeness, push};
+pub use push::{PushOptions, Pushed, push};
+pub use reshifter_archive::payload::{Completeness, completeness};
 
 use std::time::{Duration, SystemTime};
 

@@ -52,6 +52,11 @@ pub fn ls(s3: S3Args, uri: S3Uri, checksums: bool, table: Option<bool>, layout: 
 /// s3-prune's command-line options.
 #[derive(Debug, Clone, clap::Args)]
 pub struct PruneOptions {
+    /// Where progress, warnings and the summary go (stderr, under the tool's name, unless the
+    /// caller names itself or takes the lines).
+    #[arg(skip)]
+    pub report: reshifter_format::report::Reporter,
+
     /// s3://bucket/prefix/
     #[arg(value_name = "S3_URI")]
     pub uri: S3Uri,
@@ -98,6 +103,7 @@ impl PruneOptions {
             layout: S3Layout::Native,
             now: None,
             keep_key: None,
+            report: Default::default(),
         }
     }
 }
@@ -159,7 +165,7 @@ pub fn prune(o: PruneOptions) -> Result<()> {
     out.finish()?;
     let verb = if o.dry_run { "would be deleted (dry run)" } else { "deleted" };
     let skipped = if sum.skipped == 0 { String::new() } else { format!(", {} unverified left alone", sum.skipped) };
-    eprintln!("s3-prune: {} kept, {} {verb}{skipped}", sum.kept, sum.deleted);
+    o.report.or_name("s3-prune").say(format_args!("{} kept, {} {verb}{skipped}", sum.kept, sum.deleted));
     Ok(())
 }
 

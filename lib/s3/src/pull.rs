@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use super::{CHECKSUM_SUFFIX, Checksum, S3Args, S3Uri, check_all, list, runtime, s3_error, stored_checksum};
 use reshifter_format::error::{Error, Kind, Result};
 use reshifter_format::io::Output;
-use reshifter_format::report::{Progress, human_bytes, secs};
+use reshifter_format::report::{human_bytes, secs};
 
 /// Bytes per ranged GET of a pull, and how many run at once (memory: their product).
 const PULL_RANGE: u64 = 8 << 20;
@@ -23,6 +23,11 @@ const PULL_PARALLEL: usize = 6;
 /// s3-pull's command-line options.
 #[derive(Debug, Clone, clap::Args)]
 pub struct PullOptions {
+    /// Where progress, warnings and the summary go (stderr, under the tool's name, unless the
+    /// caller names itself or takes the lines).
+    #[arg(skip)]
+    pub report: reshifter_format::report::Reporter,
+
     /// Source, s3://bucket/key (with --latest: s3://bucket/prefix/)
     #[arg(value_name = "S3_URI")]
     pub uri: S3Uri,
@@ -65,6 +70,7 @@ impl PullOptions {
             layout: super::S3Layout::Native,
             s3,
             quiet: true,
+            report: Default::default(),
         }
     }
 }
@@ -161,7 +167,7 @@ async fn pull_async(o: &PullOptions, started: Instant) -> Result<()> {
     let mut out = Output::create(o.output.as_deref())?;
     let mut hasher = Sha256::new();
     let mut size: u64 = 0;
-    let mut progress = Progress::new("s3-pull");
+    let mut progress = o.report.or_name("s3-pull").progress();
     // Ranges fetched several at a time, written in order: memory is PULL_RANGE × PULL_PARALLEL.
     let ranges: Vec<(u64, u64)> =
         (0..total.div_ceil(PULL_RANGE)).map(|i| (i * PULL_RANGE, ((i + 1) * PULL_RANGE).min(total) - 1)).collect();
@@ -192,7 +198,11 @@ async fn pull_async(o: &PullOptions, started: Instant) -> Result<()> {
     out.finish()?;
     if !o.quiet {
         let verified = if !o.no_verify && o.layout == super::S3Layout::Native { " (verified)" } else { "" };
-        eprintln!("s3-pull: {uri} {} sha256 {sha}{verified} in {}", human_bytes(size), secs(started.elapsed()));
+        o.report.or_name("s3-pull").say(format_args!(
+            "{uri} {} sha256 {sha}{verified} in {}",
+            human_bytes(size),
+            secs(started.elapsed())
+        ));
     }
     Ok(())
 }

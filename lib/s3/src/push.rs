@@ -18,17 +18,23 @@ use sha2::{Digest, Sha256};
 use tokio::task::JoinSet;
 
 use super::{CHECKSUM_SUFFIX, META_CHECKED, META_ETAG, S3Args, S3Uri, runtime, s3_error};
-use reshifter_archive::crypt::{AGE_MAGIC, END_MAX, find_end_record};
+use reshifter_archive::crypt::{END_MAX, find_end_record};
 use reshifter_archive::payload::{Checked, PayloadCheck};
+use reshifter_archive::payload::{Completeness, completeness};
 use reshifter_format::error::{Error, Kind, Result};
 use reshifter_format::io::Output;
-use reshifter_format::report::{Progress, human_bytes, secs};
+use reshifter_format::report::{human_bytes, secs};
 use reshifter_format::units::parse_size;
 
 /// Options of s3-push.
 /// s3-push's command-line options.
 #[derive(Debug, Clone, clap::Args)]
 pub struct PushOptions {
+    /// Where progress, warnings and the summary go (stderr, under the tool's name, unless the
+    /// caller names itself or takes the lines).
+    #[arg(skip)]
+    pub report: reshifter_format::report::Reporter,
+
     /// Destination, s3://bucket/key
     #[arg(value_name = "S3_URI")]
     pub uri: S3Uri,
@@ -102,6 +108,7 @@ impl PushOptions {
             layout: super::S3Layout::Native,
             json: false,
             quiet: true,
+            report: Default::default(),
         }
     }
 }
@@ -117,68 +124,6 @@ pub struct Pushed {
     /// What was checked of the content: stream, delta, archive, age (its end record), or
     /// nothing (`null`: not a format s3-push can check; s3-ls lists it unverified).
     pub checked: Option<&'static str>,
-}
-
-/// What the end of an input says about its completeness.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Completeness {
-    /// Complete: what it is, and how many bytes at its end to leave out (an end record).
-    Complete(&'static str, usize),
-    /// A reshifter stream, ZIP archive or age file that was cut short.
-    Incomplete(&'static str),
-    /// Anything else: cannot tell.
-    Unknown,
-}
-
-/// The first line of `head`, if it is a reshifter stream header (parsed, so a header that
-/// jq re-encoded, keys sorted or spaced, is one too).
-fn is_stream_header(head: &[u8]) -> bool {
-    let Some(end) = memchr::memchr(b'\n', head) else { return false };
-    serde_json::from_slice::<serde_json::Value>(&head[..end])
-        .ok()
-        .is_some_and(|v| v.get("type").and_then(|t| t.as_str()) == Some("header"))
-}
-
-/// The last line of a stream's tail, parsed: is it a trailer?
-fn ends_with_trailer(tail: &[u8]) -> bool {
-    let t = reshifter_format::trim_newline(tail);
-    let last = t.rsplit(|&b| b == b'\n').next().unwrap_or(t);
-    serde_json::from_slice::<serde_json::Value>(last)
-        .ok()
-        .is_some_and(|v| v.get("type").and_then(|t| t.as_str()) == Some("trailer"))
-}
-
-/// Judge an input of `total` bytes from its first bytes and its last bytes.
-pub fn completeness(head: &[u8], tail: &[u8], total: u64) -> Completeness {
-    if head.starts_with(AGE_MAGIC) {
-        let t = &tail[tail.len().saturating_sub(END_MAX)..];
-        return match find_end_record(t, total) {
-            Some((n, _)) => Completeness::Complete("an age-encrypted archive with its end record", n),
-            None => Completeness::Incomplete("an age-encrypted archive without archive-pack's end record"),
-        };
-    }
-    if is_stream_header(head) || (head.first() == Some(&b'{') && memchr::memchr(b'\n', head).is_none()) {
-        return if ends_with_trailer(tail) {
-            Completeness::Complete("a reshifter stream with its trailer", 0)
-        } else {
-            Completeness::Incomplete("a reshifter stream without its trailer")
-        };
-    }
-    if head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06") {
-        // The end of central directory record: 22 bytes plus a comment, at the very end.
-        let found = (0..tail.len().saturating_sub(21)).rev().any(|i| {
-            tail[i..].starts_with(b"PK\x05\x06") && {
-                let clen = u16::from_le_bytes([tail[i + 20], tail[i + 21]]) as usize;
-                i + 22 + clen == tail.len()
-            }
-        });
-        return if found {
-            Completeness::Complete("a ZIP archive with its end record", 0)
-        } else {
-            Completeness::Incomplete("a ZIP archive without its central directory")
-        };
-    }
-    Completeness::Unknown
 }
 
 const TAIL: usize = 128 * 1024;
@@ -361,14 +306,14 @@ pub fn push(o: PushOptions) -> Result<()> {
         out.write_all(b"\n")?;
         out.finish()?;
     } else if !o.quiet {
-        eprintln!(
-            "s3-push: {} {} ({} parts) sha256 {} in {}",
+        o.report.or_name("s3-push").say(format_args!(
+            "{} {} ({} parts) sha256 {} in {}",
             pushed.uri,
             human_bytes(pushed.size),
             pushed.parts,
             pushed.sha256,
             secs(started.elapsed())
-        );
+        ));
     }
     Ok(())
 }
@@ -531,7 +476,7 @@ async fn upload_parts(
     let mut checked = Checked::Nothing;
     let mut tasks: JoinSet<Result<(i32, String)>> = JoinSet::new();
     let mut done: Vec<(i32, String)> = Vec::new();
-    let mut progress = Progress::new("s3-push");
+    let mut progress = o.report.or_name("s3-push").progress();
     let mut number = 0i32;
     let mut next = Some(first);
     loop {
@@ -663,38 +608,5 @@ mod tests {
         assert_eq!(format!("{:?}", super::super::PullOptions::new(uri.clone(), s3.clone())), format!("{pulled:?}"));
         let pruned = Prune::parse_from(["t", "s3://b/k"]).o;
         assert_eq!(format!("{:?}", super::super::PruneOptions::new(uri, s3)), format!("{pruned:?}"));
-    }
-    use reshifter_archive::crypt::end_record;
-
-    #[test]
-    fn completeness_by_format() {
-        let h = b"{\"type\":\"header\",\"format\":2}\n";
-        assert_eq!(
-            completeness(h, b"{\"key\":1}\n{\"type\":\"trailer\",\"count\":1}\n", 0),
-            Completeness::Complete("a reshifter stream with its trailer", 0)
-        );
-        assert!(matches!(completeness(h, b"{\"key\":1}\n", 0), Completeness::Incomplete(_)));
-        // jq -S sorts keys: still a stream, still judged.
-        let sorted = b"{\"format\":2,\"type\":\"header\"}\n";
-        assert!(matches!(completeness(sorted, b"{\"a\":1}\n", 0), Completeness::Incomplete(_)));
-        assert!(matches!(
-            completeness(sorted, b"{\"count\":0, \"type\":\"trailer\"}\n", 0),
-            Completeness::Complete(..)
-        ));
-        let mut zip = b"PK\x03\x04....PK\x05\x06".to_vec();
-        zip.extend_from_slice(&[0u8; 18]);
-        assert!(matches!(completeness(&zip, &zip, 0), Completeness::Complete(..)));
-        assert!(matches!(completeness(&zip, &zip[..zip.len() - 1], 0), Completeness::Incomplete(_)));
-        let age = b"age-encryption.org/v1\n-> X25519 abc\n".to_vec();
-        assert!(matches!(completeness(&age, &age, age.len() as u64), Completeness::Incomplete(_)));
-        let rec = end_record(age.len() as u64, &[7u8; 32]);
-        let whole = [age.clone(), rec.clone()].concat();
-        assert_eq!(
-            completeness(&whole, &whole, whole.len() as u64),
-            Completeness::Complete("an age-encrypted archive with its end record", rec.len())
-        );
-        // A record that does not fit the size is no record.
-        assert!(matches!(completeness(&whole, &whole, whole.len() as u64 + 1), Completeness::Incomplete(_)));
-        assert_eq!(completeness(b"hello", b"hello", 5), Completeness::Unknown);
     }
 }

@@ -137,8 +137,9 @@ pub struct Plan {
 }
 
 /// Run one backup (the caller holds the backup lock), as a job, counted in the metrics.
-pub async fn run_backup(s: &Shared, plan: Plan) -> Result<reshifter_rcli::Created, ApiError> {
+pub async fn run_backup(s: &Shared, mut plan: Plan) -> Result<reshifter_rcli::Created, ApiError> {
     let job = s.jobs.start("backup", plan.by);
+    plan.endpoint.report = s.reporter(format!("job {job} (backup)"));
     s.jobs.phase(job, "backing up");
     let started = Instant::now();
     let (store, keys) = (s.store.clone(), s.opts.keys.encrypt_args());
@@ -426,6 +427,8 @@ async fn restore(Ax(s): Ax<Shared>, JsonBody(req): JsonBody<RestoreReq>) -> Resu
     };
     let job = s.jobs.start(if req.dry_run { "restore (dry run)" } else { "restore" }, "api");
     s.jobs.phase(job, "restoring");
+    let mut e = e;
+    e.report = s.reporter(format!("job {job} (restore)"));
     let started = Instant::now();
     let out = blocking(move || reshifter_rcli::restore_backup(&e, &id, &store, &r, &how)).await;
     let secs = started.elapsed().as_secs_f64();

@@ -201,6 +201,12 @@ pub struct State {
 }
 
 impl State {
+    /// What the library steps of `job` say, into the server's log under the job's name.
+    pub fn reporter(self: &std::sync::Arc<Self>, job: String) -> reshifter_format::report::Reporter {
+        let s = self.clone();
+        reshifter_format::report::Reporter::to(job, move |line| s.log(line))
+    }
+
     /// Log a line (never a value; credentials in URLs redacted).
     pub fn log(&self, line: &str) {
         if !self.opts.quiet {

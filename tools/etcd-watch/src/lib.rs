@@ -11,7 +11,7 @@ use reshifter_archive::unpack::UnpackOptions;
 use reshifter_etcd::watch::segment::{self, Resumed};
 use reshifter_etcd::watch::{self, WatchOptions};
 use reshifter_format::error::{Error, Kind, Result};
-use reshifter_s3::{PullOptions, S3Args, S3Layout, S3Uri};
+use reshifter_s3::{PullOptions, S3Args, S3Uri};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -65,15 +65,7 @@ fn newest_in_s3(a: &Args, uri: &S3Uri) -> Result<Option<Resumed>> {
         .tempdir()
         .map_err(|e| Error::with_source(Kind::Failure, "cannot make a temporary directory", e))?;
     let pulled = dir.path().join("segment");
-    reshifter_s3::pull(PullOptions {
-        uri: object.clone(),
-        latest: false,
-        output: Some(pulled.clone()),
-        no_verify: false,
-        layout: S3Layout::Native,
-        s3: a.s3.clone(),
-        quiet: true,
-    })?;
+    reshifter_s3::pull(PullOptions { output: Some(pulled.clone()), ..PullOptions::new(object.clone(), a.s3.clone()) })?;
     let mut head = [0u8; 64];
     let n = std::fs::File::open(&pulled).and_then(|mut f| std::io::Read::read(&mut f, &mut head)).unwrap_or(0);
     let stream = if reshifter_archive::unpack::is_archive(&head[..n]) {
@@ -88,6 +80,7 @@ fn newest_in_s3(a: &Args, uri: &S3Uri) -> Result<Option<Resumed>> {
             identity_file: a.identity_file.clone(),
             encryption_config: None,
             quiet: true,
+            report: Default::default(),
         })?;
         out
     } else {

@@ -64,6 +64,7 @@ pub fn open_records(path: Option<&Path>, keys: KeyArgs) -> Result<Source> {
         identity_file: keys.identity_files,
         encryption_config: None,
         quiet: true,
+        report: Default::default(),
     };
     let (rd, wr) = std::io::pipe()?;
     let job = std::thread::spawn(move || {
@@ -115,7 +116,7 @@ pub fn unpack_reader(o: &UnpackOptions, input: Box<dyn BufRead + Send>) -> Resul
 }
 
 fn unpack_from(o: &UnpackOptions, input: Box<dyn BufRead + Send>, into: Option<Output>) -> Result<()> {
-    let mut run = Run::new("archive-unpack", o.quiet);
+    let mut run = Run::new(&o.report.or_name("archive-unpack"), o.quiet);
     let (head, input) = peek(input, AGE_MAGIC.len())?;
     if head.is_empty() {
         return Err(Error::new(Kind::Truncated, "empty input: no archive"));

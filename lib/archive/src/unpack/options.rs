@@ -18,6 +18,11 @@ pub enum Mode {
 /// archive-unpack's command-line options.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct UnpackOptions {
+    /// Where progress, warnings and the summary go (stderr, under the tool's name, unless the
+    /// caller names itself or takes the lines).
+    #[arg(skip)]
+    pub report: reshifter_format::report::Reporter,
+
     /// Archive to read (default: stdin)
     #[arg(value_name = "INPUT")]
     pub input: Option<PathBuf>,

@@ -219,7 +219,7 @@ pub fn run(opts: DumpOptions) -> Result<()> {
 /// etcd-dump into an opened output (a library pipeline's stage; `opts.output` is not used).
 pub fn run_into(opts: DumpOptions, out: Output) -> Result<()> {
     let rt = reshifter_format::par::runtime(1)?;
-    let run = Run::new("etcd-dump", opts.quiet);
+    let run = Run::new(&opts.report.or_name("etcd-dump"), opts.quiet);
     let (v2, left_out) = match opts.api {
         DumpApi::V3 => (false, 0),
         DumpApi::V2 => (true, 0),
@@ -230,10 +230,10 @@ pub fn run_into(opts: DumpOptions, out: Output) -> Result<()> {
     }
     if left_out > 0 {
         // Not a summary: said even with -q.
-        eprintln!(
-            "etcd-dump: warning: {left_out} v2 nodes under the prefixes are left out: --api auto dumps v3, which \
-             holds keys there too; dump them with --api v2"
-        );
+        opts.report.or_name("etcd-dump").say(format_args!(
+            "warning: {left_out} v2 nodes under the prefixes are left out: --api auto dumps v3, which holds keys \
+             there too; dump them with --api v2"
+        ));
     }
     dump_v3(opts, rt, run, out, left_out)
 }

@@ -8,6 +8,11 @@ use reshifter_format::units::parse_size;
 /// What to dump and how: its command-line options.
 #[derive(Debug, Clone, clap::Args)]
 pub struct DumpOptions {
+    /// Where progress, warnings and the summary go (stderr, under the tool's name, unless the
+    /// caller names itself or takes the lines).
+    #[arg(skip)]
+    pub report: reshifter_format::report::Reporter,
+
     #[command(flatten)]
     pub etcd: EtcdArgs,
 
@@ -69,6 +74,7 @@ impl DumpOptions {
             api: DumpApi::V3,
             v2_hidden: Vec::new(),
             quiet: true,
+            report: Default::default(),
         }
     }
 }

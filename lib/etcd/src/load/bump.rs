@@ -18,7 +18,7 @@ use tokio::task::JoinSet;
 
 use crate as etcd;
 use reshifter_format::error::{Error, Kind, Result};
-use reshifter_format::report::Progress;
+use reshifter_format::report::Reporter;
 
 /// The one key the filler writes go to; deleted when the revision is reached.
 pub const FILLER_KEY: &str = "/reshifter.io/bump-revision";
@@ -55,25 +55,25 @@ pub struct Bumped {
 }
 
 impl Bumped {
-    /// The line etcd-load prints.
-    pub fn summary(&self, dry: bool) -> String {
+    /// What raising the revision did, in words (etcd-load's line, without its name).
+    pub fn describe(&self, dry: bool) -> String {
         let rate = self.writes as f64 / self.elapsed.as_secs_f64().max(1e-9);
         match (dry, self.to > self.from) {
             (true, true) => format!(
-                "etcd-load: dry run: would raise the revision from {} to {} ({} filler writes){}",
+                "dry run: would raise the revision from {} to {} ({} filler writes){}",
                 self.from,
                 self.to,
                 self.to - self.from,
                 if self.compacted { " and compact there after the load" } else { "" }
             ),
             (_, false) => format!(
-                "etcd-load: the revision is already {} (at least the {} asked for): not raised{}",
+                "the revision is already {} (at least the {} asked for): not raised{}",
                 self.from,
                 self.to,
                 if self.compacted { &", compacted there after the load" } else { "" }
             ),
             (false, true) => format!(
-                "etcd-load: revision raised from {} to {} before the load ({} filler writes in {:.1} s, {:.0}/s){}",
+                "revision raised from {} to {} before the load ({} filler writes in {:.1} s, {:.0}/s){}",
                 self.from,
                 self.to,
                 self.writes,
@@ -118,7 +118,7 @@ pub fn goal(stream_revision: i64, margin: i64, format: u32) -> Result<i64> {
 }
 
 /// Raise the target's revision to at least `to` with filler writes (none when dry).
-pub async fn raise(client: &Client, to: i64, dry: bool) -> Result<Bumped> {
+pub async fn raise(client: &Client, to: i64, dry: bool, report: &Reporter) -> Result<Bumped> {
     let started = Instant::now();
     let from = revision(client).await?;
     let mut b = Bumped { from, to, writes: 0, at: from.max(to), elapsed: Duration::ZERO, compacted: false };
@@ -135,7 +135,7 @@ pub async fn raise(client: &Client, to: i64, dry: bool) -> Result<Bumped> {
             ),
         ));
     }
-    let mut progress = Progress::new("etcd-load");
+    let mut progress = report.progress();
     // Rounds of puts, each re-reading the revision, so that a retried put (applied or not) or
     // another writer never leaves it short; the delete is the last revision.
     loop {

@@ -59,10 +59,11 @@ pub fn run(mut opts: LoadOptions) -> Result<()> {
         p.write_to(&mut out, f).and_then(|()| out.flush()).map_err(Error::from)?;
     }
     if !opts.quiet {
+        let report = opts.report.or_name(if loaded.v2 { "etcd-load (v2)" } else { "etcd-load" });
         if let Some(b) = &loaded.bumped {
-            eprintln!("{}", b.summary(opts.dry_run));
+            report.say(b.describe(opts.dry_run));
         }
-        eprintln!("{}", loaded.summary(opts.dry_run));
+        report.say(loaded.describe(opts.dry_run));
     }
     Ok(())
 }
@@ -89,9 +90,11 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded> {
     let reader = spawn_reader(&opts, reader, tx);
     let client = rt.block_on(opts.etcd.connect())?;
     let mut bumped = match bump_to {
-        Some(to) => Some(rt.block_on(bump::raise(&client, to, opts.dry_run)).map_err(|e| {
-            Error::with_source(e.kind(), "nothing of the stream was written: raising the revision failed", e)
-        })?),
+        Some(to) => {
+            Some(rt.block_on(bump::raise(&client, to, opts.dry_run, &opts.report.or_name("etcd-load"))).map_err(
+                |e| Error::with_source(e.kind(), "nothing of the stream was written: raising the revision failed", e),
+            )?)
+        }
         None => None,
     };
     let dry_out = opts.dry_run.then(|| opts.dry_out.writer());

@@ -33,6 +33,11 @@ pub enum LeaseMode {
 /// etcd-load's command-line options.
 #[derive(Debug, Clone, clap::Args)]
 pub struct LoadOptions {
+    /// Where progress, warnings and the summary go (stderr, under the tool's name, unless the
+    /// caller names itself or takes the lines).
+    #[arg(skip)]
+    pub report: reshifter_format::report::Reporter,
+
     /// Stream to read (default: stdin)
     #[arg(value_name = "INPUT")]
     pub input: Option<PathBuf>,
@@ -132,6 +137,7 @@ impl LoadOptions {
             plan: None,
             quiet: true,
             dry_out: DryOut::default(),
+            report: Default::default(),
         }
     }
 }

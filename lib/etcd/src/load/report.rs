@@ -60,11 +60,6 @@ pub struct Loaded {
 
 impl Loaded {
     /// The summary line etcd-load prints.
-    pub fn summary(&self, dry: bool) -> String {
-        let tool = if self.v2 { "etcd-load (v2)" } else { "etcd-load" };
-        format!("{tool}: {}", self.describe(dry))
-    }
-
     /// What the load did, in words, without a tool's name (a caller's report says whose).
     pub fn describe(&self, dry: bool) -> String {
         describe(&self.stats, self.records, dry, self.elapsed, self.v2)

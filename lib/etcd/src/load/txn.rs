@@ -12,7 +12,6 @@ use tokio::task::JoinSet;
 
 use crate::{self as etcd, MAX_DECODE_BYTES};
 use reshifter_format::error::{Error, Kind, Result};
-use reshifter_format::report::Progress;
 use reshifter_format::{Header, Record, push_bytes_field, show_key};
 
 use super::options::{LeaseMode, LoadOptions, Mode};
@@ -58,7 +57,7 @@ pub(super) async fn drive(ctx: Arc<Ctx>, rx: &mut mpsc::Receiver<Msg>, concurren
     let mut total = Stats::default();
     let mut tasks: JoinSet<Written> = JoinSet::new();
     let mut first_err: Option<Error> = None;
-    let mut progress = Progress::new("etcd-load");
+    let mut progress = ctx.opts.report.or_name("etcd-load").progress();
     let mut end: Option<End> = None;
     let mut seen: u64 = 0;
 

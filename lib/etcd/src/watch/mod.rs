@@ -36,6 +36,11 @@ const MAX_WATCH_RESPONSE: usize = 512 << 20;
 /// etcd-watch's command-line options.
 #[derive(Debug, Clone, clap::Args)]
 pub struct WatchOptions {
+    /// Where progress, warnings and the summary go (stderr, under the tool's name, unless the
+    /// caller names itself or takes the lines).
+    #[arg(skip)]
+    pub report: reshifter_format::report::Reporter,
+
     #[command(flatten)]
     pub etcd: EtcdArgs,
 
@@ -153,7 +158,7 @@ pub fn run(opts: WatchOptions, resumed: Option<Resumed>) -> Result<()> {
     opts.etcd.check()?;
     signals::set_graceful();
     let rt = reshifter_format::par::runtime(1)?;
-    let mut run = Run::new("etcd-watch", opts.quiet);
+    let mut run = Run::new(&opts.report.or_name("etcd-watch"), opts.quiet);
     let outcome = rt.block_on(watch(&opts, target, from, resumed.as_ref(), &mut run))?;
     let stopped = signals::stop_requested().map_or(String::new(), |s| format!("stopped by signal {s}: "));
     run.done(|t| {
@@ -246,7 +251,9 @@ async fn watch(
         }
         Err(e) => {
             // Segments closed so far are complete; the open one is dropped (its temp file goes).
-            w.segments.abandon().await;
+            if let Err(f) = w.segments.abandon().await {
+                opts.report.or_name("etcd-watch").say(f);
+            }
             Err(e)
         }
     }

@@ -247,12 +247,10 @@ impl Segments {
     }
 
     /// The watch failed: drop the open segment (its temporary file goes), let a running filter
-    /// finish the segment it has.
-    pub async fn abandon(&mut self) {
+    /// finish the segment it has (its failure returned, to be said beside the watch's own).
+    pub async fn abandon(&mut self) -> Result<()> {
         self.current = None;
-        if let Err(e) = self.wait_filter().await {
-            eprintln!("etcd-watch: {e}");
-        }
+        self.wait_filter().await
     }
 
     async fn wait_filter(&mut self) -> Result<()> {
