@@ -263,7 +263,6 @@ mod tests {
         assert_eq!(completeness(b"hello", b"hello", 5), Completeness::Unknown);
     }
 
-    use super::*;
     use reshifter_format::{Header, Record, StreamWriter};
 
     fn stream() -> Vec<u8> {
