@@ -181,13 +181,13 @@ fn decrypt_error(e: &age::DecryptError) -> Error {
 }
 
 /// Counts and hashes what passes through it.
-pub struct Tally<W: Write> {
+pub struct Counted<W: Write> {
     inner: W,
     size: u64,
     hash: Sha256,
 }
 
-impl<W: Write> Write for Tally<W> {
+impl<W: Write> Write for Counted<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let n = self.inner.write(buf)?;
         self.size += n as u64;
@@ -201,28 +201,28 @@ impl<W: Write> Write for Tally<W> {
 
 /// Where pack writes: straight through, or through age (then, optionally, followed by an end
 /// record, see [`end_record`]).
-pub enum Sink<W: Write> {
+pub enum ArchiveOut<W: Write> {
     Plain(W),
-    Age(age::stream::StreamWriter<Tally<W>>, bool),
+    Age(age::stream::StreamWriter<Counted<W>>, bool),
 }
 
-impl<W: Write> Sink<W> {
+impl<W: Write> ArchiveOut<W> {
     /// `with_end_record`: append an end record after the age file (for a pipe).
     pub fn new(out: W, keys: &KeyArgs, with_end_record: bool) -> Result<Self> {
         if !keys.encrypts() {
-            return Ok(Sink::Plain(out));
+            return Ok(ArchiveOut::Plain(out));
         }
         let enc = keys.encryptor()?;
-        let tally = Tally { inner: out, size: 0, hash: Sha256::new() };
-        Ok(Sink::Age(enc.wrap_output(tally)?, with_end_record))
+        let tally = Counted { inner: out, size: 0, hash: Sha256::new() };
+        Ok(ArchiveOut::Age(enc.wrap_output(tally)?, with_end_record))
     }
 
     /// Finish encryption (the final chunk), write the end record if asked, and hand back the
     /// output.
     pub fn finish(self) -> std::io::Result<W> {
         match self {
-            Sink::Plain(w) => Ok(w),
-            Sink::Age(w, end) => {
+            ArchiveOut::Plain(w) => Ok(w),
+            ArchiveOut::Age(w, end) => {
                 let t = w.finish()?;
                 let mut out = t.inner;
                 if end {
@@ -320,23 +320,23 @@ impl<R: Read> Read for EndStripper<R> {
     }
 }
 
-impl<W: Write> Write for Sink<W> {
+impl<W: Write> Write for ArchiveOut<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         match self {
-            Sink::Plain(w) => w.write(buf),
-            Sink::Age(w, _) => w.write(buf),
+            ArchiveOut::Plain(w) => w.write(buf),
+            ArchiveOut::Age(w, _) => w.write(buf),
         }
     }
     fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
         match self {
-            Sink::Plain(w) => w.write_all(buf),
-            Sink::Age(w, _) => w.write_all(buf),
+            ArchiveOut::Plain(w) => w.write_all(buf),
+            ArchiveOut::Age(w, _) => w.write_all(buf),
         }
     }
     fn flush(&mut self) -> std::io::Result<()> {
         match self {
-            Sink::Plain(w) => w.flush(),
-            Sink::Age(w, _) => w.flush(),
+            ArchiveOut::Plain(w) => w.flush(),
+            ArchiveOut::Age(w, _) => w.flush(),
         }
     }
 }

@@ -9,7 +9,7 @@ use std::fs::File;
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 
-use super::crypt::{KeyArgs, Sink};
+use super::crypt::{ArchiveOut, KeyArgs};
 use super::path::{LEAF, is_hashed, path_of, reshifter_path};
 use super::zipw::{Entry, Method, ZipStreamWriter};
 use super::{DELTA_CHUNK, HEADER_ENTRY, MANIFEST_ENTRY, delta_chunk_name, encode_meta};
@@ -288,7 +288,7 @@ fn deflate_file(mut src: File) -> Result<(u32, u64, File, u64)> {
 /// The archive being written: its entries, and the manifest spooled beside them until the
 /// stream has proved complete.
 struct ArchiveWriter {
-    zip: ZipStreamWriter<Sink<Output>>,
+    zip: ZipStreamWriter<ArchiveOut<Output>>,
     manifest: BufWriter<File>,
     layout: Layout,
     /// The verified stream's trailer, set once the reader has finished.
@@ -303,7 +303,7 @@ impl ArchiveWriter {
         // Encrypted output into a pipe ends with an end record: age alone cannot show, without
         // the key, that it is whole, and s3-push must know before it uploads.
         let end_record = o.output.is_none() && !reshifter_format::io::stdout_is_file();
-        let mut zip = ZipStreamWriter::new(Sink::new(out, &o.crypt.keys(), end_record)?, time)?;
+        let mut zip = ZipStreamWriter::new(ArchiveOut::new(out, &o.crypt.keys(), end_record)?, time)?;
         if o.layout == Layout::Native {
             let mut c = Compressor::new(Compression::Deflate(6))?;
             let (method, data) = c.compress(header_line)?;

@@ -71,7 +71,7 @@ impl std::ops::Deref for Data {
 }
 
 /// Where the records come from once the header has been read.
-enum Source {
+enum Input {
     Stream(Box<dyn BufRead + Send>),
     /// A mapped file and the offset of its first record line.
     Mapped(Arc<memmap2::Mmap>, usize),
@@ -106,7 +106,7 @@ struct Done<T> {
 
 /// A stream whose header has been read, ready to be read in parallel.
 pub struct ParReader {
-    input: Source,
+    input: Input,
     header: Header,
     header_line: Vec<u8>,
     verify: Verify,
@@ -147,7 +147,7 @@ impl BufRead for MapRead {
 impl ParReader {
     pub fn new(mut input: Box<dyn BufRead + Send>, verify: Verify) -> Result<Self> {
         let (header_line, header) = read_header(&mut input)?;
-        Ok(ParReader { input: Source::Stream(input), header, header_line, verify })
+        Ok(ParReader { input: Input::Stream(input), header, header_line, verify })
     }
 
     /// [`ParReader::open`] for a tool that also takes delta streams.
@@ -157,8 +157,8 @@ impl ParReader {
             return Ok(Opened::Keyspace(reader));
         }
         let input: Box<dyn BufRead + Send> = match reader.input {
-            Source::Stream(s) => s,
-            Source::Mapped(map, pos) => Box::new(MapRead { map, pos }),
+            Input::Stream(s) => s,
+            Input::Mapped(map, pos) => Box::new(MapRead { map, pos }),
         };
         Ok(Opened::Delta(DeltaReader::after_header(input, reader.header_line, reader.header)?))
     }
@@ -192,7 +192,7 @@ impl ParReader {
 
     fn new_any(mut input: Box<dyn BufRead + Send>, verify: Verify) -> Result<Self> {
         let (header_line, header) = read_any_header(&mut input)?;
-        Ok(ParReader { input: Source::Stream(input), header, header_line, verify })
+        Ok(ParReader { input: Input::Stream(input), header, header_line, verify })
     }
 
     /// Map `file` and read its header at `pos`, if it is a regular file with data after `pos`
@@ -208,7 +208,7 @@ impl ParReader {
         let read = read_any_header(&mut head);
         let offset = map.len() - head.len();
         Some(read.map(|(header_line, header)| ParReader {
-            input: Source::Mapped(Arc::new(map), offset),
+            input: Input::Mapped(Arc::new(map), offset),
             header,
             header_line,
             verify,
@@ -246,8 +246,8 @@ impl ParReader {
             // Owned by this closure so that an early return stops every thread.
             let (done_rx, chunk_rx) = (done_rx, chunk_rx);
             let reader = s.spawn(move || match input {
-                Source::Stream(input) => read_chunks(input, chunk_tx, free_rx),
-                Source::Mapped(map, offset) => map_chunks(map, offset, chunk_tx),
+                Input::Stream(input) => read_chunks(input, chunk_tx, free_rx),
+                Input::Mapped(map, offset) => map_chunks(map, offset, chunk_tx),
             });
             for _ in 0..threads {
                 let (rx, tx, free, map) = (chunk_rx.clone(), done_tx.clone(), free_tx.clone(), &map);
@@ -484,7 +484,7 @@ mod tests {
         let r = if mapped {
             std::fs::write(file.path(), &bytes).unwrap();
             let r = ParReader::open(Some(file.path()), Verify::Full)?;
-            assert!(matches!(r.input, Source::Mapped(..)) || bytes.is_empty());
+            assert!(matches!(r.input, Input::Mapped(..)) || bytes.is_empty());
             r
         } else {
             ParReader::new(Box::new(std::io::Cursor::new(bytes)), Verify::Full)?

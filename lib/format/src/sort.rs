@@ -71,7 +71,7 @@ impl Sorter {
     pub fn finish(mut self) -> Result<Merged> {
         if self.runs.is_empty() {
             self.sort_mem()?;
-            return Ok(Merged { source: Source::Mem(self.mem.into_iter()), last: None, failed: false });
+            return Ok(Merged { source: Backing::Mem(self.mem.into_iter()), last: None, failed: false });
         }
         if !self.mem.is_empty() {
             self.spill()?;
@@ -84,7 +84,7 @@ impl Sorter {
                 heap.push(Reverse((k, i, p)));
             }
         }
-        Ok(Merged { source: Source::Runs(readers, heap), last: None, failed: false })
+        Ok(Merged { source: Backing::Runs(readers, heap), last: None, failed: false })
     }
 }
 
@@ -109,14 +109,14 @@ fn read_item(r: &mut BufReader<File>) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
 
 type Heap = BinaryHeap<Reverse<(Vec<u8>, usize, Vec<u8>)>>;
 
-enum Source {
+enum Backing {
     Mem(std::vec::IntoIter<(Vec<u8>, Vec<u8>)>),
     Runs(Vec<BufReader<File>>, Heap),
 }
 
 /// The sorted pairs.
 pub struct Merged {
-    source: Source,
+    source: Backing,
     last: Option<Vec<u8>>,
     failed: bool,
 }
@@ -124,8 +124,8 @@ pub struct Merged {
 impl Merged {
     fn pull(&mut self) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
         match &mut self.source {
-            Source::Mem(it) => Ok(it.next()),
-            Source::Runs(readers, heap) => {
+            Backing::Mem(it) => Ok(it.next()),
+            Backing::Runs(readers, heap) => {
                 let Some(Reverse((k, i, p))) = heap.pop() else { return Ok(None) };
                 if let Some((nk, np)) = read_item(&mut readers[i])? {
                     heap.push(Reverse((nk, i, np)));

@@ -185,7 +185,7 @@ pub struct Largest {
 
 /// The report.
 #[derive(Debug, Default, Serialize)]
-pub struct Stats {
+pub struct KeyspaceReport {
     pub total: Count,
     pub roots: BTreeMap<String, Count>,
     pub resources: BTreeMap<String, Count>,
@@ -230,13 +230,13 @@ fn see(r: Record, v: &RecordMeta, at_rest: Option<&AtRest>) -> Seen {
 }
 
 /// Build the report from a stream.
-pub fn collect(o: &StatsOptions) -> Result<Stats> {
+pub fn collect(o: &StatsOptions) -> Result<KeyspaceReport> {
     let at_rest = o.encryption_config.as_deref().map(crate::atrest::load_config).transpose()?;
     // Decrypting needs whole values: Light decodes only their first bytes.
     let full = o.verify || at_rest.is_some();
     let reader = ParReader::open(o.input.as_deref(), if full { Verify::Full } else { Verify::Light })?;
     let header: Header = reader.header().clone();
-    let mut s = Stats {
+    let mut s = KeyspaceReport {
         revision: header.revision,
         source: header.tool.clone(),
         time: header.time.clone(),
@@ -351,7 +351,7 @@ fn by_bytes(m: &BTreeMap<String, Count>) -> Vec<(String, Count)> {
 }
 
 /// The human-readable report.
-pub fn table(s: &Stats, terminal: bool) -> String {
+pub fn table(s: &KeyspaceReport, terminal: bool) -> String {
     let limit = if terminal { 15 } else { 40 };
     let mut t = format!(
         "{} keys, {} (keys and values); stream from {} at revision {}, {}; verified: {}\n",
@@ -407,7 +407,7 @@ mod tests {
     use super::*;
 
     #[derive(clap::Parser)]
-    struct Stats {
+    struct Cli {
         #[command(flatten)]
         o: StatsOptions,
     }
@@ -415,7 +415,7 @@ mod tests {
     #[test]
     fn options_built_in_code_are_the_tools_defaults() {
         use clap::Parser;
-        let parsed = Stats::parse_from(["t", "f", "--json"]).o;
+        let parsed = Cli::parse_from(["t", "f", "--json"]).o;
         assert_eq!(format!("{:?}", StatsOptions::new("f".into())), format!("{parsed:?}"));
     }
 

@@ -66,14 +66,14 @@ fn prefers_v2(opts: &DumpOptions, rt: &tokio::runtime::Runtime) -> Result<(bool,
 }
 
 /// Facts about the cluster, for the stream header.
-pub(crate) struct Source {
+pub(crate) struct ClusterFacts {
     pub(crate) cluster_id: u64,
     pub(crate) member_id: u64,
     pub(crate) version: String,
     pub(crate) revision: i64,
 }
 
-pub(crate) async fn source_facts(client: &mut Client, args: &EtcdArgs) -> Result<Source> {
+pub(crate) async fn source_facts(client: &mut Client, args: &EtcdArgs) -> Result<ClusterFacts> {
     let status = etcd::retried(args.endpoints.len(), || {
         let mut c = client.clone();
         async move { c.status().await }
@@ -90,7 +90,7 @@ pub(crate) async fn source_facts(client: &mut Client, args: &EtcdArgs) -> Result
     .await
     .map_err(|e| args.error("cannot read from etcd", e))?;
     let revision = resp.header().map(|h| h.revision()).unwrap_or(0);
-    Ok(Source { cluster_id, member_id, version: status.version().to_string(), revision })
+    Ok(ClusterFacts { cluster_id, member_id, version: status.version().to_string(), revision })
 }
 
 /// Leases alive now with their remaining TTL, sorted by id.

@@ -41,7 +41,7 @@ pub use plan::{Plan, PlanFormat};
 pub(crate) use reader::check_header;
 use reader::{Msg, spawn_reader};
 pub(crate) use report::failure;
-pub use report::{Loaded, Stats};
+pub use report::{LoadCounts, Loaded};
 use sync::delete_missing;
 use txn::{Ctx, drive};
 
@@ -105,7 +105,7 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded> {
         if let Some(spool) = spool {
             delete_missing(&ctx, spool, &mut stats).await.map_err(|e| (stats, e))?;
         }
-        Ok::<_, (Stats, Error)>((stats, records))
+        Ok::<_, (LoadCounts, Error)>((stats, records))
     });
     drop(rx);
     let _ = reader.join();

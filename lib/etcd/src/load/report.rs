@@ -11,7 +11,7 @@ use super::options::{LoadOptions, Mode};
 
 /// What a load did (or, dry, would do).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Stats {
+pub struct LoadCounts {
     pub created: u64,
     pub updated: u64,
     pub unchanged: u64,
@@ -27,8 +27,8 @@ pub struct Stats {
     pub txns: u64,
 }
 
-impl Stats {
-    pub(super) fn add(&mut self, o: &Stats) {
+impl LoadCounts {
+    pub(super) fn add(&mut self, o: &LoadCounts) {
         self.created += o.created;
         self.updated += o.updated;
         self.unchanged += o.unchanged;
@@ -48,7 +48,7 @@ impl Stats {
 /// What a load did.
 #[derive(Debug, Clone, Copy)]
 pub struct Loaded {
-    pub stats: Stats,
+    pub stats: LoadCounts,
     /// Records read from the stream.
     pub records: u64,
     pub elapsed: Duration,
@@ -73,7 +73,7 @@ impl Loaded {
 }
 
 /// The error of a failed load: exactly what was written, and how to resume.
-pub(crate) fn failure(opts: &LoadOptions, stats: &Stats, err: Error) -> Error {
+pub(crate) fn failure(opts: &LoadOptions, stats: &LoadCounts, err: Error) -> Error {
     let sync_note = if opts.mode == Mode::Sync && stats.deleted == 0 { "; no key was deleted" } else { "" };
     let msg = if opts.dry_run {
         format!("{err} (dry run: nothing was written)")
@@ -93,7 +93,7 @@ pub(crate) fn failure(opts: &LoadOptions, stats: &Stats, err: Error) -> Error {
     Error::with_source(kind, msg, err)
 }
 
-fn describe(s: &Stats, records: u64, dry: bool, elapsed: Duration, v2: bool) -> String {
+fn describe(s: &LoadCounts, records: u64, dry: bool, elapsed: Duration, v2: bool) -> String {
     let rate = records as f64 / elapsed.as_secs_f64().max(1e-9);
     let mut text = if dry {
         format!(

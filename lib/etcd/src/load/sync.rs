@@ -7,7 +7,7 @@ use std::io::{BufReader, Read, Seek, SeekFrom};
 
 use etcd_client::{Compare, CompareOp, GetOptions, Txn, TxnOp};
 
-use super::report::Stats;
+use super::report::LoadCounts;
 use super::txn::{Ctx, report_dry};
 use crate::{MAX_DECODE_BYTES, in_range, prefix_ranges};
 use reshifter_format::error::{Error, Result};
@@ -60,7 +60,7 @@ impl SpoolCursor {
 /// Sync, after the stream was verified and written: delete the keys under the stream's prefixes
 /// that the stream does not hold — a paged, keys-only scan of the target merge-joined with the
 /// spooled keys, each deletion guarded by the revision seen.
-pub(super) async fn delete_missing(ctx: &Ctx, spool: File, stats: &mut Stats) -> Result<()> {
+pub(super) async fn delete_missing(ctx: &Ctx, spool: File, stats: &mut LoadCounts) -> Result<()> {
     let mut held = SpoolCursor::new(spool)?;
     let mut kv = ctx.client.kv_client().max_decoding_message_size(MAX_DECODE_BYTES);
     for (rs, re) in prefix_ranges(&ctx.header.bounds()) {
@@ -99,7 +99,7 @@ async fn delete_keys(
     ctx: &Ctx,
     kv: &mut etcd_client::KvClient,
     doomed: &[(Vec<u8>, i64)],
-    stats: &mut Stats,
+    stats: &mut LoadCounts,
 ) -> Result<()> {
     for chunk in doomed.chunks(ctx.opts.max_txn_ops.max(1)) {
         let compares: Vec<Compare> =

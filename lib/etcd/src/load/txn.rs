@@ -16,7 +16,7 @@ use reshifter_format::{Header, Record, push_bytes_field, show_key};
 
 use super::options::{LeaseMode, LoadOptions, Mode};
 use super::reader::Msg;
-use super::report::Stats;
+use super::report::LoadCounts;
 
 /// The fate of an original lease in this load.
 #[derive(Clone, Copy)]
@@ -39,22 +39,22 @@ pub(super) struct Ctx {
 /// What writing some records did: the counts of what was done, and the failure if any.
 #[derive(Default)]
 pub(super) struct Written {
-    stats: Stats,
+    stats: LoadCounts,
     failure: Option<(Vec<u8>, Error)>,
 }
 
 impl Written {
     fn failed(key: &[u8], err: Error) -> Self {
-        Written { stats: Stats::default(), failure: Some((key.to_vec(), err)) }
+        Written { stats: LoadCounts::default(), failure: Some((key.to_vec(), err)) }
     }
 }
 
-pub(super) type Outcome = std::result::Result<(Stats, u64, Option<File>), (Stats, Error)>;
+pub(super) type Outcome = std::result::Result<(LoadCounts, u64, Option<File>), (LoadCounts, Error)>;
 pub(super) type End = Result<(u64, u64, Option<File>)>;
 
 /// Feed batches to at most `concurrency` tasks; collect stats; stop at the first error.
 pub(super) async fn drive(ctx: Arc<Ctx>, rx: &mut mpsc::Receiver<Msg>, concurrency: usize) -> Outcome {
-    let mut total = Stats::default();
+    let mut total = LoadCounts::default();
     let mut tasks: JoinSet<Written> = JoinSet::new();
     let mut first_err: Option<Error> = None;
     let mut progress = ctx.opts.report.or_name("etcd-load").progress();
@@ -62,7 +62,7 @@ pub(super) async fn drive(ctx: Arc<Ctx>, rx: &mut mpsc::Receiver<Msg>, concurren
     let mut seen: u64 = 0;
 
     let absorb = |r: std::result::Result<Written, tokio::task::JoinError>,
-                  total: &mut Stats,
+                  total: &mut LoadCounts,
                   first: &mut Option<Error>| match r {
         Ok(w) => {
             total.add(&w.stats);
@@ -149,14 +149,14 @@ pub(super) async fn lease_for(ctx: &Ctx, r: &Record) -> Result<std::result::Resu
 
 /// The planned write of a slice of records.
 pub(super) struct BatchPlan {
-    stats: Stats,
+    stats: LoadCounts,
     compares: Vec<Compare>,
     puts: Vec<TxnOp>,
     dry: Vec<(&'static str, Vec<u8>)>,
 }
 
 pub(super) async fn plan_batch(ctx: &Ctx, records: &[Record], current: &[Option<KeyValue>]) -> Result<BatchPlan> {
-    let mut p = BatchPlan { stats: Stats::default(), compares: Vec::new(), puts: Vec::new(), dry: Vec::new() };
+    let mut p = BatchPlan { stats: LoadCounts::default(), compares: Vec::new(), puts: Vec::new(), dry: Vec::new() };
     for (r, cur) in records.iter().zip(current) {
         let lease = match lease_for(ctx, r).await? {
             Ok(l) => l,

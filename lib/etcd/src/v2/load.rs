@@ -18,7 +18,7 @@ use std::time::Instant;
 use super::{Node, V2, V2Error, code};
 use crate::load::options::{LeaseMode, LoadOptions, Mode};
 use crate::load::reader::check_header;
-use crate::load::report::{Loaded, Stats, failure};
+use crate::load::report::{LoadCounts, Loaded, failure};
 use reshifter_format::error::{Error, Kind, Result};
 use reshifter_format::sort::{DEFAULT_BUDGET, Merged, Sorter};
 use reshifter_format::{
@@ -85,7 +85,7 @@ struct Loader<'a> {
     v2: V2,
     opts: &'a LoadOptions,
     header: Header,
-    stats: Stats,
+    stats: LoadCounts,
     dry: Option<std::sync::Arc<std::sync::Mutex<Box<dyn Write + Send>>>>,
     doomed: Option<BufWriter<File>>,
 }
@@ -279,7 +279,7 @@ pub fn run(opts: &LoadOptions, mut reader: StreamReader<Input>) -> Result<Loaded
         v2,
         opts,
         header,
-        stats: Stats::default(),
+        stats: LoadCounts::default(),
         dry: opts.dry_run.then(|| opts.dry_out.writer()),
         doomed: sync.then(tempfile::tempfile).transpose()?.map(BufWriter::new),
     };

@@ -116,7 +116,7 @@ struct Open {
 
 /// What the segments hold so far.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Stats {
+pub struct WatchTotals {
     pub events: u64,
     pub bytes: u64,
     pub closed: u64,
@@ -134,7 +134,7 @@ pub struct Segments {
     bytes: Option<usize>,
     current: Option<Open>,
     filter: Option<FilterJob>,
-    stats: Stats,
+    stats: WatchTotals,
     /// The newest put written (or the watch's starting anchor): every segment's trailer names it.
     anchor: Option<Anchor>,
 }
@@ -160,7 +160,7 @@ impl Segments {
             bytes,
             current: None,
             filter: None,
-            stats: Stats { end, ..Stats::default() },
+            stats: WatchTotals { end, ..WatchTotals::default() },
             anchor,
         })
     }
@@ -194,7 +194,7 @@ impl Segments {
         Ok(())
     }
 
-    pub fn stats(&self) -> Stats {
+    pub fn stats(&self) -> WatchTotals {
         let mut s = self.stats;
         if let Some(o) = &self.current {
             s.events += o.writer.count();

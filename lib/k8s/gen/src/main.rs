@@ -402,12 +402,12 @@ fn inline(msg: &str, f: &FieldDef) -> Result<bool, String> {
 fn kind(msgs: &Messages, f: &FieldDef, inline: bool) -> Result<String, String> {
     let scalar = |t: Type| -> Option<&'static str> {
         Some(match t {
-            Type::String => "Kind::Str",
-            Type::Int32 => "Kind::I32",
-            Type::Int64 => "Kind::I64",
-            Type::Bool => "Kind::Bool",
-            Type::Bytes => "Kind::Bytes",
-            Type::Double => "Kind::F64",
+            Type::String => "FieldType::Str",
+            Type::Int32 => "FieldType::I32",
+            Type::Int64 => "FieldType::I64",
+            Type::Bool => "FieldType::Bool",
+            Type::Bytes => "FieldType::Bytes",
+            Type::Double => "FieldType::F64",
             _ => return None,
         })
     };
@@ -422,9 +422,9 @@ fn kind(msgs: &Messages, f: &FieldDef, inline: bool) -> Result<String, String> {
         if key.ty != Type::String {
             return Err(format!("{t}: a map whose keys are not strings"));
         }
-        return Ok(format!("Kind::MapOf(&{})", kind(msgs, value, false)?));
+        return Ok(format!("FieldType::MapOf(&{})", kind(msgs, value, false)?));
     }
-    Ok(format!("Kind::{}(&{})", if inline { "Inline" } else { "Msg" }, ident(t)))
+    Ok(format!("FieldType::{}(&{})", if inline { "Inline" } else { "Msg" }, ident(t)))
 }
 
 /// The API version of a package that holds kinds (`apps/v1`, `v1`), if it does.
@@ -455,7 +455,7 @@ fn generate(msgs: &Messages) -> Result<String, Vec<String>> {
          // --check).\n",
         RELEASES.join(", ")
     );
-    out.push_str("use super::{Field, Kind, Message};\n");
+    out.push_str("use super::{Field, FieldType, Message};\n");
     let mut kinds: Vec<(String, String, String)> = Vec::new();
     let mut used_inline = BTreeSet::new();
     for (full, m) in msgs {
@@ -482,9 +482,9 @@ fn generate(msgs: &Messages) -> Result<String, Vec<String>> {
                     }
                     let k = kind(msgs, f, inl)?;
                     // A map is a repeated field of entries on the wire, one JSON object.
-                    let repeated = f.repeated && !k.starts_with("Kind::MapOf");
+                    let repeated = f.repeated && !k.starts_with("FieldType::MapOf");
                     Ok(format!(
-                        "        Field {{ tag: {}, json: \"{json}\", kind: {k}, repeated: {repeated} }},\n",
+                        "        Field {{ tag: {}, json: \"{json}\", ty: {k}, repeated: {repeated} }},\n",
                         f.tag
                     ))
                 });

@@ -3,7 +3,7 @@
 use serde_json::{Map, Number, Value};
 
 use super::time::{format_duration, format_time};
-use super::{CodecError, Kind, MAX_DEPTH, Message, Special, message_for, special};
+use super::{CodecError, FieldType, MAX_DEPTH, Message, Special, message_for, special};
 use crate::pb::{FieldIter, K8S_MAGIC, Value as Wire, k8s_unwrap, read_varint};
 
 type Result<T> = std::result::Result<T, CodecError>;
@@ -89,7 +89,7 @@ fn message(msg: &'static Message, b: &[u8], depth: usize, cx: &mut Decoded) -> R
             continue;
         };
         let at = |e: CodecError| e.within(f.json);
-        if let Kind::MapOf(vk) = f.kind {
+        if let FieldType::MapOf(vk) = f.ty {
             let Wire::Bytes(entry) = w else { return Err(CodecError::Wire(msg.name)) };
             let (k, v) = map_entry(vk, entry, depth, msg.name, cx).map_err(at)?;
             match out.entry(f.json).or_insert_with(|| Value::Object(Map::new())) {
@@ -99,11 +99,11 @@ fn message(msg: &'static Message, b: &[u8], depth: usize, cx: &mut Decoded) -> R
         } else if f.repeated {
             let slot = out.entry(f.json).or_insert_with(|| Value::Array(Vec::new()));
             let Value::Array(items) = slot else { continue };
-            match (f.kind, w) {
+            match (f.ty, w) {
                 // Packed numbers (proto3 writers) are accepted too.
-                (Kind::I32 | Kind::I64 | Kind::Bool | Kind::F64, Wire::Bytes(mut p)) => {
+                (FieldType::I32 | FieldType::I64 | FieldType::Bool | FieldType::F64, Wire::Bytes(mut p)) => {
                     while !p.is_empty() {
-                        let one = if f.kind == Kind::F64 {
+                        let one = if f.ty == FieldType::F64 {
                             let (x, rest) = p.split_at_checked(8).ok_or(CodecError::Wire(msg.name))?;
                             p = rest;
                             Wire::Fixed64(u64::from_le_bytes(x.try_into().map_err(|_| CodecError::Wire(msg.name))?))
@@ -111,12 +111,12 @@ fn message(msg: &'static Message, b: &[u8], depth: usize, cx: &mut Decoded) -> R
                             Wire::Varint(read_varint(&mut p).ok_or(CodecError::Wire(msg.name))?)
                         };
                         cx.charge(0)?;
-                        items.push(scalar(f.kind, one, depth, msg.name, cx).map_err(at)?);
+                        items.push(scalar(f.ty, one, depth, msg.name, cx).map_err(at)?);
                     }
                 }
-                _ => items.push(scalar(f.kind, w, depth, msg.name, cx).map_err(at)?),
+                _ => items.push(scalar(f.ty, w, depth, msg.name, cx).map_err(at)?),
             }
-        } else if let (Kind::Inline(i), Wire::Bytes(sub)) = (f.kind, w) {
+        } else if let (FieldType::Inline(i), Wire::Bytes(sub)) = (f.ty, w) {
             if let Value::Object(mut o) = message(i, sub, depth + 1, cx)? {
                 // The embedded struct's fields join the parent's; its unknown ones cannot say
                 // whose they are there.
@@ -126,7 +126,7 @@ fn message(msg: &'static Message, b: &[u8], depth: usize, cx: &mut Decoded) -> R
                 out.extend(o);
             }
         } else {
-            out.insert(f.json.into(), scalar(f.kind, w, depth, msg.name, cx).map_err(at)?);
+            out.insert(f.json.into(), scalar(f.ty, w, depth, msg.name, cx).map_err(at)?);
         }
     }
     match shaped {
@@ -143,7 +143,7 @@ fn message(msg: &'static Message, b: &[u8], depth: usize, cx: &mut Decoded) -> R
     }
 }
 
-fn map_entry(vk: &Kind, b: &[u8], depth: usize, name: &'static str, cx: &mut Decoded) -> Result<(String, Value)> {
+fn map_entry(vk: &FieldType, b: &[u8], depth: usize, name: &'static str, cx: &mut Decoded) -> Result<(String, Value)> {
     let (mut k, mut v) = (String::new(), None);
     for item in FieldIter(b) {
         match item.ok_or(CodecError::Wire(name))? {
@@ -159,30 +159,30 @@ fn map_entry(vk: &Kind, b: &[u8], depth: usize, name: &'static str, cx: &mut Dec
     Ok((k, v))
 }
 
-fn zero_wire(k: Kind) -> Wire<'static> {
+fn zero_wire(k: FieldType) -> Wire<'static> {
     match k {
-        Kind::I32 | Kind::I64 | Kind::Bool => Wire::Varint(0),
-        Kind::F64 => Wire::Fixed64(0),
+        FieldType::I32 | FieldType::I64 | FieldType::Bool => Wire::Varint(0),
+        FieldType::F64 => Wire::Fixed64(0),
         _ => Wire::Bytes(&[]),
     }
 }
 
-fn scalar(k: Kind, w: Wire, depth: usize, name: &'static str, cx: &mut Decoded) -> Result<Value> {
+fn scalar(k: FieldType, w: Wire, depth: usize, name: &'static str, cx: &mut Decoded) -> Result<Value> {
     let bad = || CodecError::Wire(name);
     Ok(match (k, w) {
-        (Kind::Str, Wire::Bytes(s)) => {
+        (FieldType::Str, Wire::Bytes(s)) => {
             cx.charge(s.len())?;
             Value::String(String::from_utf8_lossy(s).into_owned())
         }
-        (Kind::Bytes, Wire::Bytes(s)) => {
+        (FieldType::Bytes, Wire::Bytes(s)) => {
             cx.charge(s.len() * 4 / 3)?;
             Value::String(base64_simd::STANDARD.encode_to_string(s))
         }
-        (Kind::I32, Wire::Varint(v)) => Value::from(v as i64 as i32),
-        (Kind::I64, Wire::Varint(v)) => Value::from(v as i64),
-        (Kind::Bool, Wire::Varint(v)) => Value::Bool(v != 0),
-        (Kind::F64, Wire::Fixed64(v)) => float(f64::from_bits(v)),
-        (Kind::Msg(m), Wire::Bytes(b)) => message(m, b, depth + 1, cx)?,
+        (FieldType::I32, Wire::Varint(v)) => Value::from(v as i64 as i32),
+        (FieldType::I64, Wire::Varint(v)) => Value::from(v as i64),
+        (FieldType::Bool, Wire::Varint(v)) => Value::Bool(v != 0),
+        (FieldType::F64, Wire::Fixed64(v)) => float(f64::from_bits(v)),
+        (FieldType::Msg(m), Wire::Bytes(b)) => message(m, b, depth + 1, cx)?,
         _ => return Err(bad()),
     })
 }

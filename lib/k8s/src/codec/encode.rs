@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use super::time::{parse_duration, parse_time};
-use super::{CodecError, Kind, MAX_DEPTH, Message, Special, message_for, special};
+use super::{CodecError, FieldType, MAX_DEPTH, Message, Special, message_for, special};
 use crate::pb::{Msg, k8s_envelope};
 
 type Result<T> = std::result::Result<T, CodecError>;
@@ -58,7 +58,7 @@ fn fields(
         }
     }
     for f in msg.fields {
-        if let Kind::Inline(i) = f.kind {
+        if let FieldType::Inline(i) = f.ty {
             // The embedded message's fields, taken from this object.
             let mine: serde_json::Map<String, Value> =
                 o.iter().filter(|(k, _)| has_field(i, k)).map(|(k, v)| (k.clone(), v.clone())).collect();
@@ -74,13 +74,13 @@ fn fields(
         if v.is_null() {
             // Go writes a message field that is not a pointer even when zero (a zero Time is
             // null in JSON and an empty message in protobuf).
-            if let (Kind::Msg(_), false) = (f.kind, f.repeated) {
+            if let (FieldType::Msg(_), false) = (f.ty, f.repeated) {
                 out.msg(f.tag, &Msg::new());
             }
             continue;
         }
-        match f.kind {
-            Kind::MapOf(vk) => {
+        match f.ty {
+            FieldType::MapOf(vk) => {
                 let entries = v.as_object().ok_or_else(|| at(json_err("expected an object")))?;
                 // BTreeMap order: keys sorted, as Go writes them.
                 for (k, x) in entries {
@@ -93,10 +93,10 @@ fn fields(
             _ if f.repeated => {
                 let items = v.as_array().ok_or_else(|| at(json_err("expected an array")))?;
                 for x in items {
-                    one(f.kind, f.tag, x, out, depth).map_err(at)?;
+                    one(f.ty, f.tag, x, out, depth).map_err(at)?;
                 }
             }
-            _ => one(f.kind, f.tag, v, out, depth).map_err(at)?,
+            _ => one(f.ty, f.tag, v, out, depth).map_err(at)?,
         }
     }
     if let Some(unknown) = o.get(super::UNKNOWN_FIELDS) {
@@ -127,36 +127,36 @@ fn unknown_fields(v: &Value, out: &mut Msg) -> Result<()> {
 
 /// Whether JSON field `k` belongs to message `m` (directly or through an embedded message).
 fn has_field(m: &Message, k: &str) -> bool {
-    m.fields.iter().any(|f| match f.kind {
-        Kind::Inline(i) => has_field(i, k),
+    m.fields.iter().any(|f| match f.ty {
+        FieldType::Inline(i) => has_field(i, k),
         _ => f.json == k,
     })
 }
 
-fn one(k: Kind, tag: u32, v: &Value, out: &mut Msg, depth: usize) -> Result<()> {
+fn one(k: FieldType, tag: u32, v: &Value, out: &mut Msg, depth: usize) -> Result<()> {
     match k {
-        Kind::Str => out.str(tag, v.as_str().ok_or_else(|| json_err("expected a string"))?),
-        Kind::Bytes => {
+        FieldType::Str => out.str(tag, v.as_str().ok_or_else(|| json_err("expected a string"))?),
+        FieldType::Bytes => {
             let s = v.as_str().ok_or_else(|| json_err("expected a base64 string"))?;
             let b = base64_simd::STANDARD.decode_to_vec(s).map_err(|_| json_err("expected a base64 string"))?;
             out.bytes(tag, &b)
         }
-        Kind::I32 => {
+        FieldType::I32 => {
             let n =
                 v.as_i64().and_then(|n| i32::try_from(n).ok()).ok_or_else(|| json_err("expected a 32-bit integer"))?;
             out.int(tag, i64::from(n))
         }
-        Kind::I64 => out.int(tag, v.as_i64().ok_or_else(|| json_err("expected an integer"))?),
-        Kind::Bool => out.bool(tag, v.as_bool().ok_or_else(|| json_err("expected true or false"))?),
-        Kind::F64 => out.fixed64(tag, v.as_f64().ok_or_else(|| json_err("expected a number"))?.to_bits()),
+        FieldType::I64 => out.int(tag, v.as_i64().ok_or_else(|| json_err("expected an integer"))?),
+        FieldType::Bool => out.bool(tag, v.as_bool().ok_or_else(|| json_err("expected true or false"))?),
+        FieldType::F64 => out.fixed64(tag, v.as_f64().ok_or_else(|| json_err("expected a number"))?.to_bits()),
         // A zero Time (null) inside a map or list.
-        Kind::Msg(_) if v.is_null() => out.msg(tag, &Msg::new()),
-        Kind::Msg(m) => {
+        FieldType::Msg(_) if v.is_null() => out.msg(tag, &Msg::new()),
+        FieldType::Msg(m) => {
             let mut sub = Msg::new();
             message(m, v, &mut sub, depth + 1)?;
             out.msg(tag, &sub)
         }
-        Kind::MapOf(_) | Kind::Inline(_) => return Err(json_err("a map or embedded message inside a map")),
+        FieldType::MapOf(_) | FieldType::Inline(_) => return Err(json_err("a map or embedded message inside a map")),
     };
     Ok(())
 }
@@ -165,8 +165,8 @@ fn one(k: Kind, tag: u32, v: &Value, out: &mut Msg, depth: usize) -> Result<()> 
 fn shaped(s: Special, m: &'static Message, v: &Value, out: &mut Msg, depth: usize) -> Result<()> {
     let name = m.name;
     let field = |json: &str| m.fields.iter().find(|f| f.json == json);
-    let sub = |json: &str| match field(json).map(|f| f.kind) {
-        Some(Kind::Msg(i)) => Ok(i),
+    let sub = |json: &str| match field(json).map(|f| f.ty) {
+        Some(FieldType::Msg(i)) => Ok(i),
         _ => Err(CodecError::Wire(name)),
     };
     match (s, v) {

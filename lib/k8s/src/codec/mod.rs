@@ -29,7 +29,7 @@ pub const UNKNOWN_FIELDS: &str = "$unknownFields";
 
 /// A field's type.
 #[derive(Clone, Copy)]
-pub enum Kind {
+pub enum FieldType {
     Str,
     I32,
     I64,
@@ -41,33 +41,35 @@ pub enum Kind {
     /// A message embedded in Go with `json:",inline"`: its fields are written in the parent.
     Inline(&'static Message),
     /// `map<string, V>`.
-    MapOf(&'static Kind),
+    MapOf(&'static FieldType),
 }
 
 /// Kinds are equal when they name the same message (the schema's messages refer to each other,
 /// in cycles: comparing them field by field would not end).
-impl PartialEq for Kind {
-    fn eq(&self, other: &Kind) -> bool {
+impl PartialEq for FieldType {
+    fn eq(&self, other: &FieldType) -> bool {
         match (self, other) {
-            (Kind::Msg(a), Kind::Msg(b)) | (Kind::Inline(a), Kind::Inline(b)) => std::ptr::eq(*a, *b),
-            (Kind::MapOf(a), Kind::MapOf(b)) => a == b,
+            (FieldType::Msg(a), FieldType::Msg(b)) | (FieldType::Inline(a), FieldType::Inline(b)) => {
+                std::ptr::eq(*a, *b)
+            }
+            (FieldType::MapOf(a), FieldType::MapOf(b)) => a == b,
             _ => std::mem::discriminant(self) == std::mem::discriminant(other),
         }
     }
 }
 
-impl std::fmt::Debug for Kind {
+impl std::fmt::Debug for FieldType {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Kind::Msg(m) => write!(f, "Msg({})", m.name),
-            Kind::Inline(m) => write!(f, "Inline({})", m.name),
-            Kind::MapOf(k) => write!(f, "MapOf({k:?})"),
-            Kind::Str => f.write_str("Str"),
-            Kind::I32 => f.write_str("I32"),
-            Kind::I64 => f.write_str("I64"),
-            Kind::Bool => f.write_str("Bool"),
-            Kind::Bytes => f.write_str("Bytes"),
-            Kind::F64 => f.write_str("F64"),
+            FieldType::Msg(m) => write!(f, "Msg({})", m.name),
+            FieldType::Inline(m) => write!(f, "Inline({})", m.name),
+            FieldType::MapOf(k) => write!(f, "MapOf({k:?})"),
+            FieldType::Str => f.write_str("Str"),
+            FieldType::I32 => f.write_str("I32"),
+            FieldType::I64 => f.write_str("I64"),
+            FieldType::Bool => f.write_str("Bool"),
+            FieldType::Bytes => f.write_str("Bytes"),
+            FieldType::F64 => f.write_str("F64"),
         }
     }
 }
@@ -77,7 +79,7 @@ impl std::fmt::Debug for Kind {
 pub struct Field {
     pub tag: u32,
     pub json: &'static str,
-    pub kind: Kind,
+    pub ty: FieldType,
     pub repeated: bool,
 }
 

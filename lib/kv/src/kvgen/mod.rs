@@ -176,7 +176,7 @@ pub fn run(o: GenOptions) -> reshifter_format::Result<()> {
 
 /// The kinds of object kv-gen writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+enum ObjectKind {
     Pod,
     ReplicaSet,
     Deployment,
@@ -220,34 +220,34 @@ const EXTRA_CRDS: &[(&str, &str, &str)] = &[
     ("snapshot.storage.k8s.io", "volumesnapshots", "VolumeSnapshot"),
 ];
 
-impl Kind {
+impl ObjectKind {
     /// Key directory under /registry and whether it is namespaced.
     fn dir(self) -> String {
         match self {
-            Kind::Pod => "pods".into(),
-            Kind::ReplicaSet => "replicasets".into(),
-            Kind::Deployment => "deployments".into(),
-            Kind::Service => "services/specs".into(),
-            Kind::Endpoints => "services/endpoints".into(),
-            Kind::EndpointSlice => "endpointslices".into(),
-            Kind::ConfigMap => "configmaps".into(),
-            Kind::Secret => "secrets".into(),
-            Kind::Event => "events".into(),
-            Kind::ServiceAccount => "serviceaccounts".into(),
-            Kind::Role => "roles".into(),
-            Kind::RoleBinding => "rolebindings".into(),
-            Kind::Job => "jobs".into(),
-            Kind::ControllerRevision => "controllerrevisions".into(),
-            Kind::CustomResource(i) => format!("{}/{}", CUSTOM[i].0, CUSTOM[i].1),
-            Kind::Namespace => "namespaces".into(),
-            Kind::Node => "minions".into(),
-            Kind::NodeLease => "leases".into(),
-            Kind::ClusterRole => "clusterroles".into(),
-            Kind::ClusterRoleBinding => "clusterrolebindings".into(),
-            Kind::Crd(_) => "apiextensions.k8s.io/customresourcedefinitions".into(),
-            Kind::PriorityClass => "priorityclasses".into(),
-            Kind::RangeAllocation => "ranges".into(),
-            Kind::MasterLease => "masterleases".into(),
+            ObjectKind::Pod => "pods".into(),
+            ObjectKind::ReplicaSet => "replicasets".into(),
+            ObjectKind::Deployment => "deployments".into(),
+            ObjectKind::Service => "services/specs".into(),
+            ObjectKind::Endpoints => "services/endpoints".into(),
+            ObjectKind::EndpointSlice => "endpointslices".into(),
+            ObjectKind::ConfigMap => "configmaps".into(),
+            ObjectKind::Secret => "secrets".into(),
+            ObjectKind::Event => "events".into(),
+            ObjectKind::ServiceAccount => "serviceaccounts".into(),
+            ObjectKind::Role => "roles".into(),
+            ObjectKind::RoleBinding => "rolebindings".into(),
+            ObjectKind::Job => "jobs".into(),
+            ObjectKind::ControllerRevision => "controllerrevisions".into(),
+            ObjectKind::CustomResource(i) => format!("{}/{}", CUSTOM[i].0, CUSTOM[i].1),
+            ObjectKind::Namespace => "namespaces".into(),
+            ObjectKind::Node => "minions".into(),
+            ObjectKind::NodeLease => "leases".into(),
+            ObjectKind::ClusterRole => "clusterroles".into(),
+            ObjectKind::ClusterRoleBinding => "clusterrolebindings".into(),
+            ObjectKind::Crd(_) => "apiextensions.k8s.io/customresourcedefinitions".into(),
+            ObjectKind::PriorityClass => "priorityclasses".into(),
+            ObjectKind::RangeAllocation => "ranges".into(),
+            ObjectKind::MasterLease => "masterleases".into(),
         }
     }
 }
@@ -255,7 +255,7 @@ impl Kind {
 /// One directory of the keyspace: its key prefix and how many objects it holds.
 struct Group {
     prefix: String,
-    kind: Kind,
+    kind: ObjectKind,
     namespace: Option<String>,
     count: u64,
     /// Seed of this group's objects.
@@ -263,24 +263,24 @@ struct Group {
 }
 
 /// Namespaced kinds and their share of namespaced objects.
-const NAMESPACED: &[(Kind, f64)] = &[
-    (Kind::Pod, 0.34),
-    (Kind::Event, 0.16),
-    (Kind::ReplicaSet, 0.08),
-    (Kind::Secret, 0.08),
-    (Kind::ConfigMap, 0.07),
-    (Kind::Deployment, 0.03),
-    (Kind::Service, 0.03),
-    (Kind::Endpoints, 0.03),
-    (Kind::EndpointSlice, 0.03),
-    (Kind::ServiceAccount, 0.03),
-    (Kind::Role, 0.015),
-    (Kind::RoleBinding, 0.015),
-    (Kind::Job, 0.02),
-    (Kind::ControllerRevision, 0.01),
-    (Kind::CustomResource(0), 0.015),
-    (Kind::CustomResource(1), 0.015),
-    (Kind::CustomResource(2), 0.01),
+const NAMESPACED: &[(ObjectKind, f64)] = &[
+    (ObjectKind::Pod, 0.34),
+    (ObjectKind::Event, 0.16),
+    (ObjectKind::ReplicaSet, 0.08),
+    (ObjectKind::Secret, 0.08),
+    (ObjectKind::ConfigMap, 0.07),
+    (ObjectKind::Deployment, 0.03),
+    (ObjectKind::Service, 0.03),
+    (ObjectKind::Endpoints, 0.03),
+    (ObjectKind::EndpointSlice, 0.03),
+    (ObjectKind::ServiceAccount, 0.03),
+    (ObjectKind::Role, 0.015),
+    (ObjectKind::RoleBinding, 0.015),
+    (ObjectKind::Job, 0.02),
+    (ObjectKind::ControllerRevision, 0.01),
+    (ObjectKind::CustomResource(0), 0.015),
+    (ObjectKind::CustomResource(1), 0.015),
+    (ObjectKind::CustomResource(2), 0.01),
 ];
 
 /// Events are grouped onto leases of this many events, each with this TTL (kube-apiserver's
@@ -311,17 +311,17 @@ fn plan(o: &GenOptions) -> (Vec<Group>, Vec<String>, u64) {
     let ns_count = (n / 500).clamp(4, 2000);
     let nodes = (n / 1000).clamp(1, 5000);
     let nss = namespaces(ns_count, &mut rng);
-    let mut fixed: Vec<(Kind, Option<String>, u64)> = vec![
-        (Kind::Namespace, None, ns_count),
-        (Kind::Node, None, nodes),
-        (Kind::NodeLease, Some("kube-node-lease".into()), nodes),
-        (Kind::ClusterRole, None, 60 + n / 2000),
-        (Kind::ClusterRoleBinding, None, 50 + n / 2500),
-        (Kind::PriorityClass, None, 2),
-        (Kind::RangeAllocation, None, 2),
-        (Kind::MasterLease, None, 1),
+    let mut fixed: Vec<(ObjectKind, Option<String>, u64)> = vec![
+        (ObjectKind::Namespace, None, ns_count),
+        (ObjectKind::Node, None, nodes),
+        (ObjectKind::NodeLease, Some("kube-node-lease".into()), nodes),
+        (ObjectKind::ClusterRole, None, 60 + n / 2000),
+        (ObjectKind::ClusterRoleBinding, None, 50 + n / 2500),
+        (ObjectKind::PriorityClass, None, 2),
+        (ObjectKind::RangeAllocation, None, 2),
+        (ObjectKind::MasterLease, None, 1),
     ];
-    fixed.push((Kind::Crd(0), None, (CUSTOM.len() + EXTRA_CRDS.len()) as u64));
+    fixed.push((ObjectKind::Crd(0), None, (CUSTOM.len() + EXTRA_CRDS.len()) as u64));
     // Trim the fixed part for tiny keyspaces.
     let mut budget = n;
     for f in fixed.iter_mut() {
@@ -332,7 +332,7 @@ fn plan(o: &GenOptions) -> (Vec<Group>, Vec<String>, u64) {
     let workload_ns: Vec<&String> = nss.iter().filter(|ns| *ns != "kube-node-lease").collect();
     let weights: Vec<f64> = (0..workload_ns.len()).map(|i| 1.0 / ((i as f64) + 2.0).powf(0.7)).collect();
     let wsum: f64 = weights.iter().sum();
-    let mut cells: Vec<(Kind, Option<String>, f64)> = Vec::new();
+    let mut cells: Vec<(ObjectKind, Option<String>, f64)> = Vec::new();
     for (ns, w) in workload_ns.iter().zip(&weights) {
         for (kind, share) in NAMESPACED {
             cells.push((*kind, Some((*ns).clone()), budget as f64 * w / wsum * share));
@@ -353,7 +353,7 @@ fn plan(o: &GenOptions) -> (Vec<Group>, Vec<String>, u64) {
         left -= 1;
     }
     let mut groups: Vec<Group> = Vec::new();
-    let mut push = |kind: Kind, ns: Option<String>, count: u64, rng: &mut Rng| {
+    let mut push = |kind: ObjectKind, ns: Option<String>, count: u64, rng: &mut Rng| {
         if count == 0 {
             return;
         }
@@ -370,7 +370,7 @@ fn plan(o: &GenOptions) -> (Vec<Group>, Vec<String>, u64) {
         push(kind, ns, count, &mut rng);
     }
     groups.sort_by(|a, b| a.prefix.cmp(&b.prefix));
-    let events: u64 = groups.iter().filter(|g| g.kind == Kind::Event).map(|g| g.count).sum();
+    let events: u64 = groups.iter().filter(|g| g.kind == ObjectKind::Event).map(|g| g.count).sum();
     (groups, nss, events)
 }
 
@@ -378,26 +378,26 @@ fn plan(o: &GenOptions) -> (Vec<Group>, Vec<String>, u64) {
 fn names(g: &Group, nodes: u64, namespaces: &[String]) -> Vec<(String, u64)> {
     let mut rng = Rng::new(g.seed);
     let mut v: Vec<String> = match g.kind {
-        Kind::Namespace => namespaces.to_vec(),
-        Kind::Node | Kind::NodeLease => {
+        ObjectKind::Namespace => namespaces.to_vec(),
+        ObjectKind::Node | ObjectKind::NodeLease => {
             (0..nodes).map(|i| format!("ip-10-0-{}-{}.ec2.internal", i / 250, i % 250 + 4)).collect()
         }
-        Kind::Crd(_) => (0..CUSTOM.len() + EXTRA_CRDS.len()).map(crd_name).collect(),
-        Kind::RangeAllocation => vec!["serviceips".into(), "servicenodeports".into()],
-        Kind::MasterLease => vec!["10.0.0.1".into()],
-        Kind::PriorityClass => vec!["system-cluster-critical".into(), "system-node-critical".into()],
+        ObjectKind::Crd(_) => (0..CUSTOM.len() + EXTRA_CRDS.len()).map(crd_name).collect(),
+        ObjectKind::RangeAllocation => vec!["serviceips".into(), "servicenodeports".into()],
+        ObjectKind::MasterLease => vec!["10.0.0.1".into()],
+        ObjectKind::PriorityClass => vec!["system-cluster-critical".into(), "system-node-critical".into()],
         _ => {
             let apps = (g.count / 6).max(1);
             (0..g.count)
                 .map(|i| {
                     let app = format!("{}-{}", rng.pick(&["api", "web", "worker", "cache", "gateway", "db"]), i % apps);
                     match g.kind {
-                        Kind::Pod => format!("{app}-{}-{}", rng.hex(10), rng.suffix(5)),
-                        Kind::ReplicaSet | Kind::ControllerRevision => format!("{app}-{}", rng.hex(10)),
-                        Kind::Event => format!("{app}-{}.{}", rng.suffix(5), rng.hex(16)),
-                        Kind::EndpointSlice => format!("{app}-{}", rng.suffix(5)),
-                        Kind::Job => format!("{app}-backup-{}", 29_000_000 + i),
-                        Kind::Secret if i % 3 == 0 => format!("{app}-token-{}", rng.suffix(5)),
+                        ObjectKind::Pod => format!("{app}-{}-{}", rng.hex(10), rng.suffix(5)),
+                        ObjectKind::ReplicaSet | ObjectKind::ControllerRevision => format!("{app}-{}", rng.hex(10)),
+                        ObjectKind::Event => format!("{app}-{}.{}", rng.suffix(5), rng.hex(16)),
+                        ObjectKind::EndpointSlice => format!("{app}-{}", rng.suffix(5)),
+                        ObjectKind::Job => format!("{app}-backup-{}", 29_000_000 + i),
+                        ObjectKind::Secret if i % 3 == 0 => format!("{app}-token-{}", rng.suffix(5)),
                         _ => format!("{app}-{i}"),
                     }
                 })
@@ -426,7 +426,7 @@ fn crd_name(i: usize) -> String {
 /// Generate the keyspace and write it as a stream.
 pub fn generate<W: Write>(o: &GenOptions, out: W) -> std::io::Result<(W, u64)> {
     let (groups, nss, events) = plan(o);
-    let nodes = groups.iter().find(|g| g.kind == Kind::Node).map(|g| g.count).unwrap_or(0);
+    let nodes = groups.iter().find(|g| g.kind == ObjectKind::Node).map(|g| g.count).unwrap_or(0);
     let mut h = Header::new(&format!("kv-gen {}", env!("CARGO_PKG_VERSION")));
     h.time = "2026-01-01T00:00:00Z".into();
     h.prefixes = vec!["/registry/".into()];
@@ -437,7 +437,7 @@ pub fn generate<W: Write>(o: &GenOptions, out: W) -> std::io::Result<(W, u64)> {
     h.leases = (0..leases as i64)
         .map(|i| Lease { id: lease_hex(EVENT_LEASE_BASE + i), ttl: EVENT_TTL, granted_ttl: EVENT_TTL })
         .collect();
-    if groups.iter().any(|g| g.kind == Kind::MasterLease) {
+    if groups.iter().any(|g| g.kind == ObjectKind::MasterLease) {
         // kube-apiserver grants these 15 s; 600 s keeps a demo or benchmark run from racing the expiry.
         h.leases.push(Lease { id: lease_hex(MASTER_LEASE_ID), ttl: 600, granted_ttl: 600 });
     }
@@ -451,18 +451,18 @@ pub fn generate<W: Write>(o: &GenOptions, out: W) -> std::io::Result<(W, u64)> {
             let mut rng = Rng::new(g.seed ^ (i.wrapping_mul(0x2545_f491_4f6c_dd1d)));
             let ctx = ObjCtx { name: &name, namespace: g.namespace.as_deref(), small: o.small };
             let kind = match g.kind {
-                Kind::Crd(_) => {
-                    Kind::Crd((0..CUSTOM.len() + EXTRA_CRDS.len()).find(|&j| crd_name(j) == name).unwrap_or(0))
+                ObjectKind::Crd(_) => {
+                    ObjectKind::Crd((0..CUSTOM.len() + EXTRA_CRDS.len()).find(|&j| crd_name(j) == name).unwrap_or(0))
                 }
                 k => k,
             };
             let value = object(kind, &ctx, &mut rng, o);
             let lease = match g.kind {
-                Kind::Event => {
+                ObjectKind::Event => {
                     event_no += 1;
                     EVENT_LEASE_BASE + ((event_no - 1) / EVENTS_PER_LEASE) as i64
                 }
-                Kind::MasterLease => MASTER_LEASE_ID,
+                ObjectKind::MasterLease => MASTER_LEASE_ID,
                 _ => 0,
             };
             revision += 1 + rng.below(3) as i64;

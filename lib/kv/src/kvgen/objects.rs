@@ -1,7 +1,7 @@
 //! The objects kv-gen writes, one function per kind: protobuf in the `k8s\0` envelope for
 //! built-in kinds, JSON for CRDs and custom resources, ciphertext for encrypted Secrets.
 
-use super::{CUSTOM, EXTRA_CRDS, GenOptions, Kind, Rng};
+use super::{CUSTOM, EXTRA_CRDS, GenOptions, ObjectKind, Rng};
 use reshifter_k8s::pb::{Msg, k8s_envelope};
 
 pub(super) struct ObjCtx<'a> {
@@ -143,28 +143,28 @@ pub(super) fn pod_spec(rng: &mut Rng, c: &ObjCtx) -> Msg {
     s
 }
 
-pub(super) fn object(kind: Kind, c: &ObjCtx, rng: &mut Rng, o: &GenOptions) -> Vec<u8> {
+pub(super) fn object(kind: ObjectKind, c: &ObjCtx, rng: &mut Rng, o: &GenOptions) -> Vec<u8> {
     match kind {
-        Kind::Pod => pod(c, rng),
-        Kind::ReplicaSet | Kind::Deployment | Kind::Job => replica_set(kind, c, rng),
-        Kind::Service => service(c, rng),
-        Kind::Endpoints => endpoints(c, rng),
-        Kind::EndpointSlice => endpoint_slice(c, rng),
-        Kind::ConfigMap => config_map(c, rng),
-        Kind::Secret => secret(c, rng, o),
-        Kind::Event => event(c, rng),
-        Kind::ServiceAccount => service_account(c, rng),
-        Kind::Role | Kind::ClusterRole => role(kind, c, rng),
-        Kind::RoleBinding | Kind::ClusterRoleBinding => role_binding(kind, c, rng),
-        Kind::ControllerRevision => controller_revision(c, rng),
-        Kind::Namespace => namespace(c, rng),
-        Kind::Node => node(c, rng),
-        Kind::NodeLease => node_lease(c, rng),
-        Kind::PriorityClass => priority_class(c, rng),
-        Kind::RangeAllocation => range_allocation(c, rng),
-        Kind::MasterLease => master_lease(c, rng),
-        Kind::Crd(i) => crd(i, c, rng),
-        Kind::CustomResource(i) => custom_resource(i, c, rng),
+        ObjectKind::Pod => pod(c, rng),
+        ObjectKind::ReplicaSet | ObjectKind::Deployment | ObjectKind::Job => replica_set(kind, c, rng),
+        ObjectKind::Service => service(c, rng),
+        ObjectKind::Endpoints => endpoints(c, rng),
+        ObjectKind::EndpointSlice => endpoint_slice(c, rng),
+        ObjectKind::ConfigMap => config_map(c, rng),
+        ObjectKind::Secret => secret(c, rng, o),
+        ObjectKind::Event => event(c, rng),
+        ObjectKind::ServiceAccount => service_account(c, rng),
+        ObjectKind::Role | ObjectKind::ClusterRole => role(kind, c, rng),
+        ObjectKind::RoleBinding | ObjectKind::ClusterRoleBinding => role_binding(kind, c, rng),
+        ObjectKind::ControllerRevision => controller_revision(c, rng),
+        ObjectKind::Namespace => namespace(c, rng),
+        ObjectKind::Node => node(c, rng),
+        ObjectKind::NodeLease => node_lease(c, rng),
+        ObjectKind::PriorityClass => priority_class(c, rng),
+        ObjectKind::RangeAllocation => range_allocation(c, rng),
+        ObjectKind::MasterLease => master_lease(c, rng),
+        ObjectKind::Crd(i) => crd(i, c, rng),
+        ObjectKind::CustomResource(i) => custom_resource(i, c, rng),
     }
 }
 
@@ -196,28 +196,34 @@ pub(super) fn pod(c: &ObjCtx, rng: &mut Rng) -> Vec<u8> {
     k8s_envelope("v1", "Pod", &m.into_bytes())
 }
 
-pub(super) fn replica_set(kind: Kind, c: &ObjCtx, rng: &mut Rng) -> Vec<u8> {
+pub(super) fn replica_set(kind: ObjectKind, c: &ObjCtx, rng: &mut Rng) -> Vec<u8> {
     let rich = |n: usize| if c.small { 0 } else { n };
     let small = c.small;
     let (api, k) = match kind {
-        Kind::ReplicaSet => ("apps/v1", "ReplicaSet"),
-        Kind::Deployment => ("apps/v1", "Deployment"),
+        ObjectKind::ReplicaSet => ("apps/v1", "ReplicaSet"),
+        ObjectKind::Deployment => ("apps/v1", "Deployment"),
         _ => ("batch/v1", "Job"),
     };
     let mut m = Msg::new();
     let mf = [("kube-controller-manager", rich(rng.len(3000, 3000)))];
     m.msg(
         1,
-        &meta(c, rng, api, (kind == Kind::ReplicaSet).then_some(("Deployment", c.name)), if small { &[] } else { &mf }),
+        &meta(
+            c,
+            rng,
+            api,
+            (kind == ObjectKind::ReplicaSet).then_some(("Deployment", c.name)),
+            if small { &[] } else { &mf },
+        ),
     );
     let mut tmpl = Msg::new();
     tmpl.msg(1, &meta(c, rng, "v1", None, &[])).msg(2, &pod_spec(rng, c));
     let mut spec = Msg::new();
     // The pod template is field 3 of Deployment and ReplicaSet specs, field 6 of JobSpec.
-    spec.int(1, 1 + rng.below(5) as i64).msg(if kind == Kind::Job { 6 } else { 3 }, &tmpl);
+    spec.int(1, 1 + rng.below(5) as i64).msg(if kind == ObjectKind::Job { 6 } else { 3 }, &tmpl);
     m.msg(2, &spec);
     let mut st = Msg::new();
-    if kind == Kind::Job {
+    if kind == ObjectKind::Job {
         // JobStatus: succeeded (field 1 is its conditions).
         st.int(5, 1);
     } else {
@@ -354,7 +360,7 @@ pub(super) fn service_account(c: &ObjCtx, rng: &mut Rng) -> Vec<u8> {
     k8s_envelope("v1", "ServiceAccount", &m.into_bytes())
 }
 
-pub(super) fn role(kind: Kind, c: &ObjCtx, rng: &mut Rng) -> Vec<u8> {
+pub(super) fn role(kind: ObjectKind, c: &ObjCtx, rng: &mut Rng) -> Vec<u8> {
     let rich = |n: usize| if c.small { 0 } else { n };
     let mut m = Msg::new();
     m.msg(1, &meta(c, rng, "rbac.authorization.k8s.io/v1", None, &[]));
@@ -365,11 +371,11 @@ pub(super) fn role(kind: Kind, c: &ObjCtx, rng: &mut Rng) -> Vec<u8> {
             .strs(3, &[*rng.pick(&["pods", "configmaps", "secrets", "services"])]);
         m.msg(2, &r);
     }
-    let k = if kind == Kind::Role { "Role" } else { "ClusterRole" };
+    let k = if kind == ObjectKind::Role { "Role" } else { "ClusterRole" };
     k8s_envelope("rbac.authorization.k8s.io/v1", k, &m.into_bytes())
 }
 
-pub(super) fn role_binding(kind: Kind, c: &ObjCtx, rng: &mut Rng) -> Vec<u8> {
+pub(super) fn role_binding(kind: ObjectKind, c: &ObjCtx, rng: &mut Rng) -> Vec<u8> {
     let mut m = Msg::new();
     m.msg(1, &meta(c, rng, "rbac.authorization.k8s.io/v1", None, &[]));
     let mut s = Msg::new();
@@ -377,7 +383,7 @@ pub(super) fn role_binding(kind: Kind, c: &ObjCtx, rng: &mut Rng) -> Vec<u8> {
     let mut rr = Msg::new();
     rr.str(1, "rbac.authorization.k8s.io").str(2, "ClusterRole").str(3, "view");
     m.msg(2, &s).msg(3, &rr);
-    let k = if kind == Kind::RoleBinding { "RoleBinding" } else { "ClusterRoleBinding" };
+    let k = if kind == ObjectKind::RoleBinding { "RoleBinding" } else { "ClusterRoleBinding" };
     k8s_envelope("rbac.authorization.k8s.io/v1", k, &m.into_bytes())
 }
 
