@@ -18,11 +18,12 @@ use std::io::{BufRead, Write};
 use serde::Deserialize;
 
 use crate::error::{Error, Kind, Result};
+use crate::framed::{Body, BodyLine, FrameWriter, Framed};
 use crate::read::{Special, Str, bytes_field, json_error_text, parse_special};
 use crate::write::{push_bytes_field, push_int, push_record_fields};
 use crate::{
-    Digests, Frame, Header, Lease, MAX_LINE, Record, StreamKind, Trailer, parse_lease, read_any_header,
-    read_line_capped, show_key, trim_newline, value_sha256,
+    Digests, Frame, Header, Lease, MAX_LINE, Record, StreamKind, Trailer, parse_lease, read_any_header, show_key,
+    value_sha256,
 };
 
 /// What an event does to its key.
@@ -297,42 +298,34 @@ impl DeltaChecker {
 /// revision and leases) on [`DeltaWriter::finish`]. An event the readers would refuse (before
 /// the start, out of revision order, outside the prefixes) is refused.
 pub struct DeltaWriter<W: Write> {
-    out: W,
-    buf: Vec<u8>,
+    out: FrameWriter<W>,
     checker: DeltaChecker,
 }
 
 impl<W: Write> DeltaWriter<W> {
-    pub fn new(mut out: W, header: &Header) -> std::io::Result<Self> {
+    pub fn new(out: W, header: &Header) -> std::io::Result<Self> {
         if header.kind != StreamKind::Delta {
             return Err(std::io::Error::other("a delta writer needs a delta header"));
         }
-        let mut line = serde_json::to_vec(header).map_err(std::io::Error::other)?;
-        line.push(b'\n');
-        out.write_all(&line)?;
-        Ok(DeltaWriter { out, buf: Vec::with_capacity(64 * 1024), checker: DeltaChecker::new(header) })
+        Ok(DeltaWriter { out: FrameWriter::new(out, header)?, checker: DeltaChecker::new(header) })
     }
 
     /// Write a delta stream whose header line is given verbatim; `header` is that line, parsed.
-    pub fn with_header_line(mut out: W, line: &[u8], header: &Header) -> std::io::Result<Self> {
-        out.write_all(line)?;
-        out.write_all(b"\n")?;
-        Ok(DeltaWriter { out, buf: Vec::with_capacity(64 * 1024), checker: DeltaChecker::new(header) })
+    pub fn with_header_line(out: W, line: &[u8], header: &Header) -> std::io::Result<Self> {
+        Ok(DeltaWriter { out: FrameWriter::with_header_line(out, line)?, checker: DeltaChecker::new(header) })
     }
 
     pub fn write(&mut self, e: &Event) -> std::io::Result<()> {
         let hash = if e.op == Op::Put { value_sha256(&e.record.value) } else { [0; 32] };
         self.admit(e, &hash)?;
-        encode_event(&mut self.buf, e);
-        self.flush_some()
+        encode_event(self.out.buf(), e);
+        self.out.wrote()
     }
 
     /// Write an event line as it is (it must encode `e`; `hash` is its value's SHA-256).
     pub fn write_line(&mut self, line: &[u8], e: &Event, hash: &[u8; 32]) -> std::io::Result<()> {
         self.admit(e, hash)?;
-        self.buf.extend_from_slice(line);
-        self.buf.push(b'\n');
-        self.flush_some()
+        self.out.line(line)
     }
 
     fn admit(&mut self, e: &Event, hash: &[u8; 32]) -> std::io::Result<()> {
@@ -340,14 +333,6 @@ impl<W: Write> DeltaWriter<W> {
         self.checker
             .event(line, e, hash)
             .map_err(|err| std::io::Error::new(std::io::ErrorKind::InvalidData, err.to_string()))
-    }
-
-    fn flush_some(&mut self) -> std::io::Result<()> {
-        if self.buf.len() >= 64 * 1024 {
-            self.out.write_all(&self.buf)?;
-            self.buf.clear();
-        }
-        Ok(())
     }
 
     pub fn count(&self) -> u64 {
@@ -365,8 +350,6 @@ impl<W: Write> DeltaWriter<W> {
 
     /// Write what is buffered to the output and flush it.
     pub fn flush(&mut self) -> std::io::Result<()> {
-        self.out.write_all(&self.buf)?;
-        self.buf.clear();
         self.out.flush()
     }
 
@@ -374,7 +357,7 @@ impl<W: Write> DeltaWriter<W> {
     /// the leases its puts name that are still alive; `anchor` proves the history it belongs
     /// to), flush, and hand back the output.
     pub fn finish(
-        mut self,
+        self,
         end_revision: i64,
         leases: Vec<Lease>,
         anchor: Option<crate::Anchor>,
@@ -386,29 +369,45 @@ impl<W: Write> DeltaWriter<W> {
         }
         let mut trailer = self.checker.digests.delta_trailer(&self.checker.frame, end_revision, leases);
         trailer.anchor = anchor;
-        self.out.write_all(&self.buf)?;
-        let mut line = serde_json::to_vec(&trailer).map_err(std::io::Error::other)?;
-        line.push(b'\n');
-        self.out.write_all(&line)?;
-        self.out.flush()?;
-        Ok((self.out, trailer))
+        let out = self.out.finish(&trailer)?;
+        Ok((out, trailer))
+    }
+}
+
+/// What a delta stream's body lines are: events, checked by a [`DeltaChecker`].
+pub struct Delta;
+
+impl Body for Delta {
+    type Item = Event;
+    type Checker = DeltaChecker;
+
+    fn parse(line: &[u8], line_no: u64, complete: bool) -> Result<BodyLine<Event>> {
+        Ok(match parse_delta_line(line, line_no, complete)? {
+            DeltaLine::Event(e) => BodyLine::Item(e),
+            DeltaLine::Trailer(t) => BodyLine::Trailer(Box::new(t)),
+        })
+    }
+
+    fn check(c: &mut DeltaChecker, line_no: u64, e: &Event) -> Result<[u8; 32]> {
+        let h = if e.op == Op::Put { value_sha256(&e.record.value) } else { [0; 32] };
+        c.event(line_no, e, &h)?;
+        Ok(h)
+    }
+
+    fn check_trailer(c: &DeltaChecker, t: &Trailer, line_no: u64) -> Result<()> {
+        c.trailer(t, line_no)
+    }
+
+    fn truncated(c: &DeltaChecker) -> Error {
+        c.truncated()
     }
 }
 
 /// Reads and validates a delta stream; a truncated, malformed or altered one yields an error
 /// instead of its end. Holds one line at a time.
-pub struct DeltaReader<R: BufRead> {
-    input: R,
-    line_no: u64,
-    buf: Vec<u8>,
-    header: Header,
-    header_line: Vec<u8>,
-    checker: DeltaChecker,
-    trailer: Option<Trailer>,
-    failed: bool,
-}
+pub type DeltaReader<R> = Framed<R, Delta>;
 
-impl<R: BufRead> DeltaReader<R> {
+impl<R: BufRead> Framed<R, Delta> {
     /// Read and check the header: a keyspace stream is refused.
     pub fn new(mut input: R) -> Result<Self> {
         let (header_line, header) = read_any_header(&mut input)?;
@@ -423,39 +422,8 @@ impl<R: BufRead> DeltaReader<R> {
                 "this is a keyspace stream (etcd-dump), not a delta stream (etcd-watch): give it as the base",
             ));
         }
-        Ok(DeltaReader {
-            input,
-            line_no: 1,
-            buf: Vec::with_capacity(64 * 1024),
-            checker: DeltaChecker::new(&header),
-            header,
-            header_line,
-            trailer: None,
-            failed: false,
-        })
-    }
-
-    pub fn header(&self) -> &Header {
-        &self.header
-    }
-
-    /// The header line exactly as read (without its newline).
-    pub fn header_line(&self) -> &[u8] {
-        &self.header_line
-    }
-
-    /// The trailer, once the stream has been read to its end.
-    pub fn trailer(&self) -> Option<&Trailer> {
-        self.trailer.as_ref()
-    }
-
-    /// The last event line exactly as read (without its newline).
-    pub fn last_line(&self) -> &[u8] {
-        trim_newline(&self.buf)
-    }
-
-    pub fn line(&self) -> u64 {
-        self.line_no
+        let checker = DeltaChecker::new(&header);
+        Ok(Framed::after(input, header_line, header, checker))
     }
 
     /// Events read so far.
@@ -465,51 +433,12 @@ impl<R: BufRead> DeltaReader<R> {
 
     /// Next event; `Ok(None)` after a valid trailer.
     pub fn next_event(&mut self) -> Result<Option<Event>> {
-        Ok(self.next_event_hashed()?.map(|(e, _)| e))
+        self.next_item()
     }
 
     /// Next event with the SHA-256 of its value (zero for a delete).
     pub fn next_event_hashed(&mut self) -> Result<Option<(Event, [u8; 32])>> {
-        if self.trailer.is_some() || self.failed {
-            return Ok(None);
-        }
-        let r = self.read_line();
-        if r.is_err() {
-            self.failed = true;
-        }
-        r
-    }
-
-    fn read_line(&mut self) -> Result<Option<(Event, [u8; 32])>> {
-        self.buf.clear();
-        if read_line_capped(&mut self.input, &mut self.buf, MAX_LINE)? == 0 {
-            return Err(self.checker.truncated());
-        }
-        self.line_no += 1;
-        let complete = self.buf.last() == Some(&b'\n');
-        match parse_delta_line(trim_newline(&self.buf), self.line_no, complete)? {
-            DeltaLine::Event(e) => {
-                let h = if e.op == Op::Put { value_sha256(&e.record.value) } else { [0; 32] };
-                self.checker.event(self.line_no, &e, &h)?;
-                Ok(Some((e, h)))
-            }
-            DeltaLine::Trailer(t) => {
-                self.checker.trailer(&t, self.line_no)?;
-                self.trailer = Some(t);
-                self.buf.clear();
-                if read_line_capped(&mut self.input, &mut self.buf, MAX_LINE)? != 0 {
-                    return Err(Error::bad_line(self.line_no + 1, "data after the trailer"));
-                }
-                Ok(None)
-            }
-        }
-    }
-}
-
-impl<R: BufRead> Iterator for DeltaReader<R> {
-    type Item = Result<Event>;
-    fn next(&mut self) -> Option<Self::Item> {
-        self.next_event().transpose()
+        self.next_hashed()
     }
 }
 

@@ -28,6 +28,7 @@ pub use error::{Error, Kind, Result};
 
 pub mod delta;
 mod digest;
+pub mod framed;
 mod read;
 mod write;
 

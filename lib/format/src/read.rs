@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use super::{Digests, Frame, Header, MAX_LINE, Record, RecordMeta, Trailer, parse_lease, value_sha256};
 use crate::error::{Error, Kind, Result};
+use crate::framed::{Body, BodyLine, Framed};
 
 // ---------------------------------------------------------------------------------------------
 // Reading
@@ -471,20 +472,40 @@ pub fn parse_any_header(line: &[u8]) -> Result<Header> {
     Ok(header)
 }
 
-/// Reads and validates a stream. Yields records; a truncated, malformed or altered stream yields
-/// an error instead of its end. Holds one line at a time.
-pub struct StreamReader<R: BufRead> {
-    input: R,
-    line_no: u64,
-    buf: Vec<u8>,
-    header: Header,
-    header_line: Vec<u8>,
-    checker: Checker,
-    trailer: Option<Trailer>,
-    failed: bool,
+/// What a keyspace stream's body lines are: records, checked by a [`Checker`].
+pub struct Keyspace;
+
+impl Body for Keyspace {
+    type Item = Record;
+    type Checker = Checker;
+
+    fn parse(line: &[u8], line_no: u64, complete: bool) -> Result<BodyLine<Record>> {
+        Ok(match parse_line(line, line_no, complete)? {
+            Line::Record(r) => BodyLine::Item(r),
+            Line::Trailer(t) => BodyLine::Trailer(Box::new(t)),
+        })
+    }
+
+    fn check(c: &mut Checker, line_no: u64, rec: &Record) -> Result<[u8; 32]> {
+        let h = value_sha256(&rec.value);
+        c.check(line_no, &rec.key, &h, rec.value.len(), rec.revs())?;
+        Ok(h)
+    }
+
+    fn check_trailer(c: &Checker, t: &Trailer, line_no: u64) -> Result<()> {
+        c.trailer(t, line_no)
+    }
+
+    fn truncated(c: &Checker) -> Error {
+        c.truncated()
+    }
 }
 
-impl<R: BufRead> StreamReader<R> {
+/// Reads and validates a keyspace stream. Yields records; a truncated, malformed or altered
+/// stream yields an error instead of its end. Holds one line at a time.
+pub type StreamReader<R> = Framed<R, Keyspace>;
+
+impl<R: BufRead> Framed<R, Keyspace> {
     /// Read and check the header.
     pub fn new(input: R) -> Result<Self> {
         Self::with_verify(input, Verify::Full)
@@ -506,45 +527,12 @@ impl<R: BufRead> StreamReader<R> {
         if !ordered {
             checker.prev_key = None;
         }
-        Ok(StreamReader {
-            input,
-            line_no: 1,
-            buf: Vec::with_capacity(64 * 1024),
-            header,
-            header_line,
-            checker,
-            trailer: None,
-            failed: false,
-        })
-    }
-
-    pub fn header(&self) -> &Header {
-        &self.header
-    }
-
-    /// The header line exactly as read (without its newline).
-    pub fn header_line(&self) -> &[u8] {
-        &self.header_line
+        Ok(Framed::after(input, header_line, header, checker))
     }
 
     /// The digests of the records read so far.
     pub fn digests(&self) -> &Digests {
         self.checker.digests()
-    }
-
-    /// The trailer, once the stream has been read to its end.
-    pub fn trailer(&self) -> Option<&Trailer> {
-        self.trailer.as_ref()
-    }
-
-    /// The last record line exactly as read (without its newline).
-    pub fn last_line(&self) -> &[u8] {
-        trim_newline(&self.buf)
-    }
-
-    /// Line number of the last line read.
-    pub fn line(&self) -> u64 {
-        self.line_no
     }
 
     /// Records read so far.
@@ -554,51 +542,12 @@ impl<R: BufRead> StreamReader<R> {
 
     /// Next record; `Ok(None)` after a valid trailer.
     pub fn next_record(&mut self) -> Result<Option<Record>> {
-        Ok(self.next_record_hashed()?.map(|(r, _)| r))
+        self.next_item()
     }
 
     /// Next record with the SHA-256 of its value (computed for the digest anyway).
     pub fn next_record_hashed(&mut self) -> Result<Option<(Record, [u8; 32])>> {
-        if self.trailer.is_some() || self.failed {
-            return Ok(None);
-        }
-        let r = self.read_line();
-        if r.is_err() {
-            self.failed = true;
-        }
-        r
-    }
-
-    fn read_line(&mut self) -> Result<Option<(Record, [u8; 32])>> {
-        self.buf.clear();
-        if read_line_capped(&mut self.input, &mut self.buf, MAX_LINE)? == 0 {
-            return Err(self.checker.truncated());
-        }
-        self.line_no += 1;
-        let complete = self.buf.last() == Some(&b'\n');
-        match parse_line(trim_newline(&self.buf), self.line_no, complete)? {
-            Line::Record(rec) => {
-                let h = value_sha256(&rec.value);
-                self.checker.check(self.line_no, &rec.key, &h, rec.value.len(), rec.revs())?;
-                Ok(Some((rec, h)))
-            }
-            Line::Trailer(t) => {
-                self.checker.trailer(&t, self.line_no)?;
-                self.trailer = Some(t);
-                self.buf.clear();
-                if read_line_capped(&mut self.input, &mut self.buf, MAX_LINE)? != 0 {
-                    return Err(Error::bad_line(self.line_no + 1, "data after the trailer"));
-                }
-                Ok(None)
-            }
-        }
-    }
-}
-
-impl<R: BufRead> Iterator for StreamReader<R> {
-    type Item = Result<Record>;
-    fn next(&mut self) -> Option<Self::Item> {
-        self.next_record().transpose()
+        self.next_hashed()
     }
 }
 

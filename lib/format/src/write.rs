@@ -3,6 +3,7 @@
 use std::io::Write;
 
 use super::{Digests, Frame, Header, Record, RecordMeta, Trailer, lease_hex};
+use crate::framed::FrameWriter;
 
 // ---------------------------------------------------------------------------------------------
 // Writing
@@ -119,36 +120,24 @@ pub fn encode_record(out: &mut Vec<u8>, r: &Record) {
 /// be when the producer failed. A record out of key order (when the header says sorted) or
 /// outside the header's prefixes is refused: a writer never makes a stream readers refuse.
 pub struct StreamWriter<W: Write> {
-    out: W,
-    buf: Vec<u8>,
+    out: FrameWriter<W>,
     digests: Digests,
     frame: Frame,
     prev: Option<Vec<u8>>,
 }
 
 impl<W: Write> StreamWriter<W> {
-    pub fn new(mut out: W, header: &Header) -> std::io::Result<Self> {
-        let mut line = serde_json::to_vec(header).map_err(std::io::Error::other)?;
-        line.push(b'\n');
-        out.write_all(&line)?;
-        Ok(Self::started(out, header))
+    pub fn new(out: W, header: &Header) -> std::io::Result<Self> {
+        Ok(Self::started(FrameWriter::new(out, header)?, header))
     }
 
     /// Start a stream with a header line given verbatim; `header` is that line, parsed.
-    pub fn with_header_line(mut out: W, line: &[u8], header: &Header) -> std::io::Result<Self> {
-        out.write_all(line)?;
-        out.write_all(b"\n")?;
-        Ok(Self::started(out, header))
+    pub fn with_header_line(out: W, line: &[u8], header: &Header) -> std::io::Result<Self> {
+        Ok(Self::started(FrameWriter::with_header_line(out, line)?, header))
     }
 
-    fn started(out: W, header: &Header) -> Self {
-        StreamWriter {
-            out,
-            buf: Vec::with_capacity(64 * 1024),
-            digests: Digests::default(),
-            frame: Frame::of(header),
-            prev: None,
-        }
+    fn started(out: FrameWriter<W>, header: &Header) -> Self {
+        StreamWriter { out, digests: Digests::default(), frame: Frame::of(header), prev: None }
     }
 
     fn admit(&mut self, key: &[u8]) -> std::io::Result<()> {
@@ -190,12 +179,8 @@ impl<W: Write> StreamWriter<W> {
     ) -> std::io::Result<()> {
         self.admit(key)?;
         self.digests.update_parts(key, value, create, modr, version, lease);
-        encode_record_parts(&mut self.buf, key, value, create, modr, version, lease);
-        if self.buf.len() >= 64 * 1024 {
-            self.out.write_all(&self.buf)?;
-            self.buf.clear();
-        }
-        Ok(())
+        encode_record_parts(self.out.buf(), key, value, create, modr, version, lease);
+        self.out.wrote()
     }
 
     /// Write a record line as it is (it must encode `r`), with the value's SHA-256 known.
@@ -218,13 +203,7 @@ impl<W: Write> StreamWriter<W> {
     ) -> std::io::Result<()> {
         self.admit(key)?;
         self.digests.add(key, value_hash, value_len, revs);
-        self.buf.extend_from_slice(line);
-        self.buf.push(b'\n');
-        if self.buf.len() >= 64 * 1024 {
-            self.out.write_all(&self.buf)?;
-            self.buf.clear();
-        }
-        Ok(())
+        self.out.line(line)
     }
 
     pub fn count(&self) -> u64 {
@@ -236,13 +215,9 @@ impl<W: Write> StreamWriter<W> {
     }
 
     /// Write the trailer, flush, and hand back the output and the trailer written.
-    pub fn finish(mut self) -> std::io::Result<(W, Trailer)> {
+    pub fn finish(self) -> std::io::Result<(W, Trailer)> {
         let trailer = self.digests.trailer(&self.frame);
-        self.out.write_all(&self.buf)?;
-        let mut line = serde_json::to_vec(&trailer).map_err(std::io::Error::other)?;
-        line.push(b'\n');
-        self.out.write_all(&line)?;
-        self.out.flush()?;
-        Ok((self.out, trailer))
+        let out = self.out.finish(&trailer)?;
+        Ok((out, trailer))
     }
 }
