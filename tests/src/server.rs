@@ -114,6 +114,11 @@ impl Server {
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("{route}: {e}: {text}"))
     }
 
+    /// A 200 answer read into its type (the server's own, reshifter_http::answers).
+    pub fn answer<T: serde::de::DeserializeOwned>(&self, method: &str, route: &str, body: Option<&str>) -> T {
+        serde_json::from_value(self.json(method, route, body)).unwrap_or_else(|e| panic!("{route}: {e}"))
+    }
+
     /// The names in the store.
     pub fn stored(&self) -> Vec<String> {
         let mut v: Vec<String> = std::fs::read_dir(&self.store)

@@ -16,6 +16,10 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::answers::{
+    BackupIds, BackupMade, BackupRecord, BackupResult, Backups, EndpointStats, Jobs, Link, Listed, Received,
+    ResourcePlan, Restored, ServerConfig, Uploaded, Verified, Would, success,
+};
 use crate::body::JsonBody;
 use crate::{State, ui};
 use reshifter_archive::unpack::UnpackOptions;
@@ -152,16 +156,28 @@ pub async fn run_backup(s: &Shared, mut plan: Plan) -> Result<reshifter_rcli::Cr
         Ok(c) => {
             let (id, keys, bytes) = (c.id, c.keys, c.bytes);
             // Made from a verified stream, packed under a temporary name: verified.
-            write_sidecar(s, id, &json!({"keys": keys, "bytes": bytes, "verified": true, "stored": unix_now()}));
-            let mut result = json!({"backupid": id.to_string(), "keys": keys, "bytes": bytes, "pushed": c.pushed});
+            let record = BackupRecord {
+                keys: Some(keys),
+                bytes: Some(bytes),
+                verified: Some(true),
+                stored: Some(unix_now()),
+                ..Default::default()
+            };
+            write_sidecar(s, id, &record);
+            let result = BackupResult {
+                backupid: id.to_string(),
+                keys,
+                bytes,
+                pushed: c.pushed.clone(),
+                v2_left_out: c.v2_left_out.clone(),
+            };
             if !c.v2_left_out.is_empty() {
-                result["v2_left_out"] = json!(c.v2_left_out);
                 s.log(&format!(
                     "backup {id}: the etcd holds v2 keys under {} too; they are not in this v3 backup",
                     c.v2_left_out.join(", ")
                 ));
             }
-            s.jobs.finish(job, Ok(result));
+            s.jobs.finish(job, Ok(to_value(&result)));
             s.jobs.metrics(|m| {
                 m.backups_ok += 1;
                 m.last_success_unix = std::time::SystemTime::now()
@@ -184,7 +200,7 @@ pub async fn run_backup(s: &Shared, mut plan: Plan) -> Result<reshifter_rcli::Cr
 }
 
 /// `POST /v1/backup`: `{"outcome":"success","backupid":"<id>"}`, or 409 and the error.
-async fn backup(Ax(s): Ax<Shared>, JsonBody(req): JsonBody<BackupReq>) -> Result<Json<Value>, ApiError> {
+async fn backup(Ax(s): Ax<Shared>, JsonBody(req): JsonBody<BackupReq>) -> Result<Json<BackupMade>, ApiError> {
     let strategy = match req.filter.as_deref().map(str::trim).filter(|f| !f.is_empty()) {
         None => "raw".to_string(),
         Some(f) if f.starts_with("filter:") || f == "raw" => f.to_string(),
@@ -204,7 +220,7 @@ async fn backup(Ax(s): Ax<Shared>, JsonBody(req): JsonBody<BackupReq>) -> Result
         ));
     };
     let c = run_backup(&s, plan).await?;
-    Ok(Json(json!({"outcome": "success", "backupid": c.id.to_string()})))
+    Ok(Json(BackupMade { outcome: success(), backupid: c.id.to_string() }))
 }
 
 /// What the store knows of a backup beside its archive: `<id>.zip.json`, written when the
@@ -213,10 +229,10 @@ fn sidecar(s: &State, id: u64) -> PathBuf {
     s.store.join(format!("{id}.zip.json"))
 }
 
-fn write_sidecar(s: &State, id: u64, v: &Value) {
+fn write_sidecar(s: &State, id: u64, record: &BackupRecord) {
     let write = || -> reshifter_format::Result<()> {
         let mut f = reshifter_format::io::AtomicFile::create(&sidecar(s, id))?;
-        writeln!(f, "{v}")?;
+        writeln!(f, "{}", to_value(record))?;
         f.commit()
     };
     if let Err(e) = write() {
@@ -224,18 +240,18 @@ fn write_sidecar(s: &State, id: u64, v: &Value) {
     }
 }
 
-/// The record kept beside backup `id` (`{}` when there is none).
-pub fn read_sidecar(store: &std::path::Path, id: u64) -> Value {
+/// The record kept beside backup `id` (empty when there is none, or it does not parse).
+pub fn read_sidecar(store: &std::path::Path, id: u64) -> BackupRecord {
     reshifter_format::io::read_option_file("the backup's record", &store.join(format!("{id}.zip.json")))
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_else(|| json!({}))
+        .unwrap_or_default()
 }
 
 /// When the server stored backup `id` (Unix seconds): from its record, else the file's time.
 /// Retention ranks by this, never by the id, which an upload chooses.
 pub fn stored_at(store: &std::path::Path, id: u64) -> u64 {
-    read_sidecar(store, id)["stored"].as_u64().unwrap_or_else(|| {
+    read_sidecar(store, id).stored.unwrap_or_else(|| {
         std::fs::metadata(store.join(format!("{id}.zip")))
             .and_then(|m| m.modified())
             .ok()
@@ -246,38 +262,43 @@ pub fn stored_at(store: &std::path::Path, id: u64) -> u64 {
 
 /// `GET /v1/config`: what the UI needs to start (the default etcd, the server's flags that
 /// matter to it); nothing secret.
-async fn config(Ax(s): Ax<Shared>) -> Json<Value> {
-    Json(json!({
-        "etcd": reshifter_format::redact::urls(&s.opts.etcd),
-        "read_only": s.opts.read_only,
-        "auth": s.token.is_some(),
-        "schedule": s.opts.schedule,
-        "version": env!("CARGO_PKG_VERSION"),
-    }))
+async fn config(Ax(s): Ax<Shared>) -> Json<ServerConfig> {
+    Json(ServerConfig {
+        etcd: reshifter_format::redact::urls(&s.opts.etcd).into_owned(),
+        read_only: s.opts.read_only,
+        auth: s.token.is_some(),
+        schedule: s.opts.schedule.clone(),
+        version: env!("CARGO_PKG_VERSION").into(),
+    })
 }
 
 /// `GET /v1/backups?remote=&bucket=`: the backups with their time, size, keys and whether they
 /// were verified (local store: from the record the server keeps; S3: as listed).
-async fn backups(Ax(s): Ax<Shared>, Query(w): Query<Where>) -> Result<Json<Value>, ApiError> {
+async fn backups(Ax(s): Ax<Shared>, Query(w): Query<Where>) -> Result<Json<Backups>, ApiError> {
     if let Some((s3, bucket)) = remote(&s, w.remote, w.bucket)?.s3_target() {
         let listed =
             blocking(move || reshifter_s3::reshifter_listing(&s3, &reshifter_s3::S3Uri { bucket, key: String::new() }))
                 .await?;
-        let list: Vec<Value> = listed
+        let backups = listed
             .iter()
-            .map(|(id, size)| json!({"backupid": id.to_string(), "size": size, "keys": null, "verified": null}))
+            .map(|(id, size)| Listed {
+                backupid: id.to_string(),
+                size: (*size).try_into().unwrap_or(0),
+                keys: None,
+                verified: None,
+            })
             .collect();
-        return Ok(Json(json!({"backups": list})));
+        return Ok(Json(Backups { backups }));
     }
-    let list: Vec<Value> = local_ids(&s.store)
+    let backups = local_ids(&s.store)
         .into_iter()
         .map(|id| {
             let size = std::fs::metadata(s.store.join(format!("{id}.zip"))).map(|m| m.len()).unwrap_or(0);
             let side = read_sidecar(&s.store, id);
-            json!({"backupid": id.to_string(), "size": size, "keys": side["keys"], "verified": side["verified"]})
+            Listed { backupid: id.to_string(), size, keys: side.keys, verified: side.verified }
         })
         .collect();
-    Ok(Json(json!({"backups": list})))
+    Ok(Json(Backups { backups }))
 }
 
 /// `archive-unpack --verify` of one archive, opened with the server's keys when encrypted.
@@ -293,7 +314,7 @@ fn verify_archive(path: PathBuf, keys: reshifter_archive::crypt::KeyArgs) -> res
 }
 
 /// `GET /v1/backup/{id}/verify`: check a stored backup whole (archive-unpack --verify).
-async fn verify(Ax(s): Ax<Shared>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn verify(Ax(s): Ax<Shared>, Path(id): Path<String>) -> Result<Json<Verified>, ApiError> {
     let path = backup_path(&s, &id)?;
     if !path.exists() {
         return Err(ApiError::new(StatusCode::NOT_FOUND, format!("no backup {id}")));
@@ -303,12 +324,9 @@ async fn verify(Ax(s): Ax<Shared>, Path(id): Path<String>) -> Result<Json<Value>
     let out = blocking(move || verify_archive(path, keys)).await;
     let ok = out.is_ok();
     let mut side = read_sidecar(&s.store, n);
-    side["verified"] = json!(ok);
+    side.verified = Some(ok);
     write_sidecar(&s, n, &side);
-    match out {
-        Ok(()) => Ok(Json(json!({"backupid": n.to_string(), "verified": true}))),
-        Err(e) => Ok(Json(json!({"backupid": n.to_string(), "verified": false, "error": e.1}))),
-    }
+    Ok(Json(Verified { backupid: n.to_string(), verified: ok, error: out.err().map(|e| e.1) }))
 }
 
 #[derive(Deserialize)]
@@ -327,7 +345,7 @@ pub fn local_ids(store: &std::path::Path) -> Vec<u64> {
 }
 
 /// `GET /v1/backup/all?remote=&bucket=`: `{"numbackups","backupids"}`.
-async fn backup_all(Ax(s): Ax<Shared>, Query(w): Query<Where>) -> Result<Json<Value>, ApiError> {
+async fn backup_all(Ax(s): Ax<Shared>, Query(w): Query<Where>) -> Result<Json<BackupIds>, ApiError> {
     let ids = match remote(&s, w.remote, w.bucket)?.s3_target() {
         Some((s3, bucket)) => {
             blocking(move || reshifter_s3::reshifter_ids(&s3, &reshifter_s3::S3Uri { bucket, key: String::new() }))
@@ -336,7 +354,7 @@ async fn backup_all(Ax(s): Ax<Shared>, Query(w): Query<Where>) -> Result<Json<Va
         None => local_ids(&s.store),
     };
     let ids: Vec<String> = ids.iter().map(u64::to_string).collect();
-    Ok(Json(json!({"numbackups": ids.len(), "backupids": ids})))
+    Ok(Json(BackupIds { numbackups: ids.len(), backupids: ids }))
 }
 
 fn backup_path(s: &State, id: &str) -> Result<PathBuf, ApiError> {
@@ -367,7 +385,7 @@ async fn backup_get(Ax(s): Ax<Shared>, Path(id): Path<String>) -> Result<Respons
 
 /// `POST /v1/backup/{id}/link`: `{"url"}`, a download link for the browser (which cannot send
 /// the token with a plain link): good once, for a minute.
-async fn link(Ax(s): Ax<Shared>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn link(Ax(s): Ax<Shared>, Path(id): Path<String>) -> Result<Json<Link>, ApiError> {
     let path = backup_path(&s, &id)?;
     if !path.exists() {
         return Err(ApiError::new(StatusCode::NOT_FOUND, format!("no backup {id}")));
@@ -375,7 +393,7 @@ async fn link(Ax(s): Ax<Shared>, Path(id): Path<String>) -> Result<Json<Value>, 
     let route = format!("/v1/backup/{}", id.trim_end_matches(".zip"));
     let ticket =
         s.tickets.issue(&route).map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    Ok(Json(json!({"url": format!("{route}?ticket={ticket}")})))
+    Ok(Json(Link { url: format!("{route}?ticket={ticket}") }))
 }
 
 #[derive(Deserialize)]
@@ -393,7 +411,7 @@ struct RestoreReq {
 
 /// `POST /v1/restore`: `{"outcome","keysrestored","elapsedtimeinsec"}`; with `dry_run` nothing is
 /// written and `summary` says what would be, per resource.
-async fn restore(Ax(s): Ax<Shared>, JsonBody(req): JsonBody<RestoreReq>) -> Result<Json<Value>, ApiError> {
+async fn restore(Ax(s): Ax<Shared>, JsonBody(req): JsonBody<RestoreReq>) -> Result<Json<Restored>, ApiError> {
     if s.opts.read_only {
         return Err(ApiError::new(StatusCode::FORBIDDEN, "restores are disabled on this server (--read-only)"));
     }
@@ -435,22 +453,34 @@ async fn restore(Ax(s): Ax<Shared>, JsonBody(req): JsonBody<RestoreReq>) -> Resu
     match out {
         Ok(loaded) => {
             let restored = loaded.keys_restored();
-            let summary: Vec<Value> = per
-                .by_resource()
-                .into_iter()
-                .map(|(res, c)| {
-                    json!({"resource": res, "create": c.create, "update": c.update, "delete": c.delete,
-                           "unchanged": c.unchanged, "keep": c.keep})
-                })
-                .collect();
-            let mut answer = json!({"outcome": "success", "keysrestored": restored, "elapsedtimeinsec": secs});
+            let mut answer = Restored {
+                outcome: success(),
+                keysrestored: restored,
+                elapsedtimeinsec: secs,
+                dry_run: None,
+                summary: None,
+                would: None,
+            };
             if req.dry_run {
-                answer["dry_run"] = json!(true);
-                answer["summary"] = json!(summary);
+                let summary = per
+                    .by_resource()
+                    .into_iter()
+                    .map(|(resource, c)| ResourcePlan {
+                        resource,
+                        create: c.create,
+                        update: c.update,
+                        delete: c.delete,
+                        unchanged: c.unchanged,
+                        keep: c.keep,
+                    })
+                    .collect();
                 let st = loaded.stats;
-                answer["would"] = json!({"create": st.created, "update": st.updated, "delete": st.deleted, "unchanged": st.unchanged});
+                answer.dry_run = Some(true);
+                answer.summary = Some(summary);
+                answer.would =
+                    Some(Would { create: st.created, update: st.updated, delete: st.deleted, unchanged: st.unchanged });
             }
-            s.jobs.finish(job, Ok(answer.clone()));
+            s.jobs.finish(job, Ok(to_value(&answer)));
             s.jobs.metrics(|m| {
                 m.restores_ok += 1;
                 if !req.dry_run {
@@ -483,7 +513,7 @@ fn unix_now() -> u64 {
 /// `POST /v1/restore/upload`: a multipart field `backupfile` named `<backup id>.zip`, verified
 /// whole before it is kept: `{"received":"<id>"}`. An id in the future is refused (it would
 /// sort after every backup the server makes); an existing backup is never replaced.
-async fn upload(Ax(s): Ax<Shared>, mut form: Multipart) -> Result<Json<Value>, ApiError> {
+async fn upload(Ax(s): Ax<Shared>, mut form: Multipart) -> Result<Json<Received>, ApiError> {
     if s.opts.read_only {
         return Err(ApiError::new(StatusCode::FORBIDDEN, "uploads are disabled on this server (--read-only)"));
     }
@@ -528,8 +558,14 @@ async fn upload(Ax(s): Ax<Shared>, mut form: Multipart) -> Result<Json<Value>, A
         let out = receive(&s, field, &dest, broke).await;
         match &out {
             Ok(size) => {
-                write_sidecar(&s, id, &json!({"verified": true, "uploaded": true, "stored": unix_now()}));
-                s.jobs.finish(job, Ok(json!({"backupid": id.to_string(), "bytes": size})));
+                let record = BackupRecord {
+                    verified: Some(true),
+                    uploaded: Some(true),
+                    stored: Some(unix_now()),
+                    ..Default::default()
+                };
+                write_sidecar(&s, id, &record);
+                s.jobs.finish(job, Ok(to_value(&Uploaded { backupid: id.to_string(), bytes: *size })));
                 s.log(&format!("upload of backup {id}: {size} bytes, verified"));
             }
             Err(e) => {
@@ -537,7 +573,7 @@ async fn upload(Ax(s): Ax<Shared>, mut form: Multipart) -> Result<Json<Value>, A
                 s.log(&format!("upload of backup {id} refused: {}", e.1));
             }
         }
-        return out.map(|_| Json(json!({"received": id.to_string()})));
+        return out.map(|_| Json(Received { received: id.to_string() }));
     }
     Err(bad("no backupfile field in the form"))
 }
@@ -609,12 +645,12 @@ async fn members(Ax(s): Ax<Shared>, Query(q): Query<EndpointQ>) -> Result<Json<V
 
 /// `GET /v1/epstats?endpoint=`: `{"numkeys","totalsizevalbytes"}` under the Kubernetes and
 /// OpenShift roots.
-async fn epstats(Ax(s): Ax<Shared>, Query(q): Query<EndpointQ>) -> Result<Json<Value>, ApiError> {
+async fn epstats(Ax(s): Ax<Shared>, Query(q): Query<EndpointQ>) -> Result<Json<EndpointStats>, ApiError> {
     let e = endpoint(&s, q.endpoint, q.apiversion)?;
     let _slot = heavy(&s)?;
     let roots = blocking(move || reshifter_rcli::count_roots(&e)).await?;
     let (keys, bytes) = roots.iter().fold((0, 0), |(k, b), (_, rk, rb)| (k + rk, b + rb));
-    Ok(Json(json!({"numkeys": keys, "totalsizevalbytes": bytes})))
+    Ok(Json(EndpointStats { numkeys: keys, totalsizevalbytes: bytes }))
 }
 
 /// `GET /v1/keyspace?endpoint=` or `?backupid=`: kv-stats' report (keys and bytes per root,
@@ -649,10 +685,15 @@ async fn metrics(Ax(s): Ax<Shared>) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], s.jobs.snapshot().render(running))
 }
 
-async fn jobs(Ax(s): Ax<Shared>) -> Json<Value> {
-    Json(json!({"jobs": s.jobs.list()}))
+async fn jobs(Ax(s): Ax<Shared>) -> Json<Jobs> {
+    Json(Jobs { jobs: s.jobs.list() })
 }
 
-async fn job(Ax(s): Ax<Shared>, Path(id): Path<u64>) -> Result<Json<Value>, ApiError> {
-    s.jobs.get(id).map(|j| Json(json!(j))).ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no job {id}")))
+async fn job(Ax(s): Ax<Shared>, Path(id): Path<u64>) -> Result<Json<crate::jobs::Job>, ApiError> {
+    s.jobs.get(id).map(Json).ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no job {id}")))
+}
+
+/// An answer as the JSON a job keeps.
+fn to_value(v: &impl serde::Serialize) -> Value {
+    serde_json::to_value(v).unwrap_or_default()
 }

@@ -11,7 +11,7 @@ use serde::Serialize;
 const KEEP: usize = 200;
 
 /// One operation.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Job {
     pub id: u64,
     /// backup, restore, upload

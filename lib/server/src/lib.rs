@@ -7,10 +7,11 @@
 //! need a bearer token (from a file or the environment, never argv) unless `--insecure-no-auth`
 //! on a loopback address; `--read-only` turns restores off; TLS with rustls.
 
+pub mod answers;
 mod api;
 mod body;
 mod guard;
-mod jobs;
+pub mod jobs;
 mod schedule;
 mod serve;
 mod targets;

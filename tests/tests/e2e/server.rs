@@ -3,6 +3,7 @@
 //! pruning, restores dry and real, TLS — and the web UI in a real browser (Debian's chromium
 //! and chromedriver), with screenshots of each page and no console errors.
 
+use reshifter_http::answers;
 use std::time::{Duration, Instant};
 
 use reshifter_e2e::server::{Driver, Server, Start, TOKEN, shots_dir};
@@ -41,11 +42,13 @@ fn reshifters_routes_answer_as_they_did() {
     // Every route but the UI's files and /healthz needs the token.
     let (code, text) = s.call("POST", "/v1/backup", Some("{}"), false);
     assert_eq!((code, text.as_str()), (401, "this route needs Authorization: Bearer <token>\n"));
-    let b = s.json("POST", "/v1/backup", Some(&format!("{{\"endpoint\":\"{}\"}}", src.endpoint)));
-    assert_eq!(b["outcome"], "success");
-    let id = b["backupid"].as_str().unwrap().to_string();
+    let b: answers::BackupMade =
+        s.answer("POST", "/v1/backup", Some(&format!("{{\"endpoint\":\"{}\"}}", src.endpoint)));
+    assert_eq!(b.outcome, "success");
+    let id = b.backupid;
     assert!(id.len() == 10 && s.store.join(format!("{id}.zip")).exists());
-    assert_eq!(s.json("GET", "/v1/backup/all", None), serde_json::json!({"numbackups": 1, "backupids": [id]}));
+    let all: answers::BackupIds = s.answer("GET", "/v1/backup/all", None);
+    assert_eq!(all, answers::BackupIds { numbackups: 1, backupids: vec![id.clone()] });
     // The ZIP, byte for byte, and it unpacks to the cluster's keys.
     let d = tmp();
     let p = d.path().display();
@@ -79,10 +82,12 @@ fn reshifters_routes_answer_as_they_did() {
     ] {
         assert!(m.contains(line), "{line} in\n{m}");
     }
-    let jobs = s.json("GET", "/v1/jobs", None);
-    let states: Vec<&str> = jobs["jobs"].as_array().unwrap().iter().map(|j| j["state"].as_str().unwrap()).collect();
+    let jobs: answers::Jobs = s.answer("GET", "/v1/jobs", None);
+    let states: Vec<&str> = jobs.jobs.iter().map(|j| j.state.as_str()).collect();
     assert_eq!(states, ["failed", "succeeded", "succeeded"]);
-    assert_eq!(s.json("GET", "/v1/jobs/1", None)["result"]["backupid"], id.as_str());
+    let first: reshifter_http::jobs::Job = s.answer("GET", "/v1/jobs/1", None);
+    let made: answers::BackupResult = serde_json::from_value(first.result.unwrap()).unwrap();
+    assert_eq!((made.backupid, made.keys, made.v2_left_out.len()), (id.clone(), 300, 0));
     // Nothing secret or valued in the log.
     assert!(!s.log().contains(TOKEN));
 }
@@ -94,13 +99,13 @@ fn a_restore_dry_then_real_is_exact() {
     let s = Server::start(&src.endpoint, &format!("--allow-endpoint {}", dst.endpoint));
     let id = s.json("POST", "/v1/backup", Some("{}"))["backupid"].as_str().unwrap().to_string();
     let req = |dry: bool| format!("{{\"endpoint\":\"{}\",\"backupid\":\"{id}\",\"dry_run\":{dry}}}", dst.endpoint);
-    let dry = s.json("POST", "/v1/restore", Some(&req(true)));
-    assert_eq!(dry["dry_run"], true);
-    assert_eq!(dry["would"], serde_json::json!({"create": 300, "update": 0, "delete": 0, "unchanged": 0}));
-    let per: u64 = dry["summary"].as_array().unwrap().iter().map(|r| r["create"].as_u64().unwrap()).sum();
-    assert_eq!(per, 300);
-    let pods = dry["summary"].as_array().unwrap().iter().find(|r| r["resource"] == "pods").unwrap();
-    assert!(pods["create"].as_u64().unwrap() > 10, "{pods}");
+    let dry: answers::Restored = s.answer("POST", "/v1/restore", Some(&req(true)));
+    assert_eq!(dry.dry_run, Some(true));
+    assert_eq!(dry.would, Some(answers::Would { create: 300, update: 0, delete: 0, unchanged: 0 }));
+    let summary = dry.summary.unwrap();
+    assert_eq!(summary.iter().map(|r| r.create).sum::<u64>(), 300);
+    let pods = summary.iter().find(|r| r.resource == "pods").unwrap();
+    assert!(pods.create > 10, "{pods:?}");
     assert!(dst.get_all().is_empty(), "a dry run writes nothing");
     let real = s.json("POST", "/v1/restore", Some(&req(false)));
     assert_eq!((real["outcome"].as_str(), real["keysrestored"].as_u64()), (Some("success"), Some(300)));
