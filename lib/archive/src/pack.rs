@@ -16,7 +16,7 @@ use super::{DELTA_CHUNK, HEADER_ENTRY, MANIFEST_ENTRY, delta_chunk_name, encode_
 use reshifter_format::delta::DeltaReader;
 use reshifter_format::error::{Error, Kind, Result};
 use reshifter_format::io::Output;
-use reshifter_format::par::{Opened, ParReader};
+use reshifter_format::parallel::{Opened, ParReader};
 use reshifter_format::pipeline::{self, Run};
 use reshifter_format::report::{human_bytes, secs};
 use reshifter_format::{Record, RecordMeta, Trailer, Verify, push_bytes_field, show_key};
@@ -452,7 +452,7 @@ fn pack_keyspace(o: PackOptions, reader: ParReader, mut run: Run) -> Result<Trai
         run.record(p.entry.size, |t| format!("{} keys, {} in", t.keys, human_bytes(t.bytes)));
         Ok(())
     };
-    let threads = o.threads.unwrap_or_else(reshifter_format::par::cores);
+    let threads = o.threads.unwrap_or_else(reshifter_format::parallel::cores);
     let trailer = reader.run(threads, map, sink)?;
     archive.trailer = Some(trailer.clone());
     run.end(archive, |&(bytes, written), t| {

@@ -99,7 +99,7 @@ fn distribution(roots: &[Root]) -> String {
 
 /// Explore the first endpoint.
 pub fn explore(args: &EtcdArgs) -> Result<Explore> {
-    let rt = reshifter_format::par::runtime(1)?;
+    let rt = reshifter_format::parallel::runtime(1)?;
     let endpoint = args.endpoints.first().cloned().unwrap_or_default();
     let mut report = rt.block_on(async {
         let mut c = args.connect().await?;
@@ -219,7 +219,7 @@ pub fn kubernetes_roots(args: &EtcdArgs, v2: bool) -> Result<Vec<String>> {
         }
         return Ok(found);
     }
-    let rt = reshifter_format::par::runtime(1)?;
+    let rt = reshifter_format::parallel::runtime(1)?;
     rt.block_on(async {
         let mut c = args.connect().await?;
         let mut found = Vec::new();

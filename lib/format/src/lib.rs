@@ -16,7 +16,7 @@
 pub mod error;
 pub mod io;
 pub mod json;
-pub mod par;
+pub mod parallel;
 pub mod pipeline;
 pub mod redact;
 pub mod report;

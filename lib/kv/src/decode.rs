@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use reshifter_format::error::{Error, Kind, Result};
 use reshifter_format::io::Output;
-use reshifter_format::par::ParReader;
+use reshifter_format::parallel::ParReader;
 use reshifter_format::pipeline::Run;
 use reshifter_format::report::{human_bytes, secs};
 use reshifter_format::{Record, RecordMeta, StreamWriter, Verify, show_key};
@@ -106,7 +106,7 @@ pub fn run(o: DecodeOptions) -> Result<()> {
         }
         w.write_line_meta(&d.line, &d.meta).map_err(Error::from)
     };
-    reader.run(reshifter_format::par::workers(), map, sink)?;
+    reader.run(reshifter_format::parallel::workers(), map, sink)?;
     let [pb, json, cbor, ..] = counts;
     run.end(w, |t, read| {
         let newer = if newer > 0 { format!(" ({newer} with fields newer than the schema)") } else { String::new() };

@@ -219,7 +219,7 @@ impl Taken {
 /// Lines in batches to the workers (decode, compare, re-encode); this thread takes their results
 /// in order into `taken`.
 fn encode_all(input: impl BufRead + Send, taken: &mut Taken, at_rest: Option<&AtRest>) -> Result<()> {
-    let threads = reshifter_format::par::workers();
+    let threads = reshifter_format::parallel::workers();
     let (batch_tx, batch_rx) = sync_channel::<Batch>(threads * 2);
     // Taken away when this thread stops early: the reader's next send then fails.
     let batch_rx = Mutex::new(Some(batch_rx));

@@ -20,7 +20,7 @@ use regex::bytes::{Regex, RegexSet};
 
 use reshifter_format::error::{Error, Kind, Result};
 use reshifter_format::io::Output;
-use reshifter_format::par::ParReader;
+use reshifter_format::parallel::ParReader;
 use reshifter_format::pipeline::Run;
 use reshifter_format::report::{human_bytes, secs};
 use reshifter_format::sort::Sorter;
@@ -492,7 +492,7 @@ fn filter(o: FilterOptions, reader: ParReader, out: Output) -> Result<()> {
         }
         Ok(())
     };
-    reader.run(reshifter_format::par::workers(), map, sink)?;
+    reader.run(reshifter_format::parallel::workers(), map, sink)?;
     if let Some(s) = sorter {
         for item in s.finish()? {
             let (key, p) = item?;

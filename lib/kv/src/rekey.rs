@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 use reshifter_format::error::{Error, Result};
 use reshifter_format::io::Output;
-use reshifter_format::par::ParReader;
+use reshifter_format::parallel::ParReader;
 use reshifter_format::pipeline::Run;
 use reshifter_format::report::{human_bytes, secs};
 use reshifter_format::{Record, RecordMeta, StreamWriter, Verify, encode_record};
@@ -112,7 +112,7 @@ pub fn run(o: RekeyOptions) -> Result<()> {
         counts[d.fate as usize] += 1;
         w.write_line_meta(&d.line, &d.meta).map_err(Error::from)
     };
-    reader.run(reshifter_format::par::workers(), map, sink)?;
+    reader.run(reshifter_format::parallel::workers(), map, sink)?;
     let [unchanged, reencrypted, decrypted, encrypted] = counts;
     run.end(w, |t, read| {
         format!(

@@ -15,7 +15,7 @@ use serde::Serialize;
 use reshifter_format::RecordMeta;
 use reshifter_format::error::{Error, Kind, Result};
 use reshifter_format::io::Output;
-use reshifter_format::par::ParReader;
+use reshifter_format::parallel::ParReader;
 use reshifter_format::{Header, Record, Verify, show_key};
 use reshifter_k8s as k8s;
 use reshifter_k8s::atrest::AtRest;
@@ -258,7 +258,7 @@ pub fn collect(o: &StatsOptions) -> Result<KeyspaceReport> {
         }
     }
     reader.run(
-        reshifter_format::par::workers(),
+        reshifter_format::parallel::workers(),
         |r, v, _| Ok(see(r, v, at_rest.as_ref())),
         |x: Seen| {
             s.total.add(x.size);

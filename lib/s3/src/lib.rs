@@ -410,7 +410,7 @@ fn etag(s: &str) -> String {
 
 /// Build the runtime of an S3 tool.
 fn runtime() -> Result<tokio::runtime::Runtime> {
-    reshifter_format::par::runtime(2)
+    reshifter_format::parallel::runtime(2)
 }
 
 #[cfg(test)]

@@ -285,7 +285,7 @@ pub fn run(opts: ServerOptions) -> Result<()> {
         heavy: tokio::sync::Semaphore::new(HEAVY_READS),
     });
     reshifter_format::signals::set_graceful();
-    let rt = reshifter_format::par::runtime(2)?;
+    let rt = reshifter_format::parallel::runtime(2)?;
     rt.block_on(async {
         if let Some(c) = cron {
             tokio::spawn(schedule::run(state.clone(), c));

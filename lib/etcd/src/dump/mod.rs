@@ -218,7 +218,7 @@ pub fn run(opts: DumpOptions) -> Result<()> {
 
 /// etcd-dump into an opened output (a library pipeline's stage; `opts.output` is not used).
 pub fn run_into(opts: DumpOptions, out: Output) -> Result<()> {
-    let rt = reshifter_format::par::runtime(1)?;
+    let rt = reshifter_format::parallel::runtime(1)?;
     let run = Run::new(&opts.report.or_name("etcd-dump"), opts.quiet);
     let (v2, left_out) = match opts.api {
         DumpApi::V3 => (false, 0),

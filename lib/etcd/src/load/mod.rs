@@ -83,7 +83,7 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded> {
     let bump_to = opts.bump_revision.map(|m| bump::goal(header.revision, m, header.format)).transpose()?;
     let opts = opts.clone();
     check_header(&opts, &header)?;
-    let rt = reshifter_format::par::runtime(2)?;
+    let rt = reshifter_format::parallel::runtime(2)?;
     let started = Instant::now();
     let concurrency = if opts.dry_run { 1 } else { opts.concurrency.max(1) };
     let (tx, mut rx) = mpsc::channel::<Msg>(concurrency);

@@ -157,7 +157,7 @@ pub fn run(opts: WatchOptions, resumed: Option<Resumed>) -> Result<()> {
     }
     opts.etcd.check()?;
     signals::set_graceful();
-    let rt = reshifter_format::par::runtime(1)?;
+    let rt = reshifter_format::parallel::runtime(1)?;
     let mut run = Run::new(&opts.report.or_name("etcd-watch"), opts.quiet);
     let outcome = rt.block_on(watch(&opts, target, from, resumed.as_ref(), &mut run))?;
     let stopped = signals::stop_requested().map_or(String::new(), |s| format!("stopped by signal {s}: "));
