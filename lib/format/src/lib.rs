@@ -9,7 +9,7 @@
 //! Records never carry a `type` field, so `jq 'select(.type or ...)'` keeps header and trailer.
 //! This crate is the only place that reads or writes the format. Beside it live what every tool
 //! needs and nothing heavy: typed errors and the exit-code table ([`error`]), inputs and outputs
-//! ([`io`]), signals ([`signals`]), the parallel reader ([`par`]), the external sort ([`sort`]),
+//! ([`io`]), signals ([`signals`]), the parallel reader ([`parallel`]), the external sort ([`sort`]),
 //! progress and summaries ([`report`]) and the composition of sources and sinks ([`pipeline`]).
 //! No etcd client, no AWS SDK, no protoc.
 
