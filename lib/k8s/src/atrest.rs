@@ -11,7 +11,11 @@
 //!   wrapped it, then the value under that key with AES-GCM (the etcd key as authenticated data;
 //!   AES-CBC from older API servers). Opened through the plugin named by the provider's
 //!   `endpoint` (or `RESHIFTER_KMS_SOCKET`), see [`crate::kms`];
-//! - kms v2 (`k8s:enc:kms:v2:<name>:`): reported by name, not opened.
+//! - kms v2 (`k8s:enc:kms:v2:<name>:`): a protobuf EncryptedObject whose data key source the
+//!   provider's v2 plugin opens, see [`crate::kmsv2`].
+//!
+//! Writing a kms value goes through the provider's plugin (its Encrypt, once per process); a
+//! kms provider without an `endpoint` cannot be written.
 //!
 //! Keys come from the file only; errors name the provider, the key name and the etcd key, never
 //! a value or a secret.
@@ -23,6 +27,8 @@ use aes_gcm::aead::rand_core::RngCore;
 use aes_gcm::aead::{AeadInPlace, KeyInit, OsRng};
 use cbc::cipher::{BlockDecryptMut, BlockEncryptMut, KeyIvInit, block_padding::Pkcs7};
 use serde::Deserialize;
+
+use crate::kms::KmsApi;
 
 /// What can go wrong with encryption at rest.
 #[derive(Debug, thiserror::Error)]
@@ -39,10 +45,12 @@ pub enum AtRestError {
     KmsWrite { name: String },
     #[error("cannot decrypt with kms provider {name:?}: {why}")]
     KmsPlugin { name: String, why: String },
+    #[error("does not decrypt with kms provider {name:?} (KMS v2): {why}")]
+    KmsV2Damaged { name: String, why: String },
     #[error(
-        "cannot decrypt: kms provider {name:?} wrote KMS v2, which is not read here (only KMS v1 through its plugin)"
+        "kms provider {name:?} is configured with apiVersion {configured} but the value was written by KMS {written}: give the provider the apiVersion its plugin speaks"
     )]
-    KmsV2 { name: String },
+    KmsApi { name: String, configured: &'static str, written: &'static str },
 }
 
 type Result<T> = std::result::Result<T, AtRestError>;
@@ -103,7 +111,7 @@ struct Rule {
 pub struct AtRest {
     rules: Vec<Rule>,
     keys: HashMap<(Cipher, String), Vec<u8>>,
-    /// KMS v1 plugins by provider name (those with an endpoint).
+    /// KMS plugins (v1 and v2) by provider name (those with an endpoint).
     kms: HashMap<String, crate::kms::Kms>,
 }
 
@@ -151,12 +159,23 @@ struct KeyConfig {
 #[derive(Deserialize)]
 struct KmsConfig {
     name: String,
+    /// `v1` (the default) or `v2`: the plugin API the provider speaks.
+    #[serde(rename = "apiVersion")]
+    api_version: Option<String>,
     endpoint: Option<String>,
     /// Go's duration syntax (`3s`), as kube-apiserver reads it.
     timeout: Option<String>,
 }
 
 impl KmsConfig {
+    fn api(&self) -> Result<crate::kms::KmsApi> {
+        match self.api_version.as_deref() {
+            None | Some("v1") => Ok(crate::kms::KmsApi::V1),
+            Some("v2") => Ok(crate::kms::KmsApi::V2),
+            Some(v) => Err(config_err(format!("kms provider {:?}: apiVersion {v:?}: expected v1 or v2", self.name))),
+        }
+    }
+
     fn timeout(&self) -> Result<std::time::Duration> {
         match &self.timeout {
             None => Ok(crate::kms::DEFAULT_TIMEOUT),
@@ -220,7 +239,7 @@ impl AtRest {
         if let Some(socket) = std::env::var_os("RESHIFTER_KMS_SOCKET") {
             let socket = socket.to_string_lossy().into_owned();
             for kms in at_rest.kms.values_mut() {
-                *kms = crate::kms::Kms::new(&socket, kms.timeout()).map_err(config_err)?;
+                *kms = crate::kms::Kms::new(&socket, kms.timeout(), kms.api()).map_err(config_err)?;
             }
         }
         Ok(at_rest)
@@ -257,8 +276,9 @@ impl AtRest {
                     None if p.identity.is_some() => Provider::Identity,
                     None => {
                         let k = p.kms.expect("one provider is set");
+                        k.api()?;
                         if let Some(endpoint) = &k.endpoint {
-                            let plugin = crate::kms::Kms::new(endpoint, k.timeout()?).map_err(config_err)?;
+                            let plugin = crate::kms::Kms::new(endpoint, k.timeout()?, k.api()?).map_err(config_err)?;
                             kms.insert(k.name.clone(), plugin);
                         }
                         Provider::Kms(k.name)
@@ -275,23 +295,24 @@ impl AtRest {
     pub fn open(&self, etcd_key: &[u8], value: &[u8]) -> Option<Result<Vec<u8>>> {
         let (provider, version, name, body) = envelope(value)?;
         Some(match (provider, version) {
-            ("kms", "v1") => self.open_kms_v1(name, etcd_key, body),
-            ("kms", _) => Err(AtRestError::KmsV2 { name: name.to_string() }),
+            ("kms", "v1") => self.plugin(name, KmsApi::V1).and_then(|k| open_kms_v1(k, name, etcd_key, body)),
+            ("kms", "v2") => self.plugin(name, KmsApi::V2).and_then(|k| crate::kmsv2::open(k, name, etcd_key, body)),
             _ => self.open_body(provider, name, etcd_key, body),
         })
     }
 
-    /// KMS v1: a big-endian u16 length, the data key as the plugin wrapped it, then the value
-    /// encrypted with that key by AES-GCM with the etcd key as authenticated data (AES-CBC by
-    /// older API servers).
-    fn open_kms_v1(&self, name: &str, etcd_key: &[u8], body: &[u8]) -> Result<Vec<u8>> {
+    /// Provider `name`'s plugin, which must speak the API the value was written with.
+    fn plugin(&self, name: &str, written: KmsApi) -> Result<&crate::kms::Kms> {
         let kms = self.kms.get(name).ok_or_else(|| AtRestError::Kms { name: name.to_string() })?;
-        let damaged = || AtRestError::Damaged { provider: "kms".to_string(), name: name.to_string() };
-        let (len, rest) = body.split_at_checked(2).ok_or_else(damaged)?;
-        let (wrapped, data) =
-            rest.split_at_checked(usize::from(u16::from_be_bytes([len[0], len[1]]))).ok_or_else(damaged)?;
-        let dek = kms.decrypt(wrapped).map_err(|why| AtRestError::KmsPlugin { name: name.to_string(), why })?;
-        decrypt(Cipher::Gcm, &dek, etcd_key, data).or_else(|| decrypt(Cipher::Cbc, &dek, b"", data)).ok_or_else(damaged)
+        let api_name = |a| if a == KmsApi::V1 { "v1" } else { "v2" };
+        if kms.api() != written {
+            return Err(AtRestError::KmsApi {
+                name: name.to_string(),
+                configured: api_name(kms.api()),
+                written: api_name(written),
+            });
+        }
+        Ok(kms)
     }
 
     fn open_body(&self, provider: &str, name: &str, etcd_key: &[u8], body: &[u8]) -> Result<Vec<u8>> {
@@ -317,7 +338,7 @@ impl AtRest {
             "aescbc" => Cipher::Cbc,
             "aesgcm" => Cipher::Gcm,
             "secretbox" => Cipher::Secretbox,
-            _ => return Err(AtRestError::KmsWrite { name: name.to_string() }),
+            _ => return self.seal_kms(name, etcd_key, plain),
         };
         let key = self
             .keys
@@ -331,12 +352,21 @@ impl AtRest {
     pub fn seal_for(&self, etcd_key: &[u8], plain: &[u8]) -> Result<Option<Vec<u8>>> {
         match self.writer(etcd_key) {
             None | Some(Provider::Identity) => Ok(None),
-            Some(Provider::Kms(name)) => Err(AtRestError::KmsWrite { name: name.clone() }),
+            Some(Provider::Kms(name)) => self.seal_kms(name, etcd_key, plain).map(Some),
             Some(Provider::Keys(c, names)) => {
                 let name = &names[0];
                 let key = &self.keys[&(*c, name.clone())];
                 Ok(Some(seal(*c, name, key, etcd_key, plain)))
             }
+        }
+    }
+
+    /// Encrypt as kms provider `name` writes (v1 or v2, as its plugin speaks), through its plugin.
+    fn seal_kms(&self, name: &str, etcd_key: &[u8], plain: &[u8]) -> Result<Vec<u8>> {
+        let kms = self.kms.get(name).ok_or_else(|| AtRestError::KmsWrite { name: name.to_string() })?;
+        match kms.api() {
+            KmsApi::V1 => seal_kms_v1(kms, name, etcd_key, plain),
+            KmsApi::V2 => crate::kmsv2::seal(kms, name, etcd_key, plain),
         }
     }
 
@@ -447,6 +477,61 @@ fn decrypt(c: Cipher, key: &[u8], etcd_key: &[u8], body: &[u8]) -> Option<Vec<u8
     }
 }
 
+/// KMS v1: a big-endian u16 length, the data key as the plugin wrapped it, then the value
+/// encrypted with that key by AES-GCM with the etcd key as authenticated data (AES-CBC by older
+/// API servers).
+fn open_kms_v1(kms: &crate::kms::Kms, name: &str, etcd_key: &[u8], body: &[u8]) -> Result<Vec<u8>> {
+    let damaged = || AtRestError::Damaged { provider: "kms".to_string(), name: name.to_string() };
+    let (len, rest) = body.split_at_checked(2).ok_or_else(damaged)?;
+    let (wrapped, data) =
+        rest.split_at_checked(usize::from(u16::from_be_bytes([len[0], len[1]]))).ok_or_else(damaged)?;
+    let dek = kms.decrypt(wrapped).map_err(|why| AtRestError::KmsPlugin { name: name.to_string(), why })?;
+    decrypt(Cipher::Gcm, &dek, etcd_key, data).or_else(|| decrypt(Cipher::Cbc, &dek, b"", data)).ok_or_else(damaged)
+}
+
+/// Encrypt as a KMS v1 provider writes: one data key per process, wrapped by the plugin once.
+fn seal_kms_v1(kms: &crate::kms::Kms, name: &str, etcd_key: &[u8], plain: &[u8]) -> Result<Vec<u8>> {
+    let (dek, wrapped) = kms
+        .writer(|| {
+            let mut dek = vec![0u8; 32];
+            OsRng.fill_bytes(&mut dek);
+            dek
+        })
+        .map_err(|why| AtRestError::KmsPlugin { name: name.to_string(), why })?;
+    let len = u16::try_from(wrapped.ciphertext.len()).map_err(|_| AtRestError::KmsPlugin {
+        name: name.to_string(),
+        why: format!("the plugin wrapped the data key in {} bytes, more than KMS v1 stores", wrapped.ciphertext.len()),
+    })?;
+    let mut out = format!("k8s:enc:kms:v1:{name}:").into_bytes();
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(&wrapped.ciphertext);
+    out.extend_from_slice(&gcm_seal(&dek, etcd_key, plain));
+    Ok(out)
+}
+
+/// AES-GCM (12-byte nonce, 16-byte tag) of `nonce ‖ ciphertext ‖ tag` with authenticated data
+/// `aad`; `None` when it does not open.
+pub(crate) fn gcm_open(key: &[u8], aad: &[u8], body: &[u8]) -> Option<Vec<u8>> {
+    decrypt(Cipher::Gcm, key, aad, body)
+}
+
+/// `nonce ‖ ciphertext ‖ tag` of `plain` under AES-GCM with a random nonce.
+pub(crate) fn gcm_seal(key: &[u8], aad: &[u8], plain: &[u8]) -> Vec<u8> {
+    let mut nonce = [0u8; 12];
+    OsRng.fill_bytes(&mut nonce);
+    let mut buf = plain.to_vec();
+    let tag = by_aes_size!(key, |k: A| {
+        aes_gcm::AesGcm::<A, aes_gcm::aead::consts::U12>::new_from_slice(k)
+            .expect("key size checked")
+            .encrypt_in_place_detached((&nonce).into(), aad, &mut buf)
+            .expect("a value under 64 GiB")
+    });
+    let mut out = nonce.to_vec();
+    out.extend_from_slice(&buf);
+    out.extend_from_slice(&tag);
+    out
+}
+
 fn seal(c: Cipher, name: &str, key: &[u8], etcd_key: &[u8], plain: &[u8]) -> Vec<u8> {
     let mut out = format!("k8s:enc:{}:v1:{name}:", c.name()).into_bytes();
     match c {
@@ -461,20 +546,7 @@ fn seal(c: Cipher, name: &str, key: &[u8], etcd_key: &[u8], plain: &[u8]) -> Vec
             });
             out.extend_from_slice(&ct);
         }
-        Cipher::Gcm => {
-            let mut nonce = [0u8; 12];
-            OsRng.fill_bytes(&mut nonce);
-            let mut buf = plain.to_vec();
-            let tag = by_aes_size!(key, |k: A| {
-                aes_gcm::AesGcm::<A, aes_gcm::aead::consts::U12>::new_from_slice(k)
-                    .expect("key size checked")
-                    .encrypt_in_place_detached((&nonce).into(), etcd_key, &mut buf)
-                    .expect("a value under 64 GiB")
-            });
-            out.extend_from_slice(&nonce);
-            out.extend_from_slice(&buf);
-            out.extend_from_slice(&tag);
-        }
+        Cipher::Gcm => out.extend_from_slice(&gcm_seal(key, etcd_key, plain)),
         Cipher::Secretbox => {
             let mut nonce = [0u8; 24];
             OsRng.fill_bytes(&mut nonce);
@@ -645,11 +717,27 @@ mod tests {
         let c = config("aescbc", &secret);
         let e = c.open(b"/k", b"k8s:enc:aescbc:v1:other:xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx").unwrap().unwrap_err();
         assert_eq!(e.to_string(), "encrypted with aescbc key \"other\", which the encryption config does not hold");
+        // KMS v1 and v2 without a plugin endpoint in the config.
         let e = c.open(b"/k", b"k8s:enc:kms:v2:vault:xyz").unwrap().unwrap_err();
         assert_eq!(
             e.to_string(),
-            "cannot decrypt: kms provider \"vault\" wrote KMS v2, which is not read here (only KMS v1 through its plugin)"
+            "cannot decrypt: kms provider \"vault\" needs its KMS plugin (the data key is wrapped by it)"
         );
+        // A v2 value, a provider configured as v1: said, before any call.
+        let v1 = AtRest::parse(
+            "kind: EncryptionConfiguration\nresources:\n- resources: [secrets]\n  providers:\n  - kms:\n      name: vault\n      endpoint: unix:///nonexistent.sock\n",
+        )
+        .unwrap();
+        let e = v1.open(b"/k", b"k8s:enc:kms:v2:vault:xyz").unwrap().unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "kms provider \"vault\" is configured with apiVersion v1 but the value was written by KMS v2: give the provider the apiVersion its plugin speaks"
+        );
+        let e = AtRest::parse(
+            "kind: EncryptionConfiguration\nresources:\n- resources: [secrets]\n  providers:\n  - kms:\n      apiVersion: v3\n      name: vault\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.to_string(), "kms provider \"vault\": apiVersion \"v3\": expected v1 or v2");
         // KMS v1 without a plugin endpoint in the config.
         let e = c.open(b"/k", b"k8s:enc:kms:v1:vault:xyz").unwrap().unwrap_err();
         assert!(e.to_string().contains("kms provider \"vault\" needs its KMS plugin"));

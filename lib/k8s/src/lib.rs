@@ -23,6 +23,7 @@
 pub mod atrest;
 pub mod codec;
 pub mod kms;
+pub mod kmsv2;
 pub mod pb;
 pub mod value;
 

@@ -276,12 +276,18 @@ struct Plugin(std::process::Child);
 
 impl Plugin {
     fn start(socket: &Path, kek: &str) -> Plugin {
+        Plugin::logged(socket, kek, None)
+    }
+
+    /// A plugin that appends the name of each call it answers to `log`.
+    fn logged(socket: &Path, kek: &str, log: Option<&Path>) -> Plugin {
         use std::io::BufRead;
         let helper = Path::new(env!("CARGO_MANIFEST_DIR")).join("helpers/kms_plugin.py");
         let mut child = std::process::Command::new("/usr/bin/python3")
             .arg(helper)
             .arg(socket)
             .arg(kek)
+            .args(log)
             .stdout(std::process::Stdio::piped())
             .spawn()
             .expect("start the KMS plugin");
@@ -410,5 +416,162 @@ fn a_kms_plugin_that_never_answers_costs_one_timeout() {
     let o = sh(&format!("kv-stats --encryption-config {} {}/in.ndjson", bad.display(), d.path().display()));
     assert_eq!(o.code, 2, "{}", o.stderr);
     assert!(o.stderr.contains("timeout \"soon\" is not a positive duration"), "{}", o.stderr);
+    drop(held);
+}
+
+fn kms_helper() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("helpers/kms_plugin.py")
+}
+
+/// A KMS v2 value as the API server writes it, by the other implementation (Python's
+/// cryptography): data key source type 0 (a data key) or 1 (a seed).
+/// With `shared`, the data key or seed is that one (hex), wrapped the same way each time.
+fn seal_v2(kek: &str, key: &str, source_type: u8, shared: Option<&str>, plain: &[u8]) -> Vec<u8> {
+    let env = shared.map(|hex| format!("KMS_V2_SECRET_HEX={hex} ")).unwrap_or_default();
+    let cmd = format!("{env}/usr/bin/python3 {} seal-v2 {kek} '{key}' {source_type} vault", kms_helper().display());
+    let o = sh_input(&cmd, plain);
+    o.ok();
+    o.stdout
+}
+
+fn open_v2(kek: &str, key: &str, value: &[u8]) -> Vec<u8> {
+    let o = sh_input(&format!("/usr/bin/python3 {} open-v2 {kek} '{key}'", kms_helper().display()), value);
+    o.ok();
+    o.stdout
+}
+
+fn secrets_stream(dir: &Path, values: &[(&str, Vec<u8>)]) -> PathBuf {
+    let mut h = Header::new("test");
+    h.prefixes = vec!["/registry/".into()];
+    let mut w = StreamWriter::new(Vec::new(), &h).unwrap();
+    for (k, value) in values {
+        let r = Record {
+            key: k.as_bytes().to_vec(),
+            value: value.clone(),
+            create_revision: 5,
+            mod_revision: 5,
+            version: 1,
+            lease: 0,
+        };
+        w.write(&r).unwrap();
+    }
+    let p = dir.join("v2.ndjson");
+    std::fs::write(&p, w.finish().unwrap().0).unwrap();
+    p
+}
+
+#[test]
+fn kms_v2_values_of_both_types_open_through_their_plugin_and_rekey_both_ways() {
+    let d = tmp();
+    let kek = secret(11);
+    let socket = d.path().join("kms2.sock");
+    let v2 = |name: &str, extra: &str| {
+        config(
+            d.path(),
+            name,
+            &format!(
+                "  - kms:\n      apiVersion: v2\n      name: vault\n      endpoint: unix://{}\n{extra}",
+                socket.display()
+            ),
+        )
+    };
+    let cfg = v2("kms2.yaml", "");
+    let plain = |i: usize| format!("{{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{{\"name\":\"s{i}\"}}}}");
+    // A seed (what 1.29 and later write), a data key (1.25 to 1.28), the first seed again: the
+    // API server uses one seed for many values, and the plugin is asked once per wrapped seed.
+    let seed = "5e".repeat(32);
+    let input = secrets_stream(
+        d.path(),
+        &[
+            (A, seal_v2(&kek, A, 1, Some(&seed), plain(0).as_bytes())),
+            (B, seal_v2(&kek, B, 0, None, plain(1).as_bytes())),
+            (C, seal_v2(&kek, C, 1, Some(&seed), plain(2).as_bytes())),
+        ],
+    );
+    let (i, c) = (input.display(), cfg.display());
+    let log = d.path().join("calls.log");
+    let _plugin = Plugin::logged(&socket, &kek, Some(&log));
+    let o = sh(&format!("kv-stats --json --encryption-config {c} {i}"));
+    let v: serde_json::Value = serde_json::from_slice(&o.ok().stdout).unwrap();
+    assert_eq!(v["encodings"]["decrypted"]["kms/vault"]["keys"].as_u64(), Some(3), "{v}");
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "v2_status\nv2_decrypt\nv2_decrypt\n");
+    let o = sh(&format!("kv-decode -q --encryption-config {c} {i} | jq -r '.object.metadata.name // empty'"));
+    assert_eq!(o.ok().stdout_str(), "s0\ns1\ns2\n");
+    let o = sh(&format!("archive-pack -q {i} | archive-unpack --verify --encryption-config {c}"));
+    assert!(o.ok().stderr.ends_with("; encrypted at rest: kms/vault 3 decrypted\n"), "{}", o.stderr);
+
+    // From KMS v2 to aescbc, read by the other implementation.
+    let new = secret(12);
+    let to = config(d.path(), "to.yaml", &keys("aescbc", "cbc9", &new));
+    let o = sh(&format!("kv-rekey --from {c} --to {} {i}", to.display()));
+    for (n, k) in [A, B, C].iter().enumerate() {
+        let v = value_of(&o.ok().stdout, k);
+        assert!(v.starts_with(b"k8s:enc:aescbc:v1:cbc9:"), "{k}");
+        assert_eq!(open(&new, k, &v), plain(n).as_bytes());
+    }
+    // To identity: plaintext.
+    let ident = config(d.path(), "ident.yaml", "  - identity: {}\n");
+    let o = sh(&format!("kv-rekey --from {c} --to {} {i}", ident.display()));
+    assert_eq!(value_of(&o.ok().stdout, B), plain(1).as_bytes());
+    // Into KMS v2 through the plugin's Encrypt (one seed for the run), read back by the other
+    // implementation and by our own.
+    let aescbc = d.path().join("cbc.ndjson");
+    std::fs::write(&aescbc, sh(&format!("kv-rekey --from {c} --to {} {i}", to.display())).ok().stdout.clone()).unwrap();
+    let o = sh(&format!("kv-rekey --from {} --to {c} {}", to.display(), aescbc.display()));
+    let back = o.ok().stdout.clone();
+    for (n, k) in [A, B, C].iter().enumerate() {
+        let v = value_of(&back, k);
+        assert!(v.starts_with(b"k8s:enc:kms:v2:vault:"), "{k}");
+        assert_eq!(open_v2(&kek, k, &v), plain(n).as_bytes(), "{k} opens in the other implementation");
+    }
+    let again = d.path().join("again.ndjson");
+    std::fs::write(&again, &back).unwrap();
+    let o = sh(&format!("kv-stats --json --encryption-config {c} {}", again.display()));
+    let v: serde_json::Value = serde_json::from_slice(&o.ok().stdout).unwrap();
+    assert_eq!(v["encodings"]["decrypted"]["kms/vault"]["keys"].as_u64(), Some(3), "{v}");
+
+    // A v1 config for v2 values says so; a plugin with another key refuses (exit 5).
+    let as_v1 = config(
+        d.path(),
+        "v1.yaml",
+        &format!("  - kms:\n      name: vault\n      endpoint: unix://{}\n", socket.display()),
+    );
+    let o = sh(&format!("kv-stats --encryption-config {} {i} > /dev/null", as_v1.display()));
+    assert_eq!(o.code, 5, "{}", o.stderr);
+    assert!(
+        o.stderr
+            .contains("kms provider \"vault\" is configured with apiVersion v1 but the value was written by KMS v2"),
+        "{}",
+        o.stderr
+    );
+    drop(_plugin);
+    let _other = Plugin::start(&socket, &secret(13));
+    let o = sh(&format!("kv-stats --encryption-config {c} {i} > /dev/null"));
+    assert_eq!(o.code, 5, "{}", o.stderr);
+    assert!(
+        o.stderr.contains("cannot decrypt with kms provider \"vault\": the KMS plugin at ")
+            && o.stderr.contains("refused: gRPC status 3 not a data key of this plugin"),
+        "{}",
+        o.stderr
+    );
+    drop(_other);
+
+    // A plugin that never answers: the config's timeout, once.
+    let mute = d.path().join("mute2.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&mute).unwrap();
+    let held = std::thread::spawn(move || listener.incoming().take(8).collect::<Vec<_>>());
+    let hang = config(
+        d.path(),
+        "hang.yaml",
+        &format!(
+            "  - kms:\n      apiVersion: v2\n      name: vault\n      endpoint: unix://{}\n      timeout: 500ms\n",
+            mute.display()
+        ),
+    );
+    let started = std::time::Instant::now();
+    let o = sh(&format!("kv-stats --encryption-config {} {i} > /dev/null", hang.display()));
+    assert_eq!(o.code, 5, "{}", o.stderr);
+    assert!(o.stderr.contains("did not answer in 0.5 s (the provider's timeout)"), "{}", o.stderr);
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
     drop(held);
 }

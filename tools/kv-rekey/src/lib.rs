@@ -13,9 +13,9 @@ Examples:
   kv-rekey --from enc.yaml --to enc.yaml --encrypt-identity b.ndjson -o b2.ndjson   # encrypt the rest
 
 The files are the API servers' EncryptionConfiguration (apiserver.config.k8s.io/v1) with their
-keys: aescbc, aesgcm and secretbox are opened and written here; kms v1 values are opened through
-the plugin at the provider's endpoint (RESHIFTER_KMS_SOCKET overrides it); writing kms, or a kms v2
-value, is an error naming its key. Every value is written as the API server with --to
+keys: aescbc, aesgcm and secretbox are opened and written here; kms values (v1, and v2 with
+apiVersion: v2) are opened through the plugin at the provider's endpoint (RESHIFTER_KMS_SOCKET
+overrides it), and written with one data key or seed the plugin wraps for the run. Every value is written as the API server with --to
 writes it: with the first provider --to gives its resource (identity: in plaintext). A value
 whose key neither file holds is an error naming the etcd key and the key name, never the value.
 Keep the output as secret as the files: it may hold values --to writes in plaintext.";
