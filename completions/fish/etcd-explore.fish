@@ -6,6 +6,7 @@ complete -c etcd-explore -l user -d 'User for etcd authentication; the password 
 complete -c etcd-explore -l password-file -d 'File holding the password of --user (first line)' -r -F
 complete -c etcd-explore -l dial-timeout -d 'Timeout for establishing a connection' -r
 complete -c etcd-explore -l command-timeout -d 'Timeout for each request to etcd' -r
+complete -c etcd-explore -l etcd-prefix -d 'The kube-apiserver\'s --etcd-prefix, when it is not /registry (OpenShift\'s /kubernetes.io and /openshift.io are known too): keys under PREFIX are read as that API server stores them, and matched against an EncryptionConfiguration\'s resources' -r
 complete -c etcd-explore -l json -d 'JSON instead of a table'
 complete -c etcd-explore -s h -l help -d 'Print help'
 complete -c etcd-explore -s V -l version -d 'Print version'

@@ -15,6 +15,7 @@ complete -c kv-filter -s l -l selector -d 'Keep objects whose labels match, as k
 complete -c kv-filter -l field-selector -d 'Keep objects whose fields match: `status.phase=Running,spec.nodeName!=`, any dotted path (`metadata.ownerReferences.kind=ReplicaSet`); a missing field is ""' -r
 complete -c kv-filter -l rewrite-prefix -d 'Rewrite keys starting with OLD to start with NEW instead (repeatable; first match wins)' -r
 complete -c kv-filter -l encryption-config -d 'The API server\'s EncryptionConfiguration: values encrypted with aesgcm (bound to their key) are re-encrypted under their rewritten key (without it such values are refused), and encrypted values are decrypted to apply -l and --field-selector' -r -F
+complete -c kv-filter -l etcd-prefix -d 'The kube-apiserver\'s --etcd-prefix, when it is not /registry (OpenShift\'s /kubernetes.io and /openshift.io are known too): keys under PREFIX are read as that API server stores them, and matched against an EncryptionConfiguration\'s resources' -r
 complete -c kv-filter -s q -l quiet -d 'No summary on stderr'
 complete -c kv-filter -s h -l help -d 'Print help'
 complete -c kv-filter -s V -l version -d 'Print version'

@@ -38,6 +38,7 @@ complete -c rcli -n "__fish_rcli_using_subcommand backup; and not __fish_seen_su
 complete -c rcli -n "__fish_rcli_using_subcommand backup; and not __fish_seen_subcommand_from create list help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c rcli -n "__fish_rcli_using_subcommand backup; and __fish_seen_subcommand_from create" -s e -l endpoint -d 'The URL of the etcd to use (TLS client files from RS_ETCD_CLIENT_CERT, RS_ETCD_CLIENT_KEY, RS_ETCD_CA_CERT; credentials from ETCDCTL_USER and ETCDCTL_PASSWORD)' -r
 complete -c rcli -n "__fish_rcli_using_subcommand backup; and __fish_seen_subcommand_from create" -l api -d 'The etcd API: v2, v3, or auto (v2 when the endpoint holds v2 keys under the Kubernetes roots and no v3 keys there, as ReShifter chose)' -r
+complete -c rcli -n "__fish_rcli_using_subcommand backup; and __fish_seen_subcommand_from create" -l etcd-prefix -d 'The kube-apiserver\'s --etcd-prefix, when it is not /registry (OpenShift\'s /kubernetes.io and /openshift.io are known too): keys under PREFIX are read as that API server stores them, and matched against an EncryptionConfiguration\'s resources' -r
 complete -c rcli -n "__fish_rcli_using_subcommand backup; and __fish_seen_subcommand_from create" -s t -l target -d 'The target directory for the resulting ZIP file of the backup' -r -F
 complete -c rcli -n "__fish_rcli_using_subcommand backup; and __fish_seen_subcommand_from create" -s r -l remote -d 'The S3-compatible storage endpoint, host:port (HTTPS) or a URL' -r
 complete -c rcli -n "__fish_rcli_using_subcommand backup; and __fish_seen_subcommand_from create" -s b -l bucket -d 'The bucket (default with --remote: reshifter-<today>, as ReShifter chose)' -r
@@ -53,6 +54,7 @@ complete -c rcli -n "__fish_rcli_using_subcommand backup; and __fish_seen_subcom
 complete -c rcli -n "__fish_rcli_using_subcommand backup; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c rcli -n "__fish_rcli_using_subcommand restore" -s e -l endpoint -d 'The URL of the etcd to use (TLS client files from RS_ETCD_CLIENT_CERT, RS_ETCD_CLIENT_KEY, RS_ETCD_CA_CERT; credentials from ETCDCTL_USER and ETCDCTL_PASSWORD)' -r
 complete -c rcli -n "__fish_rcli_using_subcommand restore" -l api -d 'The etcd API: v2, v3, or auto (v2 when the endpoint holds v2 keys under the Kubernetes roots and no v3 keys there, as ReShifter chose)' -r
+complete -c rcli -n "__fish_rcli_using_subcommand restore" -l etcd-prefix -d 'The kube-apiserver\'s --etcd-prefix, when it is not /registry (OpenShift\'s /kubernetes.io and /openshift.io are known too): keys under PREFIX are read as that API server stores them, and matched against an EncryptionConfiguration\'s resources' -r
 complete -c rcli -n "__fish_rcli_using_subcommand restore" -s i -l backupid -d 'The ID of the backup to restore (its Unix seconds)' -r
 complete -c rcli -n "__fish_rcli_using_subcommand restore" -s t -l target -d 'The directory the backup is in (or is pulled into, with --remote)' -r -F
 complete -c rcli -n "__fish_rcli_using_subcommand restore" -s r -l remote -d 'The S3-compatible storage endpoint, host:port (HTTPS) or a URL' -r
@@ -61,9 +63,11 @@ complete -c rcli -n "__fish_rcli_using_subcommand restore" -l json -d 'Print the
 complete -c rcli -n "__fish_rcli_using_subcommand restore" -s h -l help -d 'Print help'
 complete -c rcli -n "__fish_rcli_using_subcommand explore" -s e -l endpoint -d 'The URL of the etcd to use (TLS client files from RS_ETCD_CLIENT_CERT, RS_ETCD_CLIENT_KEY, RS_ETCD_CA_CERT; credentials from ETCDCTL_USER and ETCDCTL_PASSWORD)' -r
 complete -c rcli -n "__fish_rcli_using_subcommand explore" -l api -d 'The etcd API: v2, v3, or auto (v2 when the endpoint holds v2 keys under the Kubernetes roots and no v3 keys there, as ReShifter chose)' -r
+complete -c rcli -n "__fish_rcli_using_subcommand explore" -l etcd-prefix -d 'The kube-apiserver\'s --etcd-prefix, when it is not /registry (OpenShift\'s /kubernetes.io and /openshift.io are known too): keys under PREFIX are read as that API server stores them, and matched against an EncryptionConfiguration\'s resources' -r
 complete -c rcli -n "__fish_rcli_using_subcommand explore" -s h -l help -d 'Print help'
 complete -c rcli -n "__fish_rcli_using_subcommand stats" -s e -l endpoint -d 'The URL of the etcd to use (TLS client files from RS_ETCD_CLIENT_CERT, RS_ETCD_CLIENT_KEY, RS_ETCD_CA_CERT; credentials from ETCDCTL_USER and ETCDCTL_PASSWORD)' -r
 complete -c rcli -n "__fish_rcli_using_subcommand stats" -l api -d 'The etcd API: v2, v3, or auto (v2 when the endpoint holds v2 keys under the Kubernetes roots and no v3 keys there, as ReShifter chose)' -r
+complete -c rcli -n "__fish_rcli_using_subcommand stats" -l etcd-prefix -d 'The kube-apiserver\'s --etcd-prefix, when it is not /registry (OpenShift\'s /kubernetes.io and /openshift.io are known too): keys under PREFIX are read as that API server stores them, and matched against an EncryptionConfiguration\'s resources' -r
 complete -c rcli -n "__fish_rcli_using_subcommand stats" -s h -l help -d 'Print help'
 complete -c rcli -n "__fish_rcli_using_subcommand version" -s h -l help -d 'Print help'
 complete -c rcli -n "__fish_rcli_using_subcommand help; and not __fish_seen_subcommand_from backup restore explore stats version help" -f -a "backup" -d 'Manages backups of a Kubernetes cluster'

@@ -1,6 +1,7 @@
 complete -c reshifter-server -l listen -d 'Address to listen on (a non-loopback address exposes etcd\'s data: use a token and TLS)' -r
 complete -c reshifter-server -l store -d 'Directory of the local backups (<backup id>.zip); default: $XDG_DATA_HOME/reshifter/backups or ~/.local/share/reshifter/backups' -r -F
 complete -c reshifter-server -l etcd -d 'The etcd the schedule backs up, and the default of every request (TLS from RS_ETCD_CLIENT_CERT, RS_ETCD_CLIENT_KEY, RS_ETCD_CA_CERT; credentials from ETCDCTL_USER and ETCDCTL_PASSWORD)' -r
+complete -c reshifter-server -l etcd-prefix -d 'The kube-apiserver\'s --etcd-prefix, when it is not /registry (OpenShift\'s /kubernetes.io and /openshift.io are known too): keys under PREFIX are read as that API server stores them, and matched against an EncryptionConfiguration\'s resources' -r
 complete -c reshifter-server -l allow-endpoint -d 'Another etcd a request may name (a restore target; repeatable). No request makes the server connect, or send its credentials, anywhere else: others get 403' -r
 complete -c reshifter-server -l schedule -d 'Scheduled backups, cron syntax (5 fields, or 6 with seconds first): "0 * * * *" hourly' -r
 complete -c reshifter-server -l remote -d 'Scheduled backups also go to this S3-compatible endpoint (host:port for HTTPS, or a URL)' -r

@@ -59,7 +59,7 @@ pub fn run_status(tool: &str, body: impl FnOnce() -> anyhow::Result<u8>, on_erro
             ExitCode::from((128 + sig) as u8)
         }
         Err(e) => {
-            eprintln!("{tool}: {}", error_text(&e));
+            reshifter_format::report::stderr_line(format_args!("{tool}: {}", error_text(&e)));
             ExitCode::from(on_error(exit_code_of(&e)))
         }
     }
@@ -102,7 +102,9 @@ pub fn docs<C: clap::CommandFactory>(args: &[std::ffi::OsString]) -> Option<Exit
             let shell: clap_complete::Shell = match args.get(1).and_then(|s| s.parse().ok()) {
                 Some(s) => s,
                 None => {
-                    eprintln!("{name}: --generate-completions needs a shell: bash, zsh, fish, elvish or powershell");
+                    reshifter_format::report::stderr_line(format_args!(
+                        "{name}: --generate-completions needs a shell: bash, zsh, fish, elvish or powershell"
+                    ));
                     return Some(ExitCode::from(2));
                 }
             };

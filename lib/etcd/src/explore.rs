@@ -11,6 +11,7 @@ use crate::{EtcdArgs, id_hex};
 use reshifter_format::error::{Error, Kind, Result};
 use reshifter_format::io::Output;
 use reshifter_format::report::human_bytes;
+use reshifter_k8s::Roots;
 
 #[derive(Debug, Serialize)]
 pub struct Member {
@@ -49,6 +50,8 @@ pub struct Explore {
     pub client_cert_auth: bool,
     pub auth: String,
     pub kubernetes_roots: Vec<Root>,
+    /// Roots nobody named whose keys look like an API server's (`--etcd-prefix` not given).
+    pub unnamed_roots: Vec<String>,
     pub distribution: String,
     pub v2_api: String,
     pub alarms: Vec<String>,
@@ -84,8 +87,13 @@ async fn compact_revision(client: &mut etcd_client::Client) -> i64 {
     v
 }
 
-fn distribution(roots: &[Root]) -> String {
+fn distribution(roots: &[Root], named: &Roots) -> String {
     let has = |p: &str| roots.iter().any(|r| r.prefix == p && r.keys > 0);
+    if let Some(p) = named.prefix()
+        && has(&format!("{p}/"))
+    {
+        return format!("Kubernetes (--etcd-prefix {p})");
+    }
     match (has("/registry/"), has("/kubernetes.io/"), has("/openshift.io/")) {
         (_, true, true) => "OpenShift 3 (/kubernetes.io and /openshift.io)".into(),
         (true, _, true) => "OpenShift 4 (/registry with /openshift.io)".into(),
@@ -97,8 +105,47 @@ fn distribution(roots: &[Root]) -> String {
     }
 }
 
-/// Explore the first endpoint.
-pub fn explore(args: &EtcdArgs) -> Result<Explore> {
+/// How many children of one key path are looked at for Kubernetes roots nobody named.
+const ROOT_SCAN: usize = 256;
+
+/// Kubernetes roots nobody named: each first-level key path (`/tenant-b`) and each child of a
+/// known root (`/registry/tenant-c`) that holds `<root>/namespaces/kube-system`. One request per
+/// path (etcd skips over each subtree), at most [`ROOT_SCAN`] paths per parent.
+async fn unnamed_roots(c: &mut Client, args: &EtcdArgs, roots: &Roots) -> Result<Vec<String>> {
+    let (mut found, mut parents) = (Vec::new(), vec![String::new()]);
+    for _depth in 0..2 {
+        let mut next = Vec::new();
+        for parent in parents {
+            let under = format!("{parent}/");
+            let end = crate::prefix_end(under.as_bytes());
+            let mut from = under.clone().into_bytes();
+            for _ in 0..ROOT_SCAN {
+                let opts = GetOptions::new().with_range(end.clone()).with_keys_only().with_limit(1);
+                let r = c.get(from.clone(), Some(opts)).await.map_err(|e| args.error("cannot list keys", e))?;
+                let Some(kv) = r.kvs().first() else { break };
+                let rest = &kv.key()[under.len()..];
+                let Some(slash) = rest.iter().position(|&b| b == b'/') else {
+                    from = [kv.key(), b"\0"].concat();
+                    continue;
+                };
+                let child = format!("{parent}/{}", String::from_utf8_lossy(&rest[..slash]));
+                if roots.all().any(|r| r == child) {
+                    next.push(child.clone());
+                } else if count(c, args, &format!("{child}/namespaces/kube-system")).await? > 0 {
+                    found.push(child.clone());
+                }
+                from = crate::prefix_end(format!("{child}/").as_bytes());
+            }
+        }
+        parents = next;
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// Explore the first endpoint; `roots` adds the API server's `--etcd-prefix` to the roots looked
+/// for.
+pub fn explore(args: &EtcdArgs, named: &Roots) -> Result<Explore> {
     let rt = reshifter_format::parallel::runtime(1)?;
     let endpoint = args.endpoints.first().cloned().unwrap_or_default();
     let mut report = rt.block_on(async {
@@ -115,7 +162,8 @@ pub fn explore(args: &EtcdArgs) -> Result<Explore> {
         let leader = status.leader();
         let members = members(&mut c, args, leader).await?;
         let user = args.user.as_deref().map(|u| u.split(':').next().unwrap_or(u).to_string());
-        let (roots, keys, auth_blocked) = key_counts(&mut c, args, user.is_some()).await?;
+        let (roots, keys, auth_blocked) = key_counts(&mut c, args, user.is_some(), named).await?;
+        let unnamed = if auth_blocked { Vec::new() } else { unnamed_roots(&mut c, args, named).await? };
         let alarms = alarms(&mut c).await;
         let compact = if auth_blocked { 0 } else { compact_revision(&mut c).await };
         Ok::<_, Error>(Explore {
@@ -139,8 +187,14 @@ pub fn explore(args: &EtcdArgs) -> Result<Explore> {
                 (None, true) => "enabled (no credentials given: keys and revisions cannot be read; pass --user)".into(),
                 (None, false) => "disabled".into(),
             },
-            distribution: distribution(&roots),
+            distribution: match distribution(&roots, named) {
+                d if d.starts_with("none found") && !unnamed.is_empty() => {
+                    format!("Kubernetes under a prefix not given ({}): give --etcd-prefix", unnamed.join(", "))
+                }
+                d => d,
+            },
             kubernetes_roots: roots,
+            unnamed_roots: unnamed,
             v2_api: String::new(),
             alarms,
         })
@@ -174,11 +228,12 @@ async fn members(c: &mut Client, args: &EtcdArgs, leader: u64) -> Result<Vec<Mem
 
 /// Keys under each Kubernetes root and in all, and whether auth kept them from being counted:
 /// without credentials on an etcd with auth, reads are refused — reported, not a failure.
-async fn key_counts(c: &mut Client, args: &EtcdArgs, has_user: bool) -> Result<(Vec<Root>, i64, bool)> {
+async fn key_counts(c: &mut Client, args: &EtcdArgs, has_user: bool, named: &Roots) -> Result<(Vec<Root>, i64, bool)> {
     let mut auth_blocked = false;
     let mut roots = Vec::new();
-    for p in ["/registry/", "/kubernetes.io/", "/openshift.io/"] {
-        let keys = match count(c, args, p).await {
+    for r in named.all() {
+        let p = format!("{r}/");
+        let keys = match count(c, args, &p).await {
             Ok(n) => n,
             Err(e) if e.kind() == Kind::Auth && !has_user => {
                 auth_blocked = true;
@@ -186,7 +241,7 @@ async fn key_counts(c: &mut Client, args: &EtcdArgs, has_user: bool) -> Result<(
             }
             Err(e) => return Err(e),
         };
-        roots.push(Root { prefix: p.into(), keys });
+        roots.push(Root { prefix: p, keys });
     }
     if auth_blocked {
         return Ok((roots, -1, true));
@@ -205,14 +260,14 @@ async fn alarms(c: &mut Client) -> Vec<String> {
     }
 }
 
-/// The Kubernetes roots (/registry, /kubernetes.io, /openshift.io) that hold keys: as v3
-/// prefixes (`/registry/`), or with `v2` as v2 directories (`/registry`).
-pub fn kubernetes_roots(args: &EtcdArgs, v2: bool) -> Result<Vec<String>> {
-    const ROOTS: [&str; 3] = ["/registry", "/kubernetes.io", "/openshift.io"];
+/// The Kubernetes roots (/registry, /kubernetes.io, /openshift.io and the `--etcd-prefix` in
+/// `named`) that hold keys: as v3 prefixes (`/registry/`), or with `v2` as v2 directories
+/// (`/registry`).
+pub fn kubernetes_roots(args: &EtcdArgs, v2: bool, named: &Roots) -> Result<Vec<String>> {
     if v2 {
         let client = crate::v2::V2::connect(args)?;
         let mut found = Vec::new();
-        for r in ROOTS {
+        for r in named.all() {
             if client.has_nodes(r)? {
                 found.push(r.to_string());
             }
@@ -223,7 +278,7 @@ pub fn kubernetes_roots(args: &EtcdArgs, v2: bool) -> Result<Vec<String>> {
     rt.block_on(async {
         let mut c = args.connect().await?;
         let mut found = Vec::new();
-        for r in ROOTS {
+        for r in named.all() {
             let p = format!("{r}/");
             if count(&mut c, args, &p).await? > 0 {
                 found.push(p);
@@ -234,8 +289,8 @@ pub fn kubernetes_roots(args: &EtcdArgs, v2: bool) -> Result<Vec<String>> {
 }
 
 /// Run etcd-explore: a table, or JSON with `--json`.
-pub fn run(args: EtcdArgs, json: bool) -> Result<()> {
-    let r = explore(&args)?;
+pub fn run(args: EtcdArgs, json: bool, named: &Roots) -> Result<()> {
+    let r = explore(&args, named)?;
     let mut out = Output::create(None)?;
     if json {
         serde_json::to_writer_pretty(&mut out, &r)?;
@@ -279,6 +334,9 @@ fn table(r: &Explore) -> String {
     row("kubernetes", r.distribution.clone());
     for root in &r.kubernetes_roots {
         row("", format!("{:<16} {} keys", root.prefix, root.keys));
+    }
+    for root in &r.unnamed_roots {
+        row("", format!("{root:<16} looks like an API server's --etcd-prefix {root} (give it to read these keys)"));
     }
     row("alarms", if r.alarms.is_empty() { "none".into() } else { r.alarms.join(", ") });
     t.push_str(&format!("members ({})\n", r.members.len()));

@@ -52,7 +52,7 @@ impl Reporter {
         let line = format!("{}: {line}", self.name());
         match &self.sink {
             Some(sink) => sink(&line),
-            None => eprintln!("{line}"),
+            None => stderr_line(line),
         }
     }
 
@@ -89,7 +89,7 @@ impl Progress {
             return;
         }
         self.last = Instant::now();
-        eprint!("\r\x1b[K{}: {}", self.tool, line());
+        stderr_text(format_args!("\r\x1b[K{}: {}", self.tool, line()));
         self.shown = true;
     }
 
@@ -100,7 +100,7 @@ impl Progress {
     /// Remove the line.
     pub fn clear(&mut self) {
         if self.shown {
-            eprint!("\r\x1b[K");
+            stderr_text("\r\x1b[K");
             self.shown = false;
         }
     }
@@ -110,6 +110,20 @@ impl Drop for Progress {
     fn drop(&mut self) {
         self.clear();
     }
+}
+
+/// Write one line of diagnostics to stderr. Unlike `eprintln!`, a closed stderr
+/// (`tool 2>&1 >/dev/null | head -1`) does not stop the tool with a panic: the diagnostics are
+/// lost, never the work.
+pub fn stderr_line(line: impl fmt::Display) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
+/// Write text to stderr without a newline (a progress line), as [`stderr_line`] does.
+pub fn stderr_text(text: impl fmt::Display) {
+    use std::io::Write;
+    let _ = write!(std::io::stderr().lock(), "{text}");
 }
 
 /// `1234567` → `1.2 MB`.

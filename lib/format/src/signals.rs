@@ -97,7 +97,7 @@ static ANNOUNCED: Once = Once::new();
 pub fn announce(sig: i32) {
     ANNOUNCED.call_once(|| {
         let tool = TOOL.get().map_or("reshifter", String::as_str);
-        eprintln!("{tool}: interrupted by signal {sig}: temporary files removed");
+        crate::report::stderr_line(format_args!("{tool}: interrupted by signal {sig}: temporary files removed"));
     });
 }
 

@@ -113,6 +113,8 @@ pub struct AtRest {
     keys: HashMap<(Cipher, String), Vec<u8>>,
     /// KMS plugins (v1 and v2) by provider name (those with an endpoint).
     kms: HashMap<String, crate::kms::Kms>,
+    /// Where keys' resources are read from (the API server's `--etcd-prefix`).
+    roots: crate::Roots,
 }
 
 impl std::fmt::Debug for AtRest {
@@ -229,6 +231,13 @@ fn config_err(m: impl Into<String>) -> AtRestError {
 }
 
 impl AtRest {
+    /// The config as an API server started with these roots (its `--etcd-prefix`) applies it:
+    /// which resource a key holds decides the provider values are written with.
+    pub fn under(mut self, roots: crate::Roots) -> AtRest {
+        self.roots = roots;
+        self
+    }
+
     /// Read an EncryptionConfiguration file.
     pub fn load(path: &Path) -> Result<AtRest> {
         let text = reshifter_format::io::read_option_text("the encryption config", path)
@@ -288,7 +297,7 @@ impl AtRest {
             }
             rules.push(Rule { resources: rc.resources, providers });
         }
-        Ok(AtRest { rules, keys, kms })
+        Ok(AtRest { rules, keys, kms, roots: crate::Roots::default() })
     }
 
     /// Open a value: `None` when it is not encrypted; the plaintext; or why not (never the value).
@@ -377,7 +386,7 @@ impl AtRest {
 
     /// The first provider of the first rule naming the key's resource (the API server's order).
     fn writer(&self, etcd_key: &[u8]) -> Option<&Provider> {
-        let (resource, group) = resource_group(etcd_key)?;
+        let (resource, group) = self.roots.resource_group(etcd_key)?;
         self.rules
             .iter()
             .find(|r| r.resources.iter().any(|p| matches_resource(p, &resource, &group)))
@@ -602,14 +611,9 @@ const GROUPS: &[(&str, &str)] = &[
     ("runtimeclasses", "node.k8s.io"),
 ];
 
-/// The resource (plural) and API group of a Kubernetes key ("" for the core group).
-pub fn resource_group(etcd_key: &[u8]) -> Option<(String, String)> {
-    let k = crate::parse(etcd_key)?;
-    if let Some((group, plural)) = k.resource.split_once('/') {
-        return Some((plural.to_string(), group.to_string()));
-    }
-    let group = GROUPS.iter().find(|(r, _)| *r == k.resource).map_or("", |(_, g)| g);
-    Some((k.resource, group.to_string()))
+/// The API group of a built-in resource stored without its group ("" for the core group).
+pub(crate) fn group_of(resource: &str) -> &'static str {
+    GROUPS.iter().find(|(r, _)| *r == resource).map_or("", |(_, g)| g)
 }
 
 /// A config's resource pattern: `secrets`, `deployments.apps`, `*.apps`, `*.` (the core group),

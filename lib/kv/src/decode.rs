@@ -10,8 +10,9 @@ use reshifter_format::parallel::ParReader;
 use reshifter_format::pipeline::Run;
 use reshifter_format::report::{human_bytes, secs};
 use reshifter_format::{Record, RecordMeta, StreamWriter, Verify, show_key};
-use reshifter_k8s::atrest::AtRest;
+use reshifter_k8s::RootHint;
 
+use crate::atrest::ApiServer;
 use crate::objects::{self, Encoding, Outcome};
 
 /// kv-decode's command-line options.
@@ -34,6 +35,9 @@ pub struct DecodeOptions {
     /// decoded (the output then holds them in plaintext: keep it as secret as the file)
     #[arg(long, value_name = "FILE")]
     pub encryption_config: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub etcd_prefix: reshifter_k8s::EtcdPrefix,
 
     /// Fail (exit 3) on the first value that looks like an object and cannot be decoded, is
     /// encrypted with no --encryption-config that opens it, or holds fields newer than the schema
@@ -72,21 +76,19 @@ pub fn with_object(raw: &[u8], object: &serde_json::Value) -> Vec<u8> {
 
 /// Run kv-decode.
 pub fn run(o: DecodeOptions) -> Result<()> {
-    let at_rest = match &o.encryption_config {
-        Some(p) => Some(crate::atrest::load_config(p)?),
-        None => None,
-    };
+    let api = ApiServer::load(o.encryption_config.as_deref(), &o.etcd_prefix)?;
     let reader = ParReader::open(o.input.as_deref(), Verify::Full)?;
     let mut header = reader.header().clone();
     header.history.push("kv-decode".into());
     let mut run = Run::new(&o.report.or_name("kv-decode"), o.quiet);
     let mut w = StreamWriter::new(Output::create(o.output.as_deref())?, &header)?;
     let strict = o.strict;
-    let map =
-        |r: Record, m: &RecordMeta, raw: &[u8]| -> Result<Done> { decode_one(r, m, raw, at_rest.as_ref(), strict) };
+    let map = |r: Record, m: &RecordMeta, raw: &[u8]| -> Result<Done> { decode_one(r, m, raw, &api, strict) };
     let (mut counts, mut failed, mut encrypted, mut newer) = ([0u64; 5], 0u64, 0u64, 0u64);
+    let mut hint = RootHint::default();
     let sink = |d: Done| -> Result<()> {
         run.record(d.size, |t| format!("{} keys read", t.keys));
+        hint.see(&api.roots, &d.meta.key);
         if d.unknown.0 > 0 {
             newer += 1;
             if newer <= NAMED {
@@ -107,6 +109,9 @@ pub fn run(o: DecodeOptions) -> Result<()> {
         w.write_line_meta(&d.line, &d.meta).map_err(Error::from)
     };
     reader.run(reshifter_format::parallel::workers(), map, sink)?;
+    if let Some(m) = hint.message() {
+        run.say(m);
+    }
     let [pb, json, cbor, ..] = counts;
     run.end(w, |t, read| {
         let newer = if newer > 0 { format!(" ({newer} with fields newer than the schema)") } else { String::new() };
@@ -123,10 +128,10 @@ pub fn run(o: DecodeOptions) -> Result<()> {
     Ok(())
 }
 
-fn decode_one(r: Record, m: &RecordMeta, raw: &[u8], at_rest: Option<&AtRest>, strict: bool) -> Result<Done> {
+fn decode_one(r: Record, m: &RecordMeta, raw: &[u8], api: &ApiServer, strict: bool) -> Result<Done> {
     let size = (r.key.len() + r.value.len()) as u64;
     let done = |outcome, line: Vec<u8>, unknown: (u64, u64)| Ok(Done { outcome, unknown, size, line, meta: m.clone() });
-    match objects::open(&r.key, &r.value, r.mod_revision, at_rest) {
+    match objects::open(&r.key, &r.value, r.mod_revision, api) {
         Outcome::Object(o) if strict && o.unknown_fields > 0 => Err(Error::new(
             Kind::BadInput,
             format!("key {}: {} fields newer than the schema (--strict)", show_key(&r.key), o.unknown_fields),

@@ -23,9 +23,9 @@ use reshifter_format::{
     Checker, Header, Line, MAX_LINE, Record, RecordMeta, StreamWriter, Verify, parse_line, read_header,
     read_line_capped, show_key, trim_newline,
 };
-use reshifter_k8s::atrest::AtRest;
 use serde_json::Value;
 
+use crate::atrest::ApiServer;
 use crate::objects::{self, Outcome};
 
 /// kv-encode's command-line options.
@@ -49,6 +49,9 @@ pub struct EncodeOptions {
     #[arg(long, value_name = "FILE")]
     pub encryption_config: Option<PathBuf>,
 
+    #[command(flatten)]
+    pub etcd_prefix: reshifter_k8s::EtcdPrefix,
+
     /// No summary on stderr
     #[arg(short, long)]
     pub quiet: bool,
@@ -68,9 +71,9 @@ fn split_object(line: &[u8], line_no: u64) -> Result<(Vec<u8>, Option<Value>)> {
 }
 
 /// The value for a record whose `object` is `given`: `None` when the object is the value's own.
-fn reencode(r: &Record, mut given: Value, at_rest: Option<&AtRest>) -> Result<Option<Vec<u8>>> {
+fn reencode(r: &Record, mut given: Value, api: &ApiServer) -> Result<Option<Vec<u8>>> {
     let bad = |why: String| Error::new(Kind::BadInput, format!("key {}: {why}", show_key(&r.key)));
-    let was = match objects::open(&r.key, &r.value, r.mod_revision, at_rest) {
+    let was = match objects::open(&r.key, &r.value, r.mod_revision, api) {
         Outcome::Object(o) => o,
         Outcome::NotObject => return Err(bad("has an object but its value is not a Kubernetes object".into())),
         Outcome::Encrypted => {
@@ -86,7 +89,7 @@ fn reencode(r: &Record, mut given: Value, at_rest: Option<&AtRest>) -> Result<Op
     if was.object == given {
         return Ok(None);
     }
-    objects::encode(&r.key, &was, &given, at_rest)
+    objects::encode(&r.key, &was, &given, api.at_rest())
         .map(Some)
         .map_err(|e| bad(format!("cannot write the edited object: {e}")))
 }
@@ -106,7 +109,7 @@ enum Item {
     },
 }
 
-fn item(buf: &[u8], line_no: u64, at_rest: Option<&AtRest>) -> Result<Item> {
+fn item(buf: &[u8], line_no: u64, api: &ApiServer) -> Result<Item> {
     let complete = buf.ends_with(b"\n");
     let (line, object) = match split_object(trim_newline(buf), line_no) {
         Err(_) if !complete => {
@@ -121,7 +124,7 @@ fn item(buf: &[u8], line_no: u64, at_rest: Option<&AtRest>) -> Result<Item> {
             let read = record.meta();
             let (has, mut edited) = (object.is_some(), false);
             if let Some(given) = object
-                && let Some(v) = reencode(&record, given, at_rest)?
+                && let Some(v) = reencode(&record, given, api)?
             {
                 record.value = v;
                 edited = true;
@@ -158,14 +161,14 @@ fn read_batches(mut input: impl BufRead, tx: SyncSender<Batch>) -> Result<()> {
 }
 
 /// A worker: batches of lines in, their items out.
-fn work(rx: &Mutex<Option<Receiver<Batch>>>, tx: SyncSender<(u64, Vec<Result<Item>>)>, at_rest: Option<&AtRest>) {
+fn work(rx: &Mutex<Option<Receiver<Batch>>>, tx: SyncSender<(u64, Vec<Result<Item>>)>, api: &ApiServer) {
     loop {
         let next = match rx.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
             Some(rx) => rx.recv(),
             None => return,
         };
         let Ok((seq, first, batch)) = next else { return };
-        let items = batch.iter().enumerate().map(|(i, l)| item(l, first + i as u64, at_rest)).collect();
+        let items = batch.iter().enumerate().map(|(i, l)| item(l, first + i as u64, api)).collect();
         if tx.send((seq, items)).is_err() {
             return;
         }
@@ -218,7 +221,7 @@ impl Taken {
 
 /// Lines in batches to the workers (decode, compare, re-encode); this thread takes their results
 /// in order into `taken`.
-fn encode_all(input: impl BufRead + Send, taken: &mut Taken, at_rest: Option<&AtRest>) -> Result<()> {
+fn encode_all(input: impl BufRead + Send, taken: &mut Taken, api: &ApiServer) -> Result<()> {
     let threads = reshifter_format::parallel::workers();
     let (batch_tx, batch_rx) = sync_channel::<Batch>(threads * 2);
     // Taken away when this thread stops early: the reader's next send then fails.
@@ -230,7 +233,7 @@ fn encode_all(input: impl BufRead + Send, taken: &mut Taken, at_rest: Option<&At
             let (rx, tx) = (&batch_rx, done_tx.clone());
             std::thread::Builder::new()
                 .stack_size(reshifter_format::json::WORKER_STACK)
-                .spawn_scoped(scope, move || work(rx, tx, at_rest))
+                .spawn_scoped(scope, move || work(rx, tx, api))
                 .expect("cannot start a worker thread");
         }
         drop(done_tx);
@@ -308,10 +311,7 @@ fn write_out(o: &EncodeOptions, header_line: &[u8], header: &Header, taken: Take
 
 /// Run kv-encode.
 pub fn run(o: EncodeOptions) -> Result<()> {
-    let at_rest = match &o.encryption_config {
-        Some(p) => Some(crate::atrest::load_config(p)?),
-        None => None,
-    };
+    let api = ApiServer::load(o.encryption_config.as_deref(), &o.etcd_prefix)?;
     let mut input = open_input(o.input.as_deref())?;
     let (header_line, header) = read_header(&mut input)?;
     let spool =
@@ -325,7 +325,7 @@ pub fn run(o: EncodeOptions) -> Result<()> {
         trailer: None,
         line_no: 1,
     };
-    encode_all(input, &mut taken, at_rest.as_ref())?;
+    encode_all(input, &mut taken, &api)?;
     let (objects, changed) = (taken.objects, taken.changed);
     let run = write_out(&o, &header_line, &header, taken)?;
     run.done(|t| {

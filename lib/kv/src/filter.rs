@@ -29,6 +29,7 @@ use reshifter_format::{
 };
 use reshifter_k8s as k8s;
 
+use crate::atrest::ApiServer;
 use crate::objects::{self, Outcome};
 use crate::selector::Selector;
 
@@ -106,6 +107,9 @@ pub struct FilterOptions {
     #[arg(long, value_name = "FILE")]
     pub encryption_config: Option<PathBuf>,
 
+    #[command(flatten)]
+    pub etcd_prefix: k8s::EtcdPrefix,
+
     /// No summary on stderr
     #[arg(short, long)]
     pub quiet: bool,
@@ -131,6 +135,8 @@ pub struct Matcher {
     name: Option<Regex>,
     rewrites: Vec<(Vec<u8>, Vec<u8>)>,
     selector: Selector,
+    /// Where Kubernetes keys are (the API server's --etcd-prefix).
+    roots: k8s::Roots,
 }
 
 fn split_list(items: &[String]) -> Vec<String> {
@@ -214,7 +220,17 @@ impl Matcher {
             rewrites,
             selector: Selector::new(&o.label_selectors, &o.field_selectors)
                 .map_err(|e| Error::new(Kind::Usage, format!("bad selector: {e}")))?,
+            roots: o.etcd_prefix.roots(),
         })
+    }
+
+    /// Whether keys are selected by what they hold in Kubernetes (resource, namespace, name).
+    fn by_kubernetes_key(&self) -> bool {
+        !self.resources.is_empty()
+            || !self.exclude_resources.is_empty()
+            || !self.namespaces.is_empty()
+            || !self.exclude_namespaces.is_empty()
+            || self.name.is_some()
     }
 
     fn has_key_includes(&self) -> bool {
@@ -257,15 +273,10 @@ impl Matcher {
         {
             return false;
         }
-        let needs_k8s = !self.resources.is_empty()
-            || !self.exclude_resources.is_empty()
-            || !self.namespaces.is_empty()
-            || !self.exclude_namespaces.is_empty()
-            || self.name.is_some();
-        if !needs_k8s {
+        if !self.by_kubernetes_key() {
             return true;
         }
-        let parsed = k8s::parse(key);
+        let parsed = self.roots.parse(key);
         let resource = parsed.as_ref().map(|k| k.resource.as_str());
         // The Namespace object of a namespace counts as being in it.
         let ns_of = |k: &k8s::K8sKey| -> Option<String> {
@@ -336,11 +347,11 @@ impl Matcher {
     /// Whether the label and field selectors keep this record (true when there are none), and
     /// whether the object they judged holds fields newer than the schema (judged on the fields
     /// known); `Err` says why they cannot judge it.
-    fn selected(&self, r: &Record, at_rest: Option<&k8s::atrest::AtRest>) -> std::result::Result<(bool, bool), String> {
+    fn selected(&self, r: &Record, api: &ApiServer) -> std::result::Result<(bool, bool), String> {
         if self.selector.is_empty() {
             return Ok((true, false));
         }
-        let why = match objects::open(&r.key, &r.value, r.mod_revision, at_rest) {
+        let why = match objects::open(&r.key, &r.value, r.mod_revision, api) {
             Outcome::Object(obj) => return Ok((self.selector.matches(&obj.object), obj.unknown_fields > 0)),
             Outcome::NotObject => return Ok((false, false)),
             Outcome::Encrypted => "encrypted at rest: give --encryption-config to select it".to_string(),
@@ -367,6 +378,8 @@ struct Kept {
     undecided: Option<String>,
     /// The selector judged an object holding fields newer than the schema.
     newer: bool,
+    /// The key shows a Kubernetes root nobody named (when keys are selected as Kubernetes').
+    unknown_root: Option<String>,
 }
 
 /// A line to write, with its record's metadata.
@@ -443,25 +456,29 @@ fn filter(o: FilterOptions, reader: ParReader, out: Output) -> Result<()> {
     // a sort, which also refuses two records that end up with one key.
     let sort = !m.rewrites.is_empty() || !reader.header().sorted;
     let mut sorter = sort.then(|| Sorter::new(reshifter_format::sort::DEFAULT_BUDGET));
-    let at_rest = o.encryption_config.as_deref().map(crate::atrest::load_config).transpose()?;
+    let api = ApiServer::load(o.encryption_config.as_deref(), &o.etcd_prefix)?;
     let mut w = StreamWriter::new(out, &header)?;
     // Workers decide and re-encode; this thread writes in order.
+    let reads_kubernetes = m.by_kubernetes_key() || !m.selector.is_empty();
     let map = |mut r: Record, v: &RecordMeta, raw: &[u8]| -> Result<Kept> {
         let size = (r.key.len() + r.value.len()) as u64;
+        let unknown_root = reads_kubernetes.then(|| m.roots.unknown_root(&r.key).map(String::from)).flatten();
+        let dropped =
+            |undecided, newer| Ok(Kept { size, line: None, undecided, newer, unknown_root: unknown_root.clone() });
         if !m.keep(&r.key) {
-            return Ok(Kept { size, line: None, undecided: None, newer: false });
+            return dropped(None, false);
         }
-        let newer = match m.selected(&r, at_rest.as_ref()) {
+        let newer = match m.selected(&r, &api) {
             Ok((true, newer)) => newer,
-            Ok((false, newer)) => return Ok(Kept { size, line: None, undecided: None, newer }),
-            Err(why) => return Ok(Kept { size, line: None, undecided: Some(why), newer: false }),
+            Ok((false, newer)) => return dropped(None, newer),
+            Err(why) => return dropped(Some(why), false),
         };
         let mut rebound = false;
         let line = match m.rewrite(&r.key) {
             None => raw.to_vec(),
             Some(k) => {
                 if k8s::atrest::binds_key(&r.value) {
-                    r.value = rebind(at_rest.as_ref(), &r.key, &k, &r.value)?;
+                    r.value = rebind(api.at_rest(), &r.key, &k, &r.value)?;
                     rebound = true;
                 }
                 r.key = k;
@@ -472,11 +489,15 @@ fn filter(o: FilterOptions, reader: ParReader, out: Output) -> Result<()> {
             }
         };
         let meta = if rebound { r.meta() } else { v.rekeyed(r.key) };
-        Ok(Kept { size, line: Some(Out { line, meta }), undecided: None, newer })
+        Ok(Kept { size, line: Some(Out { line, meta }), undecided: None, newer, unknown_root })
     };
     let (mut undecided, mut newer) = (0u64, 0u64);
+    let mut hint = None;
     let sink = |k: Kept| -> Result<()> {
         run.record(k.size, |t| format!("{} keys read", t.keys));
+        if hint.is_none() {
+            hint = k.unknown_root;
+        }
         newer += u64::from(k.newer);
         if let Some(why) = k.undecided {
             undecided += 1;
@@ -493,6 +514,9 @@ fn filter(o: FilterOptions, reader: ParReader, out: Output) -> Result<()> {
         Ok(())
     };
     reader.run(reshifter_format::parallel::workers(), map, sink)?;
+    if let Some(root) = hint {
+        run.say(k8s::unknown_root_hint(&root));
+    }
     if let Some(s) = sorter {
         for item in s.finish()? {
             let (key, p) = item?;

@@ -4,6 +4,8 @@
 
 use reshifter_format::json::{self, JsonError, MAX_DEPTH};
 use reshifter_k8s::atrest::{self, AtRest};
+
+use crate::atrest::ApiServer;
 use reshifter_k8s::codec::{self, CodecError};
 pub use reshifter_k8s::value::{CBOR_MAGIC, Encoding};
 use serde_json::{Map, Value};
@@ -39,10 +41,10 @@ pub enum Outcome {
 
 /// Open `value` (the value of etcd key `key`, written at `mod_revision`) as the object it holds,
 /// with `metadata.resourceVersion` filled from `mod_revision` as the API server does.
-pub fn open(key: &[u8], value: &[u8], mod_revision: i64, at_rest: Option<&AtRest>) -> Outcome {
+pub fn open(key: &[u8], value: &[u8], mod_revision: i64, api: &ApiServer) -> Outcome {
     let (plain, sealed);
     if let Some((provider, _, name, _)) = atrest::envelope(value) {
-        let Some(cfg) = at_rest else { return Outcome::Encrypted };
+        let Some(cfg) = api.at_rest() else { return Outcome::Encrypted };
         match cfg.open(key, value) {
             Some(Ok(p)) => plain = p,
             Some(Err(e)) => return Outcome::Failed(e.to_string()),
@@ -55,7 +57,7 @@ pub fn open(key: &[u8], value: &[u8], mod_revision: i64, at_rest: Option<&AtRest
     }
     let bytes = if sealed.is_some() { &plain[..] } else { value };
     // Under an object's key, JSON that does not parse is a damaged object, not another program's.
-    let object_key = reshifter_k8s::parse(key).is_some_and(|k| !k.name.is_empty());
+    let object_key = api.roots.parse(key).is_some_and(|k| !k.name.is_empty());
     let mut opened = match decode(bytes, object_key) {
         Ok(Some(o)) => o,
         Ok(None) => return Outcome::NotObject,
@@ -294,7 +296,9 @@ mod tests {
     fn json_and_cbor_objects_open_and_write_back() {
         let v = br#"{"apiVersion":"example.com/v1","kind":"Widget","metadata":{"name":"w"},"spec":{"size":3}}
 "#;
-        let Outcome::Object(o) = open(b"/registry/example.com/widgets/default/w", v, 42, None) else { panic!() };
+        let Outcome::Object(o) = open(b"/registry/example.com/widgets/default/w", v, 42, &ApiServer::default()) else {
+            panic!()
+        };
         assert_eq!((o.encoding, o.object["metadata"]["resourceVersion"].as_str()), (Encoding::Json, Some("42")));
         assert_eq!(encode(b"k", &o, &o.object, None).unwrap(), v.to_vec());
 
@@ -304,15 +308,15 @@ mod tests {
             &mut cbor,
         )
         .unwrap();
-        let Outcome::Object(o) = open(b"k", &cbor, 7, None) else { panic!() };
+        let Outcome::Object(o) = open(b"k", &cbor, 7, &ApiServer::default()) else { panic!() };
         assert_eq!(o.encoding, Encoding::Cbor);
         assert_eq!(o.object["spec"]["n"], json!([1, "a"]));
         assert_eq!(encode(b"k", &o, &o.object, None).unwrap(), cbor);
 
         for other in [&b"10.0.0.0/24"[..], b"{\"not\":\"k8s\"}", b"{broken", b""] {
-            assert!(matches!(open(b"k", other, 1, None), Outcome::NotObject), "{other:?}");
+            assert!(matches!(open(b"k", other, 1, &ApiServer::default()), Outcome::NotObject), "{other:?}");
         }
-        assert!(matches!(open(b"k", b"k8s:enc:aescbc:v1:key1:xxxx", 1, None), Outcome::Encrypted));
-        assert!(matches!(open(b"k", b"k8s\0\x0a\x02", 1, None), Outcome::Failed(_)));
+        assert!(matches!(open(b"k", b"k8s:enc:aescbc:v1:key1:xxxx", 1, &ApiServer::default()), Outcome::Encrypted));
+        assert!(matches!(open(b"k", b"k8s\0\x0a\x02", 1, &ApiServer::default()), Outcome::Failed(_)));
     }
 }

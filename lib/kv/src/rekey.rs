@@ -11,12 +11,12 @@
 use crate::atrest::{load_config, open_error};
 use std::path::PathBuf;
 
-use reshifter_format::error::{Error, Result};
+use reshifter_format::error::{Error, Kind, Result};
 use reshifter_format::io::Output;
 use reshifter_format::parallel::ParReader;
 use reshifter_format::pipeline::Run;
 use reshifter_format::report::{human_bytes, secs};
-use reshifter_format::{Record, RecordMeta, StreamWriter, Verify, encode_record};
+use reshifter_format::{Record, RecordMeta, StreamWriter, Verify, encode_record, show_key};
 use reshifter_k8s::atrest::AtRestError;
 
 /// kv-rekey's command-line options.
@@ -47,6 +47,9 @@ pub struct RekeyOptions {
     #[arg(long)]
     pub encrypt_identity: bool,
 
+    #[command(flatten)]
+    pub etcd_prefix: reshifter_k8s::EtcdPrefix,
+
     /// No summary on stderr
     #[arg(short, long)]
     pub quiet: bool,
@@ -68,10 +71,24 @@ struct Done {
     meta: RecordMeta,
 }
 
+/// The error for an encrypted value whose key names no resource under the roots.
+fn no_resource(key: &[u8], roots: &reshifter_k8s::Roots) -> Error {
+    let named = roots.all().collect::<Vec<_>>().join(", ");
+    Error::new(
+        Kind::Usage,
+        format!(
+            "key {}: encrypted, and not under a Kubernetes root ({named}), so --to cannot say how to write it: \
+             give the API server's --etcd-prefix",
+            show_key(key)
+        ),
+    )
+}
+
 /// Run kv-rekey.
 pub fn run(o: RekeyOptions) -> Result<()> {
-    let from = load_config(&o.from)?;
-    let to = load_config(&o.to)?;
+    let roots = o.etcd_prefix.roots();
+    let from = load_config(&o.from, &roots)?;
+    let to = load_config(&o.to, &roots)?;
     let reader = ParReader::open(o.input.as_deref(), Verify::Full)?;
     let mut header = reader.header().clone();
     header.history.push("kv-rekey".into());
@@ -86,6 +103,9 @@ pub fn run(o: RekeyOptions) -> Result<()> {
         };
         let (fate, value) = match opened {
             Some(Err(e)) => return Err(open_error(&r.key, e)),
+            // Which provider --to gives a value depends on its resource: a key no root explains
+            // would come out in plaintext.
+            Some(Ok(_)) if roots.parse(&r.key).is_none() => return Err(no_resource(&r.key, &roots)),
             Some(Ok(plain)) => match to.seal_for(&r.key, &plain).map_err(|e| open_error(&r.key, e))? {
                 Some(v) => (Fate::Reencrypted, v),
                 None => (Fate::Decrypted, plain),

@@ -18,7 +18,8 @@ use reshifter_format::io::Output;
 use reshifter_format::parallel::ParReader;
 use reshifter_format::{Header, Record, Verify, show_key};
 use reshifter_k8s as k8s;
-use reshifter_k8s::atrest::AtRest;
+
+use crate::atrest::ApiServer;
 
 /// How many of the largest values are listed when not told.
 pub const DEFAULT_TOP: usize = 10;
@@ -32,6 +33,7 @@ impl StatsOptions {
             verify: false,
             top: DEFAULT_TOP,
             encryption_config: None,
+            etcd_prefix: Default::default(),
             report: Default::default(),
         }
     }
@@ -65,6 +67,9 @@ pub struct StatsOptions {
     /// how many each key opens, and fail if any cannot be (a backup whose key is lost is useless)
     #[arg(long, value_name = "FILE")]
     pub encryption_config: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub etcd_prefix: k8s::EtcdPrefix,
 }
 
 /// Keys and bytes (key + value).
@@ -99,7 +104,8 @@ pub fn encoding(value: &[u8]) -> (Encoding, String) {
 
 /// One record, reduced to what the report needs (computed on the worker threads).
 struct Seen {
-    root: Option<&'static str>,
+    /// The root's place in `Roots::all`.
+    root: Option<usize>,
     resource: Option<String>,
     namespace: Option<String>,
     key: Vec<u8>,
@@ -206,14 +212,10 @@ pub struct KeyspaceReport {
 #[derive(PartialEq, Eq, PartialOrd, Ord)]
 struct Big(std::cmp::Reverse<u64>, Vec<u8>);
 
-fn see(r: Record, v: &RecordMeta, at_rest: Option<&AtRest>) -> Seen {
-    let parsed = k8s::parse(&r.key);
+fn see(r: Record, v: &RecordMeta, api: &ApiServer) -> Seen {
+    let parsed = api.roots.parse(&r.key);
     let (root, resource, namespace) = match &parsed {
-        Some(k) => (
-            k8s::ROOTS.iter().find(|x| **x == k.root).copied(),
-            Some(k.resource.clone()),
-            k.namespace.map(String::from),
-        ),
+        Some(k) => (api.roots.all().position(|x| x == k.root), Some(k.resource.clone()), k.namespace.map(String::from)),
         None => (None, None, None),
     };
     Seen {
@@ -224,16 +226,18 @@ fn see(r: Record, v: &RecordMeta, at_rest: Option<&AtRest>) -> Seen {
         value_len: v.len as u64,
         encoding: encoding(&r.value),
         lease: r.lease,
-        opened: at_rest.and_then(|c| c.open(&r.key, &r.value)).map(|o| o.map(|_| ()).map_err(|e| e.to_string())),
+        opened: api.at_rest().and_then(|c| c.open(&r.key, &r.value)).map(|o| o.map(|_| ()).map_err(|e| e.to_string())),
         key: r.key,
     }
 }
 
 /// Build the report from a stream.
 pub fn collect(o: &StatsOptions) -> Result<KeyspaceReport> {
-    let at_rest = o.encryption_config.as_deref().map(crate::atrest::load_config).transpose()?;
+    let api = ApiServer::load(o.encryption_config.as_deref(), &o.etcd_prefix)?;
+    let root_names: Vec<&str> = api.roots.all().collect();
+    let mut hint = k8s::RootHint::default();
     // Decrypting needs whole values: Light decodes only their first bytes.
-    let full = o.verify || at_rest.is_some();
+    let full = o.verify || api.at_rest.is_some();
     let reader = ParReader::open(o.input.as_deref(), if full { Verify::Full } else { Verify::Light })?;
     let header: Header = reader.header().clone();
     let mut s = KeyspaceReport {
@@ -245,7 +249,7 @@ pub fn collect(o: &StatsOptions) -> Result<KeyspaceReport> {
     };
     let mut heap: BinaryHeap<Big> = BinaryHeap::new();
     let mut first_failure: Option<String> = None;
-    if at_rest.is_some() {
+    if api.at_rest.is_some() {
         s.encodings.decrypted = Some(BTreeMap::new());
         s.encodings.undecryptable = Some(BTreeMap::new());
     }
@@ -259,10 +263,11 @@ pub fn collect(o: &StatsOptions) -> Result<KeyspaceReport> {
     }
     reader.run(
         reshifter_format::parallel::workers(),
-        |r, v, _| Ok(see(r, v, at_rest.as_ref())),
+        |r, v, _| Ok(see(r, v, &api)),
         |x: Seen| {
             s.total.add(x.size);
-            bump(&mut s.roots, x.root.unwrap_or("(other)"), x.size);
+            bump(&mut s.roots, x.root.map_or("(other)", |i| root_names[i]), x.size);
+            hint.see(&api.roots, &x.key);
             bump(&mut s.resources, x.resource.as_deref().unwrap_or("(not kubernetes)"), x.size);
             if let Some(ns) = &x.namespace {
                 bump(&mut s.namespaces, ns, x.size);
@@ -294,6 +299,9 @@ pub fn collect(o: &StatsOptions) -> Result<KeyspaceReport> {
     s.largest =
         big.into_iter().map(|b| Largest { key: String::from_utf8_lossy(&b.1).into_owned(), size: b.0.0 }).collect();
     s.first_failure = first_failure;
+    if let Some(m) = hint.message() {
+        o.report.or_name("kv-stats").say(m);
+    }
     Ok(s)
 }
 

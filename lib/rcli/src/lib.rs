@@ -19,13 +19,11 @@ use reshifter_etcd::load::{LoadApi, LoadOptions, Loaded, Mode};
 use reshifter_format::error::{Error, Kind, Result};
 use reshifter_format::report::Reporter;
 use reshifter_format::{Api, StreamReader};
+use reshifter_k8s::EtcdPrefix;
 use reshifter_s3::{PullOptions, PushOptions, S3Args, S3Layout, S3Uri};
 
 /// ReShifter's default etcd endpoint.
 pub const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:2379";
-
-/// The Kubernetes roots ReShifter backed up: legacy and current Kubernetes, OpenShift.
-const ROOTS: [&str; 3] = ["/registry", "/kubernetes.io", "/openshift.io"];
 
 /// Flags every command that talks to etcd takes.
 #[derive(Debug, Clone, clap::Args)]
@@ -40,6 +38,11 @@ pub struct Endpoint {
     #[arg(long, env = "RS_ETCD_API_VERSION", default_value = "auto", value_name = "VERSION")]
     pub api: String,
 
+    /// The Kubernetes roots ReShifter backed up (legacy and current Kubernetes, OpenShift), and
+    /// an API server's --etcd-prefix.
+    #[command(flatten)]
+    pub etcd_prefix: EtcdPrefix,
+
     /// Where the steps' warnings go, under whose name (rcli's by default; the server names
     /// the job and takes the lines into its log).
     #[arg(skip = Reporter::named("rcli"))]
@@ -49,7 +52,12 @@ pub struct Endpoint {
 impl Endpoint {
     /// An endpoint and an API choice (v2, v3, auto).
     pub fn new(endpoint: &str, api: &str) -> Self {
-        Endpoint { endpoint: endpoint.to_string(), api: api.to_string(), report: Reporter::named("rcli") }
+        Endpoint {
+            endpoint: endpoint.to_string(),
+            api: api.to_string(),
+            etcd_prefix: EtcdPrefix::default(),
+            report: Reporter::named("rcli"),
+        }
     }
 
     /// The connection: this endpoint, the rest (TLS, user, timeouts) from the environment.
@@ -197,21 +205,22 @@ impl Drop for Temp {
 /// The Kubernetes roots that hold keys, as stream prefixes (and whether to use the v2 API).
 pub fn roots(e: &Endpoint) -> Result<(Vec<String>, bool)> {
     let args = e.etcd_args()?;
+    let named = e.etcd_prefix.roots();
     let v2 = match e.api()? {
         "v2" => true,
         "v3" => false,
         _ => {
-            reshifter_etcd::explore::kubernetes_roots(&args, false)?.is_empty()
-                && !reshifter_etcd::explore::kubernetes_roots(&args, true)?.is_empty()
+            reshifter_etcd::explore::kubernetes_roots(&args, false, &named)?.is_empty()
+                && !reshifter_etcd::explore::kubernetes_roots(&args, true, &named)?.is_empty()
         }
     };
-    let found = reshifter_etcd::explore::kubernetes_roots(&args, v2)?;
+    let found = reshifter_etcd::explore::kubernetes_roots(&args, v2, &named)?;
     if found.is_empty() {
         return Err(Error::new(
             Kind::Usage,
             format!(
                 "no Kubernetes keys (under {}) at {} ({} API): nothing to back up; etcd-dump backs up any keyspace",
-                ROOTS.join(", "),
+                named.all().collect::<Vec<_>>().join(", "),
                 e.endpoint,
                 if v2 { "v2" } else { "v3" }
             ),
@@ -298,7 +307,8 @@ pub fn create_backup(
     let (prefixes, v2) = roots(endpoint)?;
     // An etcd holding v3 and v2 keys: the v2 ones are not in a v3 backup; say so.
     let v2_left_out = if !v2 && endpoint.api()? == "auto" {
-        reshifter_etcd::explore::kubernetes_roots(&endpoint.etcd_args()?, true).unwrap_or_default()
+        reshifter_etcd::explore::kubernetes_roots(&endpoint.etcd_args()?, true, &endpoint.etcd_prefix.roots())
+            .unwrap_or_default()
     } else {
         Vec::new()
     };
@@ -396,16 +406,16 @@ pub fn backup_create(o: CreateOptions) -> Result<()> {
     say_default_bucket(&o.remote);
     let c = create_backup(&o.endpoint, &o.target, &o.remote, &o.strategy, layout, &EncryptArgs::default())?;
     if !c.v2_left_out.is_empty() {
-        eprintln!(
+        reshifter_format::report::stderr_line(format_args!(
             "rcli: warning: the etcd holds v2 keys under {} too; they are not in this v3 backup \
              (RS_ETCD_API_VERSION=v2 backs them up)",
             c.v2_left_out.join(", ")
-        );
+        ));
     }
     if let Some(uri) = &c.pushed {
-        eprintln!("rcli: pushed to {uri}");
+        reshifter_format::report::stderr_line(format_args!("rcli: pushed to {uri}"));
     }
-    eprintln!("rcli: created backup {} ({} keys)", c.path.display(), c.keys);
+    reshifter_format::report::stderr_line(format_args!("rcli: created backup {} ({} keys)", c.path.display(), c.keys));
     let mut out = reshifter_format::io::stdout();
     writeln!(out, "{}", c.id)?;
     out.flush()?;
@@ -524,7 +534,7 @@ pub fn restore(o: RestoreOptions) -> Result<()> {
         writeln!(out, "restored {restored} keys from {}.zip in {secs:.1} s", o.backupid)?;
     }
     out.flush()?;
-    eprintln!("rcli: {}", loaded.describe(false));
+    reshifter_format::report::stderr_line(format_args!("rcli: {}", loaded.describe(false)));
     Ok(())
 }
 
@@ -542,9 +552,10 @@ pub struct Probe {
 /// Probe an endpoint: version, API, TLS, Kubernetes distribution.
 pub fn probe(e: &Endpoint) -> Result<Probe> {
     let args = e.etcd_args()?;
-    let r = reshifter_etcd::explore::explore(&args)?;
-    let v3_roots = reshifter_etcd::explore::kubernetes_roots(&args, false)?;
-    let v2_roots = reshifter_etcd::explore::kubernetes_roots(&args, true).unwrap_or_default();
+    let named = e.etcd_prefix.roots();
+    let r = reshifter_etcd::explore::explore(&args, &named)?;
+    let v3_roots = reshifter_etcd::explore::kubernetes_roots(&args, false, &named)?;
+    let v2_roots = reshifter_etcd::explore::kubernetes_roots(&args, true, &named).unwrap_or_default();
     let api = if v3_roots.is_empty() && !v2_roots.is_empty() { "v2" } else { "v3" };
     let secure = if r.tls { "secure etcd, SSL/TLS configured" } else { "insecure etcd, no SSL/TLS configured" };
     Ok(Probe {

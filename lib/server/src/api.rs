@@ -109,7 +109,8 @@ fn endpoint(s: &State, given: Option<String>, api: Option<String>) -> Result<End
         None => s.opts.etcd.clone(),
         Some(g) => s.endpoints.choose(g)?,
     };
-    Ok(Endpoint::new(&e, api.as_deref().filter(|a| !a.is_empty()).unwrap_or("auto")))
+    let api = api.as_deref().filter(|a| !a.is_empty()).unwrap_or("auto");
+    Ok(Endpoint { etcd_prefix: s.opts.etcd_prefix.clone(), ..Endpoint::new(&e, api) })
 }
 
 /// ReShifter's `remote` and `bucket` fields: a remote of the server's own configuration (403
@@ -436,7 +437,7 @@ async fn restore(Ax(s): Ax<Shared>, JsonBody(req): JsonBody<RestoreReq>) -> Resu
             ApiError::new(StatusCode::CONFLICT, "a restore is running: try again when it has ended (GET /v1/jobs)")
         })?)
     };
-    let per = reshifter_etcd::load::Plan::default();
+    let per = reshifter_etcd::load::Plan::under(s.opts.etcd_prefix.roots());
     let how = HowRestore {
         mode,
         dry_run: req.dry_run,
@@ -639,7 +640,7 @@ async fn explorer(Ax(s): Ax<Shared>, Query(q): Query<EndpointQ>) -> Result<Json<
 /// `GET /v1/members?endpoint=`: the cluster's members (name, id, URLs, which leads).
 async fn members(Ax(s): Ax<Shared>, Query(q): Query<EndpointQ>) -> Result<Json<Value>, ApiError> {
     let e = endpoint(&s, q.endpoint, q.apiversion)?;
-    let report = blocking(move || reshifter_etcd::explore::explore(&e.etcd_args()?)).await?;
+    let report = blocking(move || reshifter_etcd::explore::explore(&e.etcd_args()?, &e.etcd_prefix.roots())).await?;
     Ok(Json(json!({"cluster_id": report.cluster_id, "members": report.members})))
 }
 

@@ -44,6 +44,11 @@ pub struct ServerOptions {
     #[arg(long, default_value = "http://127.0.0.1:2379", value_name = "URL")]
     pub etcd: String,
 
+    /// The Kubernetes roots of its keys (/registry, OpenShift's), and the kube-apiserver's
+    /// --etcd-prefix when it is another: backups, the explorer and restore plans read keys there
+    #[command(flatten)]
+    pub etcd_prefix: reshifter_k8s::EtcdPrefix,
+
     /// Another etcd a request may name (a restore target; repeatable). No request makes the
     /// server connect, or send its credentials, anywhere else: others get 403
     #[arg(long, value_name = "URL")]
@@ -211,7 +216,10 @@ impl State {
     /// Log a line (never a value; credentials in URLs redacted).
     pub fn log(&self, line: &str) {
         if !self.opts.quiet {
-            eprintln!("reshifter-server: {}", reshifter_format::redact::urls(line));
+            reshifter_format::report::stderr_line(format_args!(
+                "reshifter-server: {}",
+                reshifter_format::redact::urls(line)
+            ));
         }
     }
 }

@@ -43,7 +43,7 @@ pub async fn run(s: Arc<State>, cron: Cron) {
             m.schedule_lag = lag;
         });
         let plan = Plan {
-            endpoint: Endpoint::new(&s.opts.etcd, "auto"),
+            endpoint: Endpoint { etcd_prefix: s.opts.etcd_prefix.clone(), ..Endpoint::new(&s.opts.etcd, "auto") },
             remote: Remote::new(s.opts.remote.clone(), s.opts.bucket.clone()),
             strategy: s.opts.strategy.clone(),
             by: "schedule",

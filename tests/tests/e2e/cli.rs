@@ -108,3 +108,17 @@ fn install_into_a_prefix_and_uninstall() {
     let left = sh(&format!("cd {p} && find . -type f -o -type l"));
     assert_eq!(left.stdout_str(), "./bin/kv-gen\n", "uninstall removes all of ours and only ours");
 }
+
+/// A closed stderr (`tool 2>&1 >/dev/null | head -1`, once head has its line) costs the
+/// diagnostics, never the work: the tool finishes with its own exit code instead of a panic (101).
+#[test]
+fn a_closed_stderr_does_not_stop_a_tool() {
+    let d = reshifter_e2e::tmp();
+    let out = d.path().join("o.ndjson");
+    let o =
+        sh(&format!("kv-gen --objects 50 | {{ sleep 0.3; kv-decode -o {}; }} 2>&1 >/dev/null | true", out.display()));
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_eq!(std::fs::read_to_string(&out).unwrap().lines().count(), 52, "header, 50 records, trailer");
+    let o = sh("{ sleep 0.3; kv-stats /nonexistent; } 2>&1 | true; exit ${PIPESTATUS[0]}");
+    assert_eq!(o.code, 2, "{}", o.stderr);
+}

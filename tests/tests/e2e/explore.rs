@@ -67,3 +67,41 @@ fn tls_auth_and_v2() {
         none.stderr
     );
 }
+
+/// An etcd that holds an API server's keys under `--etcd-prefix /tenant-a` and another under
+/// `/registry/t2`: etcd-explore names both prefixes; given one, it counts it as Kubernetes, and
+/// rcli backs it up.
+#[test]
+fn kubernetes_under_an_etcd_prefix() {
+    let e = Etcd::start();
+    sh(&format!(
+        "kv-gen --objects 300 | kv-filter -q --rewrite-prefix /registry/=/tenant-a/ | etcd-load -q {}",
+        e.flags()
+    ))
+    .ok();
+    e.etcdctl(&["put", "/registry/t2/namespaces/kube-system", "x"]).ok();
+    e.etcdctl(&["put", "/zzz/not-kubernetes", "x"]).ok();
+    let r = explore(&e, &[]);
+    assert_eq!(r["unnamed_roots"], serde_json::json!(["/registry/t2", "/tenant-a"]));
+    assert_eq!(r["distribution"], "Kubernetes (/registry)");
+    let o = sh(&format!("etcd-explore --etcd-prefix /tenant-a --json {}", e.flags()));
+    let r: serde_json::Value = serde_json::from_slice(&o.ok().stdout).unwrap();
+    assert_eq!(r["distribution"], "Kubernetes (--etcd-prefix /tenant-a)");
+    assert_eq!(r["kubernetes_roots"][0], serde_json::json!({"prefix": "/tenant-a/", "keys": 300}));
+    assert_eq!(r["unnamed_roots"], serde_json::json!(["/registry/t2"]));
+    let table = sh(&format!("etcd-explore {}", e.flags()));
+    assert!(
+        table.ok().stdout_str().contains(
+            "                   /tenant-a        looks like an API server's --etcd-prefix /tenant-a (give it to read these keys)\n"
+        ),
+        "{}",
+        table.stdout_str()
+    );
+    let d = reshifter_e2e::tmp();
+    let o = sh(&format!("rcli backup create -e {} -t {} --etcd-prefix /tenant-a", e.endpoint, d.path().display()));
+    let id = o.ok().stdout_str().trim().to_string();
+    let o = sh(&format!("archive-unpack {}/{id}.zip | kv-stats --json --etcd-prefix /tenant-a", d.path().display()));
+    let v: serde_json::Value = serde_json::from_slice(&o.ok().stdout).unwrap();
+    assert_eq!(v["roots"]["/tenant-a"]["keys"], 300, "{v}");
+    assert_eq!(v["roots"]["/registry"]["keys"], 1, "the other API server's root, backed up too");
+}

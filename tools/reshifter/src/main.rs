@@ -112,19 +112,21 @@ fn main() -> ExitCode {
             Some(dir) => match install_links(Path::new(dir)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
-                    eprintln!("reshifter: {e}");
+                    reshifter_format::report::stderr_line(format_args!("reshifter: {e}"));
                     ExitCode::FAILURE
                 }
             },
             None => {
-                eprintln!("reshifter: --install-links needs a directory");
+                reshifter_format::report::stderr_line(format_args!("reshifter: --install-links needs a directory"));
                 ExitCode::from(2)
             }
         },
         Some("--version" | "-V") => say(&format!("reshifter {}\n", env!("CARGO_PKG_VERSION"))),
         Some("--help" | "-h") | None => say(&usage()),
         Some(other) => {
-            eprintln!("reshifter: no tool named {other:?}; `reshifter --list` names them");
+            reshifter_format::report::stderr_line(format_args!(
+                "reshifter: no tool named {other:?}; `reshifter --list` names them"
+            ));
             ExitCode::from(2)
         }
     }

@@ -56,6 +56,9 @@ pub struct UnpackOptions {
     #[arg(long, value_name = "FILE", requires = "verify")]
     pub encryption_config: Option<PathBuf>,
 
+    #[command(flatten)]
+    pub etcd_prefix: reshifter_k8s::EtcdPrefix,
+
     /// No summary on stderr
     #[arg(short, long)]
     pub quiet: bool,

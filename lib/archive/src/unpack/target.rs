@@ -33,10 +33,13 @@ pub(super) struct AtRestCheck {
     /// `provider/key` → (decrypted, failed).
     keys: BTreeMap<String, (u64, u64)>,
     first_failure: Option<String>,
+    roots: reshifter_k8s::Roots,
+    hint: reshifter_k8s::RootHint,
 }
 
 impl AtRestCheck {
     fn see(&mut self, r: &Record) {
+        self.hint.see(&self.roots, &r.key);
         let Some((provider, _, name, _)) = atrest::envelope(&r.value) else { return };
         let slot = self.keys.entry(format!("{provider}/{name}")).or_default();
         match self.config.open(&r.key, &r.value) {
@@ -69,10 +72,11 @@ impl AtRestCheck {
                 ),
             ));
         }
+        let hint = self.hint.message().map(|m| format!("; {m}")).unwrap_or_default();
         Ok(if per.is_empty() {
-            "; no value encrypted at rest".into()
+            format!("; no value encrypted at rest{hint}")
         } else {
-            format!("; encrypted at rest: {}", per.join(", "))
+            format!("; encrypted at rest: {}{hint}", per.join(", "))
         })
     }
 }
@@ -99,11 +103,14 @@ impl Target {
             Mode::List => list = Some(Output::create(o.output.as_deref())?),
             Mode::Verify => {}
         }
+        let roots = o.etcd_prefix.roots();
         let at_rest = match &o.encryption_config {
             Some(p) => Some(AtRestCheck {
-                config: AtRest::load(p).map_err(|e| Error::new(Kind::Usage, e.to_string()))?,
+                config: AtRest::load(p).map_err(|e| Error::new(Kind::Usage, e.to_string()))?.under(roots.clone()),
                 keys: BTreeMap::new(),
                 first_failure: None,
+                roots,
+                hint: Default::default(),
             }),
             None => None,
         };

@@ -66,10 +66,18 @@ pub struct Plan {
 struct Inner {
     groups: BTreeMap<Group, Counts>,
     partial: Vec<u8>,
+    roots: reshifter_k8s::Roots,
 }
 
-fn group_of(key: &[u8]) -> Group {
-    match reshifter_k8s::parse(key) {
+impl Plan {
+    /// A plan that reads Kubernetes keys under `roots` (the API server's --etcd-prefix).
+    pub fn under(roots: reshifter_k8s::Roots) -> Plan {
+        Plan { inner: Arc::new(Mutex::new(Inner { roots, ..Default::default() })) }
+    }
+}
+
+fn group_of(key: &[u8], roots: &reshifter_k8s::Roots) -> Group {
+    match roots.parse(key) {
         Some(k) => (k.resource, k.namespace.map(|n| n.to_string()).unwrap_or_default()),
         None => ("(not kubernetes)".into(), String::new()),
     }
@@ -83,7 +91,7 @@ impl Inner {
             (None, Some(b)) => base64_simd::STANDARD.decode_to_vec(b.as_bytes()).unwrap_or_default(),
             _ => return,
         };
-        let mut g = group_of(&key);
+        let mut g = group_of(&key, &self.roots);
         if self.groups.len() >= MAX_GROUPS && !self.groups.contains_key(&g) {
             g = ("(other)".into(), String::new());
         }
