@@ -186,11 +186,16 @@ impl<W: Write> FrameWriter<W> {
     }
 
     /// Write the trailer, flush, and hand back the output.
-    pub fn finish(mut self, trailer: &Trailer) -> std::io::Result<W> {
+    pub fn finish(self, trailer: &Trailer) -> std::io::Result<W> {
+        let line = serde_json::to_vec(trailer).map_err(std::io::Error::other)?;
+        self.finish_with_line(&line)
+    }
+
+    /// Write a trailer line given verbatim (without its newline), flush, and hand back the output.
+    pub fn finish_with_line(mut self, line: &[u8]) -> std::io::Result<W> {
         self.out.write_all(&self.buf)?;
-        let mut line = serde_json::to_vec(trailer).map_err(std::io::Error::other)?;
-        line.push(b'\n');
-        self.out.write_all(&line)?;
+        self.out.write_all(line)?;
+        self.out.write_all(b"\n")?;
         self.out.flush()?;
         Ok(self.out)
     }

@@ -56,6 +56,9 @@ struct RawRecord<'a> {
     /// kv-decode's derived `object`: only kv-encode reads it (see [`OBJECT_REFUSED`]).
     #[serde(default)]
     object: Option<serde::de::IgnoredAny>,
+    /// The digest kv-decode writes beside `object`: refused with it.
+    #[serde(default)]
+    object_sha256: Option<serde::de::IgnoredAny>,
 }
 
 /// Why a record with kv-decode's `object` is refused: an edit there would be lost by a tool that
@@ -129,7 +132,7 @@ fn parse_record_head_serde(line: &[u8], head: Option<usize>) -> std::result::Res
         return Err("not a JSON object".into());
     }
     let raw: RawRecord = serde_json::from_slice(line).map_err(json_error_text)?;
-    if raw.object.is_some() {
+    if raw.object.is_some() || raw.object_sha256.is_some() {
         return Err(OBJECT_REFUSED.into());
     }
     let key = bytes_field(raw.key, raw.key_b64, "key")?;

@@ -214,6 +214,12 @@ impl<W: Write> StreamWriter<W> {
         self.digests.bytes()
     }
 
+    /// Finish with a trailer line given verbatim (without its newline): one the caller checked
+    /// covers exactly the records written (an input's own, passed through unchanged).
+    pub fn finish_with_line(self, line: &[u8]) -> std::io::Result<W> {
+        self.out.finish_with_line(line)
+    }
+
     /// Write the trailer, flush, and hand back the output and the trailer written.
     pub fn finish(self) -> std::io::Result<(W, Trailer)> {
         let trailer = self.digests.trailer(&self.frame);

@@ -62,14 +62,18 @@ struct Done {
     meta: RecordMeta,
 }
 
-/// The record line `raw` with `"object":…` before its value field.
-pub fn with_object(raw: &[u8], object: &serde_json::Value) -> Vec<u8> {
+/// The record line `raw` with `"object":…,"object_sha256":"…"` before its value field (the
+/// value's SHA-256 is `value_sha256`).
+pub fn with_object(raw: &[u8], object: &serde_json::Value, value_sha256: &[u8; 32]) -> Vec<u8> {
     let at = memchr::memmem::find(raw, b",\"value").unwrap_or(raw.len().saturating_sub(1));
     let json = serde_json::to_vec(object).unwrap_or_else(|_| b"null".to_vec());
-    let mut line = Vec::with_capacity(raw.len() + json.len() + 12);
+    let mut line = Vec::with_capacity(raw.len() + json.len() + 96);
     line.extend_from_slice(&raw[..at]);
     line.extend_from_slice(b",\"object\":");
     line.extend_from_slice(&json);
+    line.extend_from_slice(b",\"object_sha256\":\"");
+    line.extend_from_slice(hex::encode(objects::object_digest(value_sha256, &json)).as_bytes());
+    line.push(b'"');
     line.extend_from_slice(&raw[at..]);
     line
 }
@@ -137,7 +141,7 @@ fn decode_one(r: Record, m: &RecordMeta, raw: &[u8], api: &ApiServer, strict: bo
             format!("key {}: {} fields newer than the schema (--strict)", show_key(&r.key), o.unknown_fields),
         )),
         Outcome::Object(o) => {
-            done(Ok(Some(o.encoding)), with_object(raw, &o.object), (o.unknown_fields, o.unkept_fields))
+            done(Ok(Some(o.encoding)), with_object(raw, &o.object, &m.sha256), (o.unknown_fields, o.unkept_fields))
         }
         Outcome::NotObject => done(Ok(None), raw.to_vec(), (0, 0)),
         Outcome::Encrypted if strict => Err(Error::new(

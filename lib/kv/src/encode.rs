@@ -10,7 +10,8 @@
 //! comes first, depends on whether anything changed: memory stays flat.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, BufWriter, Seek, Write};
+use std::fs::File;
+use std::io::{BufRead, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
@@ -20,7 +21,7 @@ use reshifter_format::io::{Output, open_input};
 use reshifter_format::pipeline::Run;
 use reshifter_format::report::{human_bytes, secs};
 use reshifter_format::{
-    Checker, Header, Line, MAX_LINE, Record, RecordMeta, StreamWriter, Verify, parse_line, read_header,
+    Checker, Header, Line, MAX_LINE, Record, RecordMeta, StreamWriter, Verify, encode_record, parse_line, read_header,
     read_line_capped, show_key, trim_newline,
 };
 use serde_json::Value;
@@ -57,17 +58,93 @@ pub struct EncodeOptions {
     pub quiet: bool,
 }
 
-/// A record line without its `object` field, and the object.
-fn split_object(line: &[u8], line_no: u64) -> Result<(Vec<u8>, Option<Value>)> {
-    if memchr::memmem::find(line, b"\"object\":").is_none() {
-        return Ok((line.to_vec(), None));
+/// kv-decode's fields in a record line as kv-decode lays them out: the object's JSON text, the
+/// digest written after it, and the line without them (the record as it was before kv-decode).
+struct DecodedParts<'a> {
+    object: &'a [u8],
+    digest: &'a [u8],
+    rest: Vec<u8>,
+}
+
+/// Find kv-decode's fields without parsing the object. A quote inside a JSON string is escaped,
+/// so `,"object":` is found first where the record's own field is (the fields before it are
+/// scalars), and `,"object_sha256":"` last where the digest is (only the value comes after it).
+fn decoded_parts(line: &[u8]) -> Option<DecodedParts<'_>> {
+    const OBJECT: &[u8] = b",\"object\":";
+    const DIGEST: &[u8] = b",\"object_sha256\":\"";
+    let at = memchr::memmem::find(line, OBJECT)?;
+    let digest_at = memchr::memmem::rfind(line, DIGEST)?;
+    let (start, hex_at) = (at + OBJECT.len(), digest_at + DIGEST.len());
+    if digest_at < start || line.get(hex_at + 64) != Some(&b'"') {
+        return None;
+    }
+    let mut rest = Vec::with_capacity(line.len() - (hex_at + 65 - at));
+    rest.extend_from_slice(&line[..at]);
+    rest.extend_from_slice(&line[hex_at + 65..]);
+    Some(DecodedParts { object: &line[start..digest_at], digest: &line[hex_at..hex_at + 64], rest })
+}
+
+/// A line laid out as kv-decode writes it: when its object still has the digest kv-decode gave
+/// it, it is unedited and the value stands as it is (nothing is decoded or encoded); otherwise
+/// only the object is parsed. `None` when the rest is not a record (the long way says why).
+fn decoded_item(p: DecodedParts, line_no: u64, complete: bool, api: &ApiServer) -> Option<Result<Item>> {
+    let Ok(Line::Record(record)) = parse_line(&p.rest, line_no, complete) else { return None };
+    let read = record.meta();
+    let mut given = [0u8; 32];
+    if hex::decode_to_slice(p.digest, &mut given).is_ok() && objects::object_digest(&read.sha256, p.object) == given {
+        return Some(Ok(Item::Record { line: p.rest, read, written: None, object: true }));
+    }
+    // The object may nest as deep as the API server allows.
+    let object = match reshifter_format::json::parse_within(p.object, 0) {
+        Ok(v) => v,
+        Err(e) => return Some(Err(Error::bad_line(line_no, e.to_string()))),
+    };
+    Some(record_item(record, read, Some(object), Some(p.rest), api))
+}
+
+/// The item of a record read with `object` (if any): the value re-encoded when the object was
+/// edited, else `line` (the record as it was before kv-decode, when known) as it is.
+fn record_item(
+    mut record: Record,
+    read: RecordMeta,
+    object: Option<Value>,
+    line: Option<Vec<u8>>,
+    api: &ApiServer,
+) -> Result<Item> {
+    let has = object.is_some();
+    let mut written = None;
+    if let Some(given) = object
+        && let Some(v) = reencode(&record, given, api)?
+    {
+        record.value = v;
+        written = Some(record.meta());
+    }
+    let line = match (written.is_some(), line) {
+        (false, Some(line)) => line,
+        _ => {
+            let mut l = Vec::with_capacity(record.key.len() + record.value.len() * 4 / 3 + 128);
+            encode_record(&mut l, &record);
+            l.pop();
+            l
+        }
+    };
+    Ok(Item::Record { line, read, written, object: has })
+}
+
+/// A record line without kv-decode's `object` and `object_sha256` fields, the object, and
+/// whether the line is the input's own (no field was taken out).
+fn split_object(line: &[u8], line_no: u64) -> Result<(Vec<u8>, Option<Value>, bool)> {
+    // `"object` finds both fields: a digest left without its object (deleted in jq) goes too.
+    if memchr::memmem::find(line, b"\"object").is_none() {
+        return Ok((line.to_vec(), None, true));
     }
     // The object may nest as deep as the API server allows; the line is one level more.
     let mut v: serde_json::Map<String, Value> =
         reshifter_format::json::parse_within(line, 1).map_err(|e| Error::bad_line(line_no, e.to_string()))?;
+    v.remove("object_sha256");
     let object = v.remove("object");
     let rest = serde_json::to_vec(&v).map_err(|e| Error::bad_line(line_no, e.to_string()))?;
-    Ok((rest, object))
+    Ok((rest, object, false))
 }
 
 /// The value for a record whose `object` is `given`: `None` when the object is the value's own.
@@ -100,38 +177,36 @@ const BATCH_BYTES: usize = 4 << 20;
 /// One line, parsed and its object written back.
 enum Item {
     Trailer(reshifter_format::Trailer, Vec<u8>),
-    /// `read` is the metadata of the record as read (what the input's digests cover).
+    /// The record line to write; `read` is the metadata of the record as read (what the input's
+    /// digests cover), `written` that of an edited one.
     Record {
-        record: Record,
+        line: Vec<u8>,
         read: RecordMeta,
+        written: Option<RecordMeta>,
         object: bool,
-        edited: bool,
     },
 }
 
 fn item(buf: &[u8], line_no: u64, api: &ApiServer) -> Result<Item> {
     let complete = buf.ends_with(b"\n");
-    let (line, object) = match split_object(trim_newline(buf), line_no) {
+    if let Some(it) = decoded_parts(trim_newline(buf)).and_then(|p| decoded_item(p, line_no, complete, api)) {
+        return it;
+    }
+    let (line, object, own) = match split_object(trim_newline(buf), line_no) {
         Err(_) if !complete => {
             let why = format!("line {line_no}: stream ends in the middle of a line: the input is truncated");
             return Err(Error::new(Kind::Truncated, why));
         }
         r => r?,
     };
-    Ok(match parse_line(&line, line_no, complete)? {
-        Line::Trailer(t) => Item::Trailer(t, trim_newline(buf).to_vec()),
-        Line::Record(mut record) => {
+    match parse_line(&line, line_no, complete)? {
+        Line::Trailer(t) => Ok(Item::Trailer(t, trim_newline(buf).to_vec())),
+        Line::Record(record) => {
             let read = record.meta();
-            let (has, mut edited) = (object.is_some(), false);
-            if let Some(given) = object
-                && let Some(v) = reencode(&record, given, api)?
-            {
-                record.value = v;
-                edited = true;
-            }
-            Item::Record { record, read, object: has, edited }
+            // A line whose fields were taken apart is written anew.
+            record_item(record, read, object, own.then_some(line), api)
         }
-    })
+    }
 }
 
 /// A batch of lines: its place in the input, the number of its first line, the lines.
@@ -175,10 +250,10 @@ fn work(rx: &Mutex<Option<Receiver<Batch>>>, tx: SyncSender<(u64, Vec<Result<Ite
     }
 }
 
-/// The records, checked in order as any reader checks them, written to the spool.
-struct Taken {
+/// The records, checked in order as any reader checks them, written to the output or the spool.
+struct Taken<W: Write> {
     checker: Checker,
-    w: StreamWriter<BufWriter<std::fs::File>>,
+    w: StreamWriter<W>,
     run: Run,
     objects: u64,
     changed: u64,
@@ -186,7 +261,11 @@ struct Taken {
     line_no: u64,
 }
 
-impl Taken {
+impl<W: Write> Taken<W> {
+    fn new(w: StreamWriter<W>, header: &Header, run: Run) -> Self {
+        Taken { checker: Checker::new(header, Verify::Full), w, run, objects: 0, changed: 0, trailer: None, line_no: 1 }
+    }
+
     /// One batch, in order; `Ok(true)` once the input has ended after its trailer.
     fn batch(&mut self, items: Vec<Result<Item>>) -> Result<bool> {
         if items.is_empty() {
@@ -205,13 +284,12 @@ impl Taken {
                     self.checker.trailer(&t, self.line_no)?;
                     self.trailer = Some(raw);
                 }
-                Item::Record { record, read, object, edited } => {
+                Item::Record { line, read, written, object } => {
                     self.checker.record(self.line_no, &read)?;
-                    let size = (record.key.len() + record.value.len()) as u64;
-                    self.run.record(size, |t| format!("{} keys read", t.keys));
+                    self.run.record((read.key.len() + read.len) as u64, |t| format!("{} keys read", t.keys));
                     self.objects += u64::from(object);
-                    self.changed += u64::from(edited);
-                    self.w.write(&record)?;
+                    self.changed += u64::from(written.is_some());
+                    self.w.write_line_meta(&line, written.as_ref().unwrap_or(&read))?;
                 }
             }
         }
@@ -221,7 +299,7 @@ impl Taken {
 
 /// Lines in batches to the workers (decode, compare, re-encode); this thread takes their results
 /// in order into `taken`.
-fn encode_all(input: impl BufRead + Send, taken: &mut Taken, api: &ApiServer) -> Result<()> {
+fn encode_all<W: Write>(input: impl BufRead + Send, taken: &mut Taken<W>, api: &ApiServer) -> Result<()> {
     let threads = reshifter_format::parallel::workers();
     let (batch_tx, batch_rx) = sync_channel::<Batch>(threads * 2);
     // Taken away when this thread stops early: the reader's next send then fails.
@@ -264,48 +342,90 @@ fn encode_all(input: impl BufRead + Send, taken: &mut Taken, api: &ApiServer) ->
     })
 }
 
-/// The output: the header (the one before kv-decode when nothing changed, else with kv-encode in
-/// its history), the spooled records, and the trailer (the input's own when nothing changed).
-fn write_out(o: &EncodeOptions, header_line: &[u8], header: &Header, taken: Taken) -> Result<Run> {
+/// The header to write: the one before kv-decode when nothing changed, else with kv-encode in its
+/// history (which no digest covers).
+fn header_line_for(changed: u64, header_line: &[u8], header: &Header) -> Result<Vec<u8>> {
+    let mut h = header.clone();
+    if changed > 0 {
+        h.history.push(format!("kv-encode: {changed} edited objects written into their values"));
+    } else if h.history.last().is_some_and(|e| e == "kv-decode") {
+        h.history.pop();
+    } else {
+        return Ok(header_line.to_vec());
+    }
+    serde_json::to_vec(&h).map_err(|e| Error::from(std::io::Error::other(e)))
+}
+
+/// Copy `from` after its first `skip` bytes into `out`.
+fn copy_after(from: &mut (impl Read + Seek), skip: u64, out: &mut Output) -> Result<u64> {
+    from.seek(SeekFrom::Start(skip))?;
+    Ok(std::io::copy(from, out)?)
+}
+
+/// Written to a pipe, the output waits in a spool until it is known whether anything changed
+/// (the header says so): the header, the spooled records in bulk, and the trailer (the input's
+/// own when nothing changed).
+fn spooled_out(o: &EncodeOptions, header_line: &[u8], header: &Header, taken: Taken<BufWriter<File>>) -> Result<Run> {
     let trailer_line = taken.trailer.ok_or_else(|| taken.checker.truncated())?;
     let changed = taken.changed;
     let (spooled, _) = taken.w.finish()?;
     let mut spooled = spooled.into_inner().map_err(|e| Error::from(e.into_error()))?;
-    spooled.rewind()?;
     let mut out = Output::create(o.output.as_deref())?;
-    let mut lines = BufReader::new(spooled);
-    let mut line = Vec::new();
-    lines.read_until(b'\n', &mut line)?; // the header, written again below
-    let mut h = header.clone();
-    if changed > 0 {
-        h.history.push(format!("kv-encode: {changed} edited objects written into their values"));
-        serde_json::to_writer(&mut out, &h).map_err(std::io::Error::other)?;
-    } else if h.history.last().is_some_and(|e| e == "kv-decode") {
-        h.history.pop();
-        serde_json::to_writer(&mut out, &h).map_err(std::io::Error::other)?;
-    } else {
-        out.write_all(header_line)?;
-    }
+    out.write_all(&header_line_for(changed, header_line, header)?)?;
     out.write_all(b"\n")?;
-    let mut pending: Option<Vec<u8>> = None;
-    loop {
-        line.clear();
-        if lines.read_until(b'\n', &mut line)? == 0 {
-            break;
+    if changed > 0 {
+        // The records and the trailer StreamWriter computed, after the header it wrote.
+        copy_after(
+            &mut spooled,
+            serde_json::to_vec(header).map_err(std::io::Error::other)?.len() as u64 + 1,
+            &mut out,
+        )?;
+    } else {
+        // Without the trailer: the input's own is written again.
+        let end = spooled.seek(SeekFrom::End(0))?;
+        let tail_len = end.min(64 << 10);
+        spooled.seek(SeekFrom::Start(end - tail_len))?;
+        let mut tail = vec![0u8; tail_len as usize];
+        spooled.read_exact(&mut tail)?;
+        let lost = || Error::new(Kind::Failure, "the spooled stream lost its trailer");
+        let trailer_at = memchr::memrchr(b'\n', tail.strip_suffix(b"\n").ok_or_else(lost)?).ok_or_else(lost)? + 1;
+        let body_start = serde_json::to_vec(header).map_err(std::io::Error::other)?.len() as u64 + 1;
+        let records = (end - tail_len + trailer_at as u64).checked_sub(body_start).ok_or_else(lost)?;
+        spooled.seek(SeekFrom::Start(body_start))?;
+        if std::io::copy(&mut (&mut spooled).take(records), &mut out)? != records {
+            return Err(lost());
         }
-        if let Some(p) = pending.replace(line.clone()) {
-            out.write_all(&p)?;
-        }
-    }
-    match (changed, pending) {
-        (0, _) => {
-            out.write_all(&trailer_line)?;
-            out.write_all(b"\n")?;
-        }
-        (_, Some(t)) => out.write_all(&t)?,
-        (_, None) => return Err(Error::new(Kind::Failure, "the spooled stream lost its trailer")),
+        out.write_all(&trailer_line)?;
+        out.write_all(b"\n")?;
     }
     out.finish()?;
+    Ok(taken.run)
+}
+
+/// Written to a file, the output is written in place under its temporary name with the header of
+/// an unchanged stream; when something changed after all, a second temporary file gets the
+/// other header and the rest in bulk (the in-kernel copy), and replaces the first.
+fn direct_out(
+    o: &EncodeOptions,
+    first_header: &[u8],
+    header_line: &[u8],
+    header: &Header,
+    taken: Taken<Output>,
+) -> Result<Run> {
+    let trailer_line = taken.trailer.ok_or_else(|| taken.checker.truncated())?;
+    if taken.changed == 0 {
+        taken.w.finish_with_line(&trailer_line)?.finish()?;
+        return Ok(taken.run);
+    }
+    let (written, _) = taken.w.finish()?;
+    let Output::File(written) = written else { unreachable!("direct output is a file") };
+    let mut first = written.into_inner().map_err(|e| Error::from(e.into_error()))?;
+    let mut out = Output::create(o.output.as_deref())?;
+    out.write_all(&header_line_for(taken.changed, header_line, header)?)?;
+    out.write_all(b"\n")?;
+    copy_after(first.file(), first_header.len() as u64 + 1, &mut out)?;
+    out.finish()?;
+    // The first temporary file goes when dropped.
     Ok(taken.run)
 }
 
@@ -314,20 +434,24 @@ pub fn run(o: EncodeOptions) -> Result<()> {
     let api = ApiServer::load(o.encryption_config.as_deref(), &o.etcd_prefix)?;
     let mut input = open_input(o.input.as_deref())?;
     let (header_line, header) = read_header(&mut input)?;
-    let spool =
-        tempfile::tempfile().map_err(|e| Error::with_source(Kind::Failure, "cannot make a temporary file", e))?;
-    let mut taken = Taken {
-        checker: Checker::new(&header, Verify::Full),
-        w: StreamWriter::new(BufWriter::new(spool), &header)?,
-        run: Run::new(&o.report.or_name("kv-encode"), o.quiet),
-        objects: 0,
-        changed: 0,
-        trailer: None,
-        line_no: 1,
+    let out = Output::create(o.output.as_deref())?;
+    let run = Run::new(&o.report.or_name("kv-encode"), o.quiet);
+    let (objects, changed, run) = if let Output::File(_) = out {
+        let first_header = header_line_for(0, &header_line, &header)?;
+        let mut taken = Taken::new(StreamWriter::with_header_line(out, &first_header, &header)?, &header, run);
+        encode_all(input, &mut taken, &api)?;
+        let (objects, changed) = (taken.objects, taken.changed);
+        (objects, changed, direct_out(&o, &first_header, &header_line, &header, taken)?)
+    } else {
+        drop(out);
+        let spool =
+            tempfile::tempfile().map_err(|e| Error::with_source(Kind::Failure, "cannot make a temporary file", e))?;
+        let w = StreamWriter::new(BufWriter::with_capacity(1 << 20, spool), &header)?;
+        let mut taken = Taken::new(w, &header, run);
+        encode_all(input, &mut taken, &api)?;
+        let (objects, changed) = (taken.objects, taken.changed);
+        (objects, changed, spooled_out(&o, &header_line, &header, taken)?)
     };
-    encode_all(input, &mut taken, &api)?;
-    let (objects, changed) = (taken.objects, taken.changed);
-    let run = write_out(&o, &header_line, &header, taken)?;
     run.done(|t| {
         format!(
             "{} keys: {objects} objects, {changed} edited and written into their values, {} kept byte for byte \

@@ -10,6 +10,18 @@ use reshifter_k8s::codec::{self, CodecError};
 pub use reshifter_k8s::value::{CBOR_MAGIC, Encoding};
 use serde_json::{Map, Value};
 
+/// The digest kv-decode writes beside an object (`object_sha256`): SHA-256 of the value's own
+/// SHA-256 followed by the object's JSON text as written. kv-encode keeps a value whose object
+/// text still has it without decoding anything: the object is the one decoded from this value,
+/// unedited.
+pub fn object_digest(value_sha256: &[u8; 32], object_json: &[u8]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(value_sha256);
+    h.update(object_json);
+    h.finalize().into()
+}
+
 /// A value opened as an object.
 #[derive(Debug)]
 pub struct Opened {

@@ -515,3 +515,62 @@ fn a_terse_value_that_decodes_to_hundreds_of_mib_is_refused_in_bounded_memory() 
     let o = sh(&format!("kv-decode --strict {}/in.ndjson > /dev/null", d.path().display()));
     assert_eq!(o.code, 3, "{}", o.stderr);
 }
+
+/// The span of kv-decode's `"object":…,"object_sha256":"…"` in a decoded record line.
+fn object_span(line: &str) -> std::ops::Range<usize> {
+    let start = line.find(",\"object\":").unwrap();
+    let digest = line.rfind(",\"object_sha256\":\"").unwrap();
+    start..digest + ",\"object_sha256\":\"".len() + 65
+}
+
+/// kv-decode writes beside each object the digest that lets kv-encode keep it without decoding:
+/// SHA-256 of the value's SHA-256 and the object's text. It proves an object unedited only for
+/// the value it was decoded from, and only while its text is the one kv-decode wrote.
+#[test]
+fn an_objects_digest_proves_it_unedited_only_for_its_own_value() {
+    let (svc, _) = fixture("core.v1.Service");
+    let (cm, _) = fixture("core.v1.ConfigMap");
+    let input = stream(&[("/registry/configmaps/default/a", cm.clone()), ("/registry/services/specs/default/s", svc)]);
+    let decoded = sh_input("kv-decode -q", &input).ok().stdout_str().to_string();
+    let lines: Vec<&str> = decoded.lines().collect();
+    let (cm_line, svc_line) = (lines[1], lines[2]);
+    let digest = |l: &str| -> String {
+        let v: Value = serde_json::from_str(l).unwrap();
+        v["object_sha256"].as_str().unwrap().to_string()
+    };
+    assert_eq!(digest(cm_line).len(), 64);
+    assert_ne!(digest(cm_line), digest(svc_line));
+
+    // Another record's object with its digest: the digest does not hold for this value, so the
+    // object is compared the long way and refused as what it is (another kind under this key).
+    let swapped = format!(
+        "{}{}{}",
+        &svc_line[..object_span(svc_line).start],
+        &cm_line[object_span(cm_line)],
+        &svc_line[object_span(svc_line).end..]
+    );
+    let edited = decoded.replacen(svc_line, &swapped, 1);
+    let o = sh_input("kv-encode", edited.as_bytes());
+    assert_eq!(o.code, 3, "{}", o.stderr);
+    assert!(o.stderr.contains("its kind was changed from \"Service\" to \"ConfigMap\""), "{}", o.stderr);
+
+    // An edit that keeps the digest is still an edit.
+    let o = sh_input(
+        "kv-decode -q | jq -c 'if .object.kind == \"ConfigMap\" then .object.data.added = \"x\" else . end' | kv-encode -q | kv-decode -q | jq -r 'select(.object.kind == \"ConfigMap\") | .object.data.added'",
+        &input,
+    );
+    assert_eq!(o.ok().stdout_str(), "x\n");
+
+    // Without the digest (a tool that dropped it) the long way finds nothing changed; a digest
+    // left without its object (the object deleted) is dropped with it: nothing to write back.
+    for script in
+        ["kv-decode -q | jq -c 'del(.object_sha256)' | kv-encode", "kv-decode -q | jq -c 'del(.object)' | kv-encode"]
+    {
+        let o = sh_input(script, &input);
+        assert_eq!(o.ok().stdout, input, "{script}");
+    }
+    // Every other reader refuses the digest as it refuses the object.
+    let o = sh_input("kv-decode -q | jq -c 'del(.object)' | kv-stats", &input);
+    assert_eq!(o.code, 3, "{}", o.stderr);
+    assert!(o.stderr.contains("record has kv-decode's object field"), "{}", o.stderr);
+}
