@@ -158,15 +158,11 @@ fn reencode(r: &Record, mut given: Value, api: &ApiServer) -> Result<Option<Vec<
         }
         Outcome::Failed(why) => return Err(bad(format!("its value cannot be decoded: {why}"))),
     };
-    if was.object == given {
-        return Ok(None);
-    }
     // Numbers a JSON tool rounded are not edits: given their exact value back, then compared.
-    objects::restore_rounded(&was.object, &mut given).map_err(bad)?;
-    if was.object == given {
+    if objects::reconcile(&was.object, &mut given).map_err(bad)? {
         return Ok(None);
     }
-    objects::encode(&r.key, &was, &given, api.at_rest())
+    objects::encode(&r.key, &was, given, api.at_rest())
         .map(Some)
         .map_err(|e| bad(format!("cannot write the edited object: {e}")))
 }

@@ -143,11 +143,10 @@ pub enum EncodeError {
 
 /// The value for `object` (edited) in the encoding and at-rest envelope `was` came in.
 /// `metadata.resourceVersion` is removed: the API server does not store it.
-pub fn encode(key: &[u8], was: &Opened, object: &Value, at_rest: Option<&AtRest>) -> Result<Vec<u8>, EncodeError> {
+pub fn encode(key: &[u8], was: &Opened, mut object: Value, at_rest: Option<&AtRest>) -> Result<Vec<u8>, EncodeError> {
     if was.unkept_fields > 0 {
         return Err(EncodeError::Newer(was.unkept_fields));
     }
-    let mut object = object.clone();
     if let Some(Value::Object(m)) = object.get_mut("metadata") {
         m.remove("resourceVersion");
     }
@@ -210,19 +209,30 @@ pub fn encode(key: &[u8], was: &Opened, object: &Value, at_rest: Option<&AtRest>
 /// doubles (Debian's jq 1.6) rounds.
 const EXACT: f64 = 9_007_199_254_740_992.0;
 
-/// Numbers in `given` that equal `was`'s once both are rounded to a double (what jq 1.6 makes
-/// of `9007199254740993` or `18446744073709551615`) are given back their exact value: rounding
-/// is not an edit. A number that was changed to a value past a double's exact range is refused
-/// (`Err` names the field): it may have been rounded on the way, and writing it would change it.
-pub fn restore_rounded(was: &Value, given: &mut Value) -> Result<(), String> {
-    let mut path = Vec::new();
-    restore_at(was, given, &mut path).map_err(|why| format!("{} {why}", show_path(&path)))
+/// Compare an object as given (after jq) with the one its value holds, in one walk: numbers in
+/// `given` that equal `was`'s once both are rounded to a double (what jq 1.6 makes of
+/// `9007199254740993` or `18446744073709551615`) are given back their exact value — rounding is
+/// not an edit. `Ok(true)` when the two are then equal. A number changed to a value past a
+/// double's exact range is refused (`Err` names the field): it may have been rounded on the way,
+/// and writing it would change it. Nothing is allocated unless a field is refused.
+pub fn reconcile(was: &Value, given: &mut Value) -> Result<bool, String> {
+    reconcile_at(was, given).map_err(|(path, why)| format!("{} {why}", show_path(&path)))
 }
 
-/// A field path as jq writes it: `spec.list[3].max`.
+/// Why a field was refused, and its path (innermost first, filled in on the way out).
+type Refused = (Vec<String>, String);
+
+fn at(key: impl FnOnce() -> String) -> impl FnOnce(Refused) -> Refused {
+    move |(mut path, why)| {
+        path.push(key());
+        (path, why)
+    }
+}
+
+/// A field path as jq writes it, from the innermost part first: `spec.list[3].max`.
 fn show_path(path: &[String]) -> String {
     let mut out = String::new();
-    for p in path {
+    for p in path.iter().rev() {
         if !p.starts_with('[') && !out.is_empty() {
             out.push('.');
         }
@@ -231,70 +241,65 @@ fn show_path(path: &[String]) -> String {
     out
 }
 
-fn restore_at(was: &Value, given: &mut Value, path: &mut Vec<String>) -> Result<(), String> {
+fn reconcile_at(was: &Value, given: &mut Value) -> Result<bool, Refused> {
     match (was, given) {
         (Value::Number(a), g @ Value::Number(_)) => {
             let b = g.as_number().cloned().unwrap_or_else(|| a.clone());
             if *a == b {
-                return Ok(());
+                return Ok(true);
             }
             let (fa, fb) = (a.as_f64().unwrap_or(f64::NAN), b.as_f64().unwrap_or(f64::NAN));
             if fa == fb {
                 *g = Value::Number(a.clone());
-                return Ok(());
+                return Ok(true);
             }
             if fb.abs() >= EXACT {
-                return Err(format!(
-                    "was changed to {b}, past the integers a double holds exactly: a JSON tool may have rounded it \
-                     (Debian's jq 1.6 does); write it with a tool that keeps integers (jq 1.7)"
+                return Err((
+                    Vec::new(),
+                    format!(
+                        "was changed to {b}, past the integers a double holds exactly: a JSON tool may have rounded it \
+                         (Debian's jq 1.6 does); write it with a tool that keeps integers (jq 1.7)"
+                    ),
                 ));
             }
-            Ok(())
+            Ok(false)
         }
         (Value::Object(a), Value::Object(b)) => {
+            let mut equal = a.len() == b.len();
             for (k, v) in b.iter_mut() {
-                path.push(k.clone());
-                match a.get(k) {
-                    Some(w) => restore_at(w, v, path)?,
-                    None => check_exact(v, path)?,
-                }
-                path.pop();
+                equal &= match a.get(k) {
+                    Some(w) => reconcile_at(w, v).map_err(at(|| k.clone()))?,
+                    None => check_exact(v).map(|()| false).map_err(at(|| k.clone()))?,
+                };
             }
-            Ok(())
+            Ok(equal)
         }
         (Value::Array(a), Value::Array(b)) => {
+            let mut equal = a.len() == b.len();
             for (i, v) in b.iter_mut().enumerate() {
-                path.push(format!("[{i}]"));
-                match a.get(i) {
-                    Some(w) => restore_at(w, v, path)?,
-                    None => check_exact(v, path)?,
-                }
-                path.pop();
+                equal &= match a.get(i) {
+                    Some(w) => reconcile_at(w, v).map_err(at(|| format!("[{i}]")))?,
+                    None => check_exact(v).map(|()| false).map_err(at(|| format!("[{i}]")))?,
+                };
             }
-            Ok(())
+            Ok(equal)
         }
-        (_, g) => check_exact(g, path),
+        (w, g) => {
+            check_exact(g)?;
+            Ok(*w == *g)
+        }
     }
 }
 
 /// A new number past a double's exact range (nothing to compare it with) is refused too.
-fn check_exact(v: &Value, path: &mut Vec<String>) -> Result<(), String> {
+fn check_exact(v: &Value) -> Result<(), Refused> {
     match v {
-        Value::Number(n) if n.is_f64() && n.as_f64().is_some_and(|f| f.abs() >= EXACT && f.fract() == 0.0) => {
-            Err(format!("is {n}, past the integers a double holds exactly: a JSON tool may have rounded it"))
-        }
-        Value::Object(m) => m.iter().try_for_each(|(k, v)| {
-            path.push(k.clone());
-            check_exact(v, path)?;
-            path.pop();
-            Ok(())
-        }),
-        Value::Array(a) => a.iter().enumerate().try_for_each(|(i, v)| {
-            path.push(format!("[{i}]"));
-            check_exact(v, path)?;
-            path.pop();
-            Ok(())
-        }),
+        Value::Number(n) if n.is_f64() && n.as_f64().is_some_and(|f| f.abs() >= EXACT && f.fract() == 0.0) => Err((
+            Vec::new(),
+            format!("is {n}, past the integers a double holds exactly: a JSON tool may have rounded it"),
+        )),
+        Value::Object(m) => m.iter().try_for_each(|(k, v)| check_exact(v).map_err(at(|| k.clone()))),
+        Value::Array(a) => a.iter().enumerate().try_for_each(|(i, v)| check_exact(v).map_err(at(|| format!("[{i}]")))),
         _ => Ok(()),
     }
 }
@@ -312,7 +317,7 @@ mod tests {
             panic!()
         };
         assert_eq!((o.encoding, o.object["metadata"]["resourceVersion"].as_str()), (Encoding::Json, Some("42")));
-        assert_eq!(encode(b"k", &o, &o.object, None).unwrap(), v.to_vec());
+        assert_eq!(encode(b"k", &o, o.object.clone(), None).unwrap(), v.to_vec());
 
         let mut cbor = CBOR_MAGIC.to_vec();
         ciborium::into_writer(
@@ -323,7 +328,7 @@ mod tests {
         let Outcome::Object(o) = open(b"k", &cbor, 7, &ApiServer::default()) else { panic!() };
         assert_eq!(o.encoding, Encoding::Cbor);
         assert_eq!(o.object["spec"]["n"], json!([1, "a"]));
-        assert_eq!(encode(b"k", &o, &o.object, None).unwrap(), cbor);
+        assert_eq!(encode(b"k", &o, o.object.clone(), None).unwrap(), cbor);
 
         for other in [&b"10.0.0.0/24"[..], b"{\"not\":\"k8s\"}", b"{broken", b""] {
             assert!(matches!(open(b"k", other, 1, &ApiServer::default()), Outcome::NotObject), "{other:?}");
