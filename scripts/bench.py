@@ -112,19 +112,24 @@ def med(xs):
     return statistics.median(xs)
 
 
-def compare(section, ours_label, ours, peer_label, peer, repeat, goal, setup=None):
+def compare(section, ours_label, ours, peer_label, peer, repeat, goal, setup=None, spread=False):
     """Run ours and the peer `repeat` times, interleaved. `ours`/`peer` are commands or callables
     returning (wall, rss). `setup` runs before each single run (untimed)."""
     ow, orss, pw, prss = [], [], [], []
     for i in range(repeat):
         for which in (0, 1):
             cmd = ours if which == 0 else peer
+            # The previous run's output is on disk before this one starts: a writeback of it
+            # during the next run made single runs twice as slow.
+            os.sync()
             if setup:
                 setup(which)
             w, r = cmd() if callable(cmd) else run_timed(cmd)[:2]
             (ow if which == 0 else pw).append(w)
             (orss if which == 0 else prss).append(r)
             print(f"  {section}: {'ours' if which == 0 else 'peer'} run {i + 1}: {w:.2f} s, {r / 1024:.0f} MiB", flush=True)
+    if spread:
+        section = f"{section} (spread: ours {min(ow):.2f}–{max(ow):.2f} s, peer {min(pw):.2f}–{max(pw):.2f} s)"
     row = (section, ours_label, (med(ow), max(orss)), peer_label, (med(pw), max(prss)), goal, repeat, CURRENT["section"])
     RESULTS.append(row)
     print_row(row)
@@ -154,7 +159,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--objects", type=int, default=100000)
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--only", action="append", default=[], help="sections: dump, load, mirror, archive, filter, s3, watch, server, kubernetes")
+    ap.add_argument("--only", action="append", default=[], help="sections: dump, load, mirror, archive, filter, s3, watch, server, kubernetes, restore")
     ap.add_argument("--scale", action="store_true", help="also run the 1M-small-keys memory run")
     ap.add_argument("--no-write", action="store_true", help="do not write docs/BENCHMARKS.md")
     args = ap.parse_args()
@@ -327,6 +332,9 @@ def main():
         if want("kubernetes"):
             kubernetes_section(work, args, gen, ep)
 
+        if want("restore"):
+            restore_section(work, args, gen)
+
         if args.scale:
             scale(work, args)
     finally:
@@ -341,6 +349,106 @@ def main():
 
 
 SCALE = []
+
+
+def drop_caches():
+    """A cold start: what was read before is read from disk again (when allowed)."""
+    os.sync()
+    try:
+        with open("/proc/sys/vm/drop_caches", "w") as f:
+            f.write("3\n")
+    except OSError:
+        pass
+
+
+def restore_section(work, args, gen):
+    """Issue 27: a restore beside etcd's own write ceiling (a minimal writer: puts only, the keys
+    already in memory; lib/etcd/examples/write_ceiling.rs), the offline floor (etcdctl snapshot
+    restore of a snapshot of a fresh etcd holding exactly the keyspace), and the README's restore
+    paths. Every run starts cold: a fresh etcd, caches dropped. At least 5 runs, alternating."""
+    runs = max(args.repeat, 5)
+    subprocess.run(["cargo", "build", "--release", "--locked", "-q", "-p", "reshifter-etcd", "--example", "write_ceiling"],
+                   cwd=ROOT, check=True)
+    writer = os.path.join(ROOT, "target", "release", "examples", "write_ceiling")
+    f, snap, zipf = (os.path.join(work, n) for n in ("restore.ndjson", "restore-snap.db", "restore.zip"))
+    src = Etcd(work, "restore-src")
+    try:
+        run_timed(f"etcd-load -q --endpoints {src.endpoint} {gen}")
+        run_timed(f"etcd-dump -q --endpoints {src.endpoint} -o {f}")
+        run_timed(f"etcdctl --endpoints {src.endpoint} snapshot save {snap} > /dev/null 2>&1")
+        run_timed(f"archive-pack -q {f} -o {zipf}")
+    finally:
+        src.stop()
+    target = {}
+
+    def fresh(which, preload=False, cold=True):
+        old = target.pop(0, None)
+        if old:
+            old.stop()
+        target[0] = Etcd(work, f"restore{which}")
+        if preload:
+            run_timed(f"etcd-load -q --endpoints {target[0].endpoint} {f}")
+        if cold:
+            drop_caches()
+        else:
+            os.sync()
+
+    def load(extra=""):
+        return lambda: run_timed(f"etcd-load -q {extra} --endpoints {target[0].endpoint} {f}")[:2]
+
+    def ceiling(mode="memory"):
+        def run():
+            out = subprocess.run([writer, target[0].endpoint, f, "128", "32", "1", mode], capture_output=True, text=True,
+                                 check=True)
+            return float(out.stdout.split()[0]), 0
+        return run
+
+    ceiling_label = "write_ceiling: puts only, 128 per txn, 32 in flight, keys in memory"
+    compare("restore into an empty etcd vs etcd's write ceiling", "etcd-load f", load(), ceiling_label, ceiling(), runs,
+            "≤ 1.1×", setup=lambda w: fresh(w), spread=True)
+    compare("restore into an empty etcd vs the write ceiling of a client restoring from the file",
+            "etcd-load f", load(), "write_ceiling stream: puts only, the stream read and its digests checked as it writes",
+            ceiling("stream"), runs, "≤ 1.1×", setup=lambda w: fresh(w), spread=True)
+    compare("restore into an empty etcd vs etcdctl snapshot restore (offline floor)", "etcd-load f", load(),
+            "etcdctl snapshot restore (snapshot of exactly the keyspace)", floor, runs, "≤ 1.2×",
+            setup=lambda w: fresh(w) if w == 0 else drop_caches(), spread=True)
+    # Over a live keyspace the target's caches are warm, as a running etcd's are.
+    compare("restore over the same keyspace (--mode sync, keys unchanged; etcd warm) vs etcd's write ceiling into an empty etcd",
+            "etcd-load --mode sync f", load("--mode sync"), ceiling_label, ceiling(), runs, "≤ 1.1×",
+            setup=lambda w: fresh(w, preload=(w == 0), cold=(w == 1)), spread=True)
+    compare("archive-unpack | etcd-load vs etcd-load f", "archive-unpack < b.zip | etcd-load",
+            lambda: run_timed(f"archive-unpack -q < {zipf} | etcd-load -q --endpoints {target[0].endpoint}")[:2],
+            "etcd-load f", load(), runs, "≤ 1.2×", setup=lambda w: fresh(w), spread=True)
+    if shutil.which("s3s-fs"):
+        root = os.path.join(work, "restore-s3")
+        os.makedirs(os.path.join(root, "bench"))
+        port = free_port()
+        env = {"AWS_ACCESS_KEY_ID": "benchkey", "AWS_SECRET_ACCESS_KEY": "benchsecret0123456789", "AWS_REGION": "us-east-1",
+               "AWS_EC2_METADATA_DISABLED": "true"}
+        server = subprocess.Popen(["s3s-fs", "--host", "127.0.0.1", "--port", str(port), "--access-key", env["AWS_ACCESS_KEY_ID"],
+                                   "--secret-key", env["AWS_SECRET_ACCESS_KEY"], root],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            for _ in range(100):
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                    break
+                except OSError:
+                    time.sleep(0.1)
+            ep = f"http://127.0.0.1:{port}"
+            run_timed(f"s3-push -q --endpoint {ep} s3://bench/b.zip < {zipf}", env=env)
+            compare("s3-pull | archive-unpack | etcd-load vs etcd-load f", "s3-pull s3://… | archive-unpack | etcd-load",
+                    lambda: run_timed(f"s3-pull -q --endpoint {ep} s3://bench/b.zip | archive-unpack -q | etcd-load -q --endpoints {target[0].endpoint}", env=env)[:2],
+                    "etcd-load f", load(), runs, "≤ 1.2×", setup=lambda w: fresh(w), spread=True)
+        finally:
+            server.kill()
+            server.wait()
+    else:
+        print("restore: the S3 path skipped (needs s3s-fs: scripts/install-s3s-fs.sh)", flush=True)
+    for t in target.values():
+        t.stop()
+    for p in (f, snap, zipf):
+        os.unlink(p)
 
 
 def s3_section(work, args):

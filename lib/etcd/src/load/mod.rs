@@ -69,6 +69,30 @@ pub fn run(mut opts: LoadOptions) -> Result<()> {
 }
 
 /// Load a stream: with the v3 API, or the v2 API (`--api v2`, or a v2 stream and `--api auto`).
+/// Whether etcd holds no key under any of `prefixes` (all keys when there are none); `false`
+/// when it cannot tell.
+async fn holds_none(client: &etcd_client::Client, prefixes: &[String]) -> bool {
+    let all = [String::new()];
+    let prefixes = if prefixes.is_empty() { &all[..] } else { prefixes };
+    let mut kv = client.kv_client();
+    for p in prefixes {
+        let opts = if p.is_empty() {
+            etcd_client::GetOptions::new().with_from_key()
+        } else {
+            etcd_client::GetOptions::new().with_prefix()
+        };
+        let key = if p.is_empty() { vec![0u8] } else { p.as_bytes().to_vec() };
+        match kv.get(key, Some(opts.with_count_only())).await {
+            Ok(r) if r.count() == 0 => {}
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// Batches the stream reader may have ready beyond those in flight.
+const READ_AHEAD: usize = 4;
+
 pub fn load(opts: &LoadOptions) -> Result<Loaded> {
     opts.etcd.check()?;
     let reader = reshifter_format::io::open_input(opts.input.as_deref()).and_then(StreamReader::new)?;
@@ -86,7 +110,9 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded> {
     let rt = reshifter_format::parallel::runtime(2)?;
     let started = Instant::now();
     let concurrency = if opts.dry_run { 1 } else { opts.concurrency.max(1) };
-    let (tx, mut rx) = mpsc::channel::<Msg>(concurrency);
+    // The reader keeps a few batches ahead of the transactions in flight, not one per slot:
+    // each queued batch is up to --max-request-bytes held twice (records and their requests).
+    let (tx, mut rx) = mpsc::channel::<Msg>(concurrency.min(READ_AHEAD));
     let reader = spawn_reader(&opts, reader, tx);
     let client = rt.block_on(opts.etcd.connect())?;
     let mut bumped = match bump_to {
@@ -97,8 +123,18 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded> {
         }
         None => None,
     };
+    // Into a target that holds none of the stream's prefixes, batches are written without
+    // reading their keys first (their compares still guard them); otherwise each is read first.
+    let empty = !opts.dry_run && rt.block_on(holds_none(&client, &header.prefixes));
     let dry_out = opts.dry_run.then(|| opts.dry_out.writer());
-    let ctx = Arc::new(Ctx { client, header, opts: opts.clone(), leases: Default::default(), dry_out });
+    let ctx = Arc::new(Ctx {
+        client,
+        header,
+        opts: opts.clone(),
+        leases: Default::default(),
+        dry_out,
+        optimistic: std::sync::atomic::AtomicBool::new(empty),
+    });
 
     let outcome = rt.block_on(async {
         let (mut stats, records, spool) = drive(ctx.clone(), &mut rx, concurrency).await?;

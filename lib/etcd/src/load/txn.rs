@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use etcd_client::{Client, Compare, CompareOp, KeyValue, PutOptions, Txn, TxnOp, TxnOpResponse};
@@ -34,6 +35,10 @@ pub(super) struct Ctx {
     /// original lease id -> what it became
     pub(super) leases: tokio::sync::Mutex<HashMap<i64, Granted>>,
     pub(super) dry_out: Option<Arc<Mutex<Box<dyn Write + Send>>>>,
+    /// Whether batches are first written as if none of their keys existed (no read first): true
+    /// until one such write finds a key that exists. Into an empty etcd (a restore's usual
+    /// target) every batch is then one guarded txn instead of a read and a txn.
+    pub(super) optimistic: AtomicBool,
 }
 
 /// What writing some records did: the counts of what was done, and the failure if any.
@@ -226,7 +231,10 @@ pub(super) fn write_records<'a>(ctx: &'a Ctx, records: &'a [Record]) -> futures:
         let mut transient = etcd::delays();
         let first = &records[0].key;
         loop {
-            let current = match read_current(&mut kv, records).await {
+            // Guessing that no key exists is checked by the txn's compares like any read.
+            let guessed = !ctx.opts.dry_run && ctx.optimistic.load(Ordering::Relaxed);
+            let read = if guessed { Ok(vec![None; records.len()]) } else { read_current(&mut kv, records).await };
+            let current = match read {
                 Ok(c) => c,
                 Err(e) if etcd::is_request_too_big(&e) && records.len() > 1 => return split_write(ctx, records).await,
                 Err(e) if etcd::is_transient(&e) && etcd::pause(&mut transient).await => continue,
@@ -249,6 +257,8 @@ pub(super) fn write_records<'a>(ctx: &'a Ctx, records: &'a [Record]) -> futures:
                     stats.txns += 1;
                     return Written { stats, failure: None };
                 }
+                // A key exists after all: read first from now on.
+                Ok(_) if guessed => ctx.optimistic.store(false, Ordering::Relaxed),
                 // Someone changed one of these keys since the read: read again.
                 Ok(_) if conflicts < MAX_CONFLICTS => conflicts += 1,
                 Ok(_) => {
