@@ -10,6 +10,7 @@
 //! the stream (as any reader of the format does, its digests checked) while the batches are
 //! written, and the time runs from the start — the ceiling of a client restoring from a file.
 
+use std::io::Write;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -26,7 +27,11 @@ async fn main() {
         [_, e, s, o, c, n] => (e, s, o, c, n, false),
         [_, e, s, o, c, n, m] => (e, s, o, c, n, m == "stream"),
         _ => {
-            eprintln!("usage: write_ceiling ENDPOINT STREAM OPS_PER_TXN CONCURRENCY CONNECTIONS [memory|stream]");
+            let mut err = std::io::stderr();
+            let _ = writeln!(
+                err,
+                "usage: write_ceiling ENDPOINT STREAM OPS_PER_TXN CONCURRENCY CONNECTIONS [memory|stream]"
+            );
             std::process::exit(2);
         }
     };
@@ -86,5 +91,6 @@ async fn main() {
         r.unwrap();
     }
     reader.join().unwrap();
-    println!("{:.3} {txns}", started.elapsed().as_secs_f64());
+    let mut out = std::io::stdout();
+    writeln!(out, "{:.3} {txns}", started.elapsed().as_secs_f64()).expect("stdout");
 }
