@@ -403,6 +403,13 @@ def restore_section(work, args, gen):
             return float(out.stdout.split()[0]), 0
         return run
 
+    def floor():
+        d = os.path.join(work, "restored")
+        shutil.rmtree(d, ignore_errors=True)
+        w, r, _ = run_timed(f"etcdctl snapshot restore {snap} --data-dir {d} > /dev/null 2>&1")
+        shutil.rmtree(d, ignore_errors=True)
+        return w, r
+
     ceiling_label = "write_ceiling: puts only, 128 per txn, 32 in flight, keys in memory"
     compare("restore into an empty etcd vs etcd's write ceiling", "etcd-load f", load(), ceiling_label, ceiling(), runs,
             "≤ 1.1×", setup=lambda w: fresh(w), spread=True)

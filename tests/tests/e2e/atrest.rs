@@ -442,7 +442,7 @@ fn open_v2(kek: &str, key: &str, value: &[u8]) -> Vec<u8> {
 
 fn secrets_stream(dir: &Path, values: &[(&str, Vec<u8>)]) -> PathBuf {
     let mut h = Header::new("test");
-    h.prefixes = vec!["/registry/".into()];
+    h.prefixes = vec!["/".into()];
     let mut w = StreamWriter::new(Vec::new(), &h).unwrap();
     for (k, value) in values {
         let r = Record {
@@ -529,6 +529,15 @@ fn kms_v2_values_of_both_types_open_through_their_plugin_and_rekey_both_ways() {
     let o = sh(&format!("kv-stats --json --encryption-config {c} {}", again.display()));
     let v: serde_json::Value = serde_json::from_slice(&o.ok().stdout).unwrap();
     assert_eq!(v["encodings"]["decrypted"]["kms/vault"]["keys"].as_u64(), Some(3), "{v}");
+
+    // Under an API server's --etcd-prefix, values are bound to their full key as well.
+    let (d2, tk) = (tmp(), "/tenant-a/secrets/default/t");
+    let tenant = secrets_stream(d2.path(), &[(tk, seal_v2(&kek, tk, 1, None, plain(3).as_bytes()))]);
+    let o = sh(&format!(
+        "kv-decode -q --etcd-prefix /tenant-a --encryption-config {c} {} | jq -r '.object.metadata.name // empty'",
+        tenant.display()
+    ));
+    assert_eq!(o.ok().stdout_str(), "s3\n");
 
     // A v1 config for v2 values says so; a plugin with another key refuses (exit 5).
     let as_v1 = config(
