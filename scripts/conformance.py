@@ -23,7 +23,8 @@ import zlib
 
 HEX = re.compile(r"^[0-9a-f]{64}$")
 LEASE = re.compile(r"^[0-9a-fA-F]{1,16}$")
-RECORD_FIELDS = ["key", "key_b64", "create_revision", "mod_revision", "version", "lease", "object", "value", "value_b64"]
+RECORD_FIELDS = ["key", "key_b64", "create_revision", "mod_revision", "version", "lease", "object", "object_sha256", "value",
+                 "value_b64"]
 MAX_VALUE = 64 << 20
 MAX_LINE = 96 << 20
 
@@ -156,6 +157,20 @@ def within(key, prefixes):
     return not prefixes or any(key.startswith(p.encode()) for p in prefixes)
 
 
+def check_object_digest(line, rec, value, n):
+    """kv-decode's object_sha256: SHA-256 of the value's SHA-256 and the object's text as written
+    (from after `"object":` to `,"object_sha256":"`)."""
+    if "object_sha256" not in rec:
+        return
+    if "object" not in rec:
+        raise Bad(f"line {n}: object_sha256 without object")
+    start = line.index(b',"object":') + len(b',"object":')
+    end = line.rindex(b',"object_sha256":"')
+    want = hashlib.sha256(hashlib.sha256(value).digest() + line[start:end]).hexdigest()
+    if rec["object_sha256"] != want:
+        raise Bad(f"line {n}: object_sha256 does not match the object and the value")
+
+
 def check_record(rec, n, h):
     keys = list(rec.keys())
     for k in keys:
@@ -206,6 +221,7 @@ def check_stream(data):
         if "type" in rec:
             raise Bad(f"line {n}: a frame line among the records")
         key, value, lease = check_record(rec, n, h)
+        check_object_digest(lines[n - 1], rec, value, n)
         if h.get("sorted") and prev is not None and key <= prev:
             raise Bad(f"line {n}: key not above the one before (order or duplicate)")
         prev = key
@@ -215,7 +231,7 @@ def check_stream(data):
     return f"stream: format {h['format']}, {d.count} records, {d.bytes} bytes, complete={bool(h.get('complete'))}"
 
 
-EVENT_FIELDS = ["op"] + [f for f in RECORD_FIELDS if f != "object"]
+EVENT_FIELDS = ["op"] + [f for f in RECORD_FIELDS if f not in ("object", "object_sha256")]
 
 
 class DeltaDigests:

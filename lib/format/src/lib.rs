@@ -581,7 +581,7 @@ mod tests {
             ),
             (
                 "{\"key\":\"/b\",\"create_revision\":1,\"mod_revision\":1,\"version\":1,\"value\":\"\",\"x\":1}",
-                "line 3: unknown field x, expected one of key, key_b64, value, value_b64, create_revision, mod_revision, version, lease, object",
+                "line 3: unknown field x, expected one of key, key_b64, value, value_b64, create_revision, mod_revision, version, lease, object, object_sha256",
             ),
             ("{\"key\":\"/b\",", "line 3: invalid JSON: the line ends inside the object"),
             ("{\"key\":\"/b\" x}", "line 3: invalid JSON at column 13"),

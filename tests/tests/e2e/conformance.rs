@@ -123,6 +123,13 @@ fn the_validator_refuses_what_the_spec_forbids() {
         let ours = sh_input("kv-filter -q > /dev/null", bad.as_bytes());
         assert_ne!(ours.code, 0, "{what}: kv-filter accepted it");
     }
+    // kv-decode's digest binds each object to its value: an object edited without it is refused.
+    let decoded = sh(&format!("kv-decode -q {p}/g.ndjson")).ok().stdout_str().to_string();
+    assert_eq!(sh_input(&format!("{v} stream -"), decoded.as_bytes()).code, 0);
+    let edited = decoded.replacen("\"metadata\":{", "\"metadata\":{\"finalizers\":[\"x\"],", 1);
+    let out = sh_input(&format!("{v} stream -"), edited.as_bytes());
+    assert_eq!(out.code, 1, "an edited object passed");
+    assert!(out.stderr.contains("object_sha256 does not match the object and the value"), "{}", out.stderr);
 }
 
 #[test]

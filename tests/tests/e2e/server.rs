@@ -438,3 +438,20 @@ fn the_ui_in_a_real_browser() {
         assert!(shots_dir().join(format!("{n}.png")).exists());
     }
 }
+
+/// A server in front of an API server started with `--etcd-prefix /tenant-a`: its explorer,
+/// endpoint statistics and backups read the keys under that prefix.
+#[test]
+fn an_etcd_prefix_is_the_servers_own_configuration() {
+    let e = Etcd::start();
+    sh(&format!(
+        "kv-gen --objects 300 | kv-filter -q --rewrite-prefix /registry/=/tenant-a/ | etcd-load -q {}",
+        e.flags()
+    ))
+    .ok();
+    let s = Server::start(&e.endpoint, "--etcd-prefix /tenant-a");
+    let x = s.json("GET", "/v1/explorer", None);
+    assert_eq!(x["k8sdistro"], "Kubernetes (--etcd-prefix /tenant-a)", "{x}");
+    let st = s.json("GET", "/v1/epstats", None);
+    assert_eq!(st["numkeys"], 300, "{st}");
+}
