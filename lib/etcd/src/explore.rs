@@ -163,7 +163,9 @@ pub fn explore(args: &EtcdArgs, named: &Roots) -> Result<Explore> {
         let members = members(&mut c, args, leader).await?;
         let user = args.user.as_deref().map(|u| u.split(':').next().unwrap_or(u).to_string());
         let (roots, keys, auth_blocked) = key_counts(&mut c, args, user.is_some(), named).await?;
-        let unnamed = if auth_blocked { Vec::new() } else { unnamed_roots(&mut c, args, named).await? };
+        // A user allowed to read only some prefixes cannot list the others: nothing to say then.
+        let unnamed =
+            if auth_blocked { Vec::new() } else { unnamed_roots(&mut c, args, named).await.unwrap_or_default() };
         let alarms = alarms(&mut c).await;
         let compact = if auth_blocked { 0 } else { compact_revision(&mut c).await };
         Ok::<_, Error>(Explore {
