@@ -566,6 +566,22 @@ mod tests {
         assert_eq!(read_all(b"").unwrap_err().kind(), Kind::Truncated);
     }
 
+    /// The fast path for base64 values reads what the general path reads: a value before other
+    /// fields, and the general path's own error for a value that is not base64.
+    #[test]
+    fn base64_values_read_the_same_on_both_paths() {
+        let later = br#"{"key":"k","create_revision":1,"mod_revision":2,"version":1,"value_b64":"AAE=","lease":"00000000000000ff"}"#;
+        for head in [None, Some(1)] {
+            let (r, len) = crate::read::parse_record_head(later, head).unwrap();
+            assert_eq!((r.lease, len, r.value[0]), (255, 2, 0), "{head:?}");
+        }
+        let bad = b"{\"key\":\"k\",\"create_revision\":1,\"mod_revision\":2,\"version\":1,\"value_b64\":\"AA\x01=\"}";
+        assert_eq!(crate::read::parse_record(bad).unwrap_err(), "invalid JSON at column 76");
+        assert_eq!(crate::read::parse_record_head(bad, Some(1)).unwrap_err(), "invalid JSON at column 76");
+        let bad = br#"{"key":"k","create_revision":1,"mod_revision":2,"version":1,"value_b64":"A*E="}"#;
+        assert_eq!(crate::read::parse_record(bad).unwrap_err(), "value_b64 is not base64");
+    }
+
     #[test]
     fn bad_lines_say_where() {
         let good = String::from_utf8(write_stream(&[rec(b"/a", b"1")])).unwrap();
