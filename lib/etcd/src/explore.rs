@@ -128,13 +128,16 @@ async fn unnamed_roots(c: &mut Client, args: &EtcdArgs, roots: &Roots) -> Result
                     from = [kv.key(), b"\0"].concat();
                     continue;
                 };
-                let child = format!("{parent}/{}", String::from_utf8_lossy(&rest[..slash]));
+                // Past this child's keys, from the key's own bytes.
+                from = crate::prefix_end(&kv.key()[..under.len() + slash + 1]);
+                // Kubernetes' roots are text; other programs' keys need not be.
+                let Ok(segment) = std::str::from_utf8(&rest[..slash]) else { continue };
+                let child = format!("{parent}/{segment}");
                 if roots.all().any(|r| r == child) {
-                    next.push(child.clone());
+                    next.push(child);
                 } else if count(c, args, &format!("{child}/namespaces/kube-system")).await? > 0 {
-                    found.push(child.clone());
+                    found.push(child);
                 }
-                from = crate::prefix_end(format!("{child}/").as_bytes());
             }
         }
         parents = next;
