@@ -285,9 +285,9 @@ impl AtRest {
                     None if p.identity.is_some() => Provider::Identity,
                     None => {
                         let k = p.kms.expect("one provider is set");
-                        k.api()?;
+                        let api = k.api()?;
                         if let Some(endpoint) = &k.endpoint {
-                            let plugin = crate::kms::Kms::new(endpoint, k.timeout()?, k.api()?).map_err(config_err)?;
+                            let plugin = crate::kms::Kms::new(endpoint, k.timeout()?, api).map_err(config_err)?;
                             kms.insert(k.name.clone(), plugin);
                         }
                         Provider::Kms(k.name)
@@ -313,12 +313,11 @@ impl AtRest {
     /// Provider `name`'s plugin, which must speak the API the value was written with.
     fn plugin(&self, name: &str, written: KmsApi) -> Result<&crate::kms::Kms> {
         let kms = self.kms.get(name).ok_or_else(|| AtRestError::Kms { name: name.to_string() })?;
-        let api_name = |a| if a == KmsApi::V1 { "v1" } else { "v2" };
         if kms.api() != written {
             return Err(AtRestError::KmsApi {
                 name: name.to_string(),
-                configured: api_name(kms.api()),
-                written: api_name(written),
+                configured: kms.api().name(),
+                written: written.name(),
             });
         }
         Ok(kms)
@@ -500,13 +499,7 @@ fn open_kms_v1(kms: &crate::kms::Kms, name: &str, etcd_key: &[u8], body: &[u8]) 
 
 /// Encrypt as a KMS v1 provider writes: one data key per process, wrapped by the plugin once.
 fn seal_kms_v1(kms: &crate::kms::Kms, name: &str, etcd_key: &[u8], plain: &[u8]) -> Result<Vec<u8>> {
-    let (dek, wrapped) = kms
-        .writer(|| {
-            let mut dek = vec![0u8; 32];
-            OsRng.fill_bytes(&mut dek);
-            dek
-        })
-        .map_err(|why| AtRestError::KmsPlugin { name: name.to_string(), why })?;
+    let (dek, wrapped) = kms.writer().map_err(|why| AtRestError::KmsPlugin { name: name.to_string(), why })?;
     let len = u16::try_from(wrapped.ciphertext.len()).map_err(|_| AtRestError::KmsPlugin {
         name: name.to_string(),
         why: format!("the plugin wrapped the data key in {} bytes, more than KMS v1 stores", wrapped.ciphertext.len()),

@@ -28,6 +28,16 @@ pub enum KmsApi {
     V2,
 }
 
+impl KmsApi {
+    /// As the EncryptionConfiguration writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            KmsApi::V1 => "v1",
+            KmsApi::V2 => "v2",
+        }
+    }
+}
+
 /// What a v2 plugin's Encrypt gave for a seed: stored in every value written with it.
 #[derive(Debug, Clone)]
 pub struct Wrapped {
@@ -138,28 +148,41 @@ impl Kms {
         key_id: &str,
         annotations: &[(String, Vec<u8>)],
     ) -> Result<Vec<u8>, String> {
-        if let Some(k) = self.keys.lock().unwrap_or_else(|e| e.into_inner()).get(source) {
-            return Ok(k.clone());
+        if let Some(k) = self.cached(source) {
+            return Ok(k);
         }
         self.healthy()?;
         let mut req = Msg::new();
         req.bytes(1, source).str(2, &uid()).str(3, key_id).map(4, annotations);
         let answer = self.unary("/v2.KeyManagementService/Decrypt", req)?;
-        let plain = fields(&answer)
+        self.remember(source, &answer)
+    }
+
+    /// What the plugin once unwrapped `wrapped` to.
+    fn cached(&self, wrapped: &[u8]) -> Option<Vec<u8>> {
+        self.keys.lock().unwrap_or_else(|e| e.into_inner()).get(wrapped).cloned()
+    }
+
+    /// The plaintext in a Decrypt answer (field 1 in both APIs), kept for `wrapped`.
+    fn remember(&self, wrapped: &[u8], answer: &[u8]) -> Result<Vec<u8>, String> {
+        let plain = fields(answer)
             .and_then(|f| field_bytes(&f, 1).map(<[u8]>::to_vec))
             .ok_or_else(|| format!("the KMS plugin at {} gave no data key", self.socket.display()))?;
-        self.keys.lock().unwrap_or_else(|e| e.into_inner()).insert(source.to_vec(), plain.clone());
+        self.keys.lock().unwrap_or_else(|e| e.into_inner()).insert(wrapped.to_vec(), plain.clone());
         Ok(plain)
     }
 
-    /// The data key (v1) or seed (v2) to write values with, made once (`make`) and wrapped by
-    /// the plugin's Encrypt once.
-    pub fn writer(&self, make: impl FnOnce() -> Vec<u8>) -> Result<(Vec<u8>, Wrapped), String> {
+    /// The data key (v1) or seed (v2) to write values with: 32 random bytes, made once and
+    /// wrapped by the plugin's Encrypt once.
+    pub fn writer(&self) -> Result<(Vec<u8>, Wrapped), String> {
+        use aes_gcm::aead::OsRng;
+        use aes_gcm::aead::rand_core::RngCore;
         let mut w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(w) = w.as_ref() {
             return Ok(w.clone());
         }
-        let secret = make();
+        let mut secret = vec![0u8; 32];
+        OsRng.fill_bytes(&mut secret);
         let at = self.socket.display();
         let wrapped = match self.api {
             KmsApi::V1 => {
@@ -190,17 +213,13 @@ impl Kms {
 
     /// The plaintext of a data key a v1 plugin wrapped.
     pub fn decrypt(&self, cipher: &[u8]) -> Result<Vec<u8>, String> {
-        if let Some(k) = self.keys.lock().unwrap_or_else(|e| e.into_inner()).get(cipher) {
-            return Ok(k.clone());
+        if let Some(k) = self.cached(cipher) {
+            return Ok(k);
         }
         let mut req = Msg::new();
         req.str(1, "v1beta1").bytes(2, cipher);
         let answer = self.unary("/v1beta1.KeyManagementService/Decrypt", req)?;
-        let plain = fields(&answer)
-            .and_then(|f| field_bytes(&f, 1).map(<[u8]>::to_vec))
-            .ok_or_else(|| format!("the KMS plugin at {} gave no data key", self.socket.display()))?;
-        self.keys.lock().unwrap_or_else(|e| e.into_inner()).insert(cipher.to_vec(), plain.clone());
-        Ok(plain)
+        self.remember(cipher, &answer)
     }
 }
 

@@ -102,13 +102,7 @@ pub(crate) fn open(kms: &Kms, name: &str, etcd_key: &[u8], body: &[u8]) -> Resul
 /// Encrypt `plain` for `etcd_key` as the API server's KMS v2 provider `name` writes it (type 1,
 /// the seed made once and wrapped by the plugin's Encrypt once).
 pub(crate) fn seal(kms: &Kms, name: &str, etcd_key: &[u8], plain: &[u8]) -> Result<Vec<u8>, AtRestError> {
-    let (seed, wrapped) = kms
-        .writer(|| {
-            let mut seed = vec![0u8; 32];
-            OsRng.fill_bytes(&mut seed);
-            seed
-        })
-        .map_err(|why| AtRestError::KmsPlugin { name: name.to_string(), why })?;
+    let (seed, wrapped) = kms.writer().map_err(|why| AtRestError::KmsPlugin { name: name.to_string(), why })?;
     let mut info = [0u8; INFO];
     OsRng.fill_bytes(&mut info);
     let mut data = info.to_vec();
