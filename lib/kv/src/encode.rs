@@ -358,44 +358,26 @@ fn copy_after(from: &mut (impl Read + Seek), skip: u64, out: &mut Output) -> Res
     Ok(std::io::copy(from, out)?)
 }
 
-/// Written to a pipe, the output waits in a spool until it is known whether anything changed
-/// (the header says so): the header, the spooled records in bulk, and the trailer (the input's
-/// own when nothing changed).
-fn spooled_out(o: &EncodeOptions, header_line: &[u8], header: &Header, taken: Taken<BufWriter<File>>) -> Result<Run> {
+/// End what `taken` wrote: the input's own trailer when nothing changed, else the one the writer
+/// computed. Returns the output, how many objects changed, and the run.
+fn end_writing<W: Write>(taken: Taken<W>) -> Result<(W, u64, Run)> {
     let trailer_line = taken.trailer.ok_or_else(|| taken.checker.truncated())?;
-    let changed = taken.changed;
-    let (spooled, _) = taken.w.finish()?;
+    let w = if taken.changed == 0 { taken.w.finish_with_line(&trailer_line)? } else { taken.w.finish()?.0 };
+    Ok((w, taken.changed, taken.run))
+}
+
+/// Written to a pipe, the output waits in a spool (which starts with the input's header line)
+/// until it is known whether anything changed, which the header says: the header, then the
+/// spool after its own in bulk.
+fn spooled_out(o: &EncodeOptions, header_line: &[u8], header: &Header, taken: Taken<BufWriter<File>>) -> Result<Run> {
+    let (spooled, changed, run) = end_writing(taken)?;
     let mut spooled = spooled.into_inner().map_err(|e| Error::from(e.into_error()))?;
     let mut out = Output::create(o.output.as_deref())?;
     out.write_all(&header_line_for(changed, header_line, header)?)?;
     out.write_all(b"\n")?;
-    if changed > 0 {
-        // The records and the trailer StreamWriter computed, after the header it wrote.
-        copy_after(
-            &mut spooled,
-            serde_json::to_vec(header).map_err(std::io::Error::other)?.len() as u64 + 1,
-            &mut out,
-        )?;
-    } else {
-        // Without the trailer: the input's own is written again.
-        let end = spooled.seek(SeekFrom::End(0))?;
-        let tail_len = end.min(64 << 10);
-        spooled.seek(SeekFrom::Start(end - tail_len))?;
-        let mut tail = vec![0u8; tail_len as usize];
-        spooled.read_exact(&mut tail)?;
-        let lost = || Error::new(Kind::Failure, "the spooled stream lost its trailer");
-        let trailer_at = memchr::memrchr(b'\n', tail.strip_suffix(b"\n").ok_or_else(lost)?).ok_or_else(lost)? + 1;
-        let body_start = serde_json::to_vec(header).map_err(std::io::Error::other)?.len() as u64 + 1;
-        let records = (end - tail_len + trailer_at as u64).checked_sub(body_start).ok_or_else(lost)?;
-        spooled.seek(SeekFrom::Start(body_start))?;
-        if std::io::copy(&mut (&mut spooled).take(records), &mut out)? != records {
-            return Err(lost());
-        }
-        out.write_all(&trailer_line)?;
-        out.write_all(b"\n")?;
-    }
+    copy_after(&mut spooled, header_line.len() as u64 + 1, &mut out)?;
     out.finish()?;
-    Ok(taken.run)
+    Ok(run)
 }
 
 /// Written to a file, the output is written in place under its temporary name with the header of
@@ -408,21 +390,20 @@ fn direct_out(
     header: &Header,
     taken: Taken<Output>,
 ) -> Result<Run> {
-    let trailer_line = taken.trailer.ok_or_else(|| taken.checker.truncated())?;
-    if taken.changed == 0 {
-        taken.w.finish_with_line(&trailer_line)?.finish()?;
-        return Ok(taken.run);
+    let (written, changed, run) = end_writing(taken)?;
+    if changed == 0 {
+        written.finish()?;
+        return Ok(run);
     }
-    let (written, _) = taken.w.finish()?;
     let Output::File(written) = written else { unreachable!("direct output is a file") };
     let mut first = written.into_inner().map_err(|e| Error::from(e.into_error()))?;
     let mut out = Output::create(o.output.as_deref())?;
-    out.write_all(&header_line_for(taken.changed, header_line, header)?)?;
+    out.write_all(&header_line_for(changed, header_line, header)?)?;
     out.write_all(b"\n")?;
     copy_after(first.file(), first_header.len() as u64 + 1, &mut out)?;
     out.finish()?;
     // The first temporary file goes when dropped.
-    Ok(taken.run)
+    Ok(run)
 }
 
 /// Run kv-encode.
@@ -442,7 +423,7 @@ pub fn run(o: EncodeOptions) -> Result<()> {
         drop(out);
         let spool =
             tempfile::tempfile().map_err(|e| Error::with_source(Kind::Failure, "cannot make a temporary file", e))?;
-        let w = StreamWriter::new(BufWriter::with_capacity(1 << 20, spool), &header)?;
+        let w = StreamWriter::with_header_line(BufWriter::with_capacity(1 << 20, spool), &header_line, &header)?;
         let mut taken = Taken::new(w, &header, run);
         encode_all(input, &mut taken, &api)?;
         let (objects, changed) = (taken.objects, taken.changed);
