@@ -72,6 +72,33 @@ class Etcd:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+S3_ENV = {"AWS_ACCESS_KEY_ID": "benchkey", "AWS_SECRET_ACCESS_KEY": "benchsecret0123456789", "AWS_REGION": "us-east-1",
+          "AWS_EC2_METADATA_DISABLED": "true"}
+
+
+class S3Server:
+    """A throwaway s3s-fs on loopback serving `root` (with a bucket `bench`), stopped by its PID."""
+
+    def __init__(self, root):
+        self.root = root
+        os.makedirs(os.path.join(root, "bench"))
+        port = free_port()
+        self.proc = subprocess.Popen(["s3s-fs", "--host", "127.0.0.1", "--port", str(port), "--access-key",
+                                      S3_ENV["AWS_ACCESS_KEY_ID"], "--secret-key", S3_ENV["AWS_SECRET_ACCESS_KEY"], root],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        self.endpoint = f"http://127.0.0.1:{port}"
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
 def run_timed(cmd, env=None, stage=None):
     """Run a bash pipeline; every stage wrapped in GNU time. Returns (wall seconds, peak RSS KiB,
     stderr): the RSS of stage number `stage`, or the largest over the stages."""
@@ -427,29 +454,15 @@ def restore_section(work, args, gen):
             lambda: run_timed(f"archive-unpack -q < {zipf} | etcd-load -q --endpoints {target[0].endpoint}")[:2],
             "etcd-load f", load(), runs, "≤ 1.2×", setup=lambda w: fresh(w), spread=True)
     if shutil.which("s3s-fs"):
-        root = os.path.join(work, "restore-s3")
-        os.makedirs(os.path.join(root, "bench"))
-        port = free_port()
-        env = {"AWS_ACCESS_KEY_ID": "benchkey", "AWS_SECRET_ACCESS_KEY": "benchsecret0123456789", "AWS_REGION": "us-east-1",
-               "AWS_EC2_METADATA_DISABLED": "true"}
-        server = subprocess.Popen(["s3s-fs", "--host", "127.0.0.1", "--port", str(port), "--access-key", env["AWS_ACCESS_KEY_ID"],
-                                   "--secret-key", env["AWS_SECRET_ACCESS_KEY"], root],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        server = S3Server(os.path.join(work, "restore-s3"))
+        env, ep = S3_ENV, server.endpoint
         try:
-            for _ in range(100):
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                    break
-                except OSError:
-                    time.sleep(0.1)
-            ep = f"http://127.0.0.1:{port}"
             run_timed(f"s3-push -q --endpoint {ep} s3://bench/b.zip < {zipf}", env=env)
             compare("s3-pull | archive-unpack | etcd-load vs etcd-load f", "s3-pull s3://… | archive-unpack | etcd-load",
                     lambda: run_timed(f"s3-pull -q --endpoint {ep} s3://bench/b.zip | archive-unpack -q | etcd-load -q --endpoints {target[0].endpoint}", env=env)[:2],
                     "etcd-load f", load(), runs, "≤ 1.2×", setup=lambda w: fresh(w), spread=True)
         finally:
-            server.kill()
-            server.wait()
+            server.stop()
     else:
         print("restore: the S3 path skipped (needs s3s-fs: scripts/install-s3s-fs.sh)", flush=True)
     for t in target.values():
@@ -463,22 +476,10 @@ def s3_section(work, args):
     if not shutil.which("s3s-fs") or not shutil.which("aws"):
         print("s3: skipped (needs s3s-fs: scripts/install-s3s-fs.sh, and awscli: pip install awscli)", flush=True)
         return
-    root = os.path.join(work, "s3root")
-    os.makedirs(os.path.join(root, "bench"))
-    port = free_port()
-    env = {"AWS_ACCESS_KEY_ID": "benchkey", "AWS_SECRET_ACCESS_KEY": "benchsecret0123456789", "AWS_REGION": "us-east-1",
-           "AWS_EC2_METADATA_DISABLED": "true"}
+    server = S3Server(os.path.join(work, "s3root"))
+    root, ep, env = server.root, server.endpoint, S3_ENV
     os.environ.update(env)
-    server = subprocess.Popen(["s3s-fs", "--host", "127.0.0.1", "--port", str(port), "--access-key", env["AWS_ACCESS_KEY_ID"],
-                               "--secret-key", env["AWS_SECRET_ACCESS_KEY"], root], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        ep = f"http://127.0.0.1:{port}"
         data = os.path.join(work, "s3-input")
         # ≥ 1 GB of archive-like (incompressible) bytes.
         run_timed(f"head -c 1100000000 /dev/urandom > {data}")
@@ -518,8 +519,7 @@ def s3_section(work, args):
                 "≥ 1× awscli throughput (ratio ≤ 1×), ≤ 128 MiB")
         os.unlink(data)
     finally:
-        server.kill()
-        server.wait()
+        server.stop()
         for k in env:
             os.environ.pop(k, None)
 
