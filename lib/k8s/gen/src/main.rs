@@ -199,8 +199,15 @@ struct MessageDef {
 
 type Messages = BTreeMap<String, MessageDef>;
 
+/// One line on stderr, under the generator's name: what it says is diagnostics, not data, and a
+/// closed stderr does not stop it.
+fn say(msg: impl std::fmt::Display) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "reshifter-k8s-gen: {msg}");
+}
+
 fn fail(msg: String) -> ! {
-    eprintln!("reshifter-k8s-gen: {msg}");
+    say(msg);
     std::process::exit(2)
 }
 
@@ -537,9 +544,9 @@ fn main() -> ExitCode {
         Ok(t) => t,
         Err(errors) => {
             for e in &errors {
-                eprintln!("reshifter-k8s-gen: {e}");
+                say(e);
             }
-            eprintln!("reshifter-k8s-gen: {} fields cannot be established; nothing written", errors.len());
+            say(format_args!("{} fields cannot be established; nothing written", errors.len()));
             return ExitCode::from(2);
         }
     };
@@ -548,17 +555,17 @@ fn main() -> ExitCode {
     if check {
         let now = std::fs::read_to_string(&out).unwrap_or_default();
         if now != text {
-            eprintln!(
-                "reshifter-k8s-gen: {OUT} is not what the API definitions give: run cargo run --manifest-path lib/k8s/gen/Cargo.toml"
-            );
+            say(format_args!(
+                "{OUT} is not what the API definitions give: run cargo run --manifest-path lib/k8s/gen/Cargo.toml"
+            ));
             return ExitCode::from(1);
         }
-        println!("reshifter-k8s-gen: {OUT} is current ({count} messages)");
+        say(format_args!("{OUT} is current ({count} messages)"));
         return ExitCode::SUCCESS;
     }
     if let Err(e) = std::fs::write(&out, text) {
         fail(format!("cannot write {}: {e}", out.display()));
     }
-    println!("reshifter-k8s-gen: {count} messages from {} releases -> {OUT}", RELEASES.len());
+    say(format_args!("{count} messages from {} releases -> {OUT}", RELEASES.len()));
     ExitCode::SUCCESS
 }
