@@ -10,11 +10,12 @@
 //!
 //! Entries carry their sizes before their data, so an archive streams from a pipe; the manifest
 //! comes last because only then is the stream known to be complete. A delta stream's archive
-//! holds its event lines in chunks (`reshifter/delta/<n>.ndjson`) between header and manifest.
+//! holds its event lines in chunks (`reshifter/delta/<n>.ndjson`) between header and manifest,
+//! a files stream's its entry lines (`reshifter/files/<n>.ndjson`).
 
 mod cdir;
 pub mod crypt;
-mod delta;
+mod lines;
 pub mod pack;
 pub mod path;
 pub mod payload;
@@ -27,13 +28,14 @@ use reshifter_format::{Record, RecordMeta};
 pub const HEADER_ENTRY: &str = "reshifter/header.json";
 /// The last entry of our archives.
 pub const MANIFEST_ENTRY: &str = "reshifter/manifest.ndjson";
-/// Event lines per chunk entry of a delta archive: a chunk ends at the first line end after
-/// this many bytes.
-pub const DELTA_CHUNK: usize = 8 << 20;
+/// Body lines per chunk entry of a delta or files archive: a chunk ends at the first line end
+/// after this many bytes.
+pub const CHUNK: usize = 8 << 20;
 
-/// The name of a delta archive's chunk entry `n` (from 0).
-pub fn delta_chunk_name(n: u64) -> String {
-    format!("reshifter/delta/{n:08}.ndjson")
+/// The name of chunk entry `n` (from 0) of an archive of a delta or files stream.
+pub fn chunk_name(kind: reshifter_format::StreamKind, n: u64) -> String {
+    let dir = if kind == reshifter_format::StreamKind::Files { "files" } else { "delta" };
+    format!("reshifter/{dir}/{n:08}.ndjson")
 }
 
 /// ZIP extra field id of our per-entry metadata ("rs").

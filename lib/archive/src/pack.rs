@@ -12,9 +12,9 @@ use std::path::PathBuf;
 use super::crypt::{ArchiveOut, KeyArgs};
 use super::path::{LEAF, is_hashed, path_of, reshifter_path};
 use super::zipw::{Entry, Method, ZipStreamWriter};
-use super::{DELTA_CHUNK, HEADER_ENTRY, MANIFEST_ENTRY, delta_chunk_name, encode_meta};
-use reshifter_format::delta::DeltaReader;
+use super::{CHUNK, HEADER_ENTRY, MANIFEST_ENTRY, chunk_name, encode_meta};
 use reshifter_format::error::{Error, Kind, Result};
+use reshifter_format::framed::{Body, Framed};
 use reshifter_format::io::Output;
 use reshifter_format::parallel::{Opened, ParReader};
 use reshifter_format::pipeline::{self, Run};
@@ -334,9 +334,8 @@ impl ArchiveWriter {
 }
 
 impl ArchiveWriter {
-    /// One chunk of a delta stream's event lines, and its manifest line.
-    fn add_chunk(&mut self, n: u64, chunk: &[u8], c: &mut Compressor) -> Result<()> {
-        let name = delta_chunk_name(n);
+    /// One chunk of a delta or files stream's body lines, and its manifest line.
+    fn add_chunk(&mut self, name: String, chunk: &[u8], c: &mut Compressor) -> Result<()> {
         let (method, data) = c.compress(chunk)?;
         let size = chunk.len() as u64;
         self.zip.add(&Entry {
@@ -354,36 +353,43 @@ impl ArchiveWriter {
     }
 }
 
-/// A delta stream (etcd-watch) as an archive: its event lines, verbatim, in chunks of about
-/// [`DELTA_CHUNK`] bytes (docs/FORMAT.md, "Archives of delta streams").
-fn pack_delta(o: &PackOptions, mut d: DeltaReader<Box<dyn std::io::BufRead + Send>>, mut run: Run) -> Result<()> {
+/// A delta stream (etcd-watch) or a files stream (node-dump) as an archive: its body lines,
+/// verbatim, in chunks of about [`CHUNK`] bytes (docs/FORMAT.md, "Archives of delta and files
+/// streams"), each line checked as the stream's reader checks it.
+fn pack_lines<B: Body>(
+    o: &PackOptions,
+    mut d: Framed<Box<dyn std::io::BufRead + Send>, B>,
+    mut run: Run,
+) -> Result<()> {
+    let kind = d.header().kind;
+    let what = crate::lines::items(kind);
     if o.layout == Layout::Reshifter {
         return Err(Error::new(
             Kind::Usage,
-            "ReShifter's layout holds a keyspace, not a delta stream: pack deltas in the native layout",
+            format!("ReShifter's layout holds a keyspace, not {what}: pack this stream in the native layout"),
         ));
     }
     let header_line = d.header_line().to_vec();
     let mut archive = ArchiveWriter::create(o, &header_line, unix_time(&d.header().time))?;
     let mut c = Compressor::new(o.compression())?;
-    let mut chunk: Vec<u8> = Vec::with_capacity(DELTA_CHUNK + (64 << 10));
+    let mut chunk: Vec<u8> = Vec::with_capacity(CHUNK + (64 << 10));
     let mut n = 0u64;
-    while let Some(e) = d.next_event()? {
+    while d.next_item()?.is_some() {
         chunk.extend_from_slice(d.last_line());
         chunk.push(b'\n');
-        run.record((e.record.key.len() + e.record.value.len()) as u64, |t| format!("{} events", t.keys));
-        if chunk.len() >= DELTA_CHUNK {
-            archive.add_chunk(n, &chunk, &mut c)?;
+        run.record(d.last_line().len() as u64 + 1, |t| format!("{} {what}", t.keys));
+        if chunk.len() >= CHUNK {
+            archive.add_chunk(chunk_name(kind, n), &chunk, &mut c)?;
             n += 1;
             chunk.clear();
         }
     }
     if !chunk.is_empty() {
-        archive.add_chunk(n, &chunk, &mut c)?;
+        archive.add_chunk(chunk_name(kind, n), &chunk, &mut c)?;
     }
     archive.trailer = d.trailer().cloned();
     run.end(archive, |&(bytes, written), t| {
-        format!("{} events, {} -> {} in {}", t.keys, human_bytes(bytes), human_bytes(written), secs(t.elapsed))
+        format!("{} {what}, {} -> {} in {}", t.keys, human_bytes(bytes), human_bytes(written), secs(t.elapsed))
     })?;
     Ok(())
 }
@@ -418,7 +424,8 @@ pub fn pack(o: PackOptions) -> Result<()> {
     let run = Run::new(&o.report.or_name("archive-pack"), o.quiet);
     let reader = match ParReader::open_any(o.input.as_deref(), Verify::Full)? {
         Opened::Keyspace(r) => r,
-        Opened::Delta(d) => return pack_delta(&o, d, run),
+        Opened::Delta(d) => return pack_lines(&o, d, run),
+        Opened::Files(d) => return pack_lines(&o, d, run),
     };
     pack_keyspace(o, reader, run).map(|_| ())
 }

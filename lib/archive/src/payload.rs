@@ -2,7 +2,7 @@
 //! formats' own readers run over the bytes on a thread of their own, so "verified" means the
 //! digests were checked, not that the input merely ended like a stream.
 //!
-//! - a reshifter stream (keyspace or delta): read through, every line and the trailer's digests;
+//! - a reshifter stream (keyspace, delta or files): read through, every line and the trailer's digests;
 //! - one of our archives: verified entry by entry as `archive-unpack --verify` does (another
 //!   writer's ZIP, e.g. ReShifter's layout, is spooled to a temporary file and read whole);
 //! - an age file: its content cannot be read without a key; archive-pack's end record after it
@@ -27,6 +27,8 @@ pub enum Checked {
     Stream,
     /// A delta stream, its events and trailer digests.
     Delta,
+    /// A files stream (node-dump), its entries and trailer digests.
+    Files,
     /// An archive, every entry, its manifest and its central directory.
     Archive,
     /// An age file: only its size and SHA-256 against archive-pack's end record can be checked
@@ -42,6 +44,7 @@ impl Checked {
         match self {
             Checked::Stream => Some("stream"),
             Checked::Delta => Some("delta"),
+            Checked::Files => Some("files"),
             Checked::Archive => Some("archive"),
             Checked::Age => Some("age"),
             Checked::Nothing => None,
@@ -151,6 +154,11 @@ fn check(mut input: BufReader<Pieces>) -> Result<Checked> {
             let mut r = DeltaReader::after_header(input, line, header)?;
             while r.next_event()?.is_some() {}
             return Ok(Checked::Delta);
+        }
+        if header.kind == StreamKind::Files {
+            let mut r = reshifter_format::files::FilesReader::after_header(input, line, header)?;
+            while r.next_entry()?.is_some() {}
+            return Ok(Checked::Files);
         }
         let mut first = line;
         first.push(b'\n');

@@ -98,6 +98,30 @@ impl Digests {
         self.bytes += (key.len() + value_len) as u64;
     }
 
+    /// Update with one entry of a files stream, its content's SHA-256 given (FORMAT.md, "Files
+    /// streams").
+    pub(crate) fn add_file(&mut self, e: &crate::files::FileEntry, content_hash: &[u8; 32]) {
+        fn put(h: &mut Sha256, b: &[u8]) {
+            h.update((b.len() as u64).to_le_bytes());
+            h.update(b);
+        }
+        put(&mut self.content, &e.path);
+        self.content.update(content_hash);
+        let m = &mut self.meta;
+        put(m, &e.path);
+        m.update([e.kind as u8 + 1]);
+        for n in [e.mode, e.uid, e.gid] {
+            m.update(n.to_le_bytes());
+        }
+        put(m, e.user.as_deref().unwrap_or("").as_bytes());
+        put(m, e.group.as_deref().unwrap_or("").as_bytes());
+        m.update(e.mtime.to_le_bytes());
+        m.update(e.mtime_nsec.to_le_bytes());
+        put(m, &e.target);
+        self.count += 1;
+        self.bytes += (e.path.len() + e.content.len()) as u64;
+    }
+
     /// The trailer of a delta stream ending at `end_revision` with `leases`: the metadata
     /// digest also covers those two claims.
     pub(crate) fn delta_trailer(&self, frame: &Frame, end_revision: i64, leases: Vec<Lease>) -> Trailer {

@@ -28,6 +28,7 @@ pub use error::{Error, Kind, Result};
 
 pub mod delta;
 mod digest;
+pub mod files;
 pub mod framed;
 mod read;
 mod write;
@@ -164,6 +165,9 @@ pub enum StreamKind {
     Full,
     /// Every change under the prefixes after `revision` (etcd-watch).
     Delta,
+    /// A node's files under a root: one line per file, directory or symlink (node-dump;
+    /// docs/FORMAT.md, "Files streams").
+    Files,
 }
 
 impl StreamKind {
@@ -238,6 +242,16 @@ pub struct Header {
     /// Transformations applied since the dump, oldest first (e.g. a kv-filter command line).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<String>,
+    /// Files streams: the directory the paths are relative to, on the node they were read on
+    /// (absolute). Covered by the trailer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root: Option<String>,
+    /// Files streams: the layouts found under the root (`kubeadm`, `k3s`, `rke2`, `include`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub layouts: Vec<String>,
+    /// Files streams: the node's host name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
     /// Fields this version does not know are kept as they are.
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
@@ -264,6 +278,9 @@ impl Header {
             complete: false,
             leases: Vec::new(),
             history: Vec::new(),
+            root: None,
+            layouts: Vec::new(),
+            host: None,
             extra: Default::default(),
         }
     }
@@ -315,6 +332,10 @@ impl Header {
         if self.api == Api::V2 {
             put(&mut h, b"v2");
         }
+        if self.kind == StreamKind::Files {
+            put(&mut h, b"files");
+            put(&mut h, self.root.as_deref().unwrap_or("").as_bytes());
+        }
         hex::encode(h.finalize())
     }
 
@@ -326,6 +347,11 @@ impl Header {
                 "this is a delta stream (changes after revision {}, from etcd-watch), not a keyspace: \
                  kv-apply BASE DELTA... turns a full dump and its deltas into a stream this tool reads",
                 self.revision
+            )),
+            StreamKind::Files => Err(format!(
+                "this is a files stream (node-dump of {}), not a keyspace: node-load writes it into a directory, \
+                 node-stats reports on it",
+                self.root.as_deref().unwrap_or("a node")
             )),
         }
     }
@@ -347,6 +373,12 @@ impl Header {
             }
             StreamKind::Delta if self.sorted => {
                 return Err("a delta stream is in revision order: its header must not say \"sorted\":true".into());
+            }
+            StreamKind::Files if self.format < 2 || !self.sorted => {
+                return Err("a files stream must be format 2 and say \"sorted\":true (paths in byte order)".into());
+            }
+            StreamKind::Files if !self.root.as_deref().is_some_and(|r| r.starts_with('/')) => {
+                return Err("a files stream's header must give its root, an absolute path".into());
             }
             _ => {}
         }

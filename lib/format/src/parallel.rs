@@ -118,6 +118,7 @@ pub struct ParReader {
 pub enum Opened {
     Keyspace(ParReader),
     Delta(DeltaReader<Box<dyn BufRead + Send>>),
+    Files(crate::files::FilesReader<Box<dyn BufRead + Send>>),
 }
 
 /// A mapped file read as a `BufRead` from an offset (for a delta stream in a mapped file).
@@ -150,16 +151,23 @@ impl ParReader {
         Ok(ParReader { input: Input::Stream(input), header, header_line, verify })
     }
 
-    /// [`ParReader::open`] for a tool that also takes delta streams.
+    /// [`ParReader::open`] for a tool that also takes delta and files streams.
     pub fn open_any(path: Option<&Path>, verify: Verify) -> Result<Opened> {
         let reader = Self::open_unchecked(path, verify)?;
-        if reader.header.kind != StreamKind::Delta {
+        if reader.header.kind == StreamKind::Full {
             return Ok(Opened::Keyspace(reader));
         }
         let input: Box<dyn BufRead + Send> = match reader.input {
             Input::Stream(s) => s,
             Input::Mapped(map, pos) => Box::new(MapRead { map, pos }),
         };
+        if reader.header.kind == StreamKind::Files {
+            return Ok(Opened::Files(crate::files::FilesReader::after_header(
+                input,
+                reader.header_line,
+                reader.header,
+            )?));
+        }
         Ok(Opened::Delta(DeltaReader::after_header(input, reader.header_line, reader.header)?))
     }
 

@@ -40,11 +40,34 @@ pub(super) fn native<R: BufRead>(rd: R, o: &UnpackOptions, run: &mut Run, into: 
     drop(f);
     let header = parse_any_header(&header_line)
         .map_err(|e| Error::new(e.kind(), format!("entry {HEADER_ENTRY}: {}", e.message())))?;
-    if header.kind == StreamKind::Delta {
-        let target = crate::delta::unpack_delta(&mut rd, o, run, into, &header_line, &header, &mut log)?;
-        check_central_directory(&mut rd, log)?;
-        return Ok(Unpacked::Delta(target));
-    }
+    let target = match header.kind {
+        StreamKind::Full => return keyspace(rd, o, run, into, header_line, header, log, ended),
+        StreamKind::Delta => {
+            let c = reshifter_format::delta::DeltaChecker::new(&header);
+            let read = crate::lines::unpack_lines::<_, reshifter_format::delta::Delta>;
+            read(&mut rd, o, run, into, &header_line, &header, c, &mut log)?
+        }
+        StreamKind::Files => {
+            let c = reshifter_format::files::FilesChecker::new(&header);
+            let read = crate::lines::unpack_lines::<_, reshifter_format::files::Files>;
+            read(&mut rd, o, run, into, &header_line, &header, c, &mut log)?
+        }
+    };
+    check_central_directory(&mut rd, log)?;
+    Ok(Unpacked::Lines(target))
+}
+/// The rest of a keyspace archive, its header entry read.
+#[allow(clippy::too_many_arguments)]
+fn keyspace<R: BufRead>(
+    mut rd: EofSeen<R>,
+    o: &UnpackOptions,
+    run: &mut Run,
+    into: Option<Output>,
+    header_line: Vec<u8>,
+    header: reshifter_format::Header,
+    mut log: EntryLog,
+    ended: std::rc::Rc<std::cell::Cell<bool>>,
+) -> Result<Unpacked> {
     let mut target = Target::new(o, &header_line, &header, into)?;
     let mut entries = Entries::new(&header)?;
     loop {

@@ -159,10 +159,10 @@ impl Target {
     }
 }
 
-/// What an archive unpacks into: a keyspace stream, or a delta stream.
+/// What an archive unpacks into: a keyspace stream, or a delta or files stream.
 pub(super) enum Unpacked {
     Keyspace(Target),
-    Delta(crate::delta::DeltaTarget),
+    Lines(crate::lines::LinesTarget),
 }
 
 impl pipeline::Sink for Unpacked {
@@ -171,7 +171,7 @@ impl pipeline::Sink for Unpacked {
     fn close(self) -> Result<String> {
         match self {
             Unpacked::Keyspace(t) => t.close(),
-            Unpacked::Delta(t) => t.close().map(|()| String::new()),
+            Unpacked::Lines(t) => t.close().map(|()| String::new()),
         }
     }
 }

@@ -1,5 +1,6 @@
-//! Archives of delta streams: header, event lines in chunk entries, manifest — unpacked back
-//! into the very stream, every line checked as for a delta stream, the trailer written only
+//! Archives of the line-framed stream kinds (delta streams from etcd-watch, files streams from
+//! node-dump): header, the body lines verbatim in chunk entries, manifest — unpacked back into
+//! the very stream, every line checked as its kind's reader checks it, the trailer written only
 //! after the manifest and the central directory checked out.
 
 use std::io::BufRead;
@@ -7,27 +8,25 @@ use std::io::BufRead;
 use super::cdir::EntryLog;
 use super::unpack::entry::{entry_error, read_entry_data};
 use super::unpack::options::UnpackOptions;
-use super::{DELTA_CHUNK, MANIFEST_ENTRY, delta_chunk_name};
-use reshifter_format::delta::{DeltaChecker, DeltaLine, DeltaWriter, Op, parse_delta_line};
+use super::{CHUNK, MANIFEST_ENTRY, chunk_name};
 use reshifter_format::error::{Error, Kind, Result};
+use reshifter_format::framed::{Body, BodyLine, FrameWriter};
 use reshifter_format::io::Output;
 use reshifter_format::pipeline::{self, Run};
-use reshifter_format::{Header, MAX_LINE, Trailer, trim_newline, value_sha256};
+use reshifter_format::{Header, MAX_LINE, StreamKind, Trailer, trim_newline, value_sha256};
 
-/// Where an unpacked delta stream goes (nothing for --verify).
-pub(crate) struct DeltaTarget {
-    writer: Option<DeltaWriter<Output>>,
+/// Where an unpacked stream of lines goes (nothing for --verify), and its trailer once checked.
+pub(crate) struct LinesTarget {
+    writer: Option<FrameWriter<Output>>,
     trailer: Trailer,
 }
 
-impl pipeline::Sink for DeltaTarget {
+impl pipeline::Sink for LinesTarget {
     type Closed = ();
 
     fn close(self) -> Result<()> {
         if let Some(w) = self.writer {
-            let t = self.trailer;
-            let (out, _) = w.finish(t.end_revision.unwrap_or(0), t.leases, t.anchor)?;
-            out.finish()?;
+            w.finish(&self.trailer)?.finish()?;
         }
         Ok(())
     }
@@ -40,30 +39,39 @@ struct ChunkLine {
     sha256: String,
 }
 
-/// Read the chunk entries and the manifest of a delta archive (its header entry read).
-pub(crate) fn unpack_delta<R: BufRead>(
+/// What a line-framed kind's items are called in messages.
+pub(crate) fn items(kind: StreamKind) -> &'static str {
+    match kind {
+        StreamKind::Files => "files",
+        _ => "events",
+    }
+}
+
+/// Read the chunk entries and the manifest of an archive of a line-framed stream (its header
+/// entry read), checking every line as `B`'s reader does.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn unpack_lines<R: BufRead, B: Body>(
     rd: &mut R,
     o: &UnpackOptions,
     run: &mut Run,
     into: Option<Output>,
     header_line: &[u8],
     header: &Header,
+    mut checker: B::Checker,
     log: &mut EntryLog,
-) -> Result<DeltaTarget> {
+) -> Result<LinesTarget> {
+    let what = items(header.kind);
     if !o.prefixes.is_empty() || o.list {
         return Err(Error::new(
             Kind::Usage,
-            "this archive holds a delta stream (etcd-watch): --prefix and --list apply to keyspace archives",
+            format!("this archive holds {what}, not a keyspace: --prefix and --list apply to keyspace archives"),
         ));
     }
     let mut writer = match (o.verify, into) {
         (true, _) => None,
-        (false, Some(out)) => Some(DeltaWriter::with_header_line(out, header_line, header)?),
-        (false, None) => {
-            Some(DeltaWriter::with_header_line(Output::create(o.output.as_deref())?, header_line, header)?)
-        }
+        (false, Some(out)) => Some(FrameWriter::with_header_line(out, header_line)?),
+        (false, None) => Some(FrameWriter::with_header_line(Output::create(o.output.as_deref())?, header_line)?),
     };
-    let mut checker = DeltaChecker::new(header);
     let mut chunks: Vec<(String, u64, String)> = Vec::new();
     let mut line_no = 1u64;
     let mut last = super::HEADER_ENTRY.to_string();
@@ -81,41 +89,38 @@ pub(crate) fn unpack_delta<R: BufRead>(
             let (size, cap) = (f.size(), 2 * MAX_LINE + chunks.len() * 256);
             let text = read_entry_data(&mut f, MANIFEST_ENTRY, size, cap)?;
             let trailer = check_manifest(&text, header_line, &chunks)?;
-            checker.trailer(&trailer, line_no + 1)?;
-            return Ok(DeltaTarget { writer, trailer });
+            B::check_trailer(&checker, &trailer, line_no + 1)?;
+            return Ok(LinesTarget { writer, trailer });
         }
-        if name != delta_chunk_name(chunks.len() as u64) {
-            return Err(Error::new(
-                Kind::BadInput,
-                format!("entry {name} is not chunk {} of a delta archive", delta_chunk_name(chunks.len() as u64)),
-            ));
+        let expected = chunk_name(header.kind, chunks.len() as u64);
+        if name != expected {
+            return Err(Error::new(Kind::BadInput, format!("entry {name} is not chunk {expected} of the archive")));
         }
         let size = f.size();
-        let data = read_entry_data(&mut f, &name, size, DELTA_CHUNK + MAX_LINE)?;
+        let data = read_entry_data(&mut f, &name, size, CHUNK + MAX_LINE)?;
         if data.last() != Some(&b'\n') {
             return Err(Error::new(Kind::BadInput, format!("entry {name} does not end at the end of a line")));
         }
         for line in data.split_inclusive(|&b| b == b'\n') {
             line_no += 1;
-            let e = match parse_delta_line(trim_newline(line), line_no, true)? {
-                DeltaLine::Event(e) => e,
-                DeltaLine::Trailer(_) => {
+            let item = match B::parse(trim_newline(line), line_no, true)? {
+                BodyLine::Item(item) => item,
+                BodyLine::Trailer(_) => {
                     return Err(Error::new(Kind::BadInput, format!("entry {name} holds a trailer line")));
                 }
             };
-            let h = if e.op == Op::Put { value_sha256(&e.record.value) } else { [0; 32] };
-            checker.event(line_no, &e, &h)?;
+            B::check(&mut checker, line_no, &item)?;
             if let Some(w) = writer.as_mut() {
-                w.write_line(trim_newline(line), &e, &h)?;
+                w.line(trim_newline(line))?;
             }
-            run.record((e.record.key.len() + e.record.value.len()) as u64, |t| format!("{} events", t.keys));
+            run.record(line.len() as u64, |t| format!("{} {what}", t.keys));
         }
         chunks.push((name.clone(), size, hex::encode(value_sha256(&data))));
         last = name;
     }
 }
 
-/// The manifest of a delta archive: the header line, one line per chunk (path, size, SHA-256),
+/// The manifest of a chunked archive: the header line, one line per chunk (path, size, SHA-256),
 /// the trailer line.
 fn check_manifest(text: &[u8], header_line: &[u8], chunks: &[(String, u64, String)]) -> Result<Trailer> {
     let bad = |m: &str| Error::new(Kind::Integrity, format!("{MANIFEST_ENTRY}: {m}: the archive was altered"));
