@@ -19,6 +19,14 @@ use reshifter_format::{Header, MAX_LINE, StreamKind, Trailer, trim_newline, valu
 pub(crate) struct LinesTarget {
     writer: Option<FrameWriter<Output>>,
     trailer: Trailer,
+    kind: StreamKind,
+}
+
+impl LinesTarget {
+    /// What its lines are, for the summary.
+    pub(crate) fn items(&self) -> &'static str {
+        items(self.kind)
+    }
 }
 
 impl pipeline::Sink for LinesTarget {
@@ -90,7 +98,7 @@ pub(crate) fn unpack_lines<R: BufRead, B: Body>(
             let text = read_entry_data(&mut f, MANIFEST_ENTRY, size, cap)?;
             let trailer = check_manifest(&text, header_line, &chunks)?;
             B::check_trailer(&checker, &trailer, line_no + 1)?;
-            return Ok(LinesTarget { writer, trailer });
+            return Ok(LinesTarget { writer, trailer, kind: header.kind });
         }
         let expected = chunk_name(header.kind, chunks.len() as u64);
         if name != expected {

@@ -2,8 +2,8 @@
 //!
 //! Called through a link named after a tool (`etcd-dump`, `kv-filter`, ...), it is that tool;
 //! called as `reshifter TOOL ARGS...`, likewise. `reshifter --install-links DIR` makes the links.
-//! One executable instead of one per tool (21): a fraction of the installed size and one link
-//! step instead of 21 in every build (figures in docs/BENCHMARKS.md, "Packaging").
+//! One executable instead of one per tool (24): a fraction of the installed size and one link
+//! step instead of 24 in every build (figures in docs/BENCHMARKS.md, "Packaging").
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -33,6 +33,9 @@ const TOOLS: &[(&str, Main, &str)] = &[
     ("kv-diff", kv_diff::main, "what differs between two keyspaces (exit 1 when they do)"),
     ("kv-stats", kv_stats::main, "keys and bytes by resource and namespace"),
     ("kv-gen", kv_gen::main, "a synthetic Kubernetes keyspace"),
+    ("node-dump", node_dump::main, "a control-plane node's files (CAs, keys, configs) → files stream"),
+    ("node-load", node_load::main, "files stream → a directory, planned and verified first"),
+    ("node-stats", node_stats::main, "certificates, keys and kubeconfigs of a files stream"),
     ("reshifter-server", reshifter_server::main, "ReShifter's HTTP API and web UI, with scheduled backups"),
     ("rcli", rcli::main, "ReShifter's command line: backup create/list, restore, explore, stats"),
 ];

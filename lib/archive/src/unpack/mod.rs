@@ -158,8 +158,12 @@ fn unpack_from(o: &UnpackOptions, input: Box<dyn BufRead + Send>, into: Option<O
         Mode::List => "listed",
         Mode::Stream => "unpacked",
     };
+    let items = match &target {
+        Unpacked::Lines(l) => l.items(),
+        Unpacked::Keyspace(_) => "keys",
+    };
     run.end(target, |note, t| {
-        format!("{what} {} keys, {} in {}{note}", t.keys, human_bytes(t.bytes), secs(t.elapsed))
+        format!("{what} {} {items}, {} in {}{note}", t.keys, human_bytes(t.bytes), secs(t.elapsed))
     })?;
     Ok(())
 }

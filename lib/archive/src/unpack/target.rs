@@ -159,7 +159,9 @@ impl Target {
     }
 }
 
-/// What an archive unpacks into: a keyspace stream, or a delta or files stream.
+/// What an archive unpacks into: a keyspace stream, or a delta or files stream. (Made once per
+/// run: its size does not matter.)
+#[allow(clippy::large_enum_variant)]
 pub(super) enum Unpacked {
     Keyspace(Target),
     Lines(crate::lines::LinesTarget),
