@@ -120,6 +120,18 @@ fn io_err(what: String, e: Errno) -> Error {
     Error::with_source(Kind::Failure, what, std::io::Error::from(e))
 }
 
+/// What is said of a path that must be a directory and is not (a symlink, most often).
+fn not_a_dir(path: &[u8]) -> Error {
+    Error::new(
+        Kind::BadInput,
+        format!(
+            "{} is a symlink or not a directory under the root: node-load does not write through symlinks \
+             (move it away, or restore into an empty --root)",
+            show(path)
+        ),
+    )
+}
+
 /// Where an entry lives: its parent directory (opened without following links) and its name.
 /// `Ok(None)`: a directory on the way does not exist yet.
 fn parent(root: &OwnedFd, path: &[u8], create: bool) -> Result<Option<(OwnedFd, Vec<u8>)>> {
@@ -139,16 +151,7 @@ fn parent(root: &OwnedFd, path: &[u8], create: bool) -> Result<Option<(OwnedFd, 
                     .map_err(|e| io_err(format!("cannot open {}", show(&walked.join(&b'/'))), e))?
             }
             Err(Errno::NOENT) => return Ok(None),
-            Err(Errno::LOOP | Errno::NOTDIR) => {
-                return Err(Error::new(
-                    Kind::BadInput,
-                    format!(
-                        "{} is a symlink or not a directory under the root: node-load does not write through symlinks \
-                         (move it away, or restore into an empty --root)",
-                        show(&walked.join(&b'/'))
-                    ),
-                ));
-            }
+            Err(Errno::LOOP | Errno::NOTDIR) => return Err(not_a_dir(&walked.join(&b'/'))),
             Err(e) => return Err(io_err(format!("cannot open {}", show(&walked.join(&b'/'))), e)),
         };
     }
@@ -170,13 +173,13 @@ fn judge(root: &OwnedFd, e: &FileEntry, own: &Ownership) -> Result<Action> {
     let ftype = rustix::fs::FileType::from_raw_mode(st.st_mode);
     let differs = match (e.kind, ftype) {
         (FileKind::Dir, rustix::fs::FileType::Directory) => false,
-        (FileKind::Dir, _) | (_, rustix::fs::FileType::Directory) => {
+        (FileKind::Dir, _) => return Err(not_a_dir(&e.path)),
+        (_, rustix::fs::FileType::Directory) => {
             return Err(Error::new(
                 Kind::BadInput,
                 format!(
-                    "{} is a {} under the root but a {} in the stream: move it away first",
-                    e.show(),
-                    if ftype == rustix::fs::FileType::Directory { "directory" } else { "file" },
+                    "{} is a directory under the root but a {} in the stream: move it away first",
+                    show(&e.path),
                     e.kind.name()
                 ),
             ));

@@ -15,6 +15,7 @@ mod filter_stats;
 mod kubernetes;
 mod kvgen;
 mod messages;
+mod node;
 mod objects;
 mod properties;
 mod rcli;

@@ -1,0 +1,405 @@
+//! A control-plane node's files (issue 25): trees made with openssl by
+//! tests/helpers/control_plane.sh (kubeadm-like and k3s-like) go through node-dump, an age
+//! archive and node-load byte for byte; node-load plans, refuses and never writes through a
+//! symlink or from a hostile stream; node-stats reports exactly; the captured
+//! EncryptionConfiguration opens the etcd backup taken with it.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use reshifter_e2e::{Out, sh, sh_input, tmp, trailer};
+
+fn helper(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("helpers").join(name)
+}
+
+fn secret(byte: u8) -> String {
+    base64_simd::STANDARD.encode_to_string([byte; 32])
+}
+
+/// A tree of `layout` under `root`, its encryption key `secret(key)`.
+fn tree(layout: &str, root: &Path, key: u8, extra: &str) {
+    sh(&format!("sh {} {layout} {} {} {extra}", helper("control_plane.sh").display(), root.display(), secret(key)))
+        .ok();
+}
+
+fn is_root() -> bool {
+    sh("id -u").stdout_str().trim() == "0"
+}
+
+/// The trailer's content and metadata digests: equal for two dumps of trees alike in bytes,
+/// modes, owners, times and link targets (whatever their roots).
+fn digests(stream: &[u8]) -> (String, String, u64) {
+    let t = trailer(stream);
+    (t["sha256"].as_str().unwrap().into(), t["meta_sha256"].as_str().unwrap().into(), t["count"].as_u64().unwrap())
+}
+
+fn header(stream: &[u8]) -> serde_json::Value {
+    serde_json::from_slice(stream.split(|&b| b == b'\n').next().unwrap()).unwrap()
+}
+
+fn paths(stream: &[u8]) -> Vec<String> {
+    stream
+        .split(|&b| b == b'\n')
+        .filter(|l| l.starts_with(b"{\"path\""))
+        .map(|l| serde_json::from_slice::<serde_json::Value>(l).unwrap()["path"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn dump(root: &Path, flags: &str) -> Out {
+    let o = sh(&format!("node-dump -q --root {} {flags}", root.display()));
+    o.ok();
+    o
+}
+
+/// Everything under `dir`, as it is: nothing at all.
+fn is_empty(dir: &Path) -> bool {
+    !dir.exists() || std::fs::read_dir(dir).unwrap().next().is_none()
+}
+
+#[test]
+fn a_kubeadm_tree_comes_back_byte_for_byte_through_an_age_archive() {
+    let d = tmp();
+    let (a, b, p) = (d.path().join("a"), d.path().join("b"), d.path().display().to_string());
+    tree("kubeadm", &a, 1, "");
+    if is_root() {
+        // An owner that is not the writer's: node-load as root restores it.
+        sh(&format!("chown 1234:4321 {}/etc/kubernetes/pki/sa.key", a.display())).ok();
+    }
+    let before = dump(&a, "").stdout;
+    let h = header(&before);
+    assert_eq!((h["kind"].as_str(), h["layouts"].clone()), (Some("files"), serde_json::json!(["kubeadm"])));
+    assert_eq!(h["root"].as_str(), Some(&*std::fs::canonicalize(&a).unwrap().display().to_string()));
+    let taken = paths(&before);
+    for must in [
+        "etc/kubernetes/admin.conf",
+        "etc/kubernetes/pki/sa.key",
+        "etc/kubernetes/pki/etcd/ca.key",
+        "etc/kubernetes/manifests/kube-apiserver.yaml",
+        // Named by the API server's flags, outside the directories taken whole.
+        "etc/kubernetes/enc/enc.yaml",
+        "etc/kubernetes/audit/policy.yaml",
+        // Named by kubelet.conf, through a symlink: the link and its target.
+        "var/lib/kubelet/pki/kubelet-client-current.pem",
+        "var/lib/kubelet/pki/kubelet-client-2026-12-06-08-00-00.pem",
+        "var/lib/kubelet",
+    ] {
+        assert!(taken.contains(&must.to_string()), "{must} is missing from {taken:?}");
+    }
+    assert!(
+        !taken.iter().any(|t| t.starts_with("var/lib/etcd")),
+        "the etcd data directory is not a node file: {taken:?}"
+    );
+
+    // node-dump | archive-pack (age) | archive-unpack | node-load into an empty root.
+    sh(&format!("age-keygen -o {p}/key.txt 2>/dev/null && age-keygen -y {p}/key.txt > {p}/pub.txt")).ok();
+    let o = sh(&format!(
+        "node-dump --root {} | archive-pack -q --recipients-file {p}/pub.txt > {p}/node.zip.age && \
+         archive-unpack -q --identity-file {p}/key.txt {p}/node.zip.age | node-load --root {}",
+        a.display(),
+        b.display()
+    ));
+    o.ok();
+    assert!(
+        o.stderr.contains("node-load: loaded: 41 created, 0 changed, 0 with new mode or owner, 0 unchanged under"),
+        "{}",
+        o.stderr
+    );
+    let after = dump(&b, "").stdout;
+    assert_eq!(digests(&after), digests(&before), "the restored tree differs from the dumped one");
+    // The same, seen from the files themselves.
+    for (rel, mode) in
+        [("etc/kubernetes/pki/sa.key", 0o600), ("etc/kubernetes/enc", 0o700), ("etc/kubernetes/pki", 0o755)]
+    {
+        let (ma, mb) = (std::fs::metadata(a.join(rel)).unwrap(), std::fs::metadata(b.join(rel)).unwrap());
+        assert_eq!((mb.mode() & 0o7777, mb.mtime(), mb.mtime_nsec()), (mode, ma.mtime(), ma.mtime_nsec()), "{rel}");
+        if is_root() {
+            assert_eq!((mb.uid(), mb.gid()), (ma.uid(), ma.gid()), "{rel}");
+        }
+    }
+    assert_eq!(
+        std::fs::read(b.join("etc/kubernetes/pki/ca.key")).unwrap(),
+        std::fs::read(a.join("etc/kubernetes/pki/ca.key")).unwrap()
+    );
+    assert_eq!(
+        std::fs::read_link(b.join("var/lib/kubelet/pki/kubelet-client-current.pem")).unwrap(),
+        Path::new("/var/lib/kubelet/pki/kubelet-client-2026-12-06-08-00-00.pem")
+    );
+    if is_root() {
+        assert_eq!(std::fs::metadata(b.join("etc/kubernetes/pki/sa.key")).unwrap().uid(), 1234);
+    }
+    // Private keys never go to a terminal.
+    let o = sh(&format!("script -qec 'node-dump --root {}' /dev/null", a.display()));
+    assert!(o.stdout_str().contains("node-dump: refusing to write private keys to a terminal"), "{}", o.stdout_str());
+}
+
+#[test]
+fn a_k3s_tree_is_found_and_comes_back() {
+    let d = tmp();
+    let (a, b) = (d.path().join("a"), d.path().join("b"));
+    tree("k3s", &a, 2, "");
+    let before = dump(&a, "").stdout;
+    assert_eq!(header(&before)["layouts"], serde_json::json!(["k3s"]));
+    let taken = paths(&before);
+    for must in [
+        "var/lib/rancher/k3s/server/token",
+        "var/lib/rancher/k3s/server/node-token",
+        "var/lib/rancher/k3s/server/tls/server-ca.key",
+        "var/lib/rancher/k3s/server/tls/etcd/server-ca.crt",
+        "var/lib/rancher/k3s/server/cred/encryption-config.json",
+        "var/lib/rancher/k3s/server/manifests/coredns.yaml",
+        "etc/rancher/k3s/config.yaml",
+        // Named by config.yaml's kube-apiserver-arg.
+        "etc/rancher/k3s/audit.yaml",
+    ] {
+        assert!(taken.contains(&must.to_string()), "{must} is missing from {taken:?}");
+    }
+    assert!(!taken.iter().any(|t| t.contains("/db")), "the datastore is not a node file: {taken:?}");
+    sh_input(&format!("node-load -q --root {}", b.display()), &before).ok();
+    assert_eq!(digests(&dump(&b, "").stdout), digests(&before));
+    // --include takes what no layout knows; --layout none only that.
+    std::fs::create_dir_all(a.join("etc/cni/net.d")).unwrap();
+    std::fs::write(a.join("etc/cni/net.d/10-flannel.conflist"), "{}").unwrap();
+    let only = dump(&a, "--layout none --include 'etc/cni/**'").stdout;
+    assert_eq!(paths(&only), ["etc", "etc/cni", "etc/cni/net.d", "etc/cni/net.d/10-flannel.conflist"]);
+    assert_eq!(header(&only)["layouts"], serde_json::json!(["include"]));
+    let o = sh(&format!("node-dump -q --root {} > /dev/null", d.path().join("nothing-here").display()));
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    std::fs::create_dir_all(d.path().join("empty")).unwrap();
+    let o = sh(&format!("node-dump -q --root {} > /dev/null", d.path().join("empty").display()));
+    assert_eq!(
+        o.stderr,
+        format!(
+            "node-dump: no control-plane layout (kubeadm, k3s, rke2) under {}: name the files with --include GLOB, \
+             or the root with --root DIR\n",
+            std::fs::canonicalize(d.path().join("empty")).unwrap().display()
+        )
+    );
+}
+
+#[test]
+fn node_load_plans_and_overwrites_only_when_forced() {
+    let d = tmp();
+    let (a, b) = (d.path().join("a"), d.path().join("b"));
+    tree("kubeadm", &a, 1, "");
+    let stream = dump(&a, "").stdout;
+    std::fs::write(d.path().join("s.ndjson"), &stream).unwrap();
+    let s = d.path().join("s.ndjson").display().to_string();
+    sh(&format!("node-load -q --root {} {s}", b.display())).ok();
+    // Change one file, one mode; remove one file.
+    std::fs::write(b.join("etc/kubernetes/admin.conf"), "edited").unwrap();
+    sh(&format!("chmod 644 {}/etc/kubernetes/pki/sa.key && rm {}/etc/kubernetes/pki/ca.crt", b.display(), b.display()))
+        .ok();
+    let o = sh(&format!("node-load --root {} --plan {s} | grep -v '^same '", b.display()));
+    assert_eq!(
+        o.stdout_str(),
+        "change file etc/kubernetes/admin.conf\ncreate file etc/kubernetes/pki/ca.crt\n\
+         meta file etc/kubernetes/pki/sa.key mode 0644 -> 0600\n"
+    );
+    assert_eq!(
+        o.stderr,
+        format!(
+            "node-load: plan: 1 created, 1 changed, 1 with new mode or owner, 38 unchanged under {} (from {})\n",
+            b.display(),
+            std::fs::canonicalize(&a).unwrap().display()
+        )
+    );
+    assert_eq!(sh(&format!("node-load --root {} --plan {s} | grep -c '^same '", b.display())).stdout_str(), "38\n");
+    // Without --force nothing is written, not even what needs no force.
+    let o = sh(&format!("node-load --root {} {s}", b.display()));
+    assert_eq!(o.code, 2);
+    assert_eq!(
+        o.stderr,
+        "node-load: 1 file(s) differ from the stream (first: \"etc/kubernetes/admin.conf\"): nothing was written; \
+         --plan lists them, --force overwrites them\n"
+    );
+    assert!(!b.join("etc/kubernetes/pki/ca.crt").exists());
+    assert_eq!(std::fs::read(b.join("etc/kubernetes/admin.conf")).unwrap(), b"edited");
+    sh(&format!("node-load -q --root {} --force {s}", b.display())).ok();
+    assert_eq!(digests(&dump(&b, "").stdout), digests(&stream));
+    // No temporary file is left beside what was written.
+    assert_eq!(sh(&format!("find {} -name '*.node-load-*' | wc -l", b.display())).stdout_str(), "0\n");
+}
+
+/// A files stream of one hand-written entry line, sealed with the right trailer when `seal`.
+fn hostile(d: &Path, name: &str, entry: &str) -> PathBuf {
+    let p = d.join(name);
+    let header = r#"{"type":"header","format":2,"kind":"files","tool":"test","time":"2026-12-06T00:00:00Z","root":"/","prefixes":[""],"sorted":true,"leases":[]}"#;
+    let t = r#"{"type":"trailer","count":1,"bytes":1,"sha256":"00","meta_sha256":"00","header_sha256":"00"}"#;
+    std::fs::write(&p, format!("{header}\n{entry}\n{t}\n")).unwrap();
+    p
+}
+
+#[test]
+fn hostile_streams_and_trees_get_nothing_written() {
+    let d = tmp();
+    let target = d.path().join("target");
+    let meta = r#""mode":"0644","uid":0,"gid":0,"mtime":0"#;
+    for (name, entry, code, message) in [
+        ("dotdot", format!(r#"{{"path":"etc/../../x","kind":"dir",{meta}}}"#), 3, "has a \"..\" component"),
+        (
+            "absolute",
+            format!(r#"{{"path":"/etc/shadow","kind":"file",{meta},"size":1,"value":"x"}}"#),
+            3,
+            "is absolute",
+        ),
+        ("device", format!(r#"{{"path":"dev/sda","kind":"device",{meta}}}"#), 3, "device nodes, FIFOs and sockets"),
+        ("fifo", format!(r#"{{"path":"run/f","kind":"fifo",{meta}}}"#), 3, "device nodes, FIFOs and sockets"),
+        (
+            "escape",
+            format!(r#"{{"path":"etc/l","kind":"symlink",{meta},"target":"../../etc/shadow"}}"#),
+            3,
+            "points out of the root",
+        ),
+        (
+            "huge",
+            format!(r#"{{"path":"big","kind":"file",{meta},"size":2147483648,"value":"x"}}"#),
+            3,
+            "claims 2147483648 bytes",
+        ),
+    ] {
+        let p = hostile(d.path(), name, &entry);
+        let o = sh(&format!("node-load --root {} {}", target.display(), p.display()));
+        assert_eq!(o.code, code, "{name}: {}", o.stderr);
+        assert!(o.stderr.contains(message), "{name}: {}", o.stderr);
+        assert!(is_empty(&target), "{name}: something was written");
+    }
+    // A stream cut short: nothing written either.
+    let a = d.path().join("a");
+    tree("kubeadm", &a, 1, "");
+    let stream = dump(&a, "").stdout;
+    let altered = String::from_utf8(stream.clone()).unwrap().replacen("kind: Policy", "kind: Pwned!", 1);
+    let o = sh_input(&format!("node-load --root {}", target.display()), altered.as_bytes());
+    assert_eq!(o.code, 5, "{}", o.stderr);
+    assert!(o.stderr.contains("the stream's digest does not match its trailer"), "{}", o.stderr);
+    assert!(is_empty(&target));
+    let cut = &stream[..stream.len() - 200];
+    let o = sh_input(&format!("node-load --root {}", target.display()), cut);
+    assert_eq!(o.code, 4, "{}", o.stderr);
+    assert!(is_empty(&target));
+    // A symlink inside the target is never written through.
+    let outside = d.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::create_dir_all(&target).unwrap();
+    std::os::unix::fs::symlink(&outside, target.join("etc")).unwrap();
+    let o = sh_input(&format!("node-load --root {}", target.display()), &stream);
+    assert_eq!(o.code, 3, "{}", o.stderr);
+    assert_eq!(
+        o.stderr,
+        "node-load: etc is a symlink or not a directory under the root: node-load does not write through symlinks \
+         (move it away, or restore into an empty --root)\n"
+    );
+    assert!(is_empty(&outside));
+    let o = sh_input(&format!("node-load --root {} --plan", target.display()), &stream);
+    assert_eq!(o.code, 3, "{}", o.stderr);
+}
+
+/// node-stats' text with times and the node's names replaced, so that it can be compared.
+fn normalized(text: &str, root: &Path) -> String {
+    let re = regex::Regex::new(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ").unwrap();
+    let root = std::fs::canonicalize(root).unwrap().display().to_string();
+    let host = sh("cat /proc/sys/kernel/hostname").stdout_str().trim().to_string();
+    re.replace_all(text, "TIME").replace(&root, "ROOT").replace(&format!(" on {host} "), " on HOST ")
+}
+
+const REPORT_HEAD: &str = "31 files from ROOT on HOST at TIME
+
+certificates: 10
+  etc/kubernetes/pki/apiserver-etcd-client.crt
+    subject    CN=kube-apiserver-etcd-client
+    issuer     CN=etcd-ca  signed by etc/kubernetes/pki/etcd/ca.crt
+    not after  TIME (364 days left)
+    key        etc/kubernetes/pki/apiserver-etcd-client.key
+  etc/kubernetes/pki/apiserver-kubelet-client.crt
+    subject    O=kubeadm:cluster-admins, CN=kube-apiserver-kubelet-client
+    issuer     CN=kubernetes  signed by etc/kubernetes/pki/ca.crt
+    not after  TIME (364 days left)
+    key        etc/kubernetes/pki/apiserver-kubelet-client.key
+  etc/kubernetes/pki/apiserver.crt
+    subject    CN=kube-apiserver
+    issuer     CN=kubernetes  signed by etc/kubernetes/pki/ca.crt
+    SANs       DNS:cp1, DNS:kubernetes, DNS:kubernetes.default, DNS:kubernetes.default.svc, IP:10.96.0.1, IP:10.0.0.10
+    not after  TIME (364 days left)
+    key        etc/kubernetes/pki/apiserver.key
+  etc/kubernetes/pki/ca.crt  (CA)
+    subject    CN=kubernetes
+    issuer     CN=kubernetes  signed by self
+    not after  TIME (3649 days left)
+    key        etc/kubernetes/pki/ca.key
+";
+
+const REPORT_TAIL: &str = "kubeconfigs: 4
+  etc/kubernetes/admin.conf  server https://10.0.0.10:6443
+    user kubernetes-admin: O=kubeadm:cluster-admins, CN=kubernetes-admin until TIME (364 days left), signed by etc/kubernetes/pki/ca.crt
+  etc/kubernetes/controller-manager.conf  server https://10.0.0.10:6443
+    user system:kube-controller-manager: CN=system:kube-controller-manager until TIME (364 days left), signed by etc/kubernetes/pki/ca.crt
+  etc/kubernetes/kubelet.conf  server https://10.0.0.10:6443
+    user default-auth: O=system:nodes, CN=system:node:cp1 until TIME (364 days left), signed by etc/kubernetes/pki/ca.crt
+  etc/kubernetes/scheduler.conf  server https://10.0.0.10:6443
+    user system:kube-scheduler: CN=system:kube-scheduler until TIME (364 days left), signed by etc/kubernetes/pki/ca.crt
+
+warnings: 1
+  etc/kubernetes/pki/old-client.crt: EXPIRED on TIME (1 days ago)
+";
+
+#[test]
+fn node_stats_reports_certificates_keys_and_kubeconfigs() {
+    let d = tmp();
+    let a = d.path().join("a");
+    tree("kubeadm", &a, 1, "--expired");
+    let stream = dump(&a, "").stdout;
+    // Judged an hour after the cluster CA was made (certificates made seconds apart: their days
+    // left do not depend on when the test runs).
+    let at = sh(&format!(
+        "date -u -d \"$(openssl x509 -in {}/etc/kubernetes/pki/ca.crt -noout -startdate | cut -d= -f2) + 1 hour\" +%FT%TZ",
+        a.display()
+    ))
+    .stdout_str();
+    let o = sh_input(&format!("node-stats --at {}", at.trim()), &stream);
+    o.ok();
+    let text = normalized(&o.stdout_str(), &a);
+    assert!(text.starts_with(REPORT_HEAD), "{text}");
+    assert!(text.ends_with(REPORT_TAIL), "{text}");
+    for line in [
+        "  etc/kubernetes/pki/old-client.crt\n    subject    CN=old-client\n    issuer     CN=kubernetes  signed by etc/kubernetes/pki/ca.crt\n    not after  TIME (EXPIRED 1 days ago)\n",
+        "  etc/kubernetes/pki/sa.key  private RSA 2048  pairs with etc/kubernetes/pki/sa.pub\n",
+        "  etc/kubernetes/pki/sa.pub  public RSA 2048  pairs with etc/kubernetes/pki/sa.key\n",
+        "  etc/kubernetes/pki/etcd/server.key  private RSA 2048  etc/kubernetes/pki/etcd/server.crt\n",
+        "    SANs       DNS:cp1, DNS:localhost, IP:10.0.0.10, IP:127.0.0.1\n",
+    ] {
+        assert!(text.contains(line), "{line} missing from\n{text}");
+    }
+    // --warn-days and --at move the horizon; --json is for jq.
+    let o = sh_input(&format!("node-stats --json --warn-days 400 --at {}", at.trim()), &stream);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["certificates"].as_array().unwrap().len(), 10);
+    assert_eq!(v["keys"].as_array().unwrap().len(), 12);
+    let warnings: Vec<&str> = v["warnings"].as_array().unwrap().iter().map(|w| w.as_str().unwrap()).collect();
+    assert_eq!(warnings.iter().filter(|w| w.contains("expires on")).count(), 9, "{warnings:?}");
+    let o = sh_input("node-stats --json --at 2040-01-01T00:00:00Z", &stream);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["certificates"].as_array().unwrap().iter().all(|c| c["expired"] == true));
+    // A key without its certificate, a certificate whose CA is not in the stream.
+    sh(&format!(
+        "rm {0}/etc/kubernetes/pki/front-proxy-client.crt {0}/etc/kubernetes/pki/front-proxy-ca.crt",
+        a.display()
+    ))
+    .ok();
+    let o = sh(&format!("node-dump -q --root {} | node-stats", a.display()));
+    assert!(
+        o.stdout_str().contains(
+            "  etc/kubernetes/pki/front-proxy-client.key: a private key that matches no certificate or public key in the stream\n"
+        ),
+        "{}",
+        o.stdout_str()
+    );
+    let o = sh_input(
+        "node-stats",
+        b"{\"type\":\"header\",\"format\":2,\"tool\":\"t\",\"time\":\"2026-12-06T00:00:00Z\",\"sorted\":true}\n",
+    );
+    assert_eq!(o.code, 3);
+    assert_eq!(
+        o.stderr,
+        "node-stats: line 1: this is an etcd stream (etcd-dump or etcd-watch), not a files stream (node-dump)\n"
+    );
+}
