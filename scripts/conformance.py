@@ -3,7 +3,7 @@
 docs/FORMAT.md alone (it shares no code with the Rust tools). The tests run it over every tool's
 output, so that the spec and the code cannot drift apart.
 
-    scripts/conformance.py stream FILE|-      a stream (format 1 or 2; a keyspace or a delta stream)
+    scripts/conformance.py stream FILE|-      a stream (format 1 or 2; a keyspace, delta or files stream)
     scripts/conformance.py archive FILE       a native ZIP archive (not encrypted) of either kind
 
 Exit 0 and one summary line on stdout when the input conforms; exit 1 and the first violation on
@@ -80,6 +80,8 @@ def claims_sha256(h):
         d.update(s(b"delta"))
     if h.get("api") == "v2":
         d.update(s(b"v2"))
+    if h.get("kind") == "files":
+        d.update(s(b"files") + s(h.get("root", "").encode()))
     return d.hexdigest()
 
 
@@ -93,9 +95,14 @@ def check_header(h):
         raise Bad(f"line 1: format {h['format']} unknown")
     if h.get("api", "v3") not in ("v2", "v3"):
         raise Bad(f"line 1: api {h['api']!r} unknown")
-    if h.get("kind", "full") not in ("full", "delta"):
+    if h.get("kind", "full") not in ("full", "delta", "files"):
         raise Bad(f"line 1: kind {h['kind']!r} unknown")
-    if h.get("kind") == "delta":
+    if h.get("kind") == "files":
+        if h["format"] != 2 or h.get("sorted") is not True:
+            raise Bad("line 1: a files header must be format 2 and sorted")
+        if not str(h.get("root", "")).startswith("/"):
+            raise Bad("line 1: a files header must give its root, an absolute path")
+    elif h.get("kind") == "delta":
         if h["format"] != 2 or h.get("sorted"):
             raise Bad("line 1: a delta header must be format 2 and not sorted")
     elif h["format"] == 2 and h.get("sorted") is not True:
@@ -211,6 +218,10 @@ def check_stream(data):
         raise Bad("a stream needs a header and a trailer")
     h = objs[0]
     check_header(h)
+    if h.get("kind") == "files":
+        d = check_files(h, objs[1:-1], 2)
+        d.check(h, objs[-1], f"line {len(objs)}")
+        return f"files stream: {d.count} entries, {d.bytes} bytes under {h['root']}"
     if h.get("kind") == "delta":
         d, last = check_events(h, objs[1:-1], 2)
         d.check(h, objs[-1], last, f"line {len(objs)}")
@@ -310,6 +321,73 @@ def check_events(h, lines, first_line):
     return d, last
 
 
+FILE_FIELDS = ["path", "path_b64", "kind", "mode", "uid", "gid", "user", "group", "mtime", "mtime_nsec", "size",
+               "value", "value_b64", "target", "target_b64"]
+FILE_KINDS = {"file": 1, "dir": 2, "symlink": 3}
+
+
+class FilesDigests(Digests):
+    """The digests of a files stream (FORMAT.md, "Files streams")."""
+
+    def add_file(self, path, content, kind, f, target):
+        self.count += 1
+        self.bytes += len(path) + len(content)
+        self.content.update(s(path) + hashlib.sha256(content).digest())
+        u32 = lambda n: struct.pack("<I", n)
+        self.meta.update(s(path) + bytes([FILE_KINDS[kind]]) + u32(int(f["mode"], 8)) + u32(f["uid"]) + u32(f["gid"])
+                         + s(f.get("user", "").encode()) + s(f.get("group", "").encode()) + i64(f["mtime"])
+                         + u32(f.get("mtime_nsec", 0)) + s(target))
+
+
+def check_files(h, lines, first_line):
+    """Entry lines (parsed), numbered from `first_line`: their digests."""
+    d = FilesDigests()
+    prev = None
+    for n, f in enumerate(lines, start=first_line):
+        if "type" in f:
+            raise Bad(f"line {n}: a frame line among the entries")
+        keys = list(f.keys())
+        if any(k not in FILE_FIELDS for k in keys) or keys != sorted(keys, key=FILE_FIELDS.index):
+            raise Bad(f"line {n}: unknown fields or fields out of the documented order")
+        path = field_bytes(f, "path", n)
+        parts = path.split(b"/")
+        if path.startswith(b"/") or b"\0" in path or len(path) > 4096 or len(parts) > 64 or \
+                any(c in (b"", b".", b"..") for c in parts):
+            raise Bad(f"line {n}: path {path!r} is not a relative path inside the root")
+        if prev is not None and path <= prev:
+            raise Bad(f"line {n}: path not above the one before (order or duplicate)")
+        prev = path
+        if not within(path, h.get("prefixes")):
+            raise Bad(f"line {n}: path outside the header's prefixes")
+        kind = f["kind"]
+        if kind not in FILE_KINDS:
+            raise Bad(f"line {n}: kind {kind!r} is not carried")
+        if not re.fullmatch(r"[0-7]{4}", f["mode"]) or not 0 <= f.get("mtime_nsec", 0) < 10**9:
+            raise Bad(f"line {n}: mode or mtime_nsec")
+        content, target = b"", b""
+        has = lambda name: name in f or name + "_b64" in f
+        if kind == "file":
+            if has("target") or "size" not in f:
+                raise Bad(f"line {n}: a file has size and value, no target")
+            content = field_bytes(f, "value", n)
+            if f["size"] != len(content) or f["size"] > 64 << 20:
+                raise Bad(f"line {n}: size does not match the content, or is over 64 MiB")
+        elif kind == "symlink":
+            if has("value") or "size" in f:
+                raise Bad(f"line {n}: a symlink has a target, no value or size")
+            target = field_bytes(f, "target", n)
+            if not target.startswith(b"/"):
+                depth = len(parts) - 1
+                for c in target.split(b"/"):
+                    depth += {b"": 0, b".": 0, b"..": -1}.get(c, 1)
+                    if depth < 0:
+                        raise Bad(f"line {n}: symlink {path!r} points out of the root")
+        elif has("value") or has("target") or "size" in f:
+            raise Bad(f"line {n}: a directory has no value, size or target")
+        d.add_file(path, content, kind, f, target)
+    return d
+
+
 PLAIN_PATH = set(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._~-")
 
 
@@ -391,7 +469,7 @@ def check_archive(path):
     if manifest[0].encode() != header_line:
         raise Bad("the manifest's first line is not the header entry")
     entries = infos[1:-1]
-    if h.get("kind") == "delta":
+    if h.get("kind") in ("delta", "files"):
         return check_delta_archive(z, raw, h, entries, manifest)
     d = Digests()
     prev = None
@@ -436,13 +514,13 @@ def check_archive(path):
 
 
 def check_delta_archive(z, raw, h, entries, manifest):
-    """A delta archive: chunk entries reshifter/delta/<8 digits>.ndjson of whole event lines,
-    listed in the manifest with path, size and sha256 between the header and the trailer."""
+    """A delta or files archive: chunk entries reshifter/<delta|files>/<8 digits>.ndjson of whole
+    body lines, listed in the manifest with path, size and sha256 between header and trailer."""
     if len(manifest) != len(entries) + 2:
         raise Bad("the manifest does not list one line per chunk")
     body = b""
     for n, (e, line) in enumerate(zip(entries, manifest[1:-1])):
-        want = f"reshifter/delta/{n:08}.ndjson"
+        want = f"reshifter/{h['kind']}/{n:08}.ndjson"
         m = json.loads(line)
         data = read_entry(z, raw, e)
         if e.filename != want or m["path"] != want:
@@ -453,6 +531,10 @@ def check_delta_archive(z, raw, h, entries, manifest):
             raise Bad(f"{want}: does not end at a line end")
         body += data
     lines = [json.loads(l) for l in body[:-1].split(b"\n")] if body else []
+    if h["kind"] == "files":
+        d = check_files(h, lines, 2)
+        d.check(h, json.loads(manifest[-1]), "manifest trailer")
+        return f"files archive: {len(entries)} chunks, {d.count} entries"
     d, last = check_events(h, lines, 2)
     d.check(h, json.loads(manifest[-1]), last, "manifest trailer")
     return f"delta archive: {len(entries)} chunks, {d.count} events"

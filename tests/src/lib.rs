@@ -37,6 +37,14 @@ pub fn bin_dir() -> PathBuf {
     .clone()
 }
 
+/// A control-plane node's files under `root`, made with openssl by
+/// tests/helpers/control_plane.sh: `layout` kubeadm or k3s, the EncryptionConfiguration's aescbc
+/// key `secret` (base64), `extra` the helper's further flags (`--expired`).
+pub fn control_plane(layout: &str, root: &Path, secret: &str, extra: &str) {
+    let helper = Path::new(env!("CARGO_MANIFEST_DIR")).join("helpers/control_plane.sh");
+    sh(&format!("sh {} {layout} {} {secret} {extra}", helper.display(), root.display())).ok();
+}
+
 /// A path to one of our binaries.
 pub fn bin(name: &str) -> PathBuf {
     bin_dir().join(name)

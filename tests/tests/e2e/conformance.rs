@@ -2,7 +2,9 @@
 //! docs/FORMAT.md alone, so the spec and the code cannot drift apart; and the validator itself
 //! refuses what the spec forbids.
 
-use reshifter_e2e::{Etcd, sh, sh_input, tmp};
+use std::os::unix::ffi::OsStrExt;
+
+use reshifter_e2e::{Etcd, control_plane, sh, sh_input, tmp};
 
 fn validator() -> String {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
@@ -179,5 +181,49 @@ fn delta_streams_and_their_archives_conform_and_kv_apply_output_too() {
         assert_eq!(out.code, 1, "passed: {}", out.stdout_str());
         let ours = sh_input("archive-pack -q > /dev/null", bad.as_bytes());
         assert_ne!(ours.code, 0, "archive-pack accepted it");
+    }
+}
+
+#[test]
+fn files_streams_and_their_archives_conform() {
+    let d = tmp();
+    let p = d.path().display();
+    let v = validator();
+    let root = d.path().join("node");
+    control_plane("kubeadm", &root, &base64_simd::STANDARD.encode_to_string([1u8; 32]), "");
+    // What the format must carry: a name that is not UTF-8, one with a newline, binary content.
+    let odd = root.join("etc/kubernetes/odd");
+    std::fs::create_dir_all(&odd).unwrap();
+    std::fs::write(odd.join(std::ffi::OsStr::from_bytes(b"\xffname")), b"\x00\x01binary").unwrap();
+    std::fs::write(odd.join("new\nline"), "text").unwrap();
+    std::os::unix::fs::symlink("../pki/ca.crt", odd.join("ca-link")).unwrap();
+    let r = root.display();
+    sh(&format!("node-dump -q --root {r} --include 'etc/kubernetes/odd/**' -o {p}/files.ndjson")).ok();
+    let out = sh(&format!("{v} stream {p}/files.ndjson"));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout_str().starts_with("files stream: 45 entries, "), "{}", out.stdout_str());
+    for flags in ["", "--compression zstd", "--compression store"] {
+        sh(&format!("archive-pack -q {flags} {p}/files.ndjson -o {p}/f.zip")).ok();
+        let out = sh(&format!("{v} archive {p}/f.zip"));
+        assert_eq!(out.code, 0, "{flags}: {}", out.stderr);
+        assert!(out.stdout_str().starts_with("files archive: 1 chunks, 45 entries"), "{}", out.stdout_str());
+        // Unpacked, the very stream.
+        let back = sh(&format!("archive-unpack -q {p}/f.zip | cmp - {p}/files.ndjson"));
+        assert_eq!(back.code, 0, "{flags}: {}", back.stdout_str());
+    }
+    // Edited by hand: refused by the validator and by our readers alike.
+    let text = std::fs::read_to_string(d.path().join("files.ndjson")).unwrap();
+    for (what, bad) in [
+        ("a mode", text.replacen("\"mode\":\"0600\"", "\"mode\":\"0666\"", 1)),
+        ("a device", text.replacen("\"kind\":\"dir\"", "\"kind\":\"device\"", 1)),
+        ("a root", text.replacen("\"root\":\"", "\"root\":\"/elsewhere", 1)),
+        ("an escaping link", text.replacen("\"target\":\"../pki/ca.crt\"", "\"target\":\"../../../../../x\"", 1)),
+        ("a size", text.replacen("\"size\":", "\"size\":1", 1)),
+    ] {
+        assert_ne!(bad, text, "{what}: nothing was edited");
+        let out = sh_input(&format!("{v} stream -"), bad.as_bytes());
+        assert_eq!(out.code, 1, "{what} passed the validator");
+        let ours = sh_input("archive-pack -q > /dev/null", bad.as_bytes());
+        assert_ne!(ours.code, 0, "{what}: archive-pack accepted it");
     }
 }

@@ -7,11 +7,7 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use reshifter_e2e::{Out, sh, sh_input, tmp, trailer};
-
-fn helper(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("helpers").join(name)
-}
+use reshifter_e2e::{Out, control_plane, sh, sh_input, tmp, trailer};
 
 fn secret(byte: u8) -> String {
     base64_simd::STANDARD.encode_to_string([byte; 32])
@@ -19,8 +15,7 @@ fn secret(byte: u8) -> String {
 
 /// A tree of `layout` under `root`, its encryption key `secret(key)`.
 fn tree(layout: &str, root: &Path, key: u8, extra: &str) {
-    sh(&format!("sh {} {layout} {} {} {extra}", helper("control_plane.sh").display(), root.display(), secret(key)))
-        .ok();
+    control_plane(layout, root, &secret(key), extra);
 }
 
 fn is_root() -> bool {
