@@ -457,6 +457,22 @@ def check_archive(path):
     infos = z.infolist()
     if not infos or infos[0].filename != "reshifter/header.json":
         raise Bad("the first entry is not reshifter/header.json")
+    node_note = ""
+    names = [i.filename for i in infos]
+    if "reshifter/node/header.json" in names:
+        at = names.index("reshifter/node/header.json")
+        node, infos = infos[at:], infos[:at]
+        if node[-1].filename != "reshifter/node/manifest.ndjson":
+            raise Bad("the last entry is not reshifter/node/manifest.ndjson")
+        node_line = read_entry(z, raw, node[0])
+        nh = json.loads(node_line)
+        check_header(nh)
+        if nh.get("kind") != "files":
+            raise Bad("reshifter/node/header.json is not a files stream's header")
+        nm = read_entry(z, raw, node[-1]).decode().split("\n")
+        if nm[-1] != "" or nm[0].encode() != node_line:
+            raise Bad("the node manifest does not start with its header or end with a newline")
+        node_note = "; node files: " + check_delta_archive(z, raw, nh, node[1:-1], nm[:-1], "reshifter/node/files")
     if infos[-1].filename != "reshifter/manifest.ndjson":
         raise Bad("the last entry is not reshifter/manifest.ndjson")
     header_line = read_entry(z, raw, infos[0])
@@ -470,6 +486,8 @@ def check_archive(path):
         raise Bad("the manifest's first line is not the header entry")
     entries = infos[1:-1]
     if h.get("kind") in ("delta", "files"):
+        if node_note:
+            raise Bad("node files ride with a keyspace archive only")
         return check_delta_archive(z, raw, h, entries, manifest)
     d = Digests()
     prev = None
@@ -510,17 +528,17 @@ def check_archive(path):
     if ei != len(entries):
         raise Bad(f"{len(entries) - ei} entries not in the manifest")
     d.check(h, json.loads(manifest[-1]), "manifest trailer")
-    return f"archive: format {h['format']}, {d.count} entries, {d.bytes} bytes"
+    return f"archive: format {h['format']}, {d.count} entries, {d.bytes} bytes{node_note}"
 
 
-def check_delta_archive(z, raw, h, entries, manifest):
+def check_delta_archive(z, raw, h, entries, manifest, chunks=None):
     """A delta or files archive: chunk entries reshifter/<delta|files>/<8 digits>.ndjson of whole
     body lines, listed in the manifest with path, size and sha256 between header and trailer."""
     if len(manifest) != len(entries) + 2:
         raise Bad("the manifest does not list one line per chunk")
     body = b""
     for n, (e, line) in enumerate(zip(entries, manifest[1:-1])):
-        want = f"reshifter/{h['kind']}/{n:08}.ndjson"
+        want = f"{chunks or 'reshifter/' + h['kind']}/{n:08}.ndjson"
         m = json.loads(line)
         data = read_entry(z, raw, e)
         if e.filename != want or m["path"] != want:

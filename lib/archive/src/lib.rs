@@ -28,15 +28,17 @@ use reshifter_format::{Record, RecordMeta};
 pub const HEADER_ENTRY: &str = "reshifter/header.json";
 /// The last entry of our archives.
 pub const MANIFEST_ENTRY: &str = "reshifter/manifest.ndjson";
+/// The header entry of the node's files carried in a keyspace archive (`archive-pack
+/// --node-files`): a files stream's header line, after the keyspace's manifest.
+pub const NODE_HEADER_ENTRY: &str = "reshifter/node/header.json";
+/// Where the node's files' chunk entries are.
+pub const NODE_CHUNKS: &str = "reshifter/node/files";
+/// The manifest of the node's files, the archive's last entry when they are carried.
+pub const NODE_MANIFEST_ENTRY: &str = "reshifter/node/manifest.ndjson";
+
 /// Body lines per chunk entry of a delta or files archive: a chunk ends at the first line end
 /// after this many bytes.
 pub const CHUNK: usize = 8 << 20;
-
-/// The name of chunk entry `n` (from 0) of an archive of a delta or files stream.
-pub fn chunk_name(kind: reshifter_format::StreamKind, n: u64) -> String {
-    let dir = if kind == reshifter_format::StreamKind::Files { "files" } else { "delta" };
-    format!("reshifter/{dir}/{n:08}.ndjson")
-}
 
 /// ZIP extra field id of our per-entry metadata ("rs").
 pub const META_ID: u16 = 0x7372;

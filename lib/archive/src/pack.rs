@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use super::crypt::{ArchiveOut, KeyArgs};
 use super::path::{LEAF, is_hashed, path_of, reshifter_path};
 use super::zipw::{Entry, Method, ZipStreamWriter};
-use super::{CHUNK, HEADER_ENTRY, MANIFEST_ENTRY, chunk_name, encode_meta};
+use super::{CHUNK, HEADER_ENTRY, MANIFEST_ENTRY, encode_meta};
 use reshifter_format::error::{Error, Kind, Result};
 use reshifter_format::framed::{Body, Framed};
 use reshifter_format::io::Output;
@@ -73,6 +73,12 @@ pub struct PackOptions {
     /// Compression threads (default: the number of cores)
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
+
+    /// Also carry the node's files: a files stream (node-dump) written into the archive after
+    /// the keyspace, so that one backup of a cluster holds both (archive-unpack --node-files
+    /// gives it back)
+    #[arg(long, value_name = "FILE")]
+    pub node_files: Option<PathBuf>,
 
     #[command(flatten)]
     pub crypt: EncryptArgs,
@@ -295,6 +301,9 @@ struct ArchiveWriter {
     trailer: Option<Trailer>,
     /// Bytes of keys and values in.
     bytes: u64,
+    /// The node's files to carry after the keyspace, and how to compress their chunks.
+    node: Option<PathBuf>,
+    compression: Compression,
 }
 
 impl ArchiveWriter {
@@ -319,7 +328,15 @@ impl ArchiveWriter {
         let mut manifest = BufWriter::new(tempfile::tempfile()?);
         manifest.write_all(header_line)?;
         manifest.write_all(b"\n")?;
-        Ok(ArchiveWriter { zip, manifest, layout: o.layout, trailer: None, bytes: 0 })
+        Ok(ArchiveWriter {
+            zip,
+            manifest,
+            layout: o.layout,
+            trailer: None,
+            bytes: 0,
+            node: o.node_files.clone(),
+            compression: o.compression(),
+        })
     }
 
     fn add(&mut self, p: &Prepared) -> Result<()> {
@@ -334,8 +351,8 @@ impl ArchiveWriter {
 }
 
 impl ArchiveWriter {
-    /// One chunk of a delta or files stream's body lines, and its manifest line.
-    fn add_chunk(&mut self, name: String, chunk: &[u8], c: &mut Compressor) -> Result<()> {
+    /// One chunk of a delta or files stream's body lines; its manifest line.
+    fn add_chunk(&mut self, name: String, chunk: &[u8], c: &mut Compressor) -> Result<String> {
         let (method, data) = c.compress(chunk)?;
         let size = chunk.len() as u64;
         self.zip.add(&Entry {
@@ -347,8 +364,70 @@ impl ArchiveWriter {
             extra: Vec::new(),
         })?;
         let sha = hex::encode(reshifter_format::value_sha256(chunk));
-        writeln!(self.manifest, "{{\"path\":\"{name}\",\"size\":{size},\"sha256\":\"{sha}\"}}")?;
         self.bytes += size;
+        Ok(format!("{{\"path\":\"{name}\",\"size\":{size},\"sha256\":\"{sha}\"}}\n"))
+    }
+
+    /// The chunks of a line-framed stream read from `d` (named `<dir>/<n>.ndjson`); their
+    /// manifest lines.
+    fn add_lines<B: Body>(
+        &mut self,
+        d: &mut Framed<Box<dyn std::io::BufRead + Send>, B>,
+        dir: &str,
+        run: &mut Run,
+    ) -> Result<Vec<u8>> {
+        let what = crate::lines::items(d.header().kind);
+        let mut c = Compressor::new(self.compression)?;
+        let mut chunk: Vec<u8> = Vec::with_capacity(CHUNK + (64 << 10));
+        let (mut n, mut lines) = (0u64, Vec::new());
+        while d.next_item()?.is_some() {
+            chunk.extend_from_slice(d.last_line());
+            chunk.push(b'\n');
+            run.record(d.last_line().len() as u64 + 1, |t| format!("{} {what}", t.keys));
+            if chunk.len() >= CHUNK {
+                lines.extend(self.add_chunk(format!("{dir}/{n:08}.ndjson"), &chunk, &mut c)?.into_bytes());
+                n += 1;
+                chunk.clear();
+            }
+        }
+        if !chunk.is_empty() {
+            lines.extend(self.add_chunk(format!("{dir}/{n:08}.ndjson"), &chunk, &mut c)?.into_bytes());
+        }
+        Ok(lines)
+    }
+
+    /// The node's files after the keyspace's manifest: their header entry, chunks and manifest,
+    /// read (and checked) again from the file.
+    fn add_node(&mut self, path: &std::path::Path) -> Result<()> {
+        let mut r = node_reader(path)?;
+        let header_line = r.header_line().to_vec();
+        let mut c = Compressor::new(Compression::Deflate(6))?;
+        let (method, data) = c.compress(&header_line)?;
+        self.zip.add(&Entry {
+            name: crate::NODE_HEADER_ENTRY.into(),
+            method,
+            crc32: crc32fast::hash(&header_line),
+            size: header_line.len() as u64,
+            data,
+            extra: Vec::new(),
+        })?;
+        let mut quiet = Run::new(&reshifter_format::report::Reporter::default(), true);
+        let lines = self.add_lines(&mut r, crate::NODE_CHUNKS, &mut quiet)?;
+        let mut manifest = header_line;
+        manifest.push(b'\n');
+        manifest.extend(lines);
+        let trailer = r.trailer().ok_or_else(|| Error::new(Kind::Failure, "the node files ended without a trailer"))?;
+        manifest.extend(serde_json::to_vec(trailer)?);
+        manifest.push(b'\n');
+        let (method, data) = c.compress(&manifest)?;
+        self.zip.add(&Entry {
+            name: crate::NODE_MANIFEST_ENTRY.into(),
+            method,
+            crc32: crc32fast::hash(&manifest),
+            size: manifest.len() as u64,
+            data,
+            extra: Vec::new(),
+        })?;
         Ok(())
     }
 }
@@ -371,22 +450,9 @@ fn pack_lines<B: Body>(
     }
     let header_line = d.header_line().to_vec();
     let mut archive = ArchiveWriter::create(o, &header_line, unix_time(&d.header().time))?;
-    let mut c = Compressor::new(o.compression())?;
-    let mut chunk: Vec<u8> = Vec::with_capacity(CHUNK + (64 << 10));
-    let mut n = 0u64;
-    while d.next_item()?.is_some() {
-        chunk.extend_from_slice(d.last_line());
-        chunk.push(b'\n');
-        run.record(d.last_line().len() as u64 + 1, |t| format!("{} {what}", t.keys));
-        if chunk.len() >= CHUNK {
-            archive.add_chunk(chunk_name(kind, n), &chunk, &mut c)?;
-            n += 1;
-            chunk.clear();
-        }
-    }
-    if !chunk.is_empty() {
-        archive.add_chunk(chunk_name(kind, n), &chunk, &mut c)?;
-    }
+    let dir = if kind == reshifter_format::StreamKind::Files { "reshifter/files" } else { "reshifter/delta" };
+    let lines = archive.add_lines(&mut d, dir, &mut run)?;
+    archive.manifest.write_all(&lines)?;
     archive.trailer = d.trailer().cloned();
     run.end(archive, |&(bytes, written), t| {
         format!("{} {what}, {} -> {} in {}", t.keys, human_bytes(bytes), human_bytes(written), secs(t.elapsed))
@@ -409,9 +475,13 @@ impl pipeline::Sink for ArchiveWriter {
             let mut line = serde_json::to_vec(&trailer)?;
             line.push(b'\n');
             self.manifest.write_all(&line)?;
-            let spool = self.manifest.into_inner().map_err(|e| e.into_error())?;
+            let manifest = std::mem::replace(&mut self.manifest, BufWriter::new(tempfile::tempfile()?));
+            let spool = manifest.into_inner().map_err(|e| e.into_error())?;
             let (crc, size, mut data, csize) = deflate_file(spool)?;
             self.zip.add_stream(MANIFEST_ENTRY, Method::Deflate, crc, size, csize, &mut data)?;
+            if let Some(node) = self.node.take() {
+                self.add_node(&node)?;
+            }
         }
         let written = self.zip.offset();
         self.zip.finish()?.finish()?.finish()?;
@@ -419,11 +489,39 @@ impl pipeline::Sink for ArchiveWriter {
     }
 }
 
+/// The node's files named by --node-files, opened as a files stream.
+fn node_reader(
+    path: &std::path::Path,
+) -> Result<Framed<Box<dyn std::io::BufRead + Send>, reshifter_format::files::Files>> {
+    let input = reshifter_format::io::open_input(Some(path))?;
+    reshifter_format::files::FilesReader::new(input)
+        .map_err(|e| Error::new(e.kind(), format!("--node-files {}: {}", path.display(), e.message())))
+}
+
+/// --node-files is a files stream, read through and checked before the keyspace is packed.
+fn check_node_files(o: &PackOptions) -> Result<()> {
+    let Some(path) = &o.node_files else { return Ok(()) };
+    if o.layout == Layout::Reshifter {
+        return Err(Error::new(Kind::Usage, "--node-files needs the native layout (ReShifter's holds keys only)"));
+    }
+    let mut r = node_reader(path)?;
+    while r
+        .next_item()
+        .map_err(|e| Error::new(e.kind(), format!("--node-files {}: {}", path.display(), e.message())))?
+        .is_some()
+    {}
+    Ok(())
+}
+
 /// Run archive-pack.
 pub fn pack(o: PackOptions) -> Result<()> {
     let run = Run::new(&o.report.or_name("archive-pack"), o.quiet);
+    check_node_files(&o)?;
     let reader = match ParReader::open_any(o.input.as_deref(), Verify::Full)? {
         Opened::Keyspace(r) => r,
+        _ if o.node_files.is_some() => {
+            return Err(Error::new(Kind::Usage, "--node-files goes with a keyspace stream (etcd-dump), not this one"));
+        }
         Opened::Delta(d) => return pack_lines(&o, d, run),
         Opened::Files(d) => return pack_lines(&o, d, run),
     };
@@ -434,6 +532,7 @@ pub fn pack(o: PackOptions) -> Result<()> {
 /// stream's trailer, once the archive is committed.
 pub fn pack_from(o: PackOptions, input: Box<dyn std::io::BufRead + Send>) -> Result<Trailer> {
     let run = Run::new(&o.report.or_name("archive-pack"), o.quiet);
+    check_node_files(&o)?;
     pack_keyspace(o, ParReader::new(input, Verify::Full)?, run)
 }
 

@@ -398,3 +398,111 @@ fn node_stats_reports_certificates_keys_and_kubeconfigs() {
         "node-stats: line 1: this is an etcd stream (etcd-dump or etcd-watch), not a files stream (node-dump)\n"
     );
 }
+
+/// A keyspace of two Secrets sealed with aescbc key `key1` = `secret(key)` (by the independent
+/// implementation in tests/helpers/atrest.py) and one ConfigMap in the clear.
+fn sealed_keyspace(dir: &Path, key: u8) -> PathBuf {
+    let helper = Path::new(env!("CARGO_MANIFEST_DIR")).join("helpers/atrest.py");
+    let mut h = reshifter_format::Header::new("test");
+    h.prefixes = vec!["/registry/".into()];
+    h.complete = true;
+    let mut w = reshifter_format::StreamWriter::new(Vec::new(), &h).unwrap();
+    for (k, plain) in [
+        ("/registry/configmaps/default/c", None),
+        ("/registry/secrets/default/a", Some(&b"k8s\0secret-a"[..])),
+        ("/registry/secrets/kube-system/b", Some(&b"k8s\0secret-b"[..])),
+    ] {
+        let value = match plain {
+            Some(p) => {
+                let o = sh_input(
+                    &format!("/usr/bin/python3 {} seal aescbc key1 {} '{k}'", helper.display(), secret(key)),
+                    p,
+                );
+                o.ok();
+                o.stdout
+            }
+            None => b"k8s\0configmap".to_vec(),
+        };
+        let r = reshifter_format::Record {
+            key: k.into(),
+            value,
+            create_revision: 2,
+            mod_revision: 3,
+            version: 1,
+            lease: 0,
+        };
+        w.write(&r).unwrap();
+    }
+    let p = dir.join("etcd.ndjson");
+    std::fs::write(&p, w.finish().unwrap().0).unwrap();
+    p
+}
+
+#[test]
+fn one_archive_holds_the_keyspace_and_the_node_files_that_open_it() {
+    let d = tmp();
+    let p = d.path().display().to_string();
+    let (a, b) = (d.path().join("a"), d.path().join("b"));
+    tree("kubeadm", &a, 1, "");
+    sh(&format!("node-dump -q --root {} -o {p}/node.ndjson", a.display())).ok();
+    let etcd = sealed_keyspace(d.path(), 1).display().to_string();
+    sh(&format!("archive-pack -q --node-files {p}/node.ndjson {etcd} -o {p}/both.zip")).ok();
+    let out = sh(&format!(
+        "{} archive {p}/both.zip",
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/conformance.py").display()
+    ));
+    assert_eq!(
+        out.stdout_str(),
+        "archive: format 2, 3 entries, 211 bytes; node files: files archive: 1 chunks, 41 entries\n",
+        "{}",
+        out.stderr
+    );
+    // The keyspace by default, byte for byte; the node's files with --node-files.
+    assert_eq!(sh(&format!("archive-unpack -q {p}/both.zip | cmp - {etcd}")).code, 0);
+    assert_eq!(sh(&format!("archive-unpack -q --node-files {p}/both.zip | cmp - {p}/node.ndjson")).code, 0);
+    // Files first, then the captured EncryptionConfiguration opens every Secret of the keyspace.
+    sh(&format!("archive-unpack -q --node-files {p}/both.zip | node-load -q --root {}", b.display())).ok();
+    let o = sh(&format!(
+        "archive-unpack --verify --encryption-config {}/etc/kubernetes/enc/enc.yaml {p}/both.zip",
+        b.display()
+    ));
+    o.ok();
+    // A node whose encryption key is not the one the Secrets were sealed with: exit 5.
+    let (c, e) = (d.path().join("c"), d.path().join("e"));
+    tree("kubeadm", &c, 9, "");
+    sh(&format!("node-dump -q --root {} | node-load -q --root {}", c.display(), e.display())).ok();
+    let o = sh(&format!(
+        "archive-unpack -q --verify --encryption-config {}/etc/kubernetes/enc/enc.yaml {p}/both.zip",
+        e.display()
+    ));
+    assert_eq!(o.code, 5, "{}", o.stderr);
+    assert!(o.stderr.contains("2 encrypted values do not decrypt"), "{}", o.stderr);
+    // A damaged node part fails the whole archive.
+    sh(&format!("archive-pack -q --compression store --node-files {p}/node.ndjson {etcd} -o {p}/stored.zip")).ok();
+    let mut bytes = std::fs::read(d.path().join("stored.zip")).unwrap();
+    let at = bytes.windows(12).position(|w| w == b"kind: Policy").expect("the audit policy, stored");
+    bytes[at] = b'K';
+    std::fs::write(d.path().join("bad.zip"), &bytes).unwrap();
+    let o = sh(&format!("archive-unpack -q --verify {p}/bad.zip"));
+    assert_eq!(o.code, 5, "{}", o.stderr);
+    let o = sh(&format!("archive-unpack -q {p}/bad.zip > {p}/out.ndjson"));
+    assert_eq!(o.code, 5, "{}", o.stderr);
+    // An archive without node files, asked for them; node files that are not a files stream.
+    sh(&format!("archive-pack -q {etcd} -o {p}/plain.zip")).ok();
+    let o = sh(&format!("archive-unpack -q --node-files {p}/plain.zip"));
+    assert_eq!(
+        (o.code, o.stderr.as_str()),
+        (
+            3,
+            "archive-unpack: the archive carries no node files (it was packed without --node-files): --node-files has nothing to write\n"
+        )
+    );
+    let o = sh(&format!("archive-pack -q --node-files {etcd} {etcd} -o {p}/x.zip"));
+    assert_eq!(o.code, 3, "{}", o.stderr);
+    assert!(
+        o.stderr.starts_with(&format!("archive-pack: --node-files {etcd}: line 1: this is an etcd stream")),
+        "{}",
+        o.stderr
+    );
+    assert!(!d.path().join("x.zip").exists());
+}

@@ -79,6 +79,7 @@ fn newest_in_s3(a: &Args, uri: &S3Uri) -> Result<Option<Resumed>> {
             passphrase_file: a.passphrase_file.clone(),
             identity_file: a.identity_file.clone(),
             encryption_config: None,
+            node_files: false,
             etcd_prefix: Default::default(),
             quiet: true,
             report: Default::default(),

@@ -63,6 +63,7 @@ pub fn open_records(path: Option<&Path>, keys: KeyArgs) -> Result<Source> {
         passphrase_file: keys.passphrase_file,
         identity_file: keys.identity_files,
         encryption_config: None,
+        node_files: false,
         etcd_prefix: Default::default(),
         quiet: true,
         report: Default::default(),

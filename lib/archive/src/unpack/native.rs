@@ -68,8 +68,22 @@ fn keyspace<R: BufRead>(
     mut log: EntryLog,
     ended: std::rc::Rc<std::cell::Cell<bool>>,
 ) -> Result<Unpacked> {
-    let mut target = Target::new(o, &header_line, &header, into)?;
+    // With --node-files the node's files are the output; the keyspace is verified all the same.
+    let (keyspace_opts, node_out, into) = if o.node_files {
+        let out = match (o.verify, into) {
+            (true, _) => None,
+            (false, Some(out)) => Some(out),
+            (false, None) => Some(Output::create(o.output.as_deref())?),
+        };
+        (UnpackOptions { verify: true, output: None, ..o.clone() }, out, None)
+    } else {
+        (o.clone(), None, into)
+    };
+    let mut target = Target::new(&keyspace_opts, &header_line, &header, into)?;
     let mut entries = Entries::new(&header)?;
+    // The summary counts what is written: the node's files with --node-files.
+    let mut keyspace_run = Run::new(&o.report, true);
+    let (krun, nrun) = if o.node_files { (&mut keyspace_run, run) } else { (run, &mut keyspace_run) };
     loop {
         let next = zip::read::read_zipfile_from_stream(&mut rd);
         let next = next.map_err(|e| cut_or(entry_error(&entries.last, e), ended.get(), &entries.last))?;
@@ -90,11 +104,88 @@ fn keyspace<R: BufRead>(
         }
         if let Some((r, sha)) = entries.entry(&mut f, name)? {
             target.put(&r, &entries.last, &sha)?;
-            run.record(r.value.len() as u64, progress_line);
+            krun.record(r.value.len() as u64, progress_line);
         }
     }
+    let node = node_part(&mut rd, nrun, &mut log, &ended, node_out)?;
     check_central_directory(&mut rd, log)?;
-    Ok(Unpacked::Keyspace(target))
+    match node {
+        Some(node) if o.node_files => {
+            // The keyspace was verified: its own checks (--encryption-config) end too.
+            reshifter_format::pipeline::Sink::close(target)?;
+            Ok(Unpacked::Lines(node))
+        }
+        None if o.node_files => Err(Error::new(
+            Kind::BadInput,
+            "the archive carries no node files (it was packed without --node-files): --node-files has nothing to write",
+        )),
+        _ => Ok(Unpacked::Keyspace(target)),
+    }
+}
+
+/// True when the next bytes are a local entry's header (not the central directory).
+fn local_entry_next<R: BufRead>(rd: &mut R) -> Result<bool> {
+    let head = rd.fill_buf()?;
+    Ok(head.len() >= 4 && head[..4] == [0x50, 0x4b, 0x03, 0x04])
+}
+
+/// The node's files after a keyspace's manifest (archive-pack --node-files), if the archive
+/// carries them: a files stream's header entry, its chunks and its manifest, every line checked.
+fn node_part<R: BufRead>(
+    rd: &mut EofSeen<R>,
+    run: &mut Run,
+    log: &mut EntryLog,
+    ended: &std::rc::Rc<std::cell::Cell<bool>>,
+    out: Option<Output>,
+) -> Result<Option<crate::lines::LinesTarget>> {
+    use crate::{NODE_CHUNKS, NODE_HEADER_ENTRY, NODE_MANIFEST_ENTRY};
+    use reshifter_format::files::{Files, FilesChecker};
+    if !local_entry_next(rd)? {
+        return Ok(None);
+    }
+    let mut out = out;
+    let mut part: Option<crate::lines::LinesPart<Files>> = None;
+    let mut last = MANIFEST_ENTRY.to_string();
+    loop {
+        let next = zip::read::read_zipfile_from_stream(&mut *rd);
+        let next = next.map_err(|e| cut_or(entry_error(&last, e), ended.get(), &last))?;
+        let Some(mut f) = next else {
+            return Err(Error::new(
+                Kind::Truncated,
+                format!("the archive ends after entry {last}, before the node files' manifest: it is incomplete"),
+            ));
+        };
+        log.log(&f);
+        let name = String::from_utf8_lossy(f.name_raw()).into_owned();
+        match (&mut part, name.as_str()) {
+            (None, NODE_HEADER_ENTRY) => {
+                let size = f.size();
+                let line = read_entry_data(&mut f, NODE_HEADER_ENTRY, size, MAX_LINE)?;
+                let h = parse_any_header(&line)
+                    .map_err(|e| Error::new(e.kind(), format!("entry {NODE_HEADER_ENTRY}: {}", e.message())))?;
+                if h.kind != StreamKind::Files {
+                    return Err(Error::new(
+                        Kind::BadInput,
+                        format!("entry {NODE_HEADER_ENTRY} is not a files stream's header"),
+                    ));
+                }
+                let checker = FilesChecker::new(&h);
+                part = Some(crate::lines::LinesPart::new(&line, &h, checker, NODE_CHUNKS, out.take())?);
+            }
+            (None, _) => {
+                return Err(Error::new(
+                    Kind::BadInput,
+                    format!("entry {name} follows the manifest: the archive was altered"),
+                ));
+            }
+            (Some(_), NODE_MANIFEST_ENTRY) => {
+                let p = part.take().expect("matched");
+                return p.manifest(&mut f, NODE_MANIFEST_ENTRY).map(Some);
+            }
+            (Some(p), _) => p.chunk(&mut f, &name, run)?,
+        }
+        last = name;
+    }
 }
 
 /// The entries of a native archive, checked as they come: keys from their paths (or the

@@ -56,6 +56,11 @@ pub struct UnpackOptions {
     #[arg(long, value_name = "FILE", requires = "verify")]
     pub encryption_config: Option<PathBuf>,
 
+    /// Write the node's files the archive carries (archive-pack --node-files) as a files stream
+    /// for node-load, instead of the keyspace (which is verified all the same)
+    #[arg(long, conflicts_with_all = ["list", "prefixes"])]
+    pub node_files: bool,
+
     #[command(flatten)]
     pub etcd_prefix: reshifter_k8s::EtcdPrefix,
 
