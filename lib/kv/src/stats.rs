@@ -233,12 +233,26 @@ fn see(r: Record, v: &RecordMeta, api: &ApiServer) -> Seen {
 
 /// Build the report from a stream.
 pub fn collect(o: &StatsOptions) -> Result<KeyspaceReport> {
+    collect_with(o, None)
+}
+
+/// [`collect`] over an opened input (a stage of a library pipeline: rcli checks, as it backs
+/// up, that the encryption config captured with a node opens the keyspace's values).
+pub fn collect_from(o: &StatsOptions, input: Box<dyn std::io::BufRead + Send>) -> Result<KeyspaceReport> {
+    collect_with(o, Some(input))
+}
+
+fn collect_with(o: &StatsOptions, input: Option<Box<dyn std::io::BufRead + Send>>) -> Result<KeyspaceReport> {
     let api = ApiServer::load(o.encryption_config.as_deref(), &o.etcd_prefix)?;
     let root_names: Vec<&str> = api.roots.all().collect();
     let mut hint = k8s::RootHint::default();
     // Decrypting needs whole values: Light decodes only their first bytes.
     let full = o.verify || api.at_rest.is_some();
-    let reader = ParReader::open(o.input.as_deref(), if full { Verify::Full } else { Verify::Light })?;
+    let verify = if full { Verify::Full } else { Verify::Light };
+    let reader = match input {
+        Some(input) => ParReader::new(input, verify)?,
+        None => ParReader::open(o.input.as_deref(), verify)?,
+    };
     let header: Header = reader.header().clone();
     let mut s = KeyspaceReport {
         revision: header.revision,

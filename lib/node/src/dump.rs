@@ -105,7 +105,7 @@ pub struct Dumped {
 
 /// Flags of static pods (and k3s/rke2 `*-arg` entries) are read for absolute paths of regular
 /// files; these (with the CAs and keys) are what an API server needs to start as it did.
-fn named_in_flags(args: &[String], out: &mut Vec<String>) {
+pub(crate) fn named_in_flags(args: &[String], out: &mut Vec<String>) {
     let mut i = 0;
     while i < args.len() {
         let a = &args[i];
@@ -129,7 +129,7 @@ fn named_in_flags(args: &[String], out: &mut Vec<String>) {
 }
 
 /// The strings of a static pod's containers' `command` and `args`.
-fn pod_args(doc: &serde_yaml_ng::Value) -> Vec<String> {
+pub(crate) fn pod_args(doc: &serde_yaml_ng::Value) -> Vec<String> {
     let mut out = Vec::new();
     let spec = &doc["spec"];
     for list in ["initContainers", "containers"] {

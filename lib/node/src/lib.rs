@@ -8,6 +8,7 @@
 //!   rename, never through a symlink (node-load);
 //! - [`stats`]: the certificates, keys and kubeconfigs in a stream, at a glance (node-stats).
 
+pub mod capture;
 pub mod dump;
 pub mod load;
 pub mod owners;

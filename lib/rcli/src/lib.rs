@@ -140,6 +140,12 @@ pub struct CreateOptions {
     /// reshifter (ReShifter's own, for ReShifter to restore)
     #[arg(long, default_value = "native", value_name = "LAYOUT")]
     pub layout: String,
+
+    /// Also back up this control-plane node's files (CAs, keys, kubeconfigs, static pods, the
+    /// EncryptionConfiguration: node-dump's layouts, found under DIR, `/` for this node) in the
+    /// same archive, and check that the captured EncryptionConfiguration opens every Secret
+    #[arg(long, env = "RS_NODE_ROOT", value_name = "DIR")]
+    pub node_root: Option<PathBuf>,
 }
 
 /// `rcli backup list`.
@@ -177,6 +183,8 @@ pub struct RestoreOptions {
 
 /// A temporary file in `dir` (an unpredictable name, made with O_EXCL, mode 0600), removed when
 /// dropped or when the process is interrupted.
+mod node;
+
 struct Temp {
     path: PathBuf,
 }
@@ -269,6 +277,9 @@ pub struct Created {
     /// Kubernetes roots that hold v2 keys too, left out of this v3 backup (`--api auto` on an
     /// etcd holding both).
     pub v2_left_out: Vec<String>,
+    /// With a node's files: where the EncryptionConfiguration that opened the keyspace's
+    /// encrypted values was captured (`None` when the node has none).
+    pub node_config: Option<String>,
 }
 
 /// A new backup id: now in Unix seconds, later if a backup of that id exists in `target`.
@@ -283,7 +294,9 @@ fn new_id(target: &Path) -> u64 {
 }
 
 /// Make a backup: dump the Kubernetes roots, apply the strategy, pack `<target>/<id>.zip`,
-/// push it to `remote` in ReShifter's layout. `render` is not a backup: see [`backup_create`].
+/// push it to `remote` in ReShifter's layout. With `node_root`, the control-plane files under it
+/// go into the same archive, and the EncryptionConfiguration among them must open every value
+/// encrypted at rest. `render` is not a backup: see [`backup_create`].
 pub fn create_backup(
     endpoint: &Endpoint,
     target: &Path,
@@ -291,6 +304,7 @@ pub fn create_backup(
     strategy: &str,
     layout: Layout,
     pack_keys: &EncryptArgs,
+    node_root: Option<&Path>,
 ) -> Result<Created> {
     std::fs::create_dir_all(target)
         .map_err(|e| Error::with_source(Kind::Usage, format!("cannot make {}", target.display()), e))?;
@@ -312,6 +326,14 @@ pub fn create_backup(
     } else {
         Vec::new()
     };
+    if node_root.is_some() && layout == Layout::Reshifter {
+        return Err(Error::new(Kind::Usage, "--node-root needs the native layout (ReShifter's holds keys only)"));
+    }
+    // The node's files first: they are small, and their encryption config checks the keyspace.
+    let node = match node_root {
+        Some(root) => Some(node::capture(root, target, &endpoint.report)?),
+        None => None,
+    };
     let id = new_id(target);
     let zip = target.join(format!("{id}.zip"));
     // dump | [kv-filter |] archive-pack, each a thread, joined by pipes as in a shell: the
@@ -326,6 +348,7 @@ pub fn create_backup(
         crypt: pack_keys.clone(),
         quiet: true,
         report: endpoint.report.clone(),
+        node_files: node.as_ref().map(|n| n.stream.path.clone()),
         ..PackOptions::default()
     };
     let filter_opts = filter.map(|f| reshifter_kv::filter::FilterOptions {
@@ -350,7 +373,14 @@ pub fn create_backup(
             (r2, Some(std::thread::spawn(move || reshifter_kv::filter::run_with(fo, input, writer(w2)))))
         }
     };
-    let packed = reshifter_archive::pack::pack_from(pack_opts, reader(source));
+    let (input, check) = match node.as_ref().and_then(|n| n.config.as_ref()) {
+        Some((config, _)) => {
+            let (input, check) = node::checked(reader(source), config.path.clone(), endpoint.etcd_prefix.clone())?;
+            (input, Some(check))
+        }
+        None => (reader(source), None),
+    };
+    let packed = reshifter_archive::pack::pack_from(pack_opts, input);
     // The first stage's error is the cause; the later ones saw it as a truncated stream.
     let joined = |h: std::thread::JoinHandle<Result<()>>| {
         h.join().unwrap_or_else(|_| Err(Error::new(Kind::Failure, "a backup stage failed")))
@@ -362,12 +392,16 @@ pub fn create_backup(
         Error::with_source(Kind::Failure, format!("cannot store {} (not replaced if it exists)", zip.display()), e)
     })?;
     drop(packed_tmp);
+    let node_config = node.as_ref().and_then(|n| n.config.as_ref()).map(|(_, p)| p.clone());
+    if let (Some(check), Some(config)) = (check, &node_config) {
+        node::judge(check, id, config)?;
+    }
     let (keys, bytes) = (trailer.count, trailer.bytes);
     let pushed = match remote.s3() {
         Some((s3, bucket)) => Some(push_backup(s3, bucket, id, &zip, pack_keys.keys().encrypts(), &endpoint.report)?),
         None => None,
     };
-    Ok(Created { id, path: zip, keys, bytes, pushed, v2_left_out })
+    Ok(Created { id, path: zip, keys, bytes, pushed, v2_left_out, node_config })
 }
 
 /// Push backup `id` (the archive at `zip`) to `bucket` in ReShifter's layout; its S3 URI.
@@ -404,7 +438,17 @@ pub fn backup_create(o: CreateOptions) -> Result<()> {
         other => return Err(Error::new(Kind::Usage, format!("--layout {other:?}: native or reshifter"))),
     };
     say_default_bucket(&o.remote);
-    let c = create_backup(&o.endpoint, &o.target, &o.remote, &o.strategy, layout, &EncryptArgs::default())?;
+    let node_root = o.node_root.as_deref();
+    let c = create_backup(&o.endpoint, &o.target, &o.remote, &o.strategy, layout, &EncryptArgs::default(), node_root)?;
+    match (&o.node_root, &c.node_config) {
+        (Some(_), Some(p)) => reshifter_format::report::stderr_line(format_args!(
+            "rcli: the node's files are in the backup; their EncryptionConfiguration ({p}) opens every encrypted value"
+        )),
+        (Some(_), None) => reshifter_format::report::stderr_line(format_args!(
+            "rcli: the node's files are in the backup; they hold no EncryptionConfiguration (nothing encrypted at rest to check)"
+        )),
+        _ => {}
+    }
     if !c.v2_left_out.is_empty() {
         reshifter_format::report::stderr_line(format_args!(
             "rcli: warning: the etcd holds v2 keys under {} too; they are not in this v3 backup \

@@ -147,10 +147,11 @@ pub async fn run_backup(s: &Shared, mut plan: Plan) -> Result<reshifter_rcli::Cr
     plan.endpoint.report = s.reporter(format!("job {job} (backup)"));
     s.jobs.phase(job, "backing up");
     let started = Instant::now();
-    let (store, keys) = (s.store.clone(), s.opts.keys.encrypt_args());
+    let (store, keys, node) = (s.store.clone(), s.opts.keys.encrypt_args(), s.opts.node_root.clone());
     let out = blocking(move || {
         let native = reshifter_archive::pack::Layout::Native;
-        reshifter_rcli::create_backup(&plan.endpoint, &store, &plan.remote, &plan.strategy, native, &keys)
+        let node = node.as_deref();
+        reshifter_rcli::create_backup(&plan.endpoint, &store, &plan.remote, &plan.strategy, native, &keys, node)
     })
     .await;
     match &out {

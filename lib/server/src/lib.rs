@@ -49,6 +49,14 @@ pub struct ServerOptions {
     #[command(flatten)]
     pub etcd_prefix: reshifter_k8s::EtcdPrefix,
 
+    /// Every backup (scheduled or requested) also carries this control-plane node's files (CAs,
+    /// keys, kubeconfigs, static pods, EncryptionConfiguration: node-dump's layouts under DIR,
+    /// `/` when the server runs on the node), and fails (keeping the backup) when the captured
+    /// EncryptionConfiguration does not open every Secret. Only the server's own configuration
+    /// names it: no request can
+    #[arg(long, value_name = "DIR")]
+    pub node_root: Option<PathBuf>,
+
     /// Another etcd a request may name (a restore target; repeatable). No request makes the
     /// server connect, or send its credentials, anywhere else: others get 403
     #[arg(long, value_name = "URL")]

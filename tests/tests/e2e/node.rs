@@ -506,3 +506,65 @@ fn one_archive_holds_the_keyspace_and_the_node_files_that_open_it() {
     );
     assert!(!d.path().join("x.zip").exists());
 }
+
+#[test]
+fn rcli_and_the_server_back_up_the_node_with_the_keyspace_and_check_the_pair() {
+    let etcd = reshifter_e2e::Etcd::start();
+    let d = tmp();
+    let p = d.path().display().to_string();
+    let stream = sealed_keyspace(d.path(), 1);
+    sh(&format!("etcd-load -q {} {}", etcd.flags(), stream.display())).ok();
+    let (a, c) = (d.path().join("a"), d.path().join("c"));
+    tree("kubeadm", &a, 1, "");
+    tree("kubeadm", &c, 9, "");
+    let node = dump(&a, "").stdout;
+
+    // rcli: one backup id, both halves, the pair checked.
+    let o = sh(&format!("rcli backup create -e {} -t {p}/store --node-root {}", etcd.endpoint, a.display()));
+    let id = o.ok().stdout_str().trim().to_string();
+    assert!(
+        o.stderr.contains(
+            "rcli: the node's files are in the backup; their EncryptionConfiguration (etc/kubernetes/enc/enc.yaml) \
+             opens every encrypted value\n"
+        ),
+        "{}",
+        o.stderr
+    );
+    let carried = sh(&format!("archive-unpack -q --node-files {p}/store/{id}.zip")).stdout;
+    assert_eq!(digests(&carried), digests(&node));
+    // Another node's files: the backup is kept, and the mismatch is an integrity failure.
+    let o = sh(&format!("rcli backup create -e {} -t {p}/store --node-root {}", etcd.endpoint, c.display()));
+    assert_eq!(o.code, 5, "{}", o.stderr);
+    assert!(
+        o.stderr.contains(
+            "but the EncryptionConfiguration captured with the node (etc/kubernetes/enc/enc.yaml) does not open 2 \
+             encrypted values of its keyspace"
+        ) && o.stderr.contains("do not belong together"),
+        "{}",
+        o.stderr
+    );
+    assert_eq!(sh(&format!("rcli backup list -t {p}/store | wc -l")).stdout_str(), "2\n");
+    assert_eq!(sh(&format!("ls -A {p}/store | grep -c '^\\.rcli-'")).stdout_str(), "0\n", "temporary files left");
+
+    // The server: encrypted backups carry the node's files too; a restore reads the keyspace.
+    sh(&format!("age-keygen -o {p}/key.txt 2>/dev/null && age-keygen -y {p}/key.txt > {p}/pub.txt")).ok();
+    let dst = reshifter_e2e::Etcd::start();
+    let s = reshifter_e2e::server::Server::start(
+        &etcd.endpoint,
+        &format!(
+            "--node-root {} --recipients-file {p}/pub.txt --identity-file {p}/key.txt --allow-endpoint {}",
+            a.display(),
+            dst.endpoint
+        ),
+    );
+    let id = s.json("POST", "/v1/backup", Some("{}"))["backupid"].as_str().unwrap().to_string();
+    let zip = s.store.join(format!("{id}.zip"));
+    let carried = sh(&format!("archive-unpack -q --identity-file {p}/key.txt --node-files {}", zip.display())).stdout;
+    assert_eq!(digests(&carried), digests(&node));
+    let body = format!("{{\"endpoint\":\"{}\",\"backupid\":\"{id}\"}}", dst.endpoint);
+    assert_eq!(s.json("POST", "/v1/restore", Some(&body))["keysrestored"], 3);
+    let bad = reshifter_e2e::server::Server::start(&etcd.endpoint, &format!("--node-root {}", c.display()));
+    let (status, text) = bad.call("POST", "/v1/backup", Some("{}"), true);
+    assert_ne!(status, 200);
+    assert!(text.contains("do not belong together"), "{status} {text}");
+}
