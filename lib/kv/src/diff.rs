@@ -6,9 +6,15 @@ use std::collections::BTreeMap;
 use std::io::Write;
 
 use reshifter_format::error::{Error, Result};
+use reshifter_format::files::{FileEntry, FileKind};
 use reshifter_format::io::Output;
 use reshifter_format::pipeline::{Run, Source};
 use reshifter_format::{Record, lease_hex, push_bytes_field, value_sha256};
+
+/// A files stream's entries, as a caller opened them (stream or archive).
+pub struct FilesSource {
+    pub entries: Box<dyn Iterator<Item = Result<FileEntry>> + Send>,
+}
 
 /// kv-diff's command-line options (the inputs are the tool's: streams or archives).
 #[derive(Debug, Clone, clap::Args)]
@@ -30,6 +36,11 @@ pub struct DiffOptions {
     /// One line per resource (added, removed, changed) instead of one per key
     #[arg(long)]
     pub stat: bool,
+
+    /// Compare the node's files two backups carry (archive-pack --node-files) instead of their
+    /// keyspaces
+    #[arg(long)]
+    pub node_files: bool,
 
     /// Write to FILE (renamed into place when complete) instead of stdout
     #[arg(short, long, value_name = "FILE")]
@@ -189,6 +200,122 @@ pub fn run(o: DiffOptions, a: Source, b: Source) -> Result<Counts> {
             )
         } else {
             format!("identical: {} keys", counts.same)
+        }
+    });
+    Ok(counts)
+}
+
+/// What of a file is compared: its kind, content or target, mode and owner (by number); with
+/// --meta also its modification time and owner names.
+fn same_file(a: &FileEntry, b: &FileEntry, meta: bool) -> bool {
+    a.kind == b.kind
+        && a.content == b.content
+        && a.target == b.target
+        && (a.mode, a.uid, a.gid) == (b.mode, b.uid, b.gid)
+        && (!meta || ((a.mtime, a.mtime_nsec) == (b.mtime, b.mtime_nsec) && (&a.user, &a.group) == (&b.user, &b.group)))
+}
+
+fn file_side(out: &mut Vec<u8>, name: &str, f: &FileEntry, values: bool) {
+    let _ = write!(
+        out,
+        ",\"{name}\":{{\"kind\":\"{}\",\"mode\":\"{:04o}\",\"uid\":{},\"gid\":{},\"mtime\":{}",
+        f.kind.name(),
+        f.mode,
+        f.uid,
+        f.gid,
+        f.mtime
+    );
+    match f.kind {
+        FileKind::File => {
+            let _ =
+                write!(out, ",\"size\":{},\"sha256\":\"{}\"", f.content.len(), hex::encode(value_sha256(&f.content)));
+            if values {
+                out.push(b',');
+                push_bytes_field(out, "value", &f.content);
+            }
+        }
+        FileKind::Symlink => {
+            out.push(b',');
+            push_bytes_field(out, "target", &f.target);
+        }
+        FileKind::Dir => {}
+    }
+    out.push(b'}');
+}
+
+/// Compare two files streams (each sorted by path), writing one line per path that differs:
+/// `{"change":"added|removed|changed","path":...,"a":{kind, mode, owner, mtime, size, sha256
+/// or target},"b":{...}}`. Contents appear only with --values (they are keys and certificates).
+pub fn run_files(o: DiffOptions, a: FilesSource, b: FilesSource) -> Result<Counts> {
+    let mut run = Run::new(&o.report.or_name("kv-diff"), o.quiet);
+    let mut out = Output::create(o.output.as_deref())?;
+    let (mut ai, mut bi) = (a.entries, b.entries);
+    let (mut na, mut nb) = (ai.next().transpose()?, bi.next().transpose()?);
+    let mut counts = Counts::default();
+    let mut line = Vec::with_capacity(4096);
+    loop {
+        let order = match (&na, &nb) {
+            (None, None) => break,
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (Some(x), Some(y)) => x.path.cmp(&y.path),
+        };
+        line.clear();
+        let (what, path) = match (order, &na, &nb) {
+            (std::cmp::Ordering::Less, Some(x), _) => (Some("removed"), &x.path),
+            (std::cmp::Ordering::Greater, _, Some(y)) => (Some("added"), &y.path),
+            (_, Some(x), Some(y)) if same_file(x, y, o.meta) => (None, &x.path),
+            (_, Some(x), _) => (Some("changed"), &x.path),
+            _ => unreachable!("an entry on the side that sorts first"),
+        };
+        match what {
+            Some("removed") => counts.removed += 1,
+            Some("added") => counts.added += 1,
+            Some(_) => counts.changed += 1,
+            None => counts.same += 1,
+        }
+        if let Some(what) = what {
+            let _ = write!(line, "{{\"change\":\"{what}\",");
+            push_bytes_field(&mut line, "path", path);
+            if let (Some(x), true) = (&na, what != "added") {
+                file_side(&mut line, "a", x, o.values);
+            }
+            if let (Some(y), true) = (&nb, what != "removed") {
+                file_side(&mut line, "b", y, o.values);
+            }
+            line.extend_from_slice(b"}\n");
+            if !o.stat {
+                out.write_all(&line)?;
+            }
+        }
+        run.record(1, |t| format!("{} files compared", t.keys));
+        match order {
+            std::cmp::Ordering::Less => na = ai.next().transpose()?,
+            std::cmp::Ordering::Greater => nb = bi.next().transpose()?,
+            std::cmp::Ordering::Equal => {
+                na = ai.next().transpose()?;
+                nb = bi.next().transpose()?;
+            }
+        }
+    }
+    if o.stat {
+        line.clear();
+        let _ = writeln!(
+            line,
+            "{{\"files\":true,\"added\":{},\"removed\":{},\"changed\":{}}}",
+            counts.added, counts.removed, counts.changed
+        );
+        out.write_all(&line)?;
+    }
+    out.finish().map_err(|e| Error::new(e.kind(), format!("cannot write the differences: {e}")))?;
+    run.done(|_| {
+        if counts.differ() {
+            format!(
+                "{} added, {} removed, {} changed, {} the same files",
+                counts.added, counts.removed, counts.changed, counts.same
+            )
+        } else {
+            format!("identical: {} files", counts.same)
         }
     });
     Ok(counts)

@@ -191,13 +191,17 @@ impl Gather<'_> {
 
     /// The regular file a configuration names (absolute on the node), with the links on the way.
     fn named(&mut self, path: &str) {
-        match tree::resolve(self.root, path.as_bytes()) {
-            Some(r) if r.meta.is_file() => {
+        match tree::resolve_or_links(self.root, path.as_bytes()) {
+            Ok(r) if r.meta.is_file() => {
                 self.paths.extend(r.links);
                 self.paths.insert(r.path);
             }
-            Some(_) => {}
-            None => self.missing.push(path.to_string()),
+            Ok(_) => {}
+            Err(links) => {
+                // A dangling link is carried as it is: the node holds it so.
+                self.paths.extend(links);
+                self.missing.push(path.to_string());
+            }
         }
     }
 

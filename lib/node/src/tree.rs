@@ -58,6 +58,12 @@ pub struct Resolved {
 /// Resolve `path` (absolute on the node, or relative to the root) under `root`, following
 /// symlinks only within it. `None` when it does not exist (or loops).
 pub fn resolve(root: &Path, path: &[u8]) -> Option<Resolved> {
+    resolve_or_links(root, path).ok()
+}
+
+/// [`resolve`], saying on failure which symlinks were met before it (a dangling link a
+/// configuration names is still part of the node).
+pub fn resolve_or_links(root: &Path, path: &[u8]) -> Result<Resolved, Vec<Rel>> {
     let mut todo: Vec<Vec<u8>> = Vec::new();
     push_components(&mut todo, path);
     todo.reverse();
@@ -69,13 +75,13 @@ pub fn resolve(root: &Path, path: &[u8]) -> Option<Resolved> {
         }
         done.push(c);
         let here = join(&done);
-        let meta = lstat(root, &here)?;
+        let Some(meta) = lstat(root, &here) else { return Err(links) };
         if meta.file_type().is_symlink() {
             hops += 1;
             if hops > MAX_HOPS {
-                return None;
+                return Err(links);
             }
-            let target = std::fs::read_link(as_path(root, &here)).ok()?;
+            let Ok(target) = std::fs::read_link(as_path(root, &here)) else { return Err(links) };
             let target = std::os::unix::ffi::OsStrExt::as_bytes(target.as_os_str()).to_vec();
             links.push(here);
             done.pop();
@@ -88,12 +94,14 @@ pub fn resolve(root: &Path, path: &[u8]) -> Option<Resolved> {
                 todo.push(c);
             }
         } else if !todo.is_empty() && !meta.is_dir() {
-            return None;
+            return Err(links);
         }
     }
     let path = join(&done);
-    let meta = lstat(root, &path)?;
-    Some(Resolved { links, path, meta })
+    match lstat(root, &path) {
+        Some(meta) => Ok(Resolved { links, path, meta }),
+        None => Err(links),
+    }
 }
 
 /// A link target's components, `..` kept (the resolving loop pops for them, never above the

@@ -568,3 +568,54 @@ fn rcli_and_the_server_back_up_the_node_with_the_keyspace_and_check_the_pair() {
     assert_ne!(status, 200);
     assert!(text.contains("do not belong together"), "{status} {text}");
 }
+
+#[test]
+fn kv_diff_names_what_changed_on_a_node() {
+    let d = tmp();
+    let p = d.path().display().to_string();
+    let (a, b) = (d.path().join("a"), d.path().join("b"));
+    tree("kubeadm", &a, 1, "");
+    sh(&format!(
+        "node-dump -q --root {} -o {p}/a.ndjson && node-load -q --root {} {p}/a.ndjson",
+        a.display(),
+        b.display()
+    ))
+    .ok();
+    assert_eq!(sh(&format!("node-dump -q --root {} | kv-diff -q {p}/a.ndjson -", b.display())).code, 0);
+    sh(&format!(
+        "cd {} && chmod 640 etc/kubernetes/pki/ca.key && echo x >> etc/kubernetes/admin.conf && rm etc/kubernetes/pki/sa.pub \
+         && ln -sfn /elsewhere.pem var/lib/kubelet/pki/kubelet-client-current.pem",
+        b.display()
+    ))
+    .ok();
+    let o = sh(&format!(
+        "node-dump -q --root {} | kv-diff {p}/a.ndjson - | jq -c '[.change, .path, .a.mode, .b.mode, .b.target]'",
+        b.display()
+    ));
+    assert_eq!(
+        o.stdout_str(),
+        "[\"changed\",\"etc/kubernetes/admin.conf\",\"0600\",\"0600\",null]\n\
+         [\"changed\",\"etc/kubernetes/pki/ca.key\",\"0600\",\"0640\",null]\n\
+         [\"removed\",\"etc/kubernetes/pki/sa.pub\",\"0644\",null,null]\n\
+         [\"removed\",\"var/lib/kubelet/pki/kubelet-client-2026-12-06-08-00-00.pem\",\"0600\",null,null]\n\
+         [\"changed\",\"var/lib/kubelet/pki/kubelet-client-current.pem\",\"0777\",\"0777\",\"/elsewhere.pem\"]\n"
+    );
+    // No content in the output unless asked for: these are keys.
+    let o = sh(&format!("node-dump -q --root {} | kv-diff {p}/a.ndjson -", b.display()));
+    assert_eq!(o.code, 1);
+    assert!(!o.stdout_str().contains("BEGIN"), "{}", o.stdout_str());
+    // The node's files of two backups; a keyspace against files is refused.
+    let etcd = sealed_keyspace(d.path(), 1).display().to_string();
+    sh(&format!("archive-pack -q --node-files {p}/a.ndjson {etcd} -o {p}/1.zip")).ok();
+    sh(&format!("node-dump -q --root {} | archive-pack -q -o {p}/bfiles.zip", b.display())).ok();
+    sh(&format!(
+        "node-dump -q --root {} -o {p}/b.ndjson && archive-pack -q --node-files {p}/b.ndjson {etcd} -o {p}/2.zip",
+        b.display()
+    ))
+    .ok();
+    let o = sh(&format!("kv-diff --node-files --stat {p}/1.zip {p}/2.zip"));
+    assert_eq!((o.code, o.stdout_str()), (1, "{\"files\":true,\"added\":0,\"removed\":2,\"changed\":3}\n".to_string()));
+    assert_eq!(sh(&format!("kv-diff -q {p}/1.zip {p}/2.zip")).code, 0, "the keyspaces are the same");
+    let o = sh(&format!("kv-diff -q {p}/1.zip {p}/bfiles.zip"));
+    assert_eq!(o.code, 2, "{}", o.stderr);
+}

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use reshifter_archive::crypt::KeyArgs;
-use reshifter_archive::unpack::open_records;
+use reshifter_archive::unpack::{Items, open_any};
 use reshifter_cli as cli;
 use reshifter_kv::diff::{self, DiffOptions};
 
@@ -16,12 +16,18 @@ Examples:
   kv-diff --stat a.ndjson b.ndjson                       # counts per resource
   kv-diff a.zip b.zip | jq -r 'select(.change == \"removed\") | .key'
   kv-diff -q a.zip b.zip && echo same
+  kv-diff --node-files monday.zip today.zip              # the node's files two backups carry
+  node-dump | kv-diff cp1-files.ndjson -                 # drift of a node from its captured files
 
 Keys and values are compared (as the trailer's sha256 is); --meta compares revisions, versions
 and leases too. A line: {\"change\":\"changed\",\"key\":...,\"a\":{revisions, size, sha256},
 \"b\":{...}}; --values adds the values. Exit status as diff(1): 0 when the inputs are equal, 1
 when they differ, 2 and more on trouble (bad arguments 2, malformed input 3, truncated 4,
-digest mismatch 5; any other error 10). Both inputs are verified to their end.";
+digest mismatch 5; any other error 10). Both inputs are verified to their end.
+
+Files streams (node-dump) compare by path: kind, content or link target, mode and owner;
+--meta adds modification times and owner names. A line: {\"change\":...,\"path\":...,\"a\":{kind,
+mode, uid, gid, mtime, size, sha256 or target},\"b\":{...}}; contents only with --values.";
 
 /// Compare two keyspaces: the keys added, removed and changed from A to B.
 #[derive(Parser, Debug)]
@@ -64,9 +70,20 @@ pub fn main(args: Vec<std::ffi::OsString>) -> ExitCode {
                 passphrase_file: a.passphrase_file.clone(),
                 ..Default::default()
             };
-            let left = open_records(Some(&a.a), keys.clone())?;
-            let right = open_records(Some(&a.b), keys)?;
-            let counts = diff::run(a.opts, left, right)?;
+            let node = a.opts.node_files;
+            let counts = match (open_any(Some(&a.a), keys.clone(), node)?, open_any(Some(&a.b), keys, node)?) {
+                (Items::Records(l), Items::Records(r)) => diff::run(a.opts, l, r)?,
+                (Items::Files(l), Items::Files(r)) => {
+                    let (l, r) = (diff::FilesSource { entries: l.entries }, diff::FilesSource { entries: r.entries });
+                    diff::run_files(a.opts, l, r)?
+                }
+                _ => {
+                    return Err(reshifter_format::Error::new(
+                        reshifter_format::Kind::Usage,
+                        "A and B are not of one kind: one is a keyspace, the other a node's files (node-dump)",
+                    ));
+                }
+            };
             Ok::<u8, reshifter_format::Error>(u8::from(counts.differ()))
         },
         |code| if code == 1 { 10 } else { code },

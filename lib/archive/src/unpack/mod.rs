@@ -22,7 +22,7 @@ use reshifter_format::error::{Error, Kind, Result};
 use reshifter_format::io::{BUF_SIZE, Output};
 use reshifter_format::pipeline::{Run, Source};
 use reshifter_format::report::{human_bytes, secs};
-use reshifter_format::{Record, StreamReader};
+use reshifter_format::{StreamKind, StreamReader};
 
 pub(crate) mod entry;
 mod foreign;
@@ -47,12 +47,35 @@ pub fn unpack(o: UnpackOptions) -> Result<()> {
 /// archive is unpacked on a thread into a pipe; the stream it makes gets its trailer only once
 /// the whole archive was verified, and a failure of the unpacking is the records' last item.
 pub fn open_records(path: Option<&Path>, keys: KeyArgs) -> Result<Source> {
+    match open_any(path, keys, false)? {
+        Items::Records(s) => Ok(s),
+        Items::Files(f) => Err(Error::bad_line(1, f.header.require_full().err().unwrap_or_default())),
+    }
+}
+
+/// A files stream's entries (node-dump), read from a stream or an archive.
+pub struct FilesSource {
+    pub header: reshifter_format::Header,
+    pub entries: Box<dyn Iterator<Item = Result<reshifter_format::files::FileEntry>> + Send>,
+}
+
+/// What an input holds: a keyspace's records, or a files stream's entries.
+pub enum Items {
+    Records(Source),
+    Files(FilesSource),
+}
+
+/// [`open_records`] for a tool that also reads files streams: a stream, an archive of either
+/// kind, or, with `node_files`, the node's files a keyspace archive carries.
+pub fn open_any(path: Option<&Path>, keys: KeyArgs, node_files: bool) -> Result<Items> {
     let input = reshifter_format::io::open_input(path)?;
     let (head, input) = peek(input, AGE_MAGIC.len())?;
     let input: Box<dyn BufRead + Send> = Box::new(BufReader::with_capacity(BUF_SIZE, input));
     if !is_archive(&head) {
-        let r = StreamReader::new(input)?;
-        return Ok(Source { header: r.header().clone(), records: Box::new(r) });
+        if node_files {
+            return Err(Error::new(Kind::Usage, "--node-files reads archives: this input is a stream"));
+        }
+        return items(input);
     }
     let o = UnpackOptions {
         input: path.map(Path::to_path_buf),
@@ -63,7 +86,7 @@ pub fn open_records(path: Option<&Path>, keys: KeyArgs) -> Result<Source> {
         passphrase_file: keys.passphrase_file,
         identity_file: keys.identity_files,
         encryption_config: None,
-        node_files: false,
+        node_files,
         etcd_prefix: Default::default(),
         quiet: true,
         report: Default::default(),
@@ -74,12 +97,35 @@ pub fn open_records(path: Option<&Path>, keys: KeyArgs) -> Result<Source> {
         unpack_from(&o, input, Some(out))
     });
     let mut job = Some(job);
-    let reader = StreamReader::new(BufReader::with_capacity(BUF_SIZE, rd));
-    let reader = match reader {
-        Ok(r) => r,
-        Err(e) => return Err(unpacking_error(&mut job).unwrap_or(e)),
-    };
-    Ok(Source { header: reader.header().clone(), records: Box::new(ArchiveRecords { reader, job }) })
+    match items(Box::new(BufReader::with_capacity(BUF_SIZE, rd))) {
+        Ok(Items::Records(s)) => {
+            let it = ArchiveItems { items: s.records, job };
+            Ok(Items::Records(Source { header: s.header, records: Box::new(it) }))
+        }
+        Ok(Items::Files(f)) => {
+            let it = ArchiveItems { items: f.entries, job };
+            Ok(Items::Files(FilesSource { header: f.header, entries: Box::new(it) }))
+        }
+        Err(e) => Err(unpacking_error(&mut job).unwrap_or(e)),
+    }
+}
+
+/// The items of a stream read from `input`, by the kind its header says.
+fn items(mut input: Box<dyn BufRead + Send>) -> Result<Items> {
+    let (line, header) = reshifter_format::read_any_header(&mut input)?;
+    match header.kind {
+        StreamKind::Files => {
+            let r = reshifter_format::files::FilesReader::after_header(input, line, header.clone())?;
+            Ok(Items::Files(FilesSource { header, entries: Box::new(r) }))
+        }
+        _ => {
+            let mut first = line;
+            first.push(b'\n');
+            let whole: Box<dyn BufRead + Send> = Box::new(std::io::Cursor::new(first).chain(input));
+            let r = StreamReader::new(whole)?;
+            Ok(Items::Records(Source { header: r.header().clone(), records: Box::new(r) }))
+        }
+    }
 }
 
 type Job = Option<std::thread::JoinHandle<Result<()>>>;
@@ -93,16 +139,16 @@ fn unpacking_error(job: &mut Job) -> Option<Error> {
     }
 }
 
-/// Records read back from an archive unpacked on a thread.
-struct ArchiveRecords {
-    reader: StreamReader<BufReader<std::io::PipeReader>>,
+/// Items read back from an archive unpacked on a thread: its failure is their last item.
+struct ArchiveItems<T> {
+    items: Box<dyn Iterator<Item = Result<T>> + Send>,
     job: Job,
 }
 
-impl Iterator for ArchiveRecords {
-    type Item = Result<Record>;
-    fn next(&mut self) -> Option<Result<Record>> {
-        match self.reader.next() {
+impl<T> Iterator for ArchiveItems<T> {
+    type Item = Result<T>;
+    fn next(&mut self) -> Option<Result<T>> {
+        match self.items.next() {
             Some(Err(e)) => Some(Err(unpacking_error(&mut self.job).unwrap_or(e))),
             None => unpacking_error(&mut self.job).map(Err),
             some => some,
