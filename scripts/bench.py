@@ -186,7 +186,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--objects", type=int, default=100000)
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--only", action="append", default=[], help="sections: dump, load, mirror, archive, filter, s3, watch, server, kubernetes, restore")
+    ap.add_argument("--only", action="append", default=[], help="sections: dump, load, mirror, archive, filter, s3, watch, server, kubernetes, restore, node")
     ap.add_argument("--scale", action="store_true", help="also run the 1M-small-keys memory run")
     ap.add_argument("--no-write", action="store_true", help="do not write docs/BENCHMARKS.md")
     args = ap.parse_args()
@@ -358,6 +358,9 @@ def main():
 
         if want("kubernetes"):
             kubernetes_section(work, args, gen, ep)
+
+        if want("node"):
+            node_section(work, args)
 
         if want("restore"):
             restore_section(work, args, gen)
@@ -802,6 +805,42 @@ def kubernetes_section(work, args, gen, ep):
 
 
 SECTION_ORDER = ["dump", "load", "mirror", "archive", "filter", "s3", "watch", "server", "kubernetes"]
+
+
+def node_section(work, args):
+    """A control-plane node's files: a kubeadm tree made with openssl (tests/helpers/
+    control_plane.sh, 41 paths), and 20,000 files of 2 KiB under it for the per-file cost.
+    node-dump and node-load against tar (which checks nothing and writes no digests), node-stats
+    against openssl run once per certificate (how it is done by hand)."""
+    root = os.path.join(work, "node")
+    subprocess.run(["sh", os.path.join(ROOT, "tests", "helpers", "control_plane.sh"), "kubeadm", root,
+                    "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=", "--expired"], check=True)
+    bulk = os.path.join(root, "srv", "bulk")
+    for d in range(100):
+        os.makedirs(os.path.join(bulk, f"d{d:02}"))
+        for f in range(200):
+            with open(os.path.join(bulk, f"d{d:02}", f"f{f:03}.pem"), "wb") as out:
+                out.write(os.urandom(1536).hex().encode()[:2048])
+    out, tarf, dst = os.path.join(work, "node.ndjson"), os.path.join(work, "node.tar"), os.path.join(work, "node-dst")
+    compare("node-dump of a kubeadm control plane (41 paths) vs tar -c", "node-dump --root R -o f",
+            f"node-dump -q --root {root} -o {out}", "tar -C R -cf f etc/kubernetes var/lib/kubelet/pki",
+            f"tar -C {root} -cf {tarf} etc/kubernetes var/lib/kubelet/pki", max(args.repeat, 5), "≤ 2× tar")
+    compare("node-dump of 20,000 files of 2 KiB (41 MB) vs tar -c", "node-dump --include 'srv/bulk/**' -o f",
+            f"node-dump -q --root {root} --layout none --include 'srv/bulk/**' -o {out}", "tar -C R -cf f srv/bulk",
+            f"tar -C {root} -cf {tarf} srv/bulk", args.repeat, "≤ 2× tar")
+    clean = lambda which: subprocess.run(["rm", "-rf", dst], check=True)
+    compare("node-load of those 20,000 files into an empty directory vs tar -x", "node-load --root D f",
+            f"node-load -q --root {dst} {out}", "tar -C D -xpf f", f"mkdir -p {dst} && tar -C {dst} -xpf {tarf}",
+            args.repeat, "≤ 2× tar", setup=clean)
+    run_timed(f"node-dump -q --root {root} -o {out}")
+    certs = subprocess.run(["find", root, "-name", "*.crt", "-not", "-path", "*/bulk/*"], capture_output=True, text=True).stdout.split()
+    loop = " ".join(certs)
+    compare(f"node-stats of the kubeadm tree vs openssl x509 once per certificate ({len(certs)} certificates)",
+            "node-stats f", f"node-stats {out} > /dev/null",
+            "for c in *.crt; do openssl x509 -noout -subject -issuer -enddate -ext subjectAltName -in $c; done",
+            f"bash -c 'for c in {loop}; do openssl x509 -noout -subject -issuer -enddate -ext subjectAltName -in $c; done > /dev/null'",
+            max(args.repeat, 5), "≤ 1× the openssl loop")
+    subprocess.run(["rm", "-rf", root, dst, out, tarf], check=True)
 
 
 def kms_v2_section(work, args, gen):

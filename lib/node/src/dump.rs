@@ -383,7 +383,7 @@ fn entry(root: &Path, rel: Rel, owners: &Owners) -> Result<Option<FileEntry>> {
     let (kind, content, target) = if t.is_dir() {
         (FileKind::Dir, Vec::new(), Vec::new())
     } else if t.is_file() {
-        (FileKind::File, tree::read_file(root, &rel, MAX_VALUE).map_err(read_err)?, Vec::new())
+        (FileKind::File, tree::read_file_sized(root, &rel, MAX_VALUE, meta.len()).map_err(read_err)?, Vec::new())
     } else if t.is_symlink() {
         (FileKind::Symlink, Vec::new(), tree::read_link(root, &rel).map_err(read_err)?)
     } else {

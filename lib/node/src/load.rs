@@ -12,6 +12,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use rustix::fs::{AtFlags, Mode, OFlags, Timespec, Timestamps};
 use rustix::io::Errno;
@@ -132,30 +133,62 @@ fn not_a_dir(path: &[u8]) -> Error {
     )
 }
 
-/// Where an entry lives: its parent directory (opened without following links) and its name.
-/// `Ok(None)`: a directory on the way does not exist yet.
-fn parent(root: &OwnedFd, path: &[u8], create: bool) -> Result<Option<(OwnedFd, Vec<u8>)>> {
-    let mut parts: Vec<&[u8]> = path.split(|&b| b == b'/').collect();
-    let name = parts.pop().unwrap_or_default().to_vec();
-    let mut dir = rustix::io::dup(root).map_err(|e| io_err("dup".into(), e))?;
-    let mut walked = Vec::new();
-    for c in parts {
-        walked.push(c);
-        let flags = OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::RDONLY | OFlags::CLOEXEC;
-        dir = match rustix::fs::openat(&dir, c, flags, Mode::empty()) {
-            Ok(d) => d,
-            Err(Errno::NOENT) if create => {
-                rustix::fs::mkdirat(&dir, c, Mode::from_raw_mode(0o755))
-                    .map_err(|e| io_err(format!("cannot create {}", show(&walked.join(&b'/'))), e))?;
-                rustix::fs::openat(&dir, c, flags, Mode::empty())
-                    .map_err(|e| io_err(format!("cannot open {}", show(&walked.join(&b'/'))), e))?
-            }
-            Err(Errno::NOENT) => return Ok(None),
-            Err(Errno::LOOP | Errno::NOTDIR) => return Err(not_a_dir(&walked.join(&b'/'))),
-            Err(e) => return Err(io_err(format!("cannot open {}", show(&walked.join(&b'/'))), e)),
-        };
+/// The root, and the directory the last entry lived in (entries come in path order: most share
+/// their parent with the one before), both opened without following links.
+struct Dirs {
+    root: OwnedFd,
+    last: Option<(Vec<u8>, Rc<OwnedFd>)>,
+}
+
+impl Dirs {
+    fn new(root: OwnedFd) -> Self {
+        Dirs { root, last: None }
     }
-    Ok(Some((dir, name)))
+
+    /// Where an entry lives: its parent directory and its name. `Ok(None)`: a directory on the
+    /// way does not exist (yet); with `create`, such directories are made (mode 0755, the
+    /// stream's own modes set last).
+    fn parent(&mut self, path: &[u8], create: bool) -> Result<Option<(Rc<OwnedFd>, Vec<u8>)>> {
+        let cut = path.iter().rposition(|&b| b == b'/');
+        let (dir_path, name) = match cut {
+            Some(i) => (&path[..i], path[i + 1..].to_vec()),
+            None => (&path[..0], path.to_vec()),
+        };
+        if let Some((p, fd)) = &self.last
+            && p.as_slice() == dir_path
+        {
+            return Ok(Some((fd.clone(), name)));
+        }
+        let Some(fd) = self.open_dir(dir_path, create)? else { return Ok(None) };
+        let fd = Rc::new(fd);
+        self.last = Some((dir_path.to_vec(), fd.clone()));
+        Ok(Some((fd, name)))
+    }
+
+    fn open_dir(&self, dir_path: &[u8], create: bool) -> Result<Option<OwnedFd>> {
+        let mut dir = rustix::io::dup(&self.root).map_err(|e| io_err("dup".into(), e))?;
+        if dir_path.is_empty() {
+            return Ok(Some(dir));
+        }
+        let mut walked = Vec::new();
+        for c in dir_path.split(|&b| b == b'/') {
+            walked.push(c);
+            let flags = OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::RDONLY | OFlags::CLOEXEC;
+            dir = match rustix::fs::openat(&dir, c, flags, Mode::empty()) {
+                Ok(d) => d,
+                Err(Errno::NOENT) if create => {
+                    rustix::fs::mkdirat(&dir, c, Mode::from_raw_mode(0o755))
+                        .map_err(|e| io_err(format!("cannot create {}", show(&walked.join(&b'/'))), e))?;
+                    rustix::fs::openat(&dir, c, flags, Mode::empty())
+                        .map_err(|e| io_err(format!("cannot open {}", show(&walked.join(&b'/'))), e))?
+                }
+                Err(Errno::NOENT) => return Ok(None),
+                Err(Errno::LOOP | Errno::NOTDIR) => return Err(not_a_dir(&walked.join(&b'/'))),
+                Err(e) => return Err(io_err(format!("cannot open {}", show(&walked.join(&b'/'))), e)),
+            };
+        }
+        Ok(Some(dir))
+    }
 }
 
 fn is_root() -> bool {
@@ -163,8 +196,8 @@ fn is_root() -> bool {
 }
 
 /// Judge an entry against what the root holds. Errors are the conflicts no flag resolves.
-fn judge(root: &OwnedFd, e: &FileEntry, own: &Ownership) -> Result<Action> {
-    let Some((dir, name)) = parent(root, &e.path, false)? else { return Ok(Action::Create) };
+fn judge(dirs: &mut Dirs, e: &FileEntry, own: &Ownership) -> Result<Action> {
+    let Some((dir, name)) = dirs.parent(&e.path, false)? else { return Ok(Action::Create) };
     let st = match rustix::fs::statat(&dir, &name[..], AtFlags::SYMLINK_NOFOLLOW) {
         Ok(st) => st,
         Err(Errno::NOENT) => return Ok(Action::Create),
@@ -290,8 +323,8 @@ impl Drop for Temp<'_> {
     }
 }
 
-fn write_entry(root: &OwnedFd, root_path: &Path, e: &FileEntry, action: &Action, own: &Ownership) -> Result<()> {
-    let (dir, name) = parent(root, &e.path, true)?.expect("parents are created");
+fn write_entry(dirs: &mut Dirs, root_path: &Path, e: &FileEntry, action: &Action, own: &Ownership) -> Result<()> {
+    let (dir, name) = dirs.parent(&e.path, true)?.expect("parents are created");
     let at = |n: &[u8]| {
         let mut p = root_path.join(std::ffi::OsStr::new(&*show(&e.path)));
         p.set_file_name(&*show(n));
@@ -358,8 +391,8 @@ fn write_entry(root: &OwnedFd, root_path: &Path, e: &FileEntry, action: &Action,
 }
 
 /// A directory's mode, owner and time, once what it holds is written.
-fn finish_dir(root: &OwnedFd, e: &FileEntry, own: &Ownership) -> Result<()> {
-    let (dir, name) = parent(root, &e.path, false)?.expect("written");
+fn finish_dir(dirs: &mut Dirs, e: &FileEntry, own: &Ownership) -> Result<()> {
+    let (dir, name) = dirs.parent(&e.path, false)?.expect("written");
     let flags = OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::RDONLY | OFlags::CLOEXEC;
     let fd = rustix::fs::openat(&dir, &name[..], flags, Mode::empty())
         .map_err(|err| io_err(format!("cannot open {}", e.show()), err))?;
@@ -389,17 +422,18 @@ pub fn load(o: LoadOptions, out: &mut dyn Write) -> Result<Loaded> {
 
     // 2. Judge every entry against the root.
     let own = Ownership { owners: (is_root() && !o.no_owners).then(|| Owners::of(&o.root)) };
-    let root_fd = match rustix::fs::open(&o.root, OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()) {
-        Ok(fd) => Some(fd),
-        Err(Errno::NOENT) => None,
-        Err(e) => return Err(io_err(format!("cannot open --root {}", o.root.display()), e)),
-    };
+    let mut root_fd =
+        match rustix::fs::open(&o.root, OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()) {
+            Ok(fd) => Some(Dirs::new(fd)),
+            Err(Errno::NOENT) => None,
+            Err(e) => return Err(io_err(format!("cannot open --root {}", o.root.display()), e)),
+        };
     let mut n = Loaded::default();
     let mut first_change: Option<String> = None;
     let mut r = reread(&mut spool)?;
     while let Some(e) = r.next_entry()? {
-        let action = match &root_fd {
-            Some(fd) => judge(fd, &e, &own)?,
+        let action = match &mut root_fd {
+            Some(dirs) => judge(dirs, &e, &own)?,
             None => Action::Create,
         };
         let (count, verb) = match &action {
@@ -455,19 +489,21 @@ pub fn load(o: LoadOptions, out: &mut dyn Write) -> Result<Loaded> {
         .map_err(|e| Error::with_source(Kind::Failure, format!("cannot create --root {}", o.root.display()), e))?;
     let root_fd = rustix::fs::open(&o.root, OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
         .map_err(|e| io_err(format!("cannot open --root {}", o.root.display()), e))?;
+    let mut dirs = Dirs::new(root_fd);
     let mut r = reread(&mut spool)?;
     while let Some(e) = r.next_entry()? {
         if let Some(sig) = reshifter_format::signals::received() {
             return Err(Error::new(Kind::Failure, format!("stopped by signal {sig}: the root is partly written")));
         }
-        let action = judge(&root_fd, &e, &own)?;
-        write_entry(&root_fd, &o.root, &e, &action, &own)?;
+        let action = judge(&mut dirs, &e, &own)?;
+        write_entry(&mut dirs, &o.root, &e, &action, &own)?;
     }
     // 4. Directories' metadata, last.
+    dirs.last = None;
     let mut r = reread(&mut spool)?;
     while let Some(e) = r.next_entry()? {
         if e.kind == FileKind::Dir {
-            finish_dir(&root_fd, &e, &own)?;
+            finish_dir(&mut dirs, &e, &own)?;
         }
     }
     if !o.quiet {

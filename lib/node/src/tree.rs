@@ -161,16 +161,17 @@ fn walk_in(
             return Ok(());
         }
     };
-    let mut names: Vec<Vec<u8>> = Vec::new();
+    // The kind from the directory itself (d_type: no stat per entry; lstat where the file
+    // system does not say).
+    let mut names: Vec<(Vec<u8>, Option<std::fs::FileType>)> = Vec::new();
     for e in entries {
         let e = e.map_err(|e| format!("{}: {e}", String::from_utf8_lossy(dir)))?;
-        names.push(std::os::unix::ffi::OsStrExt::as_bytes(e.file_name().as_os_str()).to_vec());
+        names.push((std::os::unix::ffi::OsStrExt::as_bytes(e.file_name().as_os_str()).to_vec(), e.file_type().ok()));
     }
-    names.sort();
-    for name in names {
+    names.sort_by(|a, b| a.0.cmp(&b.0));
+    for (name, kind) in names {
         let rel = if dir.is_empty() { name } else { [dir, b"/", &name].concat() };
-        let Some(meta) = lstat(root, &rel) else { continue };
-        let t = meta.file_type();
+        let Some(t) = kind.or_else(|| lstat(root, &rel).map(|m| m.file_type())) else { continue };
         if t.is_dir() {
             walk_in(root, &rel, depth + 1, out, skipped, keep)?;
         } else if t.is_file() || t.is_symlink() {
@@ -192,6 +193,11 @@ pub fn stat_parts(m: &std::fs::Metadata) -> (u32, u32, u32, i64, u32) {
 /// Read a regular file at `rel` under `root` without following a link in its last component,
 /// refusing one larger than `max` bytes.
 pub fn read_file(root: &Path, rel: &[u8], max: usize) -> Result<Vec<u8>, String> {
+    read_file_sized(root, rel, max, 0)
+}
+
+/// [`read_file`] of a file whose size an lstat just gave (the buffer is made to fit).
+pub fn read_file_sized(root: &Path, rel: &[u8], max: usize, size: u64) -> Result<Vec<u8>, String> {
     use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;
     let p = as_path(root, rel);
@@ -201,7 +207,7 @@ pub fn read_file(root: &Path, rel: &[u8], max: usize) -> Result<Vec<u8>, String>
         .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
         .open(&p)
         .map_err(|e| format!("cannot read {show}: {e}"))?;
-    let mut data = Vec::new();
+    let mut data = Vec::with_capacity(size.min(max as u64) as usize + 1);
     f.take(max as u64 + 1).read_to_end(&mut data).map_err(|e| format!("cannot read {show}: {e}"))?;
     if data.len() > max {
         return Err(format!("{show} is larger than {} MiB: a files stream does not carry it", max >> 20));

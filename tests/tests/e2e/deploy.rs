@@ -26,11 +26,8 @@ fn manifests_match_the_kubernetes_schemas() {
     // The README's CronJob is the one in deploy/.
     let readme = std::fs::read_to_string(format!("{r}/README.md")).unwrap();
     let cron = std::fs::read_to_string(format!("{r}/deploy/cronjob.yaml")).unwrap();
-    let pipeline: Vec<&str> = cron
-        .lines()
-        .skip_while(|l| !l.contains("node-dump --root"))
-        .take_while(|l| !l.contains("envFrom:"))
-        .collect();
+    let pipeline: Vec<&str> =
+        cron.lines().skip_while(|l| !l.contains("node-dump --root")).take_while(|l| !l.contains("envFrom:")).collect();
     assert_eq!(pipeline.len(), 9);
     for l in pipeline {
         assert!(readme.contains(l.trim()), "README shows deploy/cronjob.yaml's pipeline: {l}");
