@@ -106,9 +106,11 @@ pub struct Report {
     pub warnings: Vec<String>,
 }
 
-/// At most this many certificates and keys are examined (a hostile stream of many small PEM
-/// files cannot make the report grow without bound).
+/// At most this many certificates and keys are examined, holding at most this many bytes of
+/// certificates and kubeconfigs (a hostile stream of many PEM files cannot make the report's
+/// memory grow without bound).
 const MAX_ITEMS: usize = 10_000;
+const MAX_HELD: usize = 64 << 20;
 
 /// A public key's identity: an RSA modulus (leading zeros removed) or an EC point, with the
 /// algorithm.
@@ -225,18 +227,24 @@ struct Found {
     kubeconfigs: Vec<(String, serde_yaml_ng::Value)>,
     links: BTreeMap<String, String>,
     skipped: u64,
+    held: usize,
 }
 
 impl Found {
     fn file(&mut self, path: &str, content: &[u8]) {
         if content.windows(11).any(|w| w == b"-----BEGIN ") {
             for (i, pem) in Pem::iter_from_buffer(content).flatten().enumerate() {
-                if self.certs.len() + self.private.len() + self.public.len() >= MAX_ITEMS {
+                if self.certs.len() + self.private.len() + self.public.len() >= MAX_ITEMS
+                    || self.held + pem.contents.len() > MAX_HELD
+                {
                     self.skipped += 1;
                     continue;
                 }
                 match pem.label.as_str() {
-                    "CERTIFICATE" => self.certs.push((path.to_string(), i, pem.contents)),
+                    "CERTIFICATE" => {
+                        self.held += pem.contents.len();
+                        self.certs.push((path.to_string(), i, pem.contents))
+                    }
                     l @ ("RSA PRIVATE KEY" | "EC PRIVATE KEY" | "PRIVATE KEY") => {
                         self.private.push((path.to_string(), private_key_id(l, &pem.contents)))
                     }
@@ -254,8 +262,12 @@ impl Found {
             && (content.starts_with(b"apiVersion") || content.windows(12).any(|w| w == b"kind: Config"))
             && let Ok(doc) = serde_yaml_ng::from_slice::<serde_yaml_ng::Value>(content)
             && doc["kind"].as_str() == Some("Config")
-            && self.kubeconfigs.len() < MAX_ITEMS
         {
+            if self.kubeconfigs.len() >= MAX_ITEMS || self.held + content.len() > MAX_HELD {
+                self.skipped += 1;
+                return;
+            }
+            self.held += content.len();
             self.kubeconfigs.push((path.to_string(), doc));
         }
     }
@@ -445,7 +457,10 @@ fn warn(rep: &mut Report, warn_days: i64, skipped: u64) {
         }
     }
     if skipped > 0 {
-        w.push(format!("{skipped} more PEM blocks were not examined (more than {MAX_ITEMS})"));
+        w.push(format!(
+            "{skipped} more PEM blocks or kubeconfigs were not examined (more than {MAX_ITEMS}, or {} MiB)",
+            MAX_HELD >> 20
+        ));
     }
     w.append(&mut rep.warnings);
     rep.warnings = w;
