@@ -23,6 +23,16 @@ pub struct BackupResult {
     /// Kubernetes roots whose v2 keys are not in this v3 backup.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub v2_left_out: Vec<String>,
+    /// With `--node-root`: the node's files are in the backup, and this EncryptionConfiguration
+    /// among them (its path there) opened every encrypted value (`null`: they hold none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_files: Option<NodeFiles>,
+}
+
+/// The node's files a backup carries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeFiles {
+    pub encryption_config: Option<String>,
 }
 
 /// `GET /v1/config`: what the UI needs to start; nothing secret.
@@ -35,6 +45,9 @@ pub struct ServerConfig {
     pub auth: bool,
     pub schedule: Option<String>,
     pub version: String,
+    /// Whether backups carry the node's files (`--node-root`).
+    #[serde(default)]
+    pub node_files: bool,
 }
 
 /// `GET /v1/backups`.

@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::answers::{
-    BackupIds, BackupMade, BackupRecord, BackupResult, Backups, EndpointStats, Jobs, Link, Listed, Received,
+    BackupIds, BackupMade, BackupRecord, BackupResult, Backups, EndpointStats, Jobs, Link, Listed, NodeFiles, Received,
     ResourcePlan, Restored, ServerConfig, Uploaded, Verified, Would, success,
 };
 use crate::body::JsonBody;
@@ -172,6 +172,7 @@ pub async fn run_backup(s: &Shared, mut plan: Plan) -> Result<reshifter_rcli::Cr
                 bytes,
                 pushed: c.pushed.clone(),
                 v2_left_out: c.v2_left_out.clone(),
+                node_files: s.opts.node_root.as_ref().map(|_| NodeFiles { encryption_config: c.node_config.clone() }),
             };
             if !c.v2_left_out.is_empty() {
                 s.log(&format!(
@@ -271,6 +272,7 @@ async fn config(Ax(s): Ax<Shared>) -> Json<ServerConfig> {
         auth: s.token.is_some(),
         schedule: s.opts.schedule.clone(),
         version: env!("CARGO_PKG_VERSION").into(),
+        node_files: s.opts.node_root.is_some(),
     })
 }
 
