@@ -98,7 +98,7 @@ fn install_into_a_prefix_and_uninstall() {
     assert_eq!(lines[0], format!("kv-seal {}", env!("CARGO_PKG_VERSION")));
     assert_eq!(lines[1], format!("{p}/bin/etcd-load"));
     assert_eq!(lines[2], "complete -o bashdefault -o default -o nosort -F _kv__filter kv-filter");
-    assert_eq!(lines[3], "21");
+    assert_eq!(lines[3], "24");
     assert_eq!(lines[4], "reshifter", "links are relative, so the prefix can move");
     // A file of a tool's name that is not our link survives the uninstall.
     std::fs::remove_file(prefix.path().join("bin/kv-gen")).unwrap();
