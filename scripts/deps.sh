@@ -33,6 +33,9 @@ test_needs=(
   "etcd:etcd-server"
   "etcdctl:etcd-client"
   "openssl:openssl"
+  # node tests: a dump run as an unprivileged user, node-dump refusing a terminal.
+  "setpriv:util-linux"
+  "script:bsdutils"
   "/etc/ssl/certs/ca-certificates.crt:ca-certificates"
   "unzip:unzip"
   "zip:zip"

@@ -182,7 +182,7 @@ impl Gather<'_> {
         let Some(r) = tree::resolve(self.root, rel.as_bytes()) else { return Ok(false) };
         self.paths.extend(r.links);
         if r.meta.is_dir() {
-            tree::walk(self.root, &r.path, &mut self.paths, &mut self.skipped).map_err(usage)?;
+            tree::walk(self.root, &r.path, &mut self.paths, &mut self.skipped).map_err(failure)?;
         } else if r.meta.is_file() {
             self.paths.insert(r.path);
         }
@@ -317,7 +317,7 @@ impl Gather<'_> {
             if r.meta.is_dir() {
                 let mut keep = |p: &[u8]| set.is_match(Path::new(&*String::from_utf8_lossy(p)));
                 tree::walk_matching(self.root, &r.path, &mut self.paths, &mut self.skipped, &mut keep)
-                    .map_err(usage)?;
+                    .map_err(failure)?;
             }
             if self.paths.len() == before {
                 self.missing.push(g.clone());
@@ -329,8 +329,8 @@ impl Gather<'_> {
     }
 }
 
-fn usage(m: String) -> Error {
-    Error::new(Kind::Usage, m)
+fn failure(m: String) -> Error {
+    Error::new(Kind::Failure, m)
 }
 
 fn glob_set(globs: &[String]) -> Result<globset::GlobSet> {
@@ -488,9 +488,6 @@ pub fn dump(o: DumpOptions) -> Result<Dumped> {
     out.finish()?;
     for p in &skipped.special {
         report.say(format!("left out {}: device nodes, FIFOs and sockets are not carried", String::from_utf8_lossy(p)));
-    }
-    for (p, e) in &skipped.unreadable {
-        report.say(format!("warning: cannot read the directory {}: {e}", String::from_utf8_lossy(p)));
     }
     for m in &missing {
         report.say(format!("note: {m} is named but not present under {root_text}"));

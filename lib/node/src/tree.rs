@@ -114,11 +114,11 @@ fn push_target(out: &mut Vec<Vec<u8>>, target: &[u8]) {
     }
 }
 
-/// What a walk skipped, for the summary: special files, and what could not be read.
+/// What a walk left out, for the summary: special files (a directory that cannot be read is an
+/// error: a backup that silently misses files is not one).
 #[derive(Default, Debug)]
 pub struct Skipped {
     pub special: Vec<Rel>,
-    pub unreadable: Vec<(Rel, String)>,
 }
 
 /// Every path under the directory `dir` (itself included), without following links.
@@ -154,13 +154,8 @@ fn walk_in(
     if depth >= MAX_DEPTH {
         return Err(format!("{} is deeper than {MAX_DEPTH} directories", String::from_utf8_lossy(dir)));
     }
-    let entries = match std::fs::read_dir(as_path(root, dir)) {
-        Ok(e) => e,
-        Err(e) => {
-            skipped.unreadable.push((dir.to_vec(), e.to_string()));
-            return Ok(());
-        }
-    };
+    let entries = std::fs::read_dir(as_path(root, dir))
+        .map_err(|e| format!("cannot read the directory {}: {e}", String::from_utf8_lossy(dir)))?;
     // The kind from the directory itself (d_type: no stat per entry; lstat where the file
     // system does not say).
     let mut names: Vec<(Vec<u8>, Option<std::fs::FileType>)> = Vec::new();

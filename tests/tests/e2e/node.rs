@@ -647,3 +647,31 @@ fn s3_carries_and_checks_files_streams_and_archives_of_them() {
     let again = run(&format!("s3-pull -q {f} s3://nodes/cp1.ndjson"));
     assert_eq!(digests(&again.ok().stdout), digests(&dump(&d.path().join("b"), "").stdout));
 }
+
+#[test]
+fn a_directory_node_dump_cannot_read_fails_the_dump() {
+    let d = tmp();
+    let a = d.path().join("a");
+    let private = a.join("etc/kubernetes/pki/private");
+    std::fs::create_dir_all(&private).unwrap();
+    std::fs::write(a.join("etc/kubernetes/pki/ca.crt"), "x").unwrap();
+    std::fs::write(private.join("k"), "k").unwrap();
+    sh(&format!("chmod 755 {} && chmod 700 {}", d.path().display(), private.display())).ok();
+    // The executable where the unprivileged user can run it, whatever the checkout's modes.
+    let exe = d.path().join("node-dump");
+    std::fs::copy(reshifter_e2e::bin("node-dump"), &exe).unwrap();
+    // As an unprivileged user (root reads everything): before, the directory was left out with
+    // a warning and the dump exited 0 — a backup missing files that looked whole.
+    let o = sh(&format!(
+        "setpriv --reuid=65534 --regid=65534 --clear-groups {} --root {} -o {}/out.ndjson",
+        exe.display(),
+        a.display(),
+        d.path().display()
+    ));
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    assert_eq!(
+        o.stderr,
+        "node-dump: cannot read the directory etc/kubernetes/pki/private: Permission denied (os error 13)\n"
+    );
+    assert!(!d.path().join("out.ndjson").exists());
+}
