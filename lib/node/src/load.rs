@@ -133,6 +133,18 @@ fn not_a_dir(path: &[u8]) -> Error {
     )
 }
 
+/// A directory node-load made, or found, was gone when it came back to it: something else is
+/// changing the root.
+fn vanished(e: &FileEntry) -> Error {
+    Error::new(
+        Kind::Failure,
+        format!(
+            "a directory on the way to {} disappeared while node-load wrote: something else changes the root",
+            e.show()
+        ),
+    )
+}
+
 /// The root, and the directory the last entry lived in (entries come in path order: most share
 /// their parent with the one before), both opened without following links.
 struct Dirs {
@@ -324,7 +336,7 @@ impl Drop for Temp<'_> {
 }
 
 fn write_entry(dirs: &mut Dirs, root_path: &Path, e: &FileEntry, action: &Action, own: &Ownership) -> Result<()> {
-    let (dir, name) = dirs.parent(&e.path, true)?.expect("parents are created");
+    let Some((dir, name)) = dirs.parent(&e.path, true)? else { return Err(vanished(e)) };
     let at = |n: &[u8]| {
         let mut p = root_path.join(std::ffi::OsStr::new(&*show(&e.path)));
         p.set_file_name(&*show(n));
@@ -392,7 +404,7 @@ fn write_entry(dirs: &mut Dirs, root_path: &Path, e: &FileEntry, action: &Action
 
 /// A directory's mode, owner and time, once what it holds is written.
 fn finish_dir(dirs: &mut Dirs, e: &FileEntry, own: &Ownership) -> Result<()> {
-    let (dir, name) = dirs.parent(&e.path, false)?.expect("written");
+    let Some((dir, name)) = dirs.parent(&e.path, false)? else { return Err(vanished(e)) };
     let flags = OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::RDONLY | OFlags::CLOEXEC;
     let fd = rustix::fs::openat(&dir, &name[..], flags, Mode::empty())
         .map_err(|err| io_err(format!("cannot open {}", e.show()), err))?;

@@ -175,7 +175,8 @@ fn private_key_id(label: &str, der: &[u8]) -> Option<KeyId> {
 }
 
 fn rfc3339(t: i64) -> String {
-    let d = std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.max(0) as u64);
+    // X.509 times end with the year 9999; humantime writes no later.
+    let d = std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.clamp(0, 253_402_300_799) as u64);
     humantime::format_rfc3339_seconds(d).to_string()
 }
 
