@@ -423,50 +423,9 @@ pub fn load(o: LoadOptions, out: &mut dyn Write) -> Result<Loaded> {
     if o.root.as_os_str().is_empty() {
         return Err(Error::new(Kind::Usage, "name the directory to write into with --root DIR"));
     }
-    // 1. Read the whole stream and verify it, spooling it.
-    let spool = tempfile::tempfile()?;
-    let input: Box<dyn BufRead + Send> = open_input(o.input.as_deref())?;
-    let mut first = FilesReader::new(BufReader::new(Tee { input, spool: spool.try_clone()? }))?;
-    let stream_root = first.header().root.clone().unwrap_or_default();
-    while first.next_entry()?.is_some() {}
-    drop(first);
-    let mut spool = spool;
-
-    // 2. Judge every entry against the root.
+    let (mut spool, stream_root) = verified(&o)?;
     let own = Ownership { owners: (is_root() && !o.no_owners).then(|| Owners::of(&o.root)) };
-    let mut root_fd =
-        match rustix::fs::open(&o.root, OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()) {
-            Ok(fd) => Some(Dirs::new(fd)),
-            Err(Errno::NOENT) => None,
-            Err(e) => return Err(io_err(format!("cannot open --root {}", o.root.display()), e)),
-        };
-    let mut n = Loaded::default();
-    let mut first_change: Option<String> = None;
-    let mut r = reread(&mut spool)?;
-    while let Some(e) = r.next_entry()? {
-        let action = match &mut root_fd {
-            Some(dirs) => judge(dirs, &e, &own)?,
-            None => Action::Create,
-        };
-        let (count, verb) = match &action {
-            Action::Create => (&mut n.created, "create"),
-            Action::Change => {
-                first_change.get_or_insert_with(|| e.show());
-                (&mut n.changed, "change")
-            }
-            Action::Meta(_) => (&mut n.meta, "meta"),
-            Action::Same => (&mut n.same, "same"),
-        };
-        *count += 1;
-        let mut line = format!("{verb} {} {}", e.kind.name(), plan_path(&e.path));
-        if let Action::Meta(what) = &action {
-            line.push(' ');
-            line.push_str(what);
-        }
-        if o.plan {
-            writeln!(out, "{line}")?;
-        }
-    }
+    let (n, first_change) = plan(&o, &mut spool, &own, out)?;
     let summary = |n: &Loaded, verb: &str| {
         format!(
             "{verb}: {} created, {} changed, {} with new mode or owner, {} unchanged under {} (from {})",
@@ -479,7 +438,6 @@ pub fn load(o: LoadOptions, out: &mut dyn Write) -> Result<Loaded> {
         )
     };
     if o.plan {
-        out.flush()?;
         if !o.quiet {
             report.say(summary(&n, "plan"));
         }
@@ -495,29 +453,7 @@ pub fn load(o: LoadOptions, out: &mut dyn Write) -> Result<Loaded> {
             ),
         ));
     }
-
-    // 3. Write: files and links by temporary name and rename, directories created.
-    std::fs::create_dir_all(&o.root)
-        .map_err(|e| Error::with_source(Kind::Failure, format!("cannot create --root {}", o.root.display()), e))?;
-    let root_fd = rustix::fs::open(&o.root, OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
-        .map_err(|e| io_err(format!("cannot open --root {}", o.root.display()), e))?;
-    let mut dirs = Dirs::new(root_fd);
-    let mut r = reread(&mut spool)?;
-    while let Some(e) = r.next_entry()? {
-        if let Some(sig) = reshifter_format::signals::received() {
-            return Err(Error::new(Kind::Failure, format!("stopped by signal {sig}: the root is partly written")));
-        }
-        let action = judge(&mut dirs, &e, &own)?;
-        write_entry(&mut dirs, &o.root, &e, &action, &own)?;
-    }
-    // 4. Directories' metadata, last.
-    dirs.last = None;
-    let mut r = reread(&mut spool)?;
-    while let Some(e) = r.next_entry()? {
-        if e.kind == FileKind::Dir {
-            finish_dir(&mut dirs, &e, &own)?;
-        }
-    }
+    write(&o, &mut spool, &own)?;
     if !o.quiet {
         report.say(summary(&n, "loaded"));
         if own.owners.is_none() && !o.no_owners {
@@ -525,6 +461,79 @@ pub fn load(o: LoadOptions, out: &mut dyn Write) -> Result<Loaded> {
         }
     }
     Ok(n)
+}
+
+/// The whole stream read and verified (the first pass), spooled to an unnamed temporary file;
+/// the root it was taken from.
+fn verified(o: &LoadOptions) -> Result<(File, String)> {
+    let spool = tempfile::tempfile()?;
+    let input: Box<dyn BufRead + Send> = open_input(o.input.as_deref())?;
+    let mut first = FilesReader::new(BufReader::new(Tee { input, spool: spool.try_clone()? }))?;
+    let stream_root = first.header().root.clone().unwrap_or_default();
+    while first.next_entry()?.is_some() {}
+    Ok((spool, stream_root))
+}
+
+/// Every entry judged against the root (the second pass; one line each on `out` with --plan):
+/// the counts, and the first file whose content differs.
+fn plan(o: &LoadOptions, spool: &mut File, own: &Ownership, out: &mut dyn Write) -> Result<(Loaded, Option<String>)> {
+    let mut root_fd =
+        match rustix::fs::open(&o.root, OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()) {
+            Ok(fd) => Some(Dirs::new(fd)),
+            Err(Errno::NOENT) => None,
+            Err(e) => return Err(io_err(format!("cannot open --root {}", o.root.display()), e)),
+        };
+    let mut n = Loaded::default();
+    let mut first_change: Option<String> = None;
+    let mut r = reread(spool)?;
+    while let Some(e) = r.next_entry()? {
+        let action = match &mut root_fd {
+            Some(dirs) => judge(dirs, &e, own)?,
+            None => Action::Create,
+        };
+        let (count, verb) = match &action {
+            Action::Create => (&mut n.created, "create"),
+            Action::Change => {
+                first_change.get_or_insert_with(|| e.show());
+                (&mut n.changed, "change")
+            }
+            Action::Meta(_) => (&mut n.meta, "meta"),
+            Action::Same => (&mut n.same, "same"),
+        };
+        *count += 1;
+        if o.plan {
+            let what = if let Action::Meta(what) = &action { format!(" {what}") } else { String::new() };
+            writeln!(out, "{verb} {} {}{what}", e.kind.name(), plan_path(&e.path))?;
+        }
+    }
+    out.flush()?;
+    Ok((n, first_change))
+}
+
+/// Files and links written by temporary name and rename, directories created (the third pass);
+/// then the directories' modes, owners and times (the last).
+fn write(o: &LoadOptions, spool: &mut File, own: &Ownership) -> Result<()> {
+    std::fs::create_dir_all(&o.root)
+        .map_err(|e| Error::with_source(Kind::Failure, format!("cannot create --root {}", o.root.display()), e))?;
+    let root_fd = rustix::fs::open(&o.root, OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+        .map_err(|e| io_err(format!("cannot open --root {}", o.root.display()), e))?;
+    let mut dirs = Dirs::new(root_fd);
+    let mut r = reread(spool)?;
+    while let Some(e) = r.next_entry()? {
+        if let Some(sig) = reshifter_format::signals::received() {
+            return Err(Error::new(Kind::Failure, format!("stopped by signal {sig}: the root is partly written")));
+        }
+        let action = judge(&mut dirs, &e, own)?;
+        write_entry(&mut dirs, &o.root, &e, &action, own)?;
+    }
+    dirs.last = None;
+    let mut r = reread(spool)?;
+    while let Some(e) = r.next_entry()? {
+        if e.kind == FileKind::Dir {
+            finish_dir(&mut dirs, &e, own)?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
