@@ -336,8 +336,7 @@ pub fn create_backup(
     };
     let id = new_id(target);
     let zip = target.join(format!("{id}.zip"));
-    // dump | [kv-filter |] archive-pack, each a thread, joined by pipes as in a shell: the
-    // archive is renamed into place only when its stream ended with a verified trailer.
+    // The archive is renamed into place only when its stream ended with a verified trailer.
     let dump_opts = dump_options(endpoint, &prefixes, v2)?;
     // Packed under a temporary name, then linked to <id>.zip only if no backup of that id
     // appeared meanwhile (an upload): a backup is never replaced.
@@ -351,6 +350,34 @@ pub fn create_backup(
         node_files: node.as_ref().map(|n| n.stream.path.clone()),
         ..PackOptions::default()
     };
+    let config = node.as_ref().and_then(|n| n.config.as_ref()).map(|(t, _)| t.path.clone());
+    let (trailer, check) = pipeline(endpoint, dump_opts, filter, pack_opts, config)?;
+    std::fs::hard_link(&packed_tmp.path, &zip).map_err(|e| {
+        Error::with_source(Kind::Failure, format!("cannot store {} (not replaced if it exists)", zip.display()), e)
+    })?;
+    drop(packed_tmp);
+    let node_config = node.as_ref().and_then(|n| n.config.as_ref()).map(|(_, p)| p.clone());
+    if let (Some(check), Some(config)) = (check, &node_config) {
+        node::judge(check, id, config)?;
+    }
+    let (keys, bytes) = (trailer.count, trailer.bytes);
+    let pushed = match remote.s3() {
+        Some((s3, bucket)) => Some(push_backup(s3, bucket, id, &zip, pack_keys.keys().encrypts(), &endpoint.report)?),
+        None => None,
+    };
+    Ok(Created { id, path: zip, keys, bytes, pushed, v2_left_out, node_config })
+}
+
+/// `etcd-dump | [kv-filter |] archive-pack`, each a thread, joined by pipes as in a shell, with
+/// the check of a captured encryption config (`config`) reading a copy of the stream beside
+/// the archiver: the stream's trailer, once the archive is complete, and the check to judge.
+fn pipeline(
+    endpoint: &Endpoint,
+    dump_opts: DumpOptions,
+    filter: Option<String>,
+    pack_opts: PackOptions,
+    config: Option<PathBuf>,
+) -> Result<(reshifter_format::Trailer, Option<node::Check>)> {
     let filter_opts = filter.map(|f| reshifter_kv::filter::FilterOptions {
         strategy: Some(f),
         quiet: true,
@@ -373,9 +400,9 @@ pub fn create_backup(
             (r2, Some(std::thread::spawn(move || reshifter_kv::filter::run_with(fo, input, writer(w2)))))
         }
     };
-    let (input, check) = match node.as_ref().and_then(|n| n.config.as_ref()) {
-        Some((config, _)) => {
-            let (input, check) = node::checked(reader(source), config.path.clone(), endpoint.etcd_prefix.clone())?;
+    let (input, check) = match config {
+        Some(config) => {
+            let (input, check) = node::checked(reader(source), config, endpoint.etcd_prefix.clone())?;
             (input, Some(check))
         }
         None => (reader(source), None),
@@ -387,21 +414,7 @@ pub fn create_backup(
     };
     let dumped = joined(dumper);
     let filtered = filterer.map(joined).unwrap_or(Ok(()));
-    let trailer = dumped.and(filtered).and(packed)?;
-    std::fs::hard_link(&packed_tmp.path, &zip).map_err(|e| {
-        Error::with_source(Kind::Failure, format!("cannot store {} (not replaced if it exists)", zip.display()), e)
-    })?;
-    drop(packed_tmp);
-    let node_config = node.as_ref().and_then(|n| n.config.as_ref()).map(|(_, p)| p.clone());
-    if let (Some(check), Some(config)) = (check, &node_config) {
-        node::judge(check, id, config)?;
-    }
-    let (keys, bytes) = (trailer.count, trailer.bytes);
-    let pushed = match remote.s3() {
-        Some((s3, bucket)) => Some(push_backup(s3, bucket, id, &zip, pack_keys.keys().encrypts(), &endpoint.report)?),
-        None => None,
-    };
-    Ok(Created { id, path: zip, keys, bytes, pushed, v2_left_out, node_config })
+    Ok((dumped.and(filtered).and(packed)?, check))
 }
 
 /// Push backup `id` (the archive at `zip`) to `bucket` in ReShifter's layout; its S3 URI.
