@@ -235,17 +235,14 @@ pub fn parse_file(line: &[u8]) -> std::result::Result<FileEntry, String> {
     if raw.mtime_nsec >= 1_000_000_000 {
         return Err("mtime_nsec must be below 1000000000".into());
     }
+    // A claim past the limit is refused before the content is decoded.
+    if let Some(size) = raw.size.filter(|&n| n > MAX_VALUE as u64) {
+        return Err(format!("{} claims {size} bytes: files are at most {} MiB", show_key(&path), MAX_VALUE >> 20));
+    }
     let value = field(raw.value, raw.value_b64, "value")?;
     let target = field(raw.target, raw.target_b64, "target")?;
     let (content, target) = match (kind, value, target, raw.size) {
         (FileKind::File, Some(v), None, Some(size)) => {
-            if size > MAX_VALUE as u64 {
-                return Err(format!(
-                    "{} claims {size} bytes: files are at most {} MiB",
-                    show_key(&path),
-                    MAX_VALUE >> 20
-                ));
-            }
             if v.len() as u64 != size {
                 return Err(format!("{} holds {} bytes but claims {size}", show_key(&path), v.len()));
             }
@@ -545,6 +542,11 @@ mod tests {
                 "claims 2147483648 bytes",
             ),
             (r#"{"path":"m","kind":"dir","mode":"755","uid":0,"gid":0,"mtime":0}"#, "4 octal digits"),
+            // The claim is judged before the content is decoded.
+            (
+                r#"{"path":"big","kind":"file","mode":"0600","uid":0,"gid":0,"mtime":0,"size":2147483648,"value_b64":"!"}"#,
+                "claims 2147483648 bytes",
+            ),
         ] {
             let e = parse_file(line.as_bytes()).err().unwrap();
             assert!(e.contains(why), "{line}: {e}");
