@@ -197,11 +197,16 @@ pub fn read_file_sized(root: &Path, rel: &[u8], max: usize, size: u64) -> Result
     use std::os::unix::fs::OpenOptionsExt;
     let p = as_path(root, rel);
     let show = String::from_utf8_lossy(rel);
+    // No link followed, no wait on a FIFO swapped in since the lstat: only a regular file is read.
+    let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK;
     let f = std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .custom_flags(flags.bits() as i32)
         .open(&p)
         .map_err(|e| format!("cannot read {show}: {e}"))?;
+    if !f.metadata().is_ok_and(|m| m.is_file()) {
+        return Err(format!("{show} is no longer a regular file: it changed while node-dump read the tree"));
+    }
     let mut data = Vec::with_capacity(size.min(max as u64) as usize + 1);
     f.take(max as u64 + 1).read_to_end(&mut data).map_err(|e| format!("cannot read {show}: {e}"))?;
     if data.len() > max {
@@ -236,5 +241,16 @@ mod tests {
         // `..` above the root stays at the root: the host's /etc is never reached.
         assert!(resolve(r, b"var/lib/up/passwd").is_none());
         assert!(resolve(r, b"/missing").is_none());
+    }
+
+    /// A FIFO where a file was (swapped in after the lstat) is refused at once: reading it would
+    /// wait for a writer forever (it did, before the open was non-blocking).
+    #[test]
+    fn a_fifo_is_not_read() {
+        let d = tempfile::tempdir().unwrap();
+        let st = std::process::Command::new("mkfifo").arg(d.path().join("f")).status().unwrap();
+        assert!(st.success());
+        let e = read_file(d.path(), b"f", 1 << 20).unwrap_err();
+        assert_eq!(e, "f is no longer a regular file: it changed while node-dump read the tree");
     }
 }
