@@ -261,7 +261,12 @@ fn judge(dirs: &mut Dirs, e: &FileEntry, own: &Ownership) -> Result<Action> {
 }
 
 fn same_content(dir: &OwnedFd, name: &[u8], want: &[u8]) -> Result<bool> {
-    let fd = match rustix::fs::openat(dir, name, OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty()) {
+    let fd = match rustix::fs::openat(
+        dir,
+        name,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) {
         Ok(fd) => fd,
         Err(_) => return Ok(false),
     };
@@ -362,9 +367,13 @@ fn write_entry(dirs: &mut Dirs, root_path: &Path, e: &FileEntry, action: &Action
                 }
                 return Ok(());
             }
-            let fd =
-                rustix::fs::openat(&dir, &name[..], OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
-                    .map_err(|err| io_err(format!("cannot open {}", e.show()), err))?;
+            let fd = rustix::fs::openat(
+                &dir,
+                &name[..],
+                OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(|err| io_err(format!("cannot open {}", e.show()), err))?;
             set_meta(&fd, e, own)
         }
         (FileKind::File, _) => {
