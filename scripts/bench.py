@@ -804,7 +804,7 @@ def kubernetes_section(work, args, gen, ep):
         os.unlink(many)
 
 
-SECTION_ORDER = ["dump", "load", "mirror", "archive", "filter", "s3", "watch", "server", "kubernetes"]
+SECTION_ORDER = ["dump", "load", "mirror", "archive", "filter", "s3", "watch", "server", "kubernetes", "restore", "node"]
 
 
 def node_section(work, args):
