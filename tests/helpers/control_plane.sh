@@ -2,13 +2,15 @@
 # A control-plane node's files, made with openssl, under ROOT (tests of node-dump, node-load,
 # node-stats). Usage:
 #   control_plane.sh kubeadm ROOT ENC_SECRET_B64 [--expired]
-#   control_plane.sh k3s ROOT ENC_SECRET_B64
+#   control_plane.sh k3s|rke2 ROOT ENC_SECRET_B64
 # kubeadm: cluster, etcd and front-proxy CAs, the API server's, kubelet-client, etcd and
 # front-proxy certificates, sa.key/sa.pub, admin/controller-manager/scheduler/kubelet
 # kubeconfigs (the kubelet's naming its certificate through a symlink), static pods whose
 # kube-apiserver flags name an aescbc EncryptionConfiguration and an audit policy.
 # k3s: server token (and node-token, a link to it), tls, cred (encryption config), manifests,
-# config.yaml naming an audit policy, and a datastore that node-dump must leave out.
+# config.yaml naming an audit policy, and a datastore that node-dump must leave out. rke2: the
+# same under rke2, and the API server's static pod in agent/pod-manifests naming an audit policy
+# and the encryption config.
 set -eu
 layout=$1 root=$2 secret=$3 expired=${4:-}
 umask 022
@@ -146,9 +148,10 @@ EOF
   done
   echo data >"$root/var/lib/etcd/member/db"
   ;;
-k3s)
-  s=$root/var/lib/rancher/k3s/server
-  mkdir -p "$s/tls/etcd" "$s/cred" "$s/manifests" "$s/db" "$root/etc/rancher/k3s"
+k3s | rke2)
+  d=$layout
+  s=$root/var/lib/rancher/$d/server
+  mkdir -p "$s/tls/etcd" "$s/cred" "$s/manifests" "$s/db" "$root/etc/rancher/$d"
   chmod 700 "$s/cred" "$s/tls"
   ca "$s/tls/server-ca" k3s-server-ca@1733472000
   ca "$s/tls/client-ca" k3s-client-ca@1733472000
@@ -160,7 +163,7 @@ k3s)
   chmod 600 "$s/tls/service.key"
   printf 'K10%s::server:0123456789abcdef\n' "$(printf '%064d' 7)" >"$s/token"
   chmod 600 "$s/token"
-  ln -s /var/lib/rancher/k3s/server/token "$s/node-token"
+  ln -s "/var/lib/rancher/$d/server/token" "$s/node-token"
   cat >"$s/cred/encryption-config.json" <<EOF
 {"kind":"EncryptionConfiguration","apiVersion":"apiserver.config.k8s.io/v1","resources":[{"resources":["secrets"],"providers":[{"aescbc":{"keys":[{"name":"aescbckey","secret":"$secret"}]}},{"identity":{}}]}]}
 EOF
@@ -168,17 +171,35 @@ EOF
   printf 'server,server,server\n' >"$s/cred/passwd"
   printf 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: coredns, namespace: kube-system}\n' >"$s/manifests/coredns.yaml"
   echo sqlite >"$s/db/state.db"
-  printf 'apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Metadata\n' >"$root/etc/rancher/k3s/audit.yaml"
-  cat >"$root/etc/rancher/k3s/config.yaml" <<'EOF'
+  printf 'apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Metadata\n' >"$root/etc/rancher/$d/audit.yaml"
+  cat >"$root/etc/rancher/$d/config.yaml" <<EOF
 write-kubeconfig-mode: "0644"
 secrets-encryption: true
 kube-apiserver-arg:
-- "audit-policy-file=/etc/rancher/k3s/audit.yaml"
-- "audit-log-path=/var/log/k3s-audit.log"
+- "audit-policy-file=/etc/rancher/$d/audit.yaml"
+- "audit-log-path=/var/log/$d-audit.log"
 EOF
+  if [ "$d" = rke2 ]; then
+    pm=$root/var/lib/rancher/rke2/agent/pod-manifests
+    mkdir -p "$pm" "$root/etc/rancher/rke2/policy"
+    printf 'apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: None\n' >"$root/etc/rancher/rke2/policy/static.yaml"
+    cat >"$pm/kube-apiserver.yaml" <<'EOF'
+apiVersion: v1
+kind: Pod
+metadata: {name: kube-apiserver, namespace: kube-system}
+spec:
+  containers:
+  - name: kube-apiserver
+    command: [kube-apiserver]
+    args:
+    - --encryption-provider-config=/var/lib/rancher/rke2/server/cred/encryption-config.json
+    - --audit-policy-file=/etc/rancher/rke2/policy/static.yaml
+    - --client-ca-file=/var/lib/rancher/rke2/server/tls/client-ca.crt
+EOF
+  fi
   ;;
 *)
-  echo "usage: $0 kubeadm|k3s ROOT SECRET [--expired]" >&2
+  echo "usage: $0 kubeadm|k3s|rke2 ROOT SECRET [--expired]" >&2
   exit 2
   ;;
 esac

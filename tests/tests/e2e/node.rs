@@ -173,6 +173,30 @@ fn a_k3s_tree_is_found_and_comes_back() {
 }
 
 #[test]
+fn an_rke2_tree_is_found_with_what_its_static_pods_name() {
+    let d = tmp();
+    let (a, b) = (d.path().join("a"), d.path().join("b"));
+    tree("rke2", &a, 3, "");
+    let before = dump(&a, "").stdout;
+    assert_eq!(header(&before)["layouts"], serde_json::json!(["rke2"]));
+    let taken = paths(&before);
+    for must in [
+        "var/lib/rancher/rke2/server/token",
+        "var/lib/rancher/rke2/server/cred/encryption-config.json",
+        "var/lib/rancher/rke2/agent/pod-manifests/kube-apiserver.yaml",
+        // Named only by the API server's static pod.
+        "etc/rancher/rke2/policy/static.yaml",
+        // Named by config.yaml's kube-apiserver-arg.
+        "etc/rancher/rke2/audit.yaml",
+    ] {
+        assert!(taken.contains(&must.to_string()), "{must} is missing from {taken:?}");
+    }
+    assert!(!taken.iter().any(|t| t.contains("/db")), "{taken:?}");
+    sh_input(&format!("node-load -q --root {}", b.display()), &before).ok();
+    assert_eq!(digests(&dump(&b, "").stdout), digests(&before));
+}
+
+#[test]
 fn node_load_plans_and_overwrites_only_when_forced() {
     let d = tmp();
     let (a, b) = (d.path().join("a"), d.path().join("b"));
