@@ -19,11 +19,10 @@ use serde::Deserialize;
 
 use crate::error::{Error, Kind, Result};
 use crate::framed::{Body, BodyLine, FrameWriter, Framed};
-use crate::read::{Special, Str, bytes_field, json_error_text, parse_special};
+use crate::read::{Str, bytes_field, json_error_text};
 use crate::write::{push_bytes_field, push_int, push_record_fields};
 use crate::{
-    Digests, Frame, Header, Lease, MAX_LINE, Record, StreamKind, Trailer, parse_lease, read_any_header, show_key,
-    value_sha256,
+    Digests, Frame, Header, Lease, Record, StreamKind, Trailer, parse_lease, read_any_header, show_key, value_sha256,
 };
 
 /// What an event does to its key.
@@ -166,31 +165,10 @@ pub enum DeltaLine {
 /// Parse one line after the header of a delta stream; `complete` tells whether it ended with a
 /// newline.
 pub fn parse_delta_line(line: &[u8], line_no: u64, complete: bool) -> Result<DeltaLine> {
-    if line.is_empty() {
-        return Err(Error::bad_line(line_no, "empty line"));
-    }
-    if line.len() > MAX_LINE {
-        return Err(Error::bad_line(line_no, format!("the line is longer than {} MiB", MAX_LINE >> 20)));
-    }
-    let cut = || {
-        Error::new(
-            Kind::Truncated,
-            format!("line {line_no}: stream ends in the middle of a line: the input is truncated"),
-        )
-    };
-    match parse_event(line) {
-        Ok(e) if complete => Ok(DeltaLine::Event(e)),
-        Ok(_) => Err(cut()),
-        Err(event_err) => match parse_special(line) {
-            Some(Ok(Special::Trailer(t))) => Ok(DeltaLine::Trailer(*t)),
-            Some(Ok(Special::Header(_))) => {
-                Err(Error::bad_line(line_no, "a second header: streams cannot be concatenated"))
-            }
-            Some(Err(e)) => Err(Error::bad_line(line_no, e)),
-            None if !complete => Err(cut()),
-            None => Err(Error::bad_line(line_no, event_err)),
-        },
-    }
+    Ok(match crate::framed::body_line(line, line_no, complete, parse_event)? {
+        BodyLine::Item(e) => DeltaLine::Event(e),
+        BodyLine::Trailer(t) => DeltaLine::Trailer(*t),
+    })
 }
 
 /// What a delta stream's events must satisfy in order: after the start revision, in revision

@@ -20,11 +20,9 @@ use serde::Deserialize;
 
 use crate::error::{Error, Kind, Result};
 use crate::framed::{Body, BodyLine, FrameWriter, Framed};
-use crate::read::{Special, Str, json_error_text, parse_special};
+use crate::read::{Str, json_error_text};
 use crate::write::{push_bytes_field, push_int, push_json_str};
-use crate::{
-    Digests, Frame, Header, MAX_LINE, MAX_VALUE, StreamKind, Trailer, read_any_header, show_key, value_sha256,
-};
+use crate::{Digests, Frame, Header, MAX_VALUE, StreamKind, Trailer, read_any_header, show_key, value_sha256};
 
 /// What a path is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -272,31 +270,7 @@ pub fn parse_file(line: &[u8]) -> std::result::Result<FileEntry, String> {
 /// Parse one line after the header of a files stream; `complete` tells whether it ended with a
 /// newline.
 fn parse_files_line(line: &[u8], line_no: u64, complete: bool) -> Result<BodyLine<FileEntry>> {
-    if line.is_empty() {
-        return Err(Error::bad_line(line_no, "empty line"));
-    }
-    if line.len() > MAX_LINE {
-        return Err(Error::bad_line(line_no, format!("the line is longer than {} MiB", MAX_LINE >> 20)));
-    }
-    let cut = || {
-        Error::new(
-            Kind::Truncated,
-            format!("line {line_no}: stream ends in the middle of a line: the input is truncated"),
-        )
-    };
-    match parse_file(line) {
-        Ok(e) if complete => Ok(BodyLine::Item(e)),
-        Ok(_) => Err(cut()),
-        Err(entry_err) => match parse_special(line) {
-            Some(Ok(Special::Trailer(t))) => Ok(BodyLine::Trailer(t)),
-            Some(Ok(Special::Header(_))) => {
-                Err(Error::bad_line(line_no, "a second header: streams cannot be concatenated"))
-            }
-            Some(Err(e)) => Err(Error::bad_line(line_no, e)),
-            None if !complete => Err(cut()),
-            None => Err(Error::bad_line(line_no, entry_err)),
-        },
-    }
+    crate::framed::body_line(line, line_no, complete, parse_file)
 }
 
 /// What a files stream's entries must satisfy in order: paths strictly ascending, under the

@@ -7,13 +7,51 @@
 
 use std::io::{BufRead, Write};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
+use crate::read::{Special, parse_special};
 use crate::{MAX_LINE, Trailer, read_line_capped, trim_newline};
 
 /// A body line: an item, or the trailer that ends the body.
 pub enum BodyLine<T> {
     Item(T),
     Trailer(Box<Trailer>),
+}
+
+/// One body line judged as every stream kind judges it: an empty or overlong line refused; an
+/// item (`parse`) only when the line ended with a newline; else the trailer, a second header or
+/// an unknown `type` named; a line that is none of them, cut short or wrong (`parse`'s message).
+#[inline]
+pub(crate) fn body_line<T>(
+    line: &[u8],
+    line_no: u64,
+    complete: bool,
+    parse: impl FnOnce(&[u8]) -> std::result::Result<T, String>,
+) -> Result<BodyLine<T>> {
+    if line.is_empty() {
+        return Err(Error::bad_line(line_no, "empty line"));
+    }
+    if line.len() > MAX_LINE {
+        return Err(Error::bad_line(line_no, format!("the line is longer than {} MiB", MAX_LINE >> 20)));
+    }
+    let cut = || {
+        Error::new(
+            Kind::Truncated,
+            format!("line {line_no}: stream ends in the middle of a line: the input is truncated"),
+        )
+    };
+    match parse(line) {
+        Ok(item) if complete => Ok(BodyLine::Item(item)),
+        Ok(_) => Err(cut()),
+        Err(item_err) => match parse_special(line) {
+            Some(Ok(Special::Trailer(t))) => Ok(BodyLine::Trailer(t)),
+            Some(Ok(Special::Header(_))) => {
+                Err(Error::bad_line(line_no, "a second header: streams cannot be concatenated"))
+            }
+            Some(Err(e)) => Err(Error::bad_line(line_no, e)),
+            None if !complete => Err(cut()),
+            None => Err(Error::bad_line(line_no, item_err)),
+        },
+    }
 }
 
 /// What the lines between a stream's header and its trailer are, and how they are checked.

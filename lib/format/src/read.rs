@@ -240,31 +240,10 @@ pub fn parse_line(line: &[u8], line_no: u64, complete: bool) -> Result<Line> {
 /// [`parse_line`], decoding only the first `head` bytes of values when given; also returns the
 /// value length of a record.
 pub fn parse_line_head(line: &[u8], line_no: u64, complete: bool, head: Option<usize>) -> Result<(Line, usize)> {
-    if line.is_empty() {
-        return Err(Error::bad_line(line_no, "empty line"));
-    }
-    if line.len() > MAX_LINE {
-        return Err(Error::bad_line(line_no, format!("the line is longer than {} MiB", MAX_LINE >> 20)));
-    }
-    let cut = || {
-        Error::new(
-            Kind::Truncated,
-            format!("line {line_no}: stream ends in the middle of a line: the input is truncated"),
-        )
-    };
-    match parse_record_head(line, head) {
-        Ok((rec, len)) if complete => Ok((Line::Record(rec), len)),
-        Ok(_) => Err(cut()),
-        Err(record_err) => match parse_special(line) {
-            Some(Ok(Special::Trailer(t))) => Ok((Line::Trailer(*t), 0)),
-            Some(Ok(Special::Header(_))) => {
-                Err(Error::bad_line(line_no, "a second header: streams cannot be concatenated"))
-            }
-            Some(Err(e)) => Err(Error::bad_line(line_no, e)),
-            None if !complete => Err(cut()),
-            None => Err(Error::bad_line(line_no, record_err)),
-        },
-    }
+    Ok(match crate::framed::body_line(line, line_no, complete, |l| parse_record_head(l, head))? {
+        BodyLine::Item((rec, len)) => (Line::Record(rec), len),
+        BodyLine::Trailer(t) => (Line::Trailer(*t), 0),
+    })
 }
 
 /// The checks that need the records in order: key order (when the header says sorted), the
