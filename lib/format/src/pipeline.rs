@@ -20,6 +20,12 @@ pub struct Source {
     pub records: Box<dyn Iterator<Item = Result<Record>> + Send>,
 }
 
+/// A files stream's entries (node-dump) from anywhere, as [`Source`] is a keyspace's records.
+pub struct FilesSource {
+    pub header: Header,
+    pub entries: Box<dyn Iterator<Item = Result<crate::files::FileEntry>> + Send>,
+}
+
 /// Where a tool's records go. `close` writes what ends the output and commits it.
 pub trait Sink {
     /// What closing tells (the trailer written, counts).

@@ -8,13 +8,8 @@ use std::io::Write;
 use reshifter_format::error::{Error, Result};
 use reshifter_format::files::{FileEntry, FileKind};
 use reshifter_format::io::Output;
-use reshifter_format::pipeline::{Run, Source};
+use reshifter_format::pipeline::{FilesSource, Run, Source};
 use reshifter_format::{Record, lease_hex, push_bytes_field, value_sha256};
-
-/// A files stream's entries, as a caller opened them (stream or archive).
-pub struct FilesSource {
-    pub entries: Box<dyn Iterator<Item = Result<FileEntry>> + Send>,
-}
 
 /// kv-diff's command-line options (the inputs are the tool's: streams or archives).
 #[derive(Debug, Clone, clap::Args)]
@@ -125,28 +120,78 @@ fn equal(a: &Record, b: &Record, meta: bool) -> bool {
     a.value == b.value && (!meta || a.revs() == b.revs())
 }
 
+/// One step of walking two sorted inputs side by side: an item only in A, only in B, or in both.
+enum Side<T> {
+    A(T),
+    B(T),
+    Both(T, T),
+}
+
+/// Two inputs sorted by `key` (as every stream is), merged: each item once, paired with its
+/// twin when both hold its key. A read error ends the walk as its last item.
+struct Merge<T, K> {
+    a: Box<dyn Iterator<Item = Result<T>> + Send>,
+    b: Box<dyn Iterator<Item = Result<T>> + Send>,
+    heads: (Option<T>, Option<T>),
+    /// Which sides to read on before the next step (both, before the first).
+    read: (bool, bool),
+    key: K,
+}
+
+impl<T, K: Fn(&T) -> &[u8]> Merge<T, K> {
+    fn new(
+        a: Box<dyn Iterator<Item = Result<T>> + Send>,
+        b: Box<dyn Iterator<Item = Result<T>> + Send>,
+        key: K,
+    ) -> Self {
+        Merge { a, b, heads: (None, None), read: (true, true), key }
+    }
+
+    fn step(&mut self) -> Result<Option<Side<T>>> {
+        if std::mem::take(&mut self.read.0) {
+            self.heads.0 = self.a.next().transpose()?;
+        }
+        if std::mem::take(&mut self.read.1) {
+            self.heads.1 = self.b.next().transpose()?;
+        }
+        let order = match &self.heads {
+            (None, None) => return Ok(None),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (Some(x), Some(y)) => (self.key)(x).cmp((self.key)(y)),
+        };
+        let (x, y) = (&mut self.heads.0, &mut self.heads.1);
+        Ok(match order {
+            std::cmp::Ordering::Less => {
+                self.read.0 = true;
+                x.take().map(Side::A)
+            }
+            std::cmp::Ordering::Greater => {
+                self.read.1 = true;
+                y.take().map(Side::B)
+            }
+            std::cmp::Ordering::Equal => {
+                self.read = (true, true);
+                x.take().zip(y.take()).map(|(x, y)| Side::Both(x, y))
+            }
+        })
+    }
+}
+
 /// Compare `a` and `b` (each sorted by key, as every stream is), writing the differences.
 pub fn run(o: DiffOptions, a: Source, b: Source) -> Result<Counts> {
     let mut run = Run::new(&o.report.or_name("kv-diff"), o.quiet);
     let mut out = Output::create(o.output.as_deref())?;
-    let (mut ai, mut bi) = (a.records, b.records);
-    let (mut na, mut nb) = (ai.next().transpose()?, bi.next().transpose()?);
+    let mut merged = Merge::new(a.records, b.records, |r: &Record| &r.key);
     let mut counts = Counts::default();
     let mut stat: BTreeMap<String, [u64; 3]> = BTreeMap::new();
     let mut line = Vec::with_capacity(4096);
-    loop {
-        let order = match (&na, &nb) {
-            (None, None) => break,
-            (Some(_), None) => std::cmp::Ordering::Less,
-            (None, Some(_)) => std::cmp::Ordering::Greater,
-            (Some(x), Some(y)) => x.key.cmp(&y.key),
-        };
-        let (change, slot) = match (order, &na, &nb) {
-            (std::cmp::Ordering::Less, Some(x), _) => (Some(Change::Removed(x)), 1),
-            (std::cmp::Ordering::Greater, _, Some(y)) => (Some(Change::Added(y)), 0),
-            (_, Some(x), Some(y)) if equal(x, y, o.meta) => (None, 3),
-            (_, Some(x), Some(y)) => (Some(Change::Changed(x, y)), 2),
-            _ => unreachable!("a record on the side that sorts first"),
+    while let Some(side) = merged.step()? {
+        let (change, slot) = match &side {
+            Side::A(x) => (Some(Change::Removed(x)), 1),
+            Side::B(y) => (Some(Change::Added(y)), 0),
+            Side::Both(x, y) if equal(x, y, o.meta) => (None, 3),
+            Side::Both(x, y) => (Some(Change::Changed(x, y)), 2),
         };
         if let Some(c) = &change {
             let key = match c {
@@ -166,16 +211,10 @@ pub fn run(o: DiffOptions, a: Source, b: Source) -> Result<Counts> {
             2 => counts.changed += 1,
             _ => counts.same += 1,
         }
-        let bytes = na.as_ref().or(nb.as_ref()).map_or(0, |r| (r.key.len() + r.value.len()) as u64);
-        run.record(bytes, |t| format!("{} keys compared", t.keys));
-        match order {
-            std::cmp::Ordering::Less => na = ai.next().transpose()?,
-            std::cmp::Ordering::Greater => nb = bi.next().transpose()?,
-            std::cmp::Ordering::Equal => {
-                na = ai.next().transpose()?;
-                nb = bi.next().transpose()?;
-            }
-        }
+        let r = match &side {
+            Side::A(x) | Side::Both(x, _) | Side::B(x) => x,
+        };
+        run.record((r.key.len() + r.value.len()) as u64, |t| format!("{} keys compared", t.keys));
     }
     if o.stat {
         for (resource, [added, removed, changed]) in &stat {
@@ -249,54 +288,32 @@ fn file_side(out: &mut Vec<u8>, name: &str, f: &FileEntry, values: bool) {
 pub fn run_files(o: DiffOptions, a: FilesSource, b: FilesSource) -> Result<Counts> {
     let mut run = Run::new(&o.report.or_name("kv-diff"), o.quiet);
     let mut out = Output::create(o.output.as_deref())?;
-    let (mut ai, mut bi) = (a.entries, b.entries);
-    let (mut na, mut nb) = (ai.next().transpose()?, bi.next().transpose()?);
+    let mut merged = Merge::new(a.entries, b.entries, |e: &FileEntry| &e.path);
     let mut counts = Counts::default();
     let mut line = Vec::with_capacity(4096);
-    loop {
-        let order = match (&na, &nb) {
-            (None, None) => break,
-            (Some(_), None) => std::cmp::Ordering::Less,
-            (None, Some(_)) => std::cmp::Ordering::Greater,
-            (Some(x), Some(y)) => x.path.cmp(&y.path),
+    while let Some(side) = merged.step()? {
+        let (what, count, a, b) = match &side {
+            Side::A(x) => ("removed", &mut counts.removed, Some(x), None),
+            Side::B(y) => ("added", &mut counts.added, None, Some(y)),
+            Side::Both(x, y) if same_file(x, y, o.meta) => ("same", &mut counts.same, None, None),
+            Side::Both(x, y) => ("changed", &mut counts.changed, Some(x), Some(y)),
         };
-        line.clear();
-        let (what, path) = match (order, &na, &nb) {
-            (std::cmp::Ordering::Less, Some(x), _) => (Some("removed"), &x.path),
-            (std::cmp::Ordering::Greater, _, Some(y)) => (Some("added"), &y.path),
-            (_, Some(x), Some(y)) if same_file(x, y, o.meta) => (None, &x.path),
-            (_, Some(x), _) => (Some("changed"), &x.path),
-            _ => unreachable!("an entry on the side that sorts first"),
-        };
-        match what {
-            Some("removed") => counts.removed += 1,
-            Some("added") => counts.added += 1,
-            Some(_) => counts.changed += 1,
-            None => counts.same += 1,
-        }
-        if let Some(what) = what {
+        *count += 1;
+        if what != "same" && !o.stat {
+            line.clear();
+            let path = &a.or(b).expect("a side").path;
             let _ = write!(line, "{{\"change\":\"{what}\",");
             push_bytes_field(&mut line, "path", path);
-            if let (Some(x), true) = (&na, what != "added") {
+            if let Some(x) = a {
                 file_side(&mut line, "a", x, o.values);
             }
-            if let (Some(y), true) = (&nb, what != "removed") {
+            if let Some(y) = b {
                 file_side(&mut line, "b", y, o.values);
             }
             line.extend_from_slice(b"}\n");
-            if !o.stat {
-                out.write_all(&line)?;
-            }
+            out.write_all(&line)?;
         }
         run.record(1, |t| format!("{} files compared", t.keys));
-        match order {
-            std::cmp::Ordering::Less => na = ai.next().transpose()?,
-            std::cmp::Ordering::Greater => nb = bi.next().transpose()?,
-            std::cmp::Ordering::Equal => {
-                na = ai.next().transpose()?;
-                nb = bi.next().transpose()?;
-            }
-        }
     }
     if o.stat {
         line.clear();

@@ -73,10 +73,7 @@ pub fn main(args: Vec<std::ffi::OsString>) -> ExitCode {
             let node = a.opts.node_files;
             let counts = match (open_any(Some(&a.a), keys.clone(), node)?, open_any(Some(&a.b), keys, node)?) {
                 (Items::Records(l), Items::Records(r)) => diff::run(a.opts, l, r)?,
-                (Items::Files(l), Items::Files(r)) => {
-                    let (l, r) = (diff::FilesSource { entries: l.entries }, diff::FilesSource { entries: r.entries });
-                    diff::run_files(a.opts, l, r)?
-                }
+                (Items::Files(l), Items::Files(r)) => diff::run_files(a.opts, l, r)?,
                 _ => {
                     return Err(reshifter_format::Error::new(
                         reshifter_format::Kind::Usage,

@@ -20,7 +20,7 @@ use crate::HEADER_ENTRY;
 use crate::crypt::{AGE_MAGIC, KeyArgs};
 use reshifter_format::error::{Error, Kind, Result};
 use reshifter_format::io::{BUF_SIZE, Output};
-use reshifter_format::pipeline::{Run, Source};
+use reshifter_format::pipeline::{FilesSource, Run, Source};
 use reshifter_format::report::{human_bytes, secs};
 use reshifter_format::{StreamKind, StreamReader};
 
@@ -51,12 +51,6 @@ pub fn open_records(path: Option<&Path>, keys: KeyArgs) -> Result<Source> {
         Items::Records(s) => Ok(s),
         Items::Files(f) => Err(Error::bad_line(1, f.header.require_full().err().unwrap_or_default())),
     }
-}
-
-/// A files stream's entries (node-dump), read from a stream or an archive.
-pub struct FilesSource {
-    pub header: reshifter_format::Header,
-    pub entries: Box<dyn Iterator<Item = Result<reshifter_format::files::FileEntry>> + Send>,
 }
 
 /// What an input holds: a keyspace's records, or a files stream's entries.
