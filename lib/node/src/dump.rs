@@ -206,24 +206,26 @@ impl Gather<'_> {
     }
 
     /// The files directly in `dir` whose names end in one of `ends`.
-    fn children(&mut self, dir: &str, ends: &[&str]) -> Vec<Rel> {
-        let mut found = BTreeSet::new();
-        let Some(r) = tree::resolve(self.root, dir.as_bytes()) else { return Vec::new() };
+    fn children(&mut self, dir: &str, ends: &[&str]) -> Result<Vec<Rel>> {
+        let Some(r) = tree::resolve(self.root, dir.as_bytes()) else { return Ok(Vec::new()) };
         if !r.meta.is_dir() {
-            return Vec::new();
+            return Ok(Vec::new());
         }
-        let base = r.path.clone();
-        let mut keep = |p: &[u8]| {
-            let name = &p[p.iter().rposition(|&b| b == b'/').map_or(0, |i| i + 1)..];
-            p.len() > base.len() + 1
-                && !p[base.len() + 1..].contains(&b'/')
-                && ends.iter().any(|e| name.ends_with(e.as_bytes()))
-        };
-        let _ = tree::walk_matching(self.root, &r.path, &mut found, &mut self.skipped, &mut keep);
+        let mut out = Vec::new();
+        for (rel, t) in tree::list(self.root, &r.path).map_err(failure)? {
+            let name = &rel[rel.iter().rposition(|&b| b == b'/').map_or(0, |i| i + 1)..];
+            if !ends.iter().any(|e| name.ends_with(e.as_bytes())) {
+                continue;
+            }
+            if t.is_dir() || t.is_file() || t.is_symlink() {
+                out.push(rel);
+            } else {
+                self.skipped.special.push(rel);
+            }
+        }
         self.paths.extend(r.links);
-        let out: Vec<Rel> = found.into_iter().collect();
         self.paths.extend(out.iter().cloned());
-        out
+        Ok(out)
     }
 
     /// Parse a YAML or JSON file taken (a manifest, a kubeconfig, a config) for the paths it
@@ -236,7 +238,7 @@ impl Gather<'_> {
 
     fn kubeadm(&mut self) -> Result<()> {
         self.tree("etc/kubernetes/pki")?;
-        for conf in self.children("etc/kubernetes", &[".conf"]) {
+        for conf in self.children("etc/kubernetes", &[".conf"])? {
             if let Some(doc) = self.parse(&conf) {
                 for p in kubeconfig_paths(&doc, b"etc/kubernetes") {
                     self.named(&p);
@@ -248,7 +250,7 @@ impl Gather<'_> {
 
     fn static_pods(&mut self, dir: &str) -> Result<()> {
         self.tree(dir)?;
-        for m in self.children(dir, &[".yaml", ".yml", ".json", ".manifest"]) {
+        for m in self.children(dir, &[".yaml", ".yml", ".json", ".manifest"])? {
             if let Some(doc) = self.parse(&m) {
                 let mut named = Vec::new();
                 named_in_flags(&pod_args(&doc), &mut named);
@@ -270,7 +272,7 @@ impl Gather<'_> {
         self.tree(&format!("etc/rancher/{dist}/config.yaml"))?;
         self.tree(&format!("etc/rancher/{dist}/config.yaml.d"))?;
         let mut configs = vec![format!("etc/rancher/{dist}/config.yaml").into_bytes()];
-        configs.extend(self.children(&format!("etc/rancher/{dist}/config.yaml.d"), &[".yaml", ".yml"]));
+        configs.extend(self.children(&format!("etc/rancher/{dist}/config.yaml.d"), &[".yaml", ".yml"])?);
         for c in configs {
             let Some(doc) = self.parse(&c) else { continue };
             let mut named = Vec::new();

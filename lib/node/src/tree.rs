@@ -154,19 +154,7 @@ fn walk_in(
     if depth >= MAX_DEPTH {
         return Err(format!("{} is deeper than {MAX_DEPTH} directories", String::from_utf8_lossy(dir)));
     }
-    let entries = std::fs::read_dir(as_path(root, dir))
-        .map_err(|e| format!("cannot read the directory {}: {e}", String::from_utf8_lossy(dir)))?;
-    // The kind from the directory itself (d_type: no stat per entry; lstat where the file
-    // system does not say).
-    let mut names: Vec<(Vec<u8>, Option<std::fs::FileType>)> = Vec::new();
-    for e in entries {
-        let e = e.map_err(|e| format!("{}: {e}", String::from_utf8_lossy(dir)))?;
-        names.push((std::os::unix::ffi::OsStrExt::as_bytes(e.file_name().as_os_str()).to_vec(), e.file_type().ok()));
-    }
-    names.sort_by(|a, b| a.0.cmp(&b.0));
-    for (name, kind) in names {
-        let rel = if dir.is_empty() { name } else { [dir, b"/", &name].concat() };
-        let Some(t) = kind.or_else(|| lstat(root, &rel).map(|m| m.file_type())) else { continue };
+    for (rel, t) in list(root, dir)? {
         if t.is_dir() {
             walk_in(root, &rel, depth + 1, out, skipped, keep)?;
         } else if t.is_file() || t.is_symlink() {
@@ -178,6 +166,27 @@ fn walk_in(
         }
     }
     Ok(())
+}
+
+/// What the directory `dir` holds, in byte order of the names, with each entry's kind (from
+/// the directory itself, d_type: no stat per entry; lstat where the file system does not say).
+pub fn list(root: &Path, dir: &[u8]) -> Result<Vec<(Rel, std::fs::FileType)>, String> {
+    let entries = std::fs::read_dir(as_path(root, dir))
+        .map_err(|e| format!("cannot read the directory {}: {e}", String::from_utf8_lossy(dir)))?;
+    let mut names: Vec<(Vec<u8>, Option<std::fs::FileType>)> = Vec::new();
+    for e in entries {
+        let e = e.map_err(|e| format!("{}: {e}", String::from_utf8_lossy(dir)))?;
+        names.push((std::os::unix::ffi::OsStrExt::as_bytes(e.file_name().as_os_str()).to_vec(), e.file_type().ok()));
+    }
+    names.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut out = Vec::with_capacity(names.len());
+    for (name, kind) in names {
+        let rel = if dir.is_empty() { name } else { [dir, b"/", &name].concat() };
+        if let Some(t) = kind.or_else(|| lstat(root, &rel).map(|m| m.file_type())) {
+            out.push((rel, t));
+        }
+    }
+    Ok(out)
 }
 
 /// Numbers of an lstat: mode bits, owner, group, modification time.
