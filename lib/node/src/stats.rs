@@ -4,7 +4,8 @@
 //! kubeconfig (servers, users, client-certificate expiry) — and warnings: expired, expiring
 //! within `--warn-days`, keys without a certificate, certificates no CA in the stream signed.
 
-use std::collections::BTreeMap;
+use std::cell::Cell;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -114,7 +115,7 @@ const MAX_HELD: usize = 64 << 20;
 
 /// A public key's identity: an RSA modulus (leading zeros removed) or an EC point, with the
 /// algorithm.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 enum KeyId {
     Rsa(Vec<u8>),
     Ec(Vec<u8>),
@@ -314,6 +315,74 @@ fn parse_at(at: Option<&str>) -> Result<i64> {
     Ok(t.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64))
 }
 
+/// The most signatures checked for one report (a hostile stream of many certificates with one
+/// subject cannot make the search quadratic).
+const MAX_TRIES: usize = 100_000;
+
+/// A certificate's name in the report: its path, and its place in a bundle after the first.
+fn name(p: &str, i: usize) -> String {
+    if i == 0 { p.to_string() } else { format!("{p}#{i}") }
+}
+
+/// What the report looks up, each by its key, in stream order (the first match wins): CAs by
+/// subject, private and public keys and certificates by public key, certificates by path.
+struct Index<'a> {
+    parsed: &'a [(String, usize, X509Certificate<'a>)],
+    by_subject: HashMap<&'a [u8], Vec<usize>>,
+    cert_keys: Vec<Option<KeyId>>,
+    certs_of: HashMap<KeyId, Vec<String>>,
+    private: HashMap<&'a KeyId, &'a str>,
+    public: HashMap<&'a KeyId, &'a str>,
+    by_path: HashMap<&'a str, usize>,
+    tries: Cell<usize>,
+}
+
+impl<'a> Index<'a> {
+    fn new(parsed: &'a [(String, usize, X509Certificate<'a>)], found: &'a Found) -> Self {
+        let mut ix = Index {
+            parsed,
+            by_subject: HashMap::new(),
+            cert_keys: parsed.iter().map(|(_, _, c)| spki_id(c.public_key())).collect(),
+            certs_of: HashMap::new(),
+            private: HashMap::new(),
+            public: HashMap::new(),
+            by_path: HashMap::new(),
+            tries: Cell::new(0),
+        };
+        for (n, (p, i, c)) in parsed.iter().enumerate() {
+            ix.by_subject.entry(c.subject().as_raw()).or_default().push(n);
+            if *i == 0 {
+                ix.by_path.entry(p.as_str()).or_insert(n);
+            }
+            if let Some(id) = &ix.cert_keys[n] {
+                ix.certs_of.entry(id.clone()).or_default().push(name(p, *i));
+            }
+        }
+        for (p, id) in &found.private {
+            if let Some(id) = id {
+                ix.private.entry(id).or_insert(p.as_str());
+            }
+        }
+        for (p, id) in &found.public {
+            ix.public.entry(id).or_insert(p.as_str());
+        }
+        ix
+    }
+
+    /// The first certificate in the stream whose subject is `c`'s issuer and whose key verifies
+    /// `c`'s signature.
+    fn signer(&self, c: &X509Certificate) -> Option<String> {
+        self.by_subject.get(c.issuer().as_raw())?.iter().find_map(|&n| {
+            self.tries.set(self.tries.get() + 1);
+            if self.tries.get() > MAX_TRIES {
+                return None;
+            }
+            let (p, i, ca) = &self.parsed[n];
+            c.verify_signature(Some(ca.public_key())).is_ok().then(|| name(p, *i))
+        })
+    }
+}
+
 /// Read the stream and make the report.
 pub fn report(o: &StatsOptions) -> Result<Report> {
     let now = parse_at(o.at.as_deref())?;
@@ -343,31 +412,16 @@ pub fn report(o: &StatsOptions) -> Result<Report> {
         .iter()
         .filter_map(|(p, i, der)| X509Certificate::from_der(der).ok().map(|(_, c)| (p.clone(), *i, c)))
         .collect();
-    let cert_keys: Vec<Option<KeyId>> = parsed.iter().map(|(_, _, c)| spki_id(c.public_key())).collect();
-    let name = |p: &str, i: usize| if i == 0 { p.to_string() } else { format!("{p}#{i}") };
-    let signer = |c: &X509Certificate| -> Option<String> {
-        parsed.iter().find_map(|(p, i, ca)| {
-            (ca.subject().as_raw() == c.issuer().as_raw() && c.verify_signature(Some(ca.public_key())).is_ok())
-                .then(|| name(p, *i))
-        })
-    };
+    let ix = Index::new(&parsed, &found);
     for (n, (p, i, c)) in parsed.iter().enumerate() {
         let mut cert = describe(p, *i, c, now);
-        cert.signed_by = signer(c).map(|s| if s == name(p, *i) { "self".into() } else { s });
-        cert.key = cert_keys[n]
-            .as_ref()
-            .and_then(|id| found.private.iter().find(|(_, k)| k.as_ref() == Some(id)).map(|(kp, _)| kp.clone()));
+        cert.signed_by = ix.signer(c).map(|s| if s == name(p, *i) { "self".into() } else { s });
+        cert.key = ix.cert_keys[n].as_ref().and_then(|id| ix.private.get(id)).map(|kp| kp.to_string());
         rep.certificates.push(cert);
     }
     for (p, id) in &found.private {
-        let certificates: Vec<String> = parsed
-            .iter()
-            .zip(&cert_keys)
-            .filter(|(_, k)| k.is_some() && k.as_ref() == id.as_ref())
-            .map(|((cp, i, _), _)| name(cp, *i))
-            .collect();
-        let pairs_with =
-            id.as_ref().and_then(|id| found.public.iter().find(|(_, k)| k == id).map(|(pp, _)| pp.clone()));
+        let certificates = id.as_ref().and_then(|id| ix.certs_of.get(id)).cloned().unwrap_or_default();
+        let pairs_with = id.as_ref().and_then(|id| ix.public.get(id)).map(|pp| pp.to_string());
         let algorithm = id.as_ref().map_or("unknown (its public half cannot be read)".into(), KeyId::algorithm);
         if id.is_some() && certificates.is_empty() && pairs_with.is_none() {
             rep.warnings.push(format!("{p}: a private key that matches no certificate or public key in the stream"));
@@ -375,7 +429,7 @@ pub fn report(o: &StatsOptions) -> Result<Report> {
         rep.keys.push(Key { path: p.clone(), private: true, algorithm, certificates, pairs_with });
     }
     for (p, id) in &found.public {
-        let pairs_with = found.private.iter().find(|(_, k)| k.as_ref() == Some(id)).map(|(kp, _)| kp.clone());
+        let pairs_with = ix.private.get(id).map(|kp| kp.to_string());
         if pairs_with.is_none() {
             rep.warnings.push(format!("{p}: a public key whose private key is not in the stream"));
         }
@@ -388,20 +442,18 @@ pub fn report(o: &StatsOptions) -> Result<Report> {
         });
     }
     for (p, doc) in &found.kubeconfigs {
-        rep.kubeconfigs.push(kubeconfig(p, doc, &found, &parsed, now, &signer));
+        rep.kubeconfigs.push(kubeconfig(p, doc, &found, &ix, now));
+    }
+    if ix.tries.get() > MAX_TRIES {
+        rep.warnings.push(format!(
+            "signatures past the first {MAX_TRIES} tries were not checked: their certificates name no signer"
+        ));
     }
     warn(&mut rep, o.warn_days, found.skipped);
     Ok(rep)
 }
 
-fn kubeconfig(
-    p: &str,
-    doc: &serde_yaml_ng::Value,
-    found: &Found,
-    parsed: &[(String, usize, X509Certificate)],
-    now: i64,
-    signer: &dyn Fn(&X509Certificate) -> Option<String>,
-) -> Kubeconfig {
+fn kubeconfig(p: &str, doc: &serde_yaml_ng::Value, found: &Found, ix: &Index, now: i64) -> Kubeconfig {
     let dir = p.rsplit_once('/').map_or("", |(d, _)| d);
     let servers = doc["clusters"]
         .as_sequence()
@@ -417,14 +469,15 @@ fn kubeconfig(
             Pem::iter_from_buffer(&pem).flatten().find(|x| x.label == "CERTIFICATE").and_then(|x| {
                 let (_, c) = X509Certificate::from_der(&x.contents).ok()?;
                 let mut d = describe(&format!("{p} (client-certificate-data)"), 0, &c, now);
-                d.signed_by = signer(&c);
+                d.signed_by = ix.signer(&c);
                 Some(d)
             })
         } else if let Some(named) = user["client-certificate"].as_str() {
             let at = in_stream(found, named, dir);
-            parsed.iter().find(|(cp, i, _)| *cp == at && *i == 0).map(|(cp, _, c)| {
+            ix.by_path.get(at.as_str()).map(|&n| {
+                let (cp, _, c) = &ix.parsed[n];
                 let mut d = describe(cp, 0, c, now);
-                d.signed_by = signer(c);
+                d.signed_by = ix.signer(c);
                 d
             })
         } else {

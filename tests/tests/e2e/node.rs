@@ -699,3 +699,38 @@ fn a_directory_node_dump_cannot_read_fails_the_dump() {
     );
     assert!(!d.path().join("out.ndjson").exists());
 }
+
+#[test]
+fn many_certificates_of_one_subject_are_judged_in_bounded_work() {
+    let d = tmp();
+    let a = d.path().join("a");
+    tree("kubeadm", &a, 1, "");
+    let pki = a.join("etc/kubernetes/pki");
+    // 2,000 impostors of the cluster CA's subject (another key), sorted before it, and 2,000
+    // copies of a certificate the real CA signed: each copy would try every impostor first.
+    sh(&format!(
+        "cd {} && openssl req -x509 -newkey rsa:2048 -nodes -keyout /dev/null -out impostor.pem -subj /CN=kubernetes -days 1 2>/dev/null \
+         && for i in $(seq 2000); do cat impostor.pem; done > a-impostors.crt && rm impostor.pem \
+         && for i in $(seq 2000); do cat apiserver.crt; done > z-copies.crt",
+        pki.display()
+    ))
+    .ok();
+    let started = std::time::Instant::now();
+    let o = sh(&format!("node-dump -q --root {} | node-stats --json", a.display()));
+    let took = started.elapsed();
+    o.ok();
+    // Before, 4 million signature checks: minutes. Now at most 100,000, and the report says so.
+    assert!(took < std::time::Duration::from_secs(60), "{took:?}");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let warnings = v["warnings"].as_array().unwrap();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w == "signatures past the first 100000 tries were not checked: their certificates name no signer"),
+        "{warnings:?}"
+    );
+    // What was judged before the bound still is: the CA and the API server's certificate.
+    let apiserver =
+        v["certificates"].as_array().unwrap().iter().find(|c| c["path"] == "etc/kubernetes/pki/apiserver.crt");
+    assert_eq!(apiserver.unwrap()["signed_by"], "etc/kubernetes/pki/ca.crt");
+}
