@@ -137,6 +137,11 @@ pub struct EncodingStats {
 }
 
 impl EncodingStats {
+    /// How many encrypted values did not decrypt with --encryption-config.
+    pub fn undecryptable_keys(&self) -> u64 {
+        self.undecryptable.iter().flat_map(|m| m.values()).map(|c| c.keys).sum()
+    }
+
     /// Count one record; for a value that did not decrypt, why.
     fn add<'a>(&mut self, x: &'a Seen) -> Option<&'a str> {
         fn bump(m: &mut BTreeMap<String, Count>, k: &str, size: u64) {
@@ -331,7 +336,7 @@ pub fn run(o: StatsOptions) -> Result<()> {
     }
     out.finish()?;
     if let Some(first) = &s.first_failure {
-        let n: u64 = s.encodings.undecryptable.iter().flat_map(|m| m.values()).map(|c| c.keys).sum();
+        let n = s.encodings.undecryptable_keys();
         return Err(Error::new(
             Kind::Integrity,
             format!(

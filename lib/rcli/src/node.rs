@@ -87,7 +87,7 @@ pub(crate) fn judge(check: Check, id: u64, config_path: &str) -> Result<()> {
     match report.first_failure {
         None => Ok(()),
         Some(first) => {
-            let n: u64 = report.encodings.undecryptable.iter().flat_map(|m| m.values()).map(|c| c.keys).sum();
+            let n = report.encodings.undecryptable_keys();
             Err(Error::new(
                 Kind::Integrity,
                 format!(
