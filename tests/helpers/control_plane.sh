@@ -53,6 +53,10 @@ users:
 EOF
   chmod 600 "$1"
 }
+# audit_policy FILE LEVEL: an audit policy of one rule.
+audit_policy() {
+  printf 'apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: %s\n' "$2" >"$1"
+}
 encryption_config() {
   cat >"$1" <<EOF
 apiVersion: apiserver.config.k8s.io/v1
@@ -121,7 +125,7 @@ users:
 EOF
   chmod 600 "$k/kubelet.conf"
   encryption_config "$k/enc/enc.yaml"
-  printf 'apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Metadata\n' >"$k/audit/policy.yaml"
+  audit_policy "$k/audit/policy.yaml" Metadata
   cat >"$k/manifests/kube-apiserver.yaml" <<'EOF'
 apiVersion: v1
 kind: Pod
@@ -171,7 +175,7 @@ EOF
   printf 'server,server,server\n' >"$s/cred/passwd"
   printf 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: coredns, namespace: kube-system}\n' >"$s/manifests/coredns.yaml"
   echo sqlite >"$s/db/state.db"
-  printf 'apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Metadata\n' >"$root/etc/rancher/$d/audit.yaml"
+  audit_policy "$root/etc/rancher/$d/audit.yaml" Metadata
   cat >"$root/etc/rancher/$d/config.yaml" <<EOF
 write-kubeconfig-mode: "0644"
 secrets-encryption: true
@@ -182,7 +186,7 @@ EOF
   if [ "$d" = rke2 ]; then
     pm=$root/var/lib/rancher/rke2/agent/pod-manifests
     mkdir -p "$pm" "$root/etc/rancher/rke2/policy"
-    printf 'apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: None\n' >"$root/etc/rancher/rke2/policy/static.yaml"
+    audit_policy "$root/etc/rancher/rke2/policy/static.yaml" None
     cat >"$pm/kube-apiserver.yaml" <<'EOF'
 apiVersion: v1
 kind: Pod
