@@ -262,6 +262,19 @@ fn prepare(c: &mut Compressor, r: &Record, sha: &[u8; 32], layout: Layout, backu
     Ok(Prepared { key_entry, entry, manifest_line: line })
 }
 
+/// An entry holding `data` whole, compressed by `c` (stored when that is smaller), no metadata.
+fn whole_entry(name: String, data: &[u8], c: &mut Compressor) -> Result<Entry> {
+    let (method, compressed) = c.compress(data)?;
+    Ok(Entry {
+        name,
+        method,
+        crc32: crc32fast::hash(data),
+        size: data.len() as u64,
+        data: compressed,
+        extra: Vec::new(),
+    })
+}
+
 /// Unix seconds of an RFC 3339 time, or now.
 fn unix_time(rfc3339: &str) -> u64 {
     let t = humantime::parse_rfc3339_weak(rfc3339).unwrap_or_else(|_| std::time::SystemTime::now());
@@ -315,15 +328,7 @@ impl ArchiveWriter {
         let mut zip = ZipStreamWriter::new(ArchiveOut::new(out, &o.crypt.keys(), end_record)?, time)?;
         if o.layout == Layout::Native {
             let mut c = Compressor::new(Compression::Deflate(6))?;
-            let (method, data) = c.compress(header_line)?;
-            zip.add(&Entry {
-                name: HEADER_ENTRY.into(),
-                method,
-                crc32: crc32fast::hash(header_line),
-                size: header_line.len() as u64,
-                data,
-                extra: Vec::new(),
-            })?;
+            zip.add(&whole_entry(HEADER_ENTRY.into(), header_line, &mut c)?)?;
         }
         let mut manifest = BufWriter::new(tempfile::tempfile()?);
         manifest.write_all(header_line)?;
@@ -353,16 +358,8 @@ impl ArchiveWriter {
 impl ArchiveWriter {
     /// One chunk of a delta or files stream's body lines; its manifest line.
     fn add_chunk(&mut self, name: String, chunk: &[u8], c: &mut Compressor) -> Result<String> {
-        let (method, data) = c.compress(chunk)?;
         let size = chunk.len() as u64;
-        self.zip.add(&Entry {
-            name: name.clone(),
-            method,
-            crc32: crc32fast::hash(chunk),
-            size,
-            data,
-            extra: Vec::new(),
-        })?;
+        self.zip.add(&whole_entry(name.clone(), chunk, c)?)?;
         let sha = hex::encode(reshifter_format::value_sha256(chunk));
         self.bytes += size;
         Ok(format!("{{\"path\":\"{name}\",\"size\":{size},\"sha256\":\"{sha}\"}}\n"))
@@ -402,15 +399,7 @@ impl ArchiveWriter {
         let mut r = node_reader(path)?;
         let header_line = r.header_line().to_vec();
         let mut c = Compressor::new(Compression::Deflate(6))?;
-        let (method, data) = c.compress(&header_line)?;
-        self.zip.add(&Entry {
-            name: crate::NODE_HEADER_ENTRY.into(),
-            method,
-            crc32: crc32fast::hash(&header_line),
-            size: header_line.len() as u64,
-            data,
-            extra: Vec::new(),
-        })?;
+        self.zip.add(&whole_entry(crate::NODE_HEADER_ENTRY.into(), &header_line, &mut c)?)?;
         let mut quiet = Run::new(&reshifter_format::report::Reporter::default(), true);
         let lines = self.add_lines(&mut r, crate::NODE_CHUNKS, &mut quiet)?;
         let mut manifest = header_line;
@@ -419,15 +408,7 @@ impl ArchiveWriter {
         let trailer = r.trailer().ok_or_else(|| Error::new(Kind::Failure, "the node files ended without a trailer"))?;
         manifest.extend(serde_json::to_vec(trailer)?);
         manifest.push(b'\n');
-        let (method, data) = c.compress(&manifest)?;
-        self.zip.add(&Entry {
-            name: crate::NODE_MANIFEST_ENTRY.into(),
-            method,
-            crc32: crc32fast::hash(&manifest),
-            size: manifest.len() as u64,
-            data,
-            extra: Vec::new(),
-        })?;
+        self.zip.add(&whole_entry(crate::NODE_MANIFEST_ENTRY.into(), &manifest, &mut c)?)?;
         Ok(())
     }
 }
