@@ -292,6 +292,19 @@ fn hostile_streams_and_trees_get_nothing_written() {
     assert_eq!(o.code, 5, "{}", o.stderr);
     assert!(o.stderr.contains("the stream's digest does not match its trailer"), "{}", o.stderr);
     assert!(is_empty(&target));
+    // Lines swapped, a line twice: the order checks refuse them before anything is written.
+    let text = String::from_utf8(stream.clone()).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.swap(3, 4);
+    let swapped = lines.join("\n") + "\n";
+    let o = sh_input(&format!("node-load --root {}", target.display()), swapped.as_bytes());
+    assert!(o.code == 3 && o.stderr.contains("is out of order (paths are in byte order)"), "{}", o.stderr);
+    lines.swap(3, 4);
+    lines.insert(5, lines[4]);
+    let doubled = lines.join("\n") + "\n";
+    let o = sh_input(&format!("node-load --root {}", target.display()), doubled.as_bytes());
+    assert!(o.code == 3 && o.stderr.contains("appears twice"), "{}", o.stderr);
+    assert!(is_empty(&target));
     let cut = &stream[..stream.len() - 200];
     let o = sh_input(&format!("node-load --root {}", target.display()), cut);
     assert_eq!(o.code, 4, "{}", o.stderr);
