@@ -183,6 +183,15 @@ impl<W: Write> StreamWriter<W> {
         self.out.wrote()
     }
 
+    /// Write a record whose value's SHA-256 is known (checked by the caller): hashed once, not
+    /// again for the digests.
+    pub fn write_hashed(&mut self, r: &Record, value_hash: &[u8; 32]) -> std::io::Result<()> {
+        self.admit(&r.key)?;
+        self.digests.add(&r.key, value_hash, r.value.len(), r.revs());
+        encode_record_parts(self.out.buf(), &r.key, &r.value, r.create_revision, r.mod_revision, r.version, r.lease);
+        self.out.wrote()
+    }
+
     /// Write a record line as it is (it must encode `r`), with the value's SHA-256 known.
     pub fn write_line_hashed(&mut self, line: &[u8], r: &Record, value_hash: &[u8; 32]) -> std::io::Result<()> {
         self.write_line_raw(line, &r.key, value_hash, r.value.len(), r.revs())

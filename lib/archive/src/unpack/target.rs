@@ -126,7 +126,7 @@ impl Target {
             return Ok(());
         }
         match self.mode {
-            Mode::Stream => self.stream.as_mut().expect("stream").write(r)?,
+            Mode::Stream => self.stream.as_mut().expect("stream").write_hashed(r, sha)?,
             Mode::List => {
                 let l = &mut self.line;
                 l.clear();
