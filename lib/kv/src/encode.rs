@@ -94,12 +94,32 @@ fn decoded_item(p: DecodedParts, line_no: u64, complete: bool, api: &ApiServer) 
     if hex::decode_to_slice(p.digest, &mut given).is_ok() && objects::object_digest(&read.sha256, p.object) == given {
         return Some(Ok(Item::Record { line: p.rest, read, written: None, object: true }));
     }
+    // Edited: a protobuf value is judged from the object's text where it can be.
+    if let Some(changed) = objects::encode_text(&record.key, &record.value, p.object, api) {
+        return Some(Ok(text_item(record, read, changed, p.rest)));
+    }
     // The object may nest as deep as the API server allows.
     let object = match reshifter_format::json::parse_within(p.object, 0) {
         Ok(v) => v,
         Err(e) => return Some(Err(Error::bad_line(line_no, e.to_string()))),
     };
     Some(record_item(record, read, Some(object), Some(p.rest), api))
+}
+
+/// The item of a record whose edited object was written from its text: `changed` is its new
+/// value (`None`: the value stands, and `line` is the record as it was before kv-decode).
+fn text_item(mut record: Record, read: RecordMeta, changed: Option<Vec<u8>>, line: Vec<u8>) -> Item {
+    let Some(v) = changed else { return Item::Record { line, read, written: None, object: true } };
+    record.value = v;
+    Item::Record { line: record_line(&record), read, written: Some(record.meta()), object: true }
+}
+
+/// A record's line, without its newline.
+fn record_line(record: &Record) -> Vec<u8> {
+    let mut l = Vec::with_capacity(record.key.len() + record.value.len() * 4 / 3 + 128);
+    encode_record(&mut l, record);
+    l.pop();
+    l
 }
 
 /// The item of a record read with `object` (if any): the value re-encoded when the object was
@@ -121,12 +141,7 @@ fn record_item(
     }
     let line = match (written.is_some(), line) {
         (false, Some(line)) => line,
-        _ => {
-            let mut l = Vec::with_capacity(record.key.len() + record.value.len() * 4 / 3 + 128);
-            encode_record(&mut l, &record);
-            l.pop();
-            l
-        }
+        _ => record_line(&record),
     };
     Ok(Item::Record { line, read, written, object: has })
 }

@@ -205,6 +205,48 @@ pub fn encode(key: &[u8], was: &Opened, mut object: Value, at_rest: Option<&AtRe
     }
 }
 
+/// An edited object's value, from its JSON text alone, for a protobuf value whose JSON shows all
+/// it holds (no field unknown to the schema, no Time with nanoseconds): the text is read
+/// straight into the encoding (no tree is built, the value is not decoded) and compared with
+/// the value's bytes. `Some(None)`: the same bytes (the value stands); `Some(Some(v))`: the new
+/// value, sealed again as it was. `None` when the text cannot be judged this way — another
+/// encoding, a number past a double's exact range (perhaps rounded), another name, namespace,
+/// kind or version, anything the codec refuses: [`open`], [`reconcile`] and [`encode`] judge
+/// it and say why.
+pub fn encode_text(key: &[u8], value: &[u8], text: &[u8], api: &ApiServer) -> Option<Option<Vec<u8>>> {
+    let (opened, sealed);
+    let plain = match atrest::envelope(value) {
+        Some((provider, _, name, _)) => {
+            opened = api.at_rest()?.open(key, value)?.ok()?;
+            sealed = Some((provider, name));
+            &opened[..]
+        }
+        None => {
+            sealed = None;
+            value
+        }
+    };
+    if Encoding::of(plain) != Encoding::Protobuf || codec::hidden_fields(plain).ok()? != 0 {
+        return None;
+    }
+    let (api_version, kind) = reshifter_k8s::pb::k8s_unwrap_type(plain)?;
+    let given = codec::encode_text(api_version, kind, text).ok()?;
+    let (name, namespace) = codec::stored_name(plain).ok()?;
+    if given.big_number
+        || given.name.as_deref().map(str::as_bytes) != name
+        || given.namespace.as_deref().map(str::as_bytes) != namespace
+    {
+        return None;
+    }
+    if given.value == plain {
+        return Some(None);
+    }
+    match sealed {
+        None => Some(Some(given.value)),
+        Some((provider, name)) => api.at_rest()?.seal_as(provider, name, key, &given.value).ok().map(Some),
+    }
+}
+
 /// The largest integer a double holds exactly: past it, a JSON tool that reads numbers as
 /// doubles (Debian's jq 1.6) rounds.
 const EXACT: f64 = 9_007_199_254_740_992.0;
@@ -307,7 +349,50 @@ fn check_exact(v: &Value) -> Result<(), Refused> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use reshifter_k8s::pb::{Msg, k8s_envelope};
     use serde_json::json;
+
+    #[test]
+    fn an_objects_text_is_judged_alone_only_when_its_value_shows_everything() {
+        let api = ApiServer::default();
+        let key = b"/registry/configmaps/default/c";
+        let object = json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "c", "namespace": "default", "creationTimestamp": "2002-01-01T01:01:01Z"},
+            "data": {"k": "v"}});
+        let value = codec::encode_object(&object).unwrap();
+        // Fields in another order, resourceVersion given: the same bytes, the value stands.
+        let text = br#"{"data":{"k":"v"},"metadata":{"resourceVersion":"9","creationTimestamp":"2002-01-01T01:01:01Z","namespace":"default","name":"c"},"kind":"ConfigMap","apiVersion":"v1"}"#;
+        assert_eq!(encode_text(key, &value, text, &api), Some(None));
+        // Edited: the bytes the object encodes to.
+        let mut edited = object.clone();
+        edited["metadata"]["labels"] = json!({"a": "b"});
+        let written = encode_text(key, &value, &serde_json::to_vec(&edited).unwrap(), &api);
+        assert_eq!(written, Some(Some(codec::encode_object(&edited).unwrap())));
+        // Renamed, retyped, a number past 2^53, a field the schema lacks, not JSON: the long way.
+        for other in [
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "d", "namespace": "default"}}),
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}),
+            json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "c", "namespace": "default"}}),
+            json!({"kind": "ConfigMap", "metadata": {"name": "c", "namespace": "default"}}),
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "default",
+                "generation": 9_007_199_254_740_993_u64}}),
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "default"}, "x": 1}),
+        ] {
+            assert_eq!(encode_text(key, &value, &serde_json::to_vec(&other).unwrap(), &api), None, "{other}");
+        }
+        assert_eq!(encode_text(key, &value, b"{\"apiVersion\":", &api), None);
+        // A Time with nanoseconds (its JSON shows seconds): the long way, which keeps the value.
+        let mut t = Msg::new();
+        t.int(1, 1_009_846_861).int(2, 999);
+        let mut meta = Msg::new();
+        meta.str(1, "c").str(3, "default").msg(8, &t);
+        let value = k8s_envelope("v1", "ConfigMap", &Msg::new().msg(1, &meta).clone().into_bytes());
+        let text = br#"{"metadata":{"resourceVersion":"9","creationTimestamp":"2002-01-01T01:01:01Z","namespace":"default","name":"c"},"kind":"ConfigMap","apiVersion":"v1"}"#;
+        assert_eq!(encode_text(key, &value, text, &api), None);
+        let Outcome::Object(was) = open(key, &value, 9, &api) else { panic!() };
+        let mut given: Value = serde_json::from_slice(text).unwrap();
+        assert_eq!(reconcile(&was.object, &mut given), Ok(true));
+    }
 
     #[test]
     fn json_and_cbor_objects_open_and_write_back() {

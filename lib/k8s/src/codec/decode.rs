@@ -254,3 +254,79 @@ fn shape(
         },
     })
 }
+
+/// How many things in a Kubernetes protobuf value its JSON does not show, found without
+/// decoding it: fields the schema does not know (wherever they are) and the nanoseconds of a
+/// Time (its JSON has whole seconds). An object without them writes back as it reads.
+pub fn hidden_fields(value: &[u8]) -> Result<u64> {
+    let mut n = 0;
+    hidden_in_object(value, 0, &mut n)?;
+    Ok(n)
+}
+
+fn hidden_in_object(value: &[u8], depth: usize, n: &mut u64) -> Result<()> {
+    let (api, kind, raw) = k8s_unwrap(value).ok_or(CodecError::Wire("the runtime.Unknown envelope"))?;
+    let m = message_for(api, kind).ok_or_else(|| CodecError::UnknownKind(format!("{kind} of {api}")))?;
+    hidden_in(m, raw, depth, n)
+}
+
+fn hidden_in(msg: &'static Message, b: &[u8], depth: usize, n: &mut u64) -> Result<()> {
+    if depth > MAX_DEPTH {
+        return Err(CodecError::TooDeep);
+    }
+    let shaped = special(msg);
+    for item in FieldIter(b) {
+        let (tag, w) = item.ok_or(CodecError::Wire(msg.name))?;
+        let Some(f) = msg.fields.iter().find(|f| f.tag == tag) else {
+            *n += 1;
+            continue;
+        };
+        match (shaped, f.ty, w) {
+            (Some(Special::Time), _, Wire::Varint(nanos)) if tag == 2 => *n += u64::from(nanos != 0),
+            (Some(Special::RawJson), _, Wire::Bytes(raw)) if raw.starts_with(K8S_MAGIC) => {
+                hidden_in_object(raw, depth + 1, n)?;
+            }
+            (_, FieldType::Msg(m) | FieldType::Inline(m), Wire::Bytes(sub)) => hidden_in(m, sub, depth + 1, n)?,
+            (_, FieldType::MapOf(FieldType::Msg(m)), Wire::Bytes(entry)) => {
+                for item in FieldIter(entry) {
+                    if let (2, Wire::Bytes(sub)) = item.ok_or(CodecError::Wire(msg.name))? {
+                        hidden_in(m, sub, depth + 1, n)?;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// An object's `metadata.name` and `metadata.namespace` as stored (`None`: not there).
+pub type StoredName<'a> = (Option<&'a [u8]>, Option<&'a [u8]>);
+
+/// `metadata.name` and `metadata.namespace` of a Kubernetes protobuf value, read without
+/// decoding it.
+pub fn stored_name(value: &[u8]) -> Result<StoredName<'_>> {
+    let (api, kind, raw) = k8s_unwrap(value).ok_or(CodecError::Wire("the runtime.Unknown envelope"))?;
+    let m = message_for(api, kind).ok_or_else(|| CodecError::UnknownKind(format!("{kind} of {api}")))?;
+    let last = |m: &Message, b: &[u8], json: &str| -> Result<Option<(&'static super::Field, usize, usize)>> {
+        let Some(f) = m.fields.iter().find(|f| f.json == json) else { return Ok(None) };
+        let mut found = None;
+        let mut rest = b;
+        while !rest.is_empty() {
+            let mut it = FieldIter(rest);
+            let (tag, w) = it.next().flatten().ok_or(CodecError::Wire(m.name))?;
+            if let (true, Wire::Bytes(x)) = (tag == f.tag, w) {
+                let at = x.as_ptr() as usize - b.as_ptr() as usize;
+                found = Some((f, at, at + x.len()));
+            }
+            rest = it.0;
+        }
+        Ok(found)
+    };
+    let Some((meta, s, e)) = last(m, raw, "metadata")? else { return Ok((None, None)) };
+    let FieldType::Msg(om) = meta.ty else { return Ok((None, None)) };
+    let b = &raw[s..e];
+    let name = last(om, b, "name")?.map(|(_, s, e)| &b[s..e]);
+    let namespace = last(om, b, "namespace")?.map(|(_, s, e)| &b[s..e]);
+    Ok((name, namespace))
+}

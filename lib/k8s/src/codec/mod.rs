@@ -19,8 +19,8 @@ pub(crate) mod time;
 
 use serde_json::Value;
 
-pub use decode::{Decoded, decode_message, decode_object};
-pub use encode::{encode_message, encode_object};
+pub use decode::{Decoded, decode_message, decode_object, hidden_fields, stored_name};
+pub use encode::{TextEncoded, encode_message, encode_object, encode_text};
 
 /// The key under which a decoded object keeps the fields the schema does not know, in each
 /// message where they were: `[{"number": N, "raw": "<base64 of the field as on the wire, key

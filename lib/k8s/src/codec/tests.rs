@@ -253,3 +253,26 @@ fn hostile_bytes_end_in_errors_not_panics() {
         let _ = decode_object(&bad);
     }
 }
+
+#[test]
+fn hidden_fields_are_counted_without_decoding() {
+    // Two unknown fields (one inside metadata), the nanoseconds of a Time, one inside a Time.
+    let mut t = Msg::new();
+    t.int(1, 1_009_846_861).int(2, 999);
+    let mut m = meta("a");
+    m.int(77, 5).msg(8, &t);
+    let mut s = Msg::new();
+    s.msg(1, &m).str(99, "newer");
+    assert_eq!(hidden_fields(&k8s_envelope("v1", "Secret", &s.into_bytes())), Ok(3));
+    let mut t = Msg::new();
+    t.int(1, 1_009_846_861).int(40, 1);
+    let mut pod = Msg::new();
+    pod.msg(1, meta("p").msg(8, &t));
+    assert_eq!(hidden_fields(&k8s_envelope("v1", "Pod", &pod.into_bytes())), Ok(1));
+    // What the codec writes has none.
+    let clean = encode_object(&json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "c", "creationTimestamp": "2002-01-01T01:01:01Z", "labels": {"a": "b"}}, "data": {"k": "v"}}))
+    .unwrap();
+    assert_eq!(hidden_fields(&clean), Ok(0));
+    assert!(hidden_fields(b"k8s\0\x0a\x05").is_err());
+}
