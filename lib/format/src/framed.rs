@@ -195,6 +195,11 @@ impl<W: Write> FrameWriter<W> {
         Ok(FrameWriter { out, buf: Vec::with_capacity(64 * 1024) })
     }
 
+    /// The output (what was passed on so far is in it; the buffer is not).
+    pub fn get_mut(&mut self) -> &mut W {
+        &mut self.out
+    }
+
     /// The buffer body lines are encoded into; [`FrameWriter::wrote`] after each.
     pub fn buf(&mut self) -> &mut Vec<u8> {
         &mut self.buf

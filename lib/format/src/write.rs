@@ -223,6 +223,11 @@ impl<W: Write> StreamWriter<W> {
         self.digests.bytes()
     }
 
+    /// The output (lines still in the writer's buffer are not in it yet).
+    pub fn get_mut(&mut self) -> &mut W {
+        self.out.get_mut()
+    }
+
     /// Finish with a trailer line given verbatim (without its newline): one the caller checked
     /// covers exactly the records written (an input's own, passed through unchanged).
     pub fn finish_with_line(self, line: &[u8]) -> std::io::Result<W> {

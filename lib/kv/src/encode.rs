@@ -5,13 +5,12 @@
 //! output is the input stream as it was before kv-decode, header and trailer included. When
 //! something did, the trailer is recomputed and the header's history says kv-encode changed it.
 //!
-//! The input is verified as any stream is (order, prefixes, trailer digests). The output is
-//! spooled to an unlinked temporary file until the trailer is checked, because the header, which
-//! comes first, depends on whether anything changed: memory stays flat.
+//! The input is verified as any stream is (order, prefixes, trailer digests). The header, which
+//! comes first, depends on whether anything changed: the output is held until that is known
+//! ([`crate::encoded`]); memory stays flat.
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::{BufRead, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::BufRead;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
@@ -27,6 +26,7 @@ use reshifter_format::{
 use serde_json::Value;
 
 use crate::atrest::ApiServer;
+use crate::encoded::Encoded;
 use crate::objects::{self, Outcome};
 
 /// kv-encode's command-line options.
@@ -261,10 +261,10 @@ fn work(rx: &Mutex<Option<Receiver<Batch>>>, tx: SyncSender<(u64, Vec<Result<Ite
     }
 }
 
-/// The records, checked in order as any reader checks them, written to the output or the spool.
-struct Taken<W: Write> {
+/// The records, checked in order as any reader checks them, written to the output.
+struct Taken {
     checker: Checker,
-    w: StreamWriter<W>,
+    w: StreamWriter<Encoded>,
     run: Run,
     objects: u64,
     changed: u64,
@@ -272,8 +272,8 @@ struct Taken<W: Write> {
     line_no: u64,
 }
 
-impl<W: Write> Taken<W> {
-    fn new(w: StreamWriter<W>, header: &Header, run: Run) -> Self {
+impl Taken {
+    fn new(w: StreamWriter<Encoded>, header: &Header, run: Run) -> Self {
         Taken { checker: Checker::new(header, Verify::Full), w, run, objects: 0, changed: 0, trailer: None, line_no: 1 }
     }
 
@@ -299,6 +299,9 @@ impl<W: Write> Taken<W> {
                     self.checker.record(self.line_no, &read)?;
                     self.run.record((read.key.len() + read.len) as u64, |t| format!("{} keys read", t.keys));
                     self.objects += u64::from(object);
+                    if written.is_some() && self.changed == 0 {
+                        self.w.get_mut().edited()?;
+                    }
                     self.changed += u64::from(written.is_some());
                     self.w.write_line_meta(&line, written.as_ref().unwrap_or(&read))?;
                 }
@@ -310,7 +313,7 @@ impl<W: Write> Taken<W> {
 
 /// Lines in batches to the workers (decode, compare, re-encode); this thread takes their results
 /// in order into `taken`.
-fn encode_all<W: Write>(input: impl BufRead + Send, taken: &mut Taken<W>, api: &ApiServer) -> Result<()> {
+fn encode_all(input: impl BufRead + Send, taken: &mut Taken, api: &ApiServer) -> Result<()> {
     let threads = reshifter_format::parallel::workers();
     let (batch_tx, batch_rx) = sync_channel::<Batch>(threads * 2);
     // Taken away when this thread stops early: the reader's next send then fails.
@@ -355,70 +358,16 @@ fn encode_all<W: Write>(input: impl BufRead + Send, taken: &mut Taken<W>, api: &
 
 /// The header to write: the one before kv-decode when nothing changed, else with kv-encode in its
 /// history (which no digest covers).
-fn header_line_for(changed: u64, header_line: &[u8], header: &Header) -> Result<Vec<u8>> {
+fn header_line_for(changed: bool, header_line: &[u8], header: &Header) -> Result<Vec<u8>> {
     let mut h = header.clone();
-    if changed > 0 {
-        h.history.push(format!("kv-encode: {changed} edited objects written into their values"));
+    if changed {
+        h.history.push("kv-encode: edited objects written into their values".into());
     } else if h.history.last().is_some_and(|e| e == "kv-decode") {
         h.history.pop();
     } else {
         return Ok(header_line.to_vec());
     }
     serde_json::to_vec(&h).map_err(|e| Error::from(std::io::Error::other(e)))
-}
-
-/// Copy `from` after its first `skip` bytes into `out`.
-fn copy_after(from: &mut (impl Read + Seek), skip: u64, out: &mut Output) -> Result<u64> {
-    from.seek(SeekFrom::Start(skip))?;
-    Ok(std::io::copy(from, out)?)
-}
-
-/// End what `taken` wrote: the input's own trailer when nothing changed, else the one the writer
-/// computed. Returns the output, how many objects changed, and the run.
-fn end_writing<W: Write>(taken: Taken<W>) -> Result<(W, u64, Run)> {
-    let trailer_line = taken.trailer.ok_or_else(|| taken.checker.truncated())?;
-    let w = if taken.changed == 0 { taken.w.finish_with_line(&trailer_line)? } else { taken.w.finish()?.0 };
-    Ok((w, taken.changed, taken.run))
-}
-
-/// Written to a pipe, the output waits in a spool (which starts with the input's header line)
-/// until it is known whether anything changed, which the header says: the header, then the
-/// spool after its own in bulk.
-fn spooled_out(o: &EncodeOptions, header_line: &[u8], header: &Header, taken: Taken<BufWriter<File>>) -> Result<Run> {
-    let (spooled, changed, run) = end_writing(taken)?;
-    let mut spooled = spooled.into_inner().map_err(|e| Error::from(e.into_error()))?;
-    let mut out = Output::create(o.output.as_deref())?;
-    out.write_all(&header_line_for(changed, header_line, header)?)?;
-    out.write_all(b"\n")?;
-    copy_after(&mut spooled, header_line.len() as u64 + 1, &mut out)?;
-    out.finish()?;
-    Ok(run)
-}
-
-/// Written to a file, the output is written in place under its temporary name with the header of
-/// an unchanged stream; when something changed after all, a second temporary file gets the
-/// other header and the rest in bulk (the in-kernel copy), and replaces the first.
-fn direct_out(
-    o: &EncodeOptions,
-    first_header: &[u8],
-    header_line: &[u8],
-    header: &Header,
-    taken: Taken<Output>,
-) -> Result<Run> {
-    let (written, changed, run) = end_writing(taken)?;
-    if changed == 0 {
-        written.finish()?;
-        return Ok(run);
-    }
-    let Output::File(written) = written else { unreachable!("direct output is a file") };
-    let mut first = written.into_inner().map_err(|e| Error::from(e.into_error()))?;
-    let mut out = Output::create(o.output.as_deref())?;
-    out.write_all(&header_line_for(changed, header_line, header)?)?;
-    out.write_all(b"\n")?;
-    copy_after(first.file(), first_header.len() as u64 + 1, &mut out)?;
-    out.finish()?;
-    // The first temporary file goes when dropped.
-    Ok(run)
 }
 
 /// Run kv-encode.
@@ -428,22 +377,16 @@ pub fn run(o: EncodeOptions) -> Result<()> {
     let (header_line, header) = read_header(&mut input)?;
     let out = Output::create(o.output.as_deref())?;
     let run = Run::new(&o.report.or_name("kv-encode"), o.quiet);
-    let (objects, changed, run) = if let Output::File(_) = out {
-        let first_header = header_line_for(0, &header_line, &header)?;
-        let mut taken = Taken::new(StreamWriter::with_header_line(out, &first_header, &header)?, &header, run);
-        encode_all(input, &mut taken, &api)?;
-        let (objects, changed) = (taken.objects, taken.changed);
-        (objects, changed, direct_out(&o, &first_header, &header_line, &header, taken)?)
-    } else {
-        drop(out);
-        let spool =
-            tempfile::tempfile().map_err(|e| Error::with_source(Kind::Failure, "cannot make a temporary file", e))?;
-        let w = StreamWriter::with_header_line(BufWriter::with_capacity(1 << 20, spool), &header_line, &header)?;
-        let mut taken = Taken::new(w, &header, run);
-        encode_all(input, &mut taken, &api)?;
-        let (objects, changed) = (taken.objects, taken.changed);
-        (objects, changed, spooled_out(&o, &header_line, &header, taken)?)
-    };
+    let unchanged = header_line_for(false, &header_line, &header)?;
+    let edited = header_line_for(true, &header_line, &header)?;
+    let w = StreamWriter::with_header_line(Encoded::new(out, unchanged.clone(), edited), &unchanged, &header)?;
+    let mut taken = Taken::new(w, &header, run);
+    encode_all(input, &mut taken, &api)?;
+    let Taken { w, checker, trailer, objects, changed, run, .. } = taken;
+    let trailer_line = trailer.ok_or_else(|| checker.truncated())?;
+    // The input's own trailer when nothing changed, else the one the writer computed.
+    let encoded = if changed == 0 { w.finish_with_line(&trailer_line)? } else { w.finish()?.0 };
+    encoded.finish(changed > 0, o.output.as_deref())?;
     run.done(|t| {
         format!(
             "{} keys: {objects} objects, {changed} edited and written into their values, {} kept byte for byte \

@@ -10,6 +10,7 @@ pub mod atrest;
 pub mod decode;
 pub mod diff;
 pub mod encode;
+mod encoded;
 pub mod filter;
 pub mod kvgen;
 pub mod objects;
