@@ -29,6 +29,11 @@ impl EntryLog {
     pub(crate) fn log<R: Read>(&mut self, f: &zip::read::ZipFile<'_, R>) {
         self.add(f.name_raw(), f.crc32(), f.compressed_size(), f.size());
     }
+
+    /// An entry read by its local header alone.
+    pub(crate) fn log_parts(&mut self, name: &[u8], crc: u32, csize: u64, size: u64) {
+        self.add(name, crc, csize, size);
+    }
 }
 
 fn le16(b: &[u8], at: usize) -> u64 {

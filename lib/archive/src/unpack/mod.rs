@@ -26,6 +26,7 @@ use reshifter_format::{StreamKind, StreamReader};
 
 pub(crate) mod entry;
 mod foreign;
+mod local;
 mod native;
 pub(crate) mod options;
 mod target;

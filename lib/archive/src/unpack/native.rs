@@ -84,10 +84,11 @@ fn keyspace<R: BufRead>(
     // The summary counts what is written: the node's files with --node-files.
     let mut keyspace_run = Run::new(&o.report, true);
     let (krun, nrun) = if o.node_files { (&mut keyspace_run, run) } else { (run, &mut keyspace_run) };
+    let mut inflater = libdeflater::Decompressor::new();
     loop {
-        let next = zip::read::read_zipfile_from_stream(&mut rd);
+        let next = super::local::next_local(&mut rd);
         let next = next.map_err(|e| cut_or(entry_error(&entries.last, e), ended.get(), &entries.last))?;
-        let Some(mut f) = next else {
+        let Some(l) = next else {
             return Err(Error::new(
                 Kind::Truncated,
                 format!(
@@ -96,13 +97,19 @@ fn keyspace<R: BufRead>(
                 ),
             ));
         };
-        log.log(&f);
-        let name = String::from_utf8_lossy(f.name_raw()).into_owned();
+        log.log_parts(&l.name, l.crc, l.csize, l.size);
+        let name = l.name_lossy();
         if name == MANIFEST_ENTRY {
+            let mut data = (&mut rd).take(l.csize);
+            let mut f = l.stream(&mut data).map_err(|e| entry_error(&name, ZipError::Io(e)))?;
             entries.check_manifest(&mut f, &header_line)?;
+            drop(f);
+            // The reader stands after the manifest's data.
+            std::io::copy(&mut data, &mut std::io::sink())
+                .map_err(|e| cut_or(entry_error(&name, ZipError::Io(e)), ended.get(), &name))?;
             break;
         }
-        if let Some((r, sha)) = entries.entry(&mut f, name)? {
+        if let Some((r, sha)) = entries.entry(&l, &mut rd, name, &mut inflater)? {
             target.put(&r, &entries.last, &sha)?;
             krun.record(r.value.len() as u64, progress_line);
         }
@@ -213,11 +220,13 @@ impl Entries {
     /// One entry: `None` for a `kv-long/` key entry (its record is the next entry).
     fn entry<R: Read>(
         &mut self,
-        f: &mut zip::read::ZipFile<'_, R>,
+        f: &super::local::Local,
+        rd: &mut R,
         name: String,
+        inflater: &mut libdeflater::Decompressor,
     ) -> Result<Option<(Record, [u8; 32])>> {
         if let Some(dir) = long_key_dir(&name) {
-            let key = read_entry_data(f, &name, f.size(), MAX_LINE)?;
+            let key = f.whole(rd, &name, MAX_LINE, inflater)?;
             if hex::encode(Sha256::digest(&key)) != dir || self.pending_key.is_some() {
                 return Err(Error::new(Kind::Integrity, format!("entry {name}: not the key its path names")));
             }
@@ -225,7 +234,7 @@ impl Entries {
             self.last = name;
             return Ok(None);
         }
-        let meta = f.extra_data().and_then(|x| decode_meta(&x)).ok_or_else(|| {
+        let meta = decode_meta(&f.extra).ok_or_else(|| {
             Error::new(
                 Kind::BadInput,
                 format!("entry {name} has no reshifter metadata: it was not written by archive-pack"),
@@ -239,7 +248,7 @@ impl Entries {
             }
             _ => return Err(Error::new(Kind::BadInput, format!("entry {name}: its key is missing"))),
         };
-        let value = read_entry_data(f, &name, f.size(), MAX_VALUE)?;
+        let value = f.whole(rd, &name, MAX_VALUE, inflater)?;
         let sha: [u8; 32] = Sha256::digest(&value).into();
         if sha != meta.meta.sha256 {
             return Err(Error::new(
@@ -259,7 +268,7 @@ impl Entries {
     }
 
     /// The manifest entry: the last word on what the archive holds.
-    fn check_manifest<R: Read>(self, f: &mut zip::read::ZipFile<'_, R>, header_line: &[u8]) -> Result<()> {
+    fn check_manifest(self, f: &mut impl Read, header_line: &[u8]) -> Result<()> {
         if let Some((dir, _)) = self.pending_key {
             return Err(Error::new(Kind::BadInput, format!("entry kv-long/{dir}/key has no content entry")));
         }
