@@ -146,6 +146,9 @@ struct Enc<'a> {
     /// How many of apiVersion and kind were given.
     typed: u8,
     big: bool,
+    /// What the encoding cost so far, as decoding counts it (see [`super::MAX_DECODED`]): a text
+    /// of a few bytes per field must not become a buffer and pieces many times its size.
+    cost: usize,
 }
 
 /// The largest integer a double holds exactly.
@@ -165,6 +168,7 @@ impl<'a> Enc<'a> {
             namespace: None,
             typed: 0,
             big: false,
+            cost: 0,
         }
     }
 
@@ -194,7 +198,16 @@ impl<'a> Enc<'a> {
     }
 
     fn push(&mut self, order: Order, start: usize, wrap: u32) {
+        self.cost = self.cost.saturating_add(super::FIELD_COST + self.buf.len() - start);
         self.pieces.push(Piece { order, start, end: self.buf.len(), wrap });
+    }
+
+    /// Stop once the encoding costs more than a decoded object may.
+    fn bounded<E: serde::de::Error>(&mut self) -> std::result::Result<(), E> {
+        if self.cost > super::MAX_DECODED {
+            return Err(self.fail(CodecError::TooLarge));
+        }
+        Ok(())
     }
 
     /// A scalar field's key and value as one piece.
@@ -464,6 +477,7 @@ fn fields<'de, A: MapAccess<'de>>(
     let (base, start, seen) = (enc.pieces.len(), enc.buf.len(), enc.seen.len());
     let mut path = Vec::new();
     while let Some(Name(k)) = map.next_key::<Name>()? {
+        enc.bounded()?;
         if level == Level::Top && (k == "apiVersion" || k == "kind") {
             let Scalar::Str(given) = map.next_value::<Scalar>()? else {
                 return Err(enc.fail(json_err(&format!("the object's {k} is not a string"))));
@@ -578,7 +592,9 @@ impl<'de> Visitor<'de> for Repeated<'_, '_> {
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut items: A) -> std::result::Result<(), A::Error> {
         let Repeated { enc, ty, tag, order, depth } = self;
-        while items.next_element_seed(One { enc: &mut *enc, ty, tag, order, depth, direct: false })?.is_some() {}
+        while items.next_element_seed(One { enc: &mut *enc, ty, tag, order, depth, direct: false })?.is_some() {
+            enc.bounded()?;
+        }
         Ok(())
     }
     fn visit_map<A: MapAccess<'de>>(self, _: A) -> std::result::Result<(), A::Error> {
@@ -622,6 +638,7 @@ impl<'de> Visitor<'de> for MapField<'_, '_> {
         let MapField { enc, vk, tag, order, depth } = self;
         let first = enc.entries.len();
         while let Some(Name(k)) = map.next_key::<Name>()? {
+            enc.bounded()?;
             let (base, start) = (enc.pieces.len(), enc.buf.len());
             enc.scalar(Order::field(1), |b| {
                 key(b, 1, 2);
@@ -689,8 +706,19 @@ impl<'de> DeserializeSeed<'de> for One<'_, '_> {
         if let FieldType::Msg(m) = ty {
             let start = enc.buf.len();
             if special(m) == Some(Special::RawJson) {
-                // Its one field (raw) is the JSON, as text.
-                let v = Value::deserialize(d)?;
+                // Its one field (raw) is the JSON, as text. From text, it is parsed within the
+                // bounds every decoded object has (a tree is built for it alone).
+                let v = if enc.text {
+                    let raw = <&serde_json::value::RawValue>::deserialize(d)?;
+                    enc.cost = enc.cost.saturating_add(raw.get().len());
+                    enc.bounded()?;
+                    match reshifter_format::json::parse::<Value>(raw.get().as_bytes()) {
+                        Ok(v) => v,
+                        Err(e) => return Err(enc.fail(json_err(&e.to_string()))),
+                    }
+                } else {
+                    Value::deserialize(d)?
+                };
                 if !v.is_null() {
                     if depth + 1 > MAX_DEPTH {
                         return Err(enc.fail(CodecError::TooDeep));
@@ -908,9 +936,13 @@ impl<'de> Visitor<'de> for MsgValue<'_, '_> {
         let order = Order::field(tag);
         if let FieldType::Msg(m) = ty {
             // Each a schema (null is not one).
-            while let Some(()) = items.next_element_seed(Item { enc: &mut *enc, m, tag, depth })? {}
+            while let Some(()) = items.next_element_seed(Item { enc: &mut *enc, m, tag, depth })? {
+                enc.bounded()?;
+            }
         } else {
-            while items.next_element_seed(One { enc: &mut *enc, ty, tag, order, depth, direct: false })?.is_some() {}
+            while items.next_element_seed(One { enc: &mut *enc, ty, tag, order, depth, direct: false })?.is_some() {
+                enc.bounded()?;
+            }
         }
         enc.assemble(base, start);
         Ok(())

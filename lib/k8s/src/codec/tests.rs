@@ -276,3 +276,19 @@ fn hidden_fields_are_counted_without_decoding() {
     assert_eq!(hidden_fields(&clean), Ok(0));
     assert!(hidden_fields(b"k8s\0\x0a\x05").is_err());
 }
+
+#[test]
+fn a_text_of_many_tiny_fields_is_refused_in_bounded_memory() {
+    // 1.1 million empty ports: 3.3 MB of text, each a message (what decoding counts 128 bytes
+    // for): refused before the pieces and the buffer grow past the bound.
+    let mut text = String::from(r#"{"apiVersion":"v1","kind":"Service","spec":{"ports":["#);
+    text.push_str(&vec!["{}"; 1_100_000].join(","));
+    text.push_str("]}}");
+    let err = encode_text("v1", "Service", text.as_bytes()).unwrap_err();
+    assert_eq!(err.to_string(), format!("spec.ports: decodes to more than {} MiB", MAX_DECODED >> 20));
+    // A tenth of it is written.
+    let mut text = String::from(r#"{"apiVersion":"v1","kind":"Service","spec":{"ports":["#);
+    text.push_str(&vec!["{}"; 110_000].join(","));
+    text.push_str("]}}");
+    assert_eq!(encode_text("v1", "Service", text.as_bytes()).unwrap().value.len(), 220_031);
+}
