@@ -239,6 +239,17 @@ mod tests {
         let whole = entry(0, 8, crc, size, &data);
         let cut = read(&whole[..whole.len() - 3]).unwrap_err();
         assert_eq!(cut.kind(), Kind::Truncated);
+        // Sizes in a ZIP64 extra field (the header's are 0xFFFFFFFF): size first, then csize.
+        let mut z = entry(0, 8, crc, u32::MAX, &data);
+        z[18..22].copy_from_slice(&u32::MAX.to_le_bytes());
+        z[28..30].copy_from_slice(&20u16.to_le_bytes());
+        let mut extra = vec![1, 0, 16, 0];
+        extra.extend_from_slice(&u64::from(size).to_le_bytes());
+        extra.extend_from_slice(&(data.len() as u64).to_le_bytes());
+        z.splice(33..33, extra);
+        assert_eq!(read(&z).unwrap(), value);
+        z[35] = 8;
+        assert!(matches!(next_local(&mut &z[..]), Err(ZipError::InvalidArchive(_))));
         // Sizes after the data and encryption are not ours.
         assert!(matches!(next_local(&mut &entry(8, 8, crc, size, &data)[..]), Err(ZipError::UnsupportedArchive(_))));
         assert!(matches!(next_local(&mut &entry(1, 8, crc, size, &data)[..]), Err(ZipError::UnsupportedArchive(_))));
