@@ -275,6 +275,8 @@ fn hidden_in(msg: &'static Message, b: &[u8], depth: usize, n: &mut u64) -> Resu
         return Err(CodecError::TooDeep);
     }
     let shaped = special(msg);
+    // An IntOrString shows one of its values: the other must be its zero.
+    let (mut int_or_string, mut int_val, mut str_val) = (0, 0, false);
     for item in FieldIter(b) {
         let (tag, w) = item.ok_or(CodecError::Wire(msg.name))?;
         let Some(f) = msg.fields.iter().find(|f| f.tag == tag) else {
@@ -283,19 +285,31 @@ fn hidden_in(msg: &'static Message, b: &[u8], depth: usize, n: &mut u64) -> Resu
         };
         match (shaped, f.ty, w) {
             (Some(Special::Time), _, Wire::Varint(nanos)) if tag == 2 => *n += u64::from(nanos != 0),
+            (Some(Special::IntOrString), _, w) => match (tag, w) {
+                (1, Wire::Varint(t)) => int_or_string = t,
+                (2, Wire::Varint(v)) => int_val = v,
+                (3, Wire::Bytes(s)) => str_val = !s.is_empty(),
+                _ => {}
+            },
             (Some(Special::RawJson), _, Wire::Bytes(raw)) if raw.starts_with(K8S_MAGIC) => {
                 hidden_in_object(raw, depth + 1, n)?;
             }
             (_, FieldType::Msg(m) | FieldType::Inline(m), Wire::Bytes(sub)) => hidden_in(m, sub, depth + 1, n)?,
-            (_, FieldType::MapOf(FieldType::Msg(m)), Wire::Bytes(entry)) => {
+            (_, FieldType::MapOf(vk), Wire::Bytes(entry)) => {
+                // An entry is its key (1) and value (2); anything else in it is not shown.
                 for item in FieldIter(entry) {
-                    if let (2, Wire::Bytes(sub)) = item.ok_or(CodecError::Wire(msg.name))? {
-                        hidden_in(m, sub, depth + 1, n)?;
+                    match (item.ok_or(CodecError::Wire(msg.name))?, vk) {
+                        ((2, Wire::Bytes(sub)), FieldType::Msg(m)) => hidden_in(m, sub, depth + 1, n)?,
+                        ((1 | 2, _), _) => {}
+                        _ => *n += 1,
                     }
                 }
             }
             _ => {}
         }
+    }
+    if shaped == Some(Special::IntOrString) {
+        *n += u64::from(if int_or_string == 1 { int_val != 0 } else { str_val });
     }
     Ok(())
 }

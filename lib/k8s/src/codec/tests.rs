@@ -269,6 +269,17 @@ fn hidden_fields_are_counted_without_decoding() {
     let mut pod = Msg::new();
     pod.msg(1, meta("p").msg(8, &t));
     assert_eq!(hidden_fields(&k8s_envelope("v1", "Pod", &pod.into_bytes())), Ok(1));
+    // An IntOrString holding both values, a map entry with a third field.
+    let mut ios = Msg::new();
+    ios.int(1, 0).int(2, 80).str(3, "http");
+    let mut port = Msg::new();
+    port.int(3, 80).msg(4, &ios);
+    let svc = Msg::new().msg(2, Msg::new().msg(1, &port)).clone().into_bytes();
+    assert_eq!(hidden_fields(&k8s_envelope("v1", "Service", &svc)), Ok(1));
+    let mut entry = Msg::new();
+    entry.str(1, "k").str(2, "v").int(3, 1);
+    let cm = Msg::new().msg(2, &entry).clone().into_bytes();
+    assert_eq!(hidden_fields(&k8s_envelope("v1", "ConfigMap", &cm)), Ok(1));
     // What the codec writes has none.
     let clean = encode_object(&json!({"apiVersion": "v1", "kind": "ConfigMap",
         "metadata": {"name": "c", "creationTimestamp": "2002-01-01T01:01:01Z", "labels": {"a": "b"}}, "data": {"k": "v"}}))
