@@ -24,10 +24,6 @@ impl Digests {
         self.add(&m.key, &m.sha256, m.len, m.revs());
     }
 
-    pub fn update_parts(&mut self, key: &[u8], value: &[u8], create: i64, modr: i64, version: i64, lease: i64) {
-        self.add(key, &value_sha256(value), value.len(), [create, modr, version, lease]);
-    }
-
     /// Update with the value's SHA-256 already computed (`value_len` is its length) and the
     /// record's [`Record::revs`].
     pub(crate) fn add(&mut self, key: &[u8], value_hash: &[u8; 32], value_len: usize, revs: [i64; 4]) {

@@ -177,18 +177,27 @@ impl<W: Write> StreamWriter<W> {
         version: i64,
         lease: i64,
     ) -> std::io::Result<()> {
-        self.admit(key)?;
-        self.digests.update_parts(key, value, create, modr, version, lease);
-        encode_record_parts(self.out.buf(), key, value, create, modr, version, lease);
-        self.out.wrote()
+        self.write_with_hash(key, value, [create, modr, version, lease], &crate::value_sha256(value))
     }
 
     /// Write a record whose value's SHA-256 is known (checked by the caller): hashed once, not
     /// again for the digests.
     pub fn write_hashed(&mut self, r: &Record, value_hash: &[u8; 32]) -> std::io::Result<()> {
-        self.admit(&r.key)?;
-        self.digests.add(&r.key, value_hash, r.value.len(), r.revs());
-        encode_record_parts(self.out.buf(), &r.key, &r.value, r.create_revision, r.mod_revision, r.version, r.lease);
+        self.write_with_hash(&r.key, &r.value, r.revs(), value_hash)
+    }
+
+    /// A record's parts (`revs` as [`Record::revs`]) with its value's SHA-256.
+    fn write_with_hash(
+        &mut self,
+        key: &[u8],
+        value: &[u8],
+        revs: [i64; 4],
+        value_hash: &[u8; 32],
+    ) -> std::io::Result<()> {
+        self.admit(key)?;
+        self.digests.add(key, value_hash, value.len(), revs);
+        let [create, modr, version, lease] = revs;
+        encode_record_parts(self.out.buf(), key, value, create, modr, version, lease);
         self.out.wrote()
     }
 
