@@ -55,16 +55,18 @@ pub(crate) fn entry_error(after: &str, e: ZipError) -> Error {
     }
 }
 
+/// An entry whose header claims more than the `cap` bytes allowed.
+pub(crate) fn claims_too_much(name: &str, claimed: u64, cap: usize) -> Error {
+    Error::new(
+        Kind::BadInput,
+        format!("entry {name} claims {claimed} bytes, more than the {} MiB allowed: the archive is corrupt", cap >> 20),
+    )
+}
+
 /// An entry's data, at most `cap` bytes, which must be the size its header claims.
 pub(crate) fn read_entry_data(f: &mut impl Read, name: &str, claimed: u64, cap: usize) -> Result<Vec<u8>> {
     if claimed > cap as u64 {
-        return Err(Error::new(
-            Kind::BadInput,
-            format!(
-                "entry {name} claims {claimed} bytes, more than the {} MiB allowed: the archive is corrupt",
-                cap >> 20
-            ),
-        ));
+        return Err(claims_too_much(name, claimed, cap));
     }
     let mut v = Vec::with_capacity(claimed as usize);
     // One byte more than claimed tells a lying size from a true one, without inflating a bomb.

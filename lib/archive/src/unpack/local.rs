@@ -9,7 +9,7 @@ use std::io::{Read, Take};
 
 use zip::result::ZipError;
 
-use super::entry::entry_error;
+use super::entry::{claims_too_much, entry_error};
 use reshifter_format::error::{Error, Kind, Result};
 
 /// A local entry's header.
@@ -98,14 +98,7 @@ impl Local {
         let corrupt = |kind, why: String| Error::new(kind, format!("entry {name}: {why}: the archive is corrupt"));
         // Compressed data is never much larger than what it holds.
         if self.size > cap as u64 || self.csize > cap as u64 + (cap as u64 >> 3) + 4096 {
-            return Err(Error::new(
-                Kind::BadInput,
-                format!(
-                    "entry {name} claims {} bytes, more than the {} MiB allowed: the archive is corrupt",
-                    self.size.max(self.csize),
-                    cap >> 20
-                ),
-            ));
+            return Err(claims_too_much(name, self.size.max(self.csize), cap));
         }
         let mut data = vec![0u8; self.csize as usize];
         rd.read_exact(&mut data).map_err(|e| entry_error(name, ZipError::Io(e)))?;
