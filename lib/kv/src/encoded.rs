@@ -91,20 +91,13 @@ impl Encoded {
             State::InPlace(out) => {
                 let Output::File(written) = out else { unreachable!("in place is a file") };
                 let mut first = written.into_inner().map_err(|e| Error::from(e.into_error()))?;
-                self.again(first.file(), path)
+                self.again(first.file(), true, path)
                 // The first temporary file goes when dropped.
             }
             State::Spool { spool, out } => {
                 drop(out);
                 let mut spool = spool.into_inner().map_err(|e| Error::from(e.into_error()))?;
-                if edited {
-                    self.again(&mut spool, path)
-                } else {
-                    let mut out = Output::create(path)?;
-                    spool.seek(SeekFrom::Start(0))?;
-                    std::io::copy(&mut spool, &mut out)?;
-                    out.finish()
-                }
+                self.again(&mut spool, edited, path)
             }
             State::Held { .. } | State::Failed => {
                 Err(Error::new(Kind::Failure, "the output was lost after an error writing it"))
@@ -112,10 +105,11 @@ impl Encoded {
         }
     }
 
-    /// The edited header, then what `from` holds after the unchanged one, into a new output.
-    fn again(&self, from: &mut (impl Read + Seek), path: Option<&Path>) -> Result<()> {
+    /// The header (the edited one or the unchanged), then what `from` holds after the unchanged
+    /// one, into a new output.
+    fn again(&self, from: &mut (impl Read + Seek), edited: bool, path: Option<&Path>) -> Result<()> {
         let mut out = Output::create(path)?;
-        out.write_all(&self.edited)?;
+        out.write_all(if edited { &self.edited } else { &self.unchanged })?;
         out.write_all(b"\n")?;
         from.seek(SeekFrom::Start(self.unchanged.len() as u64 + 1))?;
         std::io::copy(from, &mut out)?;
