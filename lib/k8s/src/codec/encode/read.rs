@@ -458,6 +458,7 @@ impl MsgValue<'_, '_> {
                 b.extend_from_slice(t.as_bytes());
             }
             Some(Special::IntOrString) => {
+                // type = 1 (string), intVal = 0, then strVal's key.
                 b.extend_from_slice(&[0x08, 0x01, 0x10, 0x00, 0x1a]);
                 varint(b, t.len() as u64);
                 b.extend_from_slice(t.as_bytes());
@@ -485,6 +486,7 @@ impl MsgValue<'_, '_> {
                     return Err(self.enc.fail(json_err("expected a 32-bit integer")));
                 };
                 let b = &mut self.enc.buf;
+                // type = 0 (int), then intVal's key; strVal empty after it.
                 b.extend_from_slice(&[0x08, 0x00, 0x10]);
                 varint(b, i64::from(v) as u64);
                 b.extend_from_slice(&[0x1a, 0x00]);
@@ -523,6 +525,7 @@ impl<'de> Visitor<'de> for MsgValue<'_, '_> {
         if special(self.m) != Some(Special::OrBool) {
             return Err(self.not_its_form());
         }
+        // allows (field 1, a varint).
         self.enc.buf.extend_from_slice(&[0x08, u8::from(v)]);
         Ok(())
     }
