@@ -125,6 +125,30 @@ fn foreign_archives_and_records_outside_the_prefixes_are_refused_by_sync() {
 }
 
 #[test]
+fn a_key_between_a_batchs_keys_sends_the_load_back_to_reading_first() {
+    // Into a target holding none of the stream's prefixes a batch is written guarded by one compare
+    // over its key range; a key of someone else's inside that range fails it, and the batch (and
+    // every later one) is read first: the key is left alone and the counts stay exact.
+    let dst = Etcd::start();
+    dst.put_all(&[(b"/b/x".to_vec(), b"theirs".to_vec())]);
+    let recs = [rec("/a/1", "one"), rec("/c/1", "two")];
+    let s = stream(&recs, |h| h.prefixes = vec!["/a/".into(), "/c/".into()]);
+    let out = sh_input(&format!("etcd-load {}", dst.flags()), &s);
+    out.ok();
+    assert!(
+        out.stderr.starts_with("etcd-load: 2 keys read: 2 created, 0 updated, 0 deleted, 0 unchanged; 1 txns in "),
+        "{}",
+        out.stderr
+    );
+    let got: Vec<(Vec<u8>, Vec<u8>)> = dst.get_all().into_iter().map(|(k, v, _)| (k, v)).collect();
+    let want: Vec<(Vec<u8>, Vec<u8>)> = [("/a/1", "one"), ("/b/x", "theirs"), ("/c/1", "two")]
+        .iter()
+        .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
+        .collect();
+    assert_eq!(got, want);
+}
+
+#[test]
 fn sync_deletes_nothing_from_a_stream_damaged_in_the_middle() {
     let src = Etcd::start();
     let dst = Etcd::start();

@@ -6,7 +6,10 @@
 //! update, leave unchanged, keep existing), and writes only what changes in one txn guarded by
 //! `mod_revision` compares, so that counts are exact even while others write; a batch whose keys
 //! changed under it is re-read and retried. A batch etcd finds too big is split in halves, and
-//! what the halves wrote is counted.
+//! what the halves wrote is counted. Into a target holding none of the stream's prefixes (a
+//! restore's usual target) the read is skipped: the batch is written guarded by one compare that
+//! no key lies between its first and last key, and the first such compare that fails sends every
+//! later batch back to reading first.
 //!
 //! `sync` deletes only after the whole stream has been read, its trailer verified, and every
 //! batch written: the stream's keys are spooled to a temporary file as they pass, and at the end
@@ -124,7 +127,8 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded> {
         None => None,
     };
     // Into a target that holds none of the stream's prefixes, batches are written without
-    // reading their keys first (their compares still guard them); otherwise each is read first.
+    // reading their keys first, each guarded by one compare that no key lies in its range;
+    // otherwise (and after such a compare fails once) each is read first.
     let empty = !opts.dry_run && rt.block_on(holds_none(&client, &header.prefixes));
     let dry_out = opts.dry_run.then(|| opts.dry_out.writer());
     let ctx = Arc::new(Ctx {

@@ -251,7 +251,11 @@ pub(super) fn write_records<'a>(ctx: &'a Ctx, records: &'a [Record]) -> futures:
             if p.puts.is_empty() {
                 return Written { stats: p.stats, failure: None };
             }
-            match kv.txn(Txn::new().when(p.compares).and_then(p.puts)).await {
+            // A guess is checked by one compare over the batch's keys (a sorted, disjoint slice of
+            // the stream) instead of one per key: etcd evaluates compares in its single apply
+            // loop. Any key in that range, ours or not, fails it and the batch is read first.
+            let compares = if guessed { vec![none_between(records)] } else { p.compares };
+            match kv.txn(Txn::new().when(compares).and_then(p.puts)).await {
                 Ok(resp) if resp.succeeded() => {
                     let mut stats = p.stats;
                     stats.txns += 1;
@@ -287,6 +291,16 @@ pub(super) fn write_records<'a>(ctx: &'a Ctx, records: &'a [Record]) -> futures:
             }
         }
     })
+}
+
+/// A compare that holds when no key from the first record's to the last's exists (the records
+/// are sorted by key).
+fn none_between(records: &[Record]) -> Compare {
+    let (first, last) = (&records[0].key, &records[records.len() - 1].key);
+    let mut end = Vec::with_capacity(last.len() + 1);
+    end.extend_from_slice(last);
+    end.push(0);
+    Compare::mod_revision(first.clone(), CompareOp::Equal, 0).with_range(end)
 }
 
 pub(super) async fn split_write(ctx: &Ctx, records: &[Record]) -> Written {
