@@ -357,7 +357,12 @@ impl Etcd {
 
     /// etcd with authentication enabled: user `root`, password `s3cret-pw`.
     pub fn start_auth() -> Etcd {
-        let mut e = Self::start();
+        Self::start_auth_with(&[])
+    }
+
+    /// [`Etcd::start_auth`] with etcd flags of the test's own.
+    pub fn start_auth_with(flags: &[&str]) -> Etcd {
+        let mut e = Self::start_with(flags);
         e.etcdctl(&["user", "add", "root:s3cret-pw"]).ok();
         e.etcdctl(&["auth", "enable"]).ok();
         e.auth = Some(("root".into(), "s3cret-pw".into()));

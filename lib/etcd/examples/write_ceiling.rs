@@ -1,6 +1,7 @@
 //! etcd's write ceiling for a keyspace: the fastest a client can put a stream's keys into an
 //! empty etcd over gRPC, with nothing but puts (no reads, no compares, no leases, no checks). Not a
-//! tool: scripts/bench.py runs it beside etcd-load to measure how far etcd-load is from what etcd
+//! tool: scripts/bench.py runs it beside etcd-load, with the write client etcd-load uses
+//! (reshifter_etcd::wire, the fastest this crate has), to measure how far etcd-load is from what etcd
 //! itself can take (docs/BENCHMARKS.notes.md, "Restores at etcd's ceiling").
 //!
 //!     write_ceiling ENDPOINT STREAM OPS_PER_TXN CONCURRENCY CONNECTIONS [memory|stream]
@@ -14,7 +15,8 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::Instant;
 
-use etcd_client::{Client, Txn, TxnOp};
+use reshifter_etcd::EtcdArgs;
+use reshifter_etcd::wire::{PutRequest, RequestOp, TxnClient, TxnRequest};
 use reshifter_format::StreamReader;
 
 /// etcd's default --max-request-bytes is 1.5 MiB; a txn stays under it with room for framing.
@@ -38,7 +40,7 @@ async fn main() {
     let (ops, concurrency, connections): (usize, usize, usize) =
         (ops.parse().unwrap(), concurrency.parse().unwrap(), connections.parse().unwrap());
     let mut started = Instant::now();
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<TxnOp>>(if streaming { 4 } else { usize::MAX >> 4 });
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<RequestOp>>(if streaming { 4 } else { usize::MAX >> 4 });
     let path = stream.clone();
     let reader = std::thread::spawn(move || {
         let file = std::io::BufReader::new(std::fs::File::open(path).expect("the stream"));
@@ -51,7 +53,8 @@ async fn main() {
                 bytes = 0;
             }
             bytes += size;
-            batch.push(TxnOp::put(r.key, r.value, None));
+            let put = PutRequest { key: r.key.into(), value: r.value.into(), lease: 0 };
+            batch.push(RequestOp { request_put: Some(put) });
         }
         if !batch.is_empty() {
             tx.blocking_send(batch).unwrap();
@@ -65,7 +68,8 @@ async fn main() {
     }
     let mut clients = Vec::new();
     for _ in 0..connections {
-        clients.push(Client::connect([endpoint.as_str()], None).await.expect("connect"));
+        let args = EtcdArgs::from_env(std::slice::from_ref(endpoint)).expect("endpoint");
+        clients.push(TxnClient::connect(&args).await.expect("connect"));
     }
     let limit = Arc::new(tokio::sync::Semaphore::new(concurrency));
     let mut txns = 0;
@@ -78,9 +82,9 @@ async fn main() {
         i += 1;
         txns += 1;
         let permit = limit.clone().acquire_owned().await.unwrap();
-        let mut kv = clients[i % connections].kv_client();
+        let kv = clients[i % connections].clone();
         tasks.spawn(async move {
-            kv.txn(Txn::new().and_then(b)).await.expect("txn");
+            assert!(kv.txn(TxnRequest { compare: Vec::new(), success: b }).await.expect("txn"));
             drop(permit);
         });
         while let Some(r) = tasks.try_join_next() {

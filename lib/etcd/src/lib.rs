@@ -7,6 +7,7 @@ pub mod explore;
 pub mod load;
 pub mod v2;
 pub mod watch;
+pub mod wire;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -158,7 +159,7 @@ impl EtcdArgs {
         Ok(Some(TlsFiles { ca, identity }))
     }
 
-    fn tls(&self) -> Result<Option<TlsOptions>> {
+    pub(crate) fn tls(&self) -> Result<Option<TlsOptions>> {
         let Some(files) = self.tls_files()? else { return Ok(None) };
         let mut tls = TlsOptions::new();
         if let Some(ca) = &files.ca {

@@ -551,6 +551,74 @@ fn tls_connections_follow_etcdctl_and_reshifter_conventions() {
     assert_eq!(no_cert.stdout, b"");
 }
 
+/// A stream of `n` keys `/w/NNNN` written with the library.
+fn small_stream(n: usize) -> Vec<u8> {
+    let mut h = Header::new("test");
+    h.time = "2026-01-01T00:00:00Z".into();
+    h.prefixes = vec!["/w/".into()];
+    let mut w = StreamWriter::new(Vec::new(), &h).unwrap();
+    for i in 0..n {
+        let key = format!("/w/{i:04}").into_bytes();
+        w.write(&Record {
+            key,
+            value: format!("value {i}").into_bytes(),
+            create_revision: 2,
+            mod_revision: 2,
+            version: 1,
+            lease: 0,
+        })
+        .unwrap();
+    }
+    w.finish().unwrap().0
+}
+
+/// What etcdctl prints of the keys under /w/, and what it prints of `small_stream(n)`'s.
+fn written(e: &Etcd) -> String {
+    let out = e.etcdctl(&["get", "--prefix", "/w/"]);
+    out.ok();
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn wanted(n: usize) -> String {
+    (0..n).map(|i| format!("/w/{i:04}\nvalue {i}\n")).collect()
+}
+
+#[test]
+fn loads_write_over_tls_in_both_endpoint_forms() {
+    // etcd-load's write txns have a connection of their own (reshifter_etcd::wire): an https://
+    // endpoint, and a bare host:port made TLS by --cacert, as etcd-client makes them.
+    let e = Etcd::start_tls();
+    let t = e.tls.clone().unwrap();
+    let files = format!("--cacert {} --cert {} --key {}", t.ca.display(), t.cert.display(), t.key.display());
+    let bare = e.endpoint.trim_start_matches("https://").to_string();
+    for (i, endpoint) in [e.endpoint.clone(), bare].iter().enumerate() {
+        let n = 3 + i;
+        let out = sh_input(&format!("etcd-load --mode overwrite --endpoints {endpoint} {files}"), &small_stream(n));
+        out.ok();
+        assert!(out.stderr.starts_with(&format!("etcd-load: {n} keys read: ")), "{}", out.stderr);
+        assert_eq!(written(&e), wanted(n));
+    }
+}
+
+#[test]
+fn a_load_outlives_its_auth_token() {
+    // etcd forgets a token unused for --auth-token-ttl seconds. The stream stalls after its first
+    // record for longer than that, so the first write txn meets an expired token: it takes a new
+    // one and goes on (before, the load failed with "invalid auth token").
+    let e = Etcd::start_auth_with(&["--auth-token-ttl", "1"]);
+    let d = tmp();
+    let s = small_stream(300);
+    let cut = s.iter().enumerate().filter(|(_, b)| **b == b'\n').nth(1).unwrap().0 + 1;
+    std::fs::write(d.path().join("a"), &s[..cut]).unwrap();
+    std::fs::write(d.path().join("b"), &s[cut..]).unwrap();
+    let p = d.path().display();
+    let out =
+        sh_env(&format!("(cat {p}/a; sleep 3; cat {p}/b) | etcd-load --max-txn-ops 100 {}", e.flags()), &e.auth_env());
+    out.ok();
+    assert!(out.stderr.starts_with("etcd-load: 300 keys read: 300 created, 0 updated"), "{}", out.stderr);
+    assert_eq!(written(&e), wanted(300));
+}
+
 #[test]
 fn auth_takes_the_password_from_env_or_file_never_the_command_line() {
     let e = Etcd::start_auth();

@@ -114,10 +114,11 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded> {
     let started = Instant::now();
     let concurrency = if opts.dry_run { 1 } else { opts.concurrency.max(1) };
     // The reader keeps a few batches ahead of the transactions in flight, not one per slot:
-    // each queued batch is up to --max-request-bytes held twice (records and their requests).
+    // each queued batch is up to --max-request-bytes (its requests share its keys and values).
     let (tx, mut rx) = mpsc::channel::<Msg>(concurrency.min(READ_AHEAD));
     let reader = spawn_reader(&opts, reader, tx);
     let client = rt.block_on(opts.etcd.connect())?;
+    let writer = rt.block_on(crate::wire::TxnClient::connect(&opts.etcd))?;
     let mut bumped = match bump_to {
         Some(to) => {
             Some(rt.block_on(bump::raise(&client, to, opts.dry_run, &opts.report.or_name("etcd-load"))).map_err(
@@ -133,6 +134,7 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded> {
     let dry_out = opts.dry_run.then(|| opts.dry_out.writer());
     let ctx = Arc::new(Ctx {
         client,
+        writer,
         header,
         opts: opts.clone(),
         leases: Default::default(),

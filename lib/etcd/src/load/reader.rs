@@ -20,7 +20,7 @@ pub(super) fn record_cost(r: &Record) -> usize {
 }
 
 pub(super) enum Msg {
-    Batch(Vec<Record>),
+    Batch(Vec<super::txn::Item>),
     /// The stream ended (trailer verified): the number of records, the v2 directories left
     /// out, and for sync the spool of their keys.
     End(Result<(u64, u64, Option<File>)>),
@@ -52,7 +52,7 @@ pub(super) fn spawn_reader(
                 return;
             }
         };
-        let mut batch: Vec<Record> = Vec::new();
+        let mut batch: Vec<super::txn::Item> = Vec::new();
         let mut bytes = 256;
         let end: Result<()> = loop {
             match reader.next_record() {
@@ -71,7 +71,7 @@ pub(super) fn spawn_reader(
                         bytes = 256;
                     }
                     bytes += cost;
-                    batch.push(rec);
+                    batch.push(rec.into());
                 }
                 Ok(None) => break Ok(()),
                 Err(e) => break Err(e),

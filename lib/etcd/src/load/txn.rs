@@ -7,13 +7,16 @@ use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use etcd_client::{Client, Compare, CompareOp, KeyValue, PutOptions, Txn, TxnOp, TxnOpResponse};
+use bytes::Bytes;
+use etcd_client::{Client, KeyValue, Txn, TxnOp, TxnOpResponse};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use crate::{self as etcd, MAX_DECODE_BYTES};
 use reshifter_format::error::{Error, Kind, Result};
 use reshifter_format::{Header, Record, push_bytes_field, show_key};
+
+use crate::wire::{Compare, PutRequest, RequestOp, TxnClient, TxnRequest};
 
 use super::options::{LeaseMode, LoadOptions, Mode};
 use super::reader::Msg;
@@ -30,6 +33,8 @@ pub(super) enum Granted {
 /// Shared state of the batch tasks.
 pub(super) struct Ctx {
     pub(super) client: Client,
+    /// The write txns' own connection (crate::wire).
+    pub(super) writer: TxnClient,
     pub(super) header: Header,
     pub(super) opts: LoadOptions,
     /// original lease id -> what it became
@@ -120,6 +125,19 @@ pub(super) async fn drive(ctx: Arc<Ctx>, rx: &mut mpsc::Receiver<Msg>, concurren
     }
 }
 
+/// A record as a batch holds it: its key and value are shared with the txns built from them.
+pub(super) struct Item {
+    pub(super) key: Bytes,
+    pub(super) value: Bytes,
+    pub(super) lease: i64,
+}
+
+impl From<Record> for Item {
+    fn from(r: Record) -> Item {
+        Item { key: r.key.into(), value: r.value.into(), lease: r.lease }
+    }
+}
+
 /// What a batch will do to one key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Action {
@@ -131,7 +149,7 @@ pub(super) enum Action {
 
 /// The lease a record's key gets: `Ok(None)` for none, `Err(())` when the key is to be skipped
 /// because its lease expired (before the dump finished, or during this restore).
-pub(super) async fn lease_for(ctx: &Ctx, r: &Record) -> Result<std::result::Result<Option<i64>, ()>> {
+pub(super) async fn lease_for(ctx: &Ctx, r: &Item) -> Result<std::result::Result<Option<i64>, ()>> {
     if r.lease == 0 || ctx.opts.leases == LeaseMode::Drop {
         return Ok(Ok(None));
     }
@@ -156,11 +174,11 @@ pub(super) async fn lease_for(ctx: &Ctx, r: &Record) -> Result<std::result::Resu
 pub(super) struct BatchPlan {
     stats: LoadCounts,
     compares: Vec<Compare>,
-    puts: Vec<TxnOp>,
-    dry: Vec<(&'static str, Vec<u8>)>,
+    puts: Vec<RequestOp>,
+    dry: Vec<(&'static str, Bytes)>,
 }
 
-pub(super) async fn plan_batch(ctx: &Ctx, records: &[Record], current: &[Option<KeyValue>]) -> Result<BatchPlan> {
+pub(super) async fn plan_batch(ctx: &Ctx, records: &[Item], current: &[Option<KeyValue>]) -> Result<BatchPlan> {
     let mut p = BatchPlan { stats: LoadCounts::default(), compares: Vec::new(), puts: Vec::new(), dry: Vec::new() };
     for (r, cur) in records.iter().zip(current) {
         let lease = match lease_for(ctx, r).await? {
@@ -173,7 +191,7 @@ pub(super) async fn plan_batch(ctx: &Ctx, records: &[Record], current: &[Option<
         let action = match cur {
             None => Action::Create,
             Some(_) if ctx.opts.mode == Mode::CreateOnly => Action::Keep,
-            Some(kv) if kv.value() == r.value.as_slice() && kv.lease() == 0 && lease.is_none() => Action::Unchanged,
+            Some(kv) if kv.value() == &r.value[..] && kv.lease() == 0 && lease.is_none() => Action::Unchanged,
             Some(_) => Action::Update,
         };
         match action {
@@ -193,9 +211,9 @@ pub(super) async fn plan_batch(ctx: &Ctx, records: &[Record], current: &[Option<
             continue;
         }
         let observed = cur.as_ref().map(|kv| kv.mod_revision()).unwrap_or(0);
-        p.compares.push(Compare::mod_revision(r.key.clone(), CompareOp::Equal, observed));
-        let po = lease.map(|id| PutOptions::new().with_lease(id));
-        p.puts.push(TxnOp::put(r.key.clone(), r.value.clone(), po));
+        p.compares.push(Compare::revision_is(r.key.clone(), observed));
+        let put = PutRequest { key: r.key.clone(), value: r.value.clone(), lease: lease.unwrap_or(0) };
+        p.puts.push(RequestOp { request_put: Some(put) });
     }
     Ok(p)
 }
@@ -203,9 +221,9 @@ pub(super) async fn plan_batch(ctx: &Ctx, records: &[Record], current: &[Option<
 /// Read the current state of the records' keys in one read-only txn.
 pub(super) async fn read_current(
     kv: &mut etcd_client::KvClient,
-    records: &[Record],
+    records: &[Item],
 ) -> std::result::Result<Vec<Option<KeyValue>>, etcd_client::Error> {
-    let reads: Vec<TxnOp> = records.iter().map(|r| TxnOp::get(r.key.clone(), None)).collect();
+    let reads: Vec<TxnOp> = records.iter().map(|r| TxnOp::get(r.key.to_vec(), None)).collect();
     let resp = kv.txn(Txn::new().and_then(reads)).await?;
     Ok(resp
         .op_responses()
@@ -224,7 +242,7 @@ pub(super) const MAX_CONFLICTS: u32 = 20;
 
 /// Write a slice of records: read, plan, guarded write; split in halves when etcd finds the txn
 /// too big (what the first half wrote stays counted when the second fails).
-pub(super) fn write_records<'a>(ctx: &'a Ctx, records: &'a [Record]) -> futures::future::BoxFuture<'a, Written> {
+pub(super) fn write_records<'a>(ctx: &'a Ctx, records: &'a [Item]) -> futures::future::BoxFuture<'a, Written> {
     Box::pin(async move {
         let mut kv = ctx.client.kv_client().max_decoding_message_size(MAX_DECODE_BYTES);
         let (mut conflicts, mut lease_checks) = (0u32, 0u32);
@@ -245,7 +263,7 @@ pub(super) fn write_records<'a>(ctx: &'a Ctx, records: &'a [Record]) -> futures:
                 Err(e) => return Written::failed(first, e),
             };
             if ctx.opts.dry_run {
-                let failure = report_dry(ctx, &p.dry).err().map(|e| (first.clone(), e));
+                let failure = report_dry(ctx, &p.dry).err().map(|e| (first.to_vec(), e));
                 return Written { stats: p.stats, failure };
             }
             if p.puts.is_empty() {
@@ -255,8 +273,8 @@ pub(super) fn write_records<'a>(ctx: &'a Ctx, records: &'a [Record]) -> futures:
             // the stream) instead of one per key: etcd evaluates compares in its single apply
             // loop. Any key in that range, ours or not, fails it and the batch is read first.
             let compares = if guessed { vec![none_between(records)] } else { p.compares };
-            match kv.txn(Txn::new().when(compares).and_then(p.puts)).await {
-                Ok(resp) if resp.succeeded() => {
+            match ctx.writer.txn(TxnRequest { compare: compares, success: p.puts }).await {
+                Ok(true) => {
                     let mut stats = p.stats;
                     stats.txns += 1;
                     return Written { stats, failure: None };
@@ -295,15 +313,15 @@ pub(super) fn write_records<'a>(ctx: &'a Ctx, records: &'a [Record]) -> futures:
 
 /// A compare that holds when no key from the first record's to the last's exists (the records
 /// are sorted by key).
-fn none_between(records: &[Record]) -> Compare {
+fn none_between(records: &[Item]) -> Compare {
     let (first, last) = (&records[0].key, &records[records.len() - 1].key);
     let mut end = Vec::with_capacity(last.len() + 1);
     end.extend_from_slice(last);
     end.push(0);
-    Compare::mod_revision(first.clone(), CompareOp::Equal, 0).with_range(end)
+    Compare::none_in(first.clone(), end.into())
 }
 
-pub(super) async fn split_write(ctx: &Ctx, records: &[Record]) -> Written {
+pub(super) async fn split_write(ctx: &Ctx, records: &[Item]) -> Written {
     let (a, b) = records.split_at(records.len() / 2);
     let mut w = write_records(ctx, a).await;
     if w.failure.is_some() {
@@ -317,7 +335,7 @@ pub(super) async fn split_write(ctx: &Ctx, records: &[Record]) -> Written {
 
 /// Mark the granted leases of these records that no longer exist as expired: their keys are
 /// then counted as expired instead of failing the restore.
-pub(super) async fn forget_expired_leases(ctx: &Ctx, records: &[Record]) -> Result<()> {
+pub(super) async fn forget_expired_leases(ctx: &Ctx, records: &[Item]) -> Result<()> {
     let mut map = ctx.leases.lock().await;
     let mut lc = ctx.client.lease_client();
     for r in records.iter().filter(|r| r.lease != 0) {
@@ -331,7 +349,7 @@ pub(super) async fn forget_expired_leases(ctx: &Ctx, records: &[Record]) -> Resu
     Ok(())
 }
 
-pub(super) fn report_dry(ctx: &Ctx, lines: &[(&str, Vec<u8>)]) -> Result<()> {
+pub(super) fn report_dry(ctx: &Ctx, lines: &[(&str, impl AsRef<[u8]>)]) -> Result<()> {
     let Some(out) = &ctx.dry_out else {
         return Ok(());
     };
@@ -340,7 +358,7 @@ pub(super) fn report_dry(ctx: &Ctx, lines: &[(&str, Vec<u8>)]) -> Result<()> {
         buf.extend_from_slice(b"{\"action\":\"");
         buf.extend_from_slice(action.as_bytes());
         buf.extend_from_slice(b"\",");
-        push_bytes_field(&mut buf, "key", key);
+        push_bytes_field(&mut buf, "key", key.as_ref());
         buf.extend_from_slice(b"}\n");
     }
     out.lock().expect("dry-run output").write_all(&buf)?;
