@@ -134,6 +134,8 @@ pub struct TxnClient {
     credentials: Option<Arc<(String, String)>>,
     token: Arc<tokio::sync::RwLock<Option<AsciiMetadataValue>>>,
     max_decode: usize,
+    /// The most one request may take, waiting for a connection included.
+    timeout: Duration,
 }
 
 /// What etcd says when a token expired or was never valid.
@@ -154,6 +156,7 @@ impl TxnClient {
             credentials: args.credentials()?.map(Arc::new),
             token: Default::default(),
             max_decode: crate::MAX_DECODE_BYTES,
+            timeout: args.command_timeout,
         };
         c.authenticate(None).await.map_err(|e| args.error("cannot authenticate to etcd", e))?;
         Ok(c)
@@ -187,13 +190,20 @@ impl TxnClient {
         U: prost::Message + Default + Send + 'static,
     {
         let mut grpc = tonic::client::Grpc::new(self.channel.clone()).max_decoding_message_size(self.max_decode);
-        grpc.ready().await.map_err(|e| tonic::Status::unavailable(format!("etcd is not ready: {e}")))?;
         let mut req = tonic::Request::new(msg);
         if let Some(t) = token {
             req.metadata_mut().insert("token", t);
         }
         let path = http::uri::PathAndQuery::from_static(path);
-        Ok(grpc.unary(req, path, codec).await?.into_inner())
+        let call = async {
+            grpc.ready().await.map_err(|e| tonic::Status::unavailable(format!("etcd is not ready: {e}")))?;
+            grpc.unary(req, path, codec).await
+        };
+        // A member that stalls, or none to connect to, is a timeout like any other request's.
+        match tokio::time::timeout(self.timeout, call).await {
+            Ok(r) => Ok(r?.into_inner()),
+            Err(_) => Err(tonic::Status::deadline_exceeded(format!("no answer in {:?}", self.timeout)).into()),
+        }
     }
 
     /// Run a write txn; true when its compares held (and its puts were made). With credentials
