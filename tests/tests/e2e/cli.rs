@@ -122,3 +122,20 @@ fn a_closed_stderr_does_not_stop_a_tool() {
     let o = sh("{ sleep 0.3; kv-stats /nonexistent; } 2>&1 | true; exit ${PIPESTATUS[0]}");
     assert_eq!(o.code, 2, "{}", o.stderr);
 }
+
+#[test]
+fn pipes_between_the_tools_are_widened_to_a_mebibyte() {
+    // Linux's 64 KiB pipe made every buffered write of a stream a ping-pong of wake-ups between
+    // the two sides: `archive-unpack | kv-filter` took 3.1 s instead of 1.8-2.0 s. Each end is
+    // read from the other side of the pipe, after the tool has opened it.
+    let size = "import fcntl, sys, time; time.sleep(1); print(fcntl.fcntl(0 if sys.argv[1] == 'in' else 1, 1032), \
+                file=sys.stderr); sys.stdout.buffer.write(sys.stdin.buffer.read()) if sys.argv[1] == 'in' else None";
+    let out = sh(&format!("kv-gen --objects 3 --seed 1 | python3 -c \"{size}\" in 2>&1 >/dev/null"));
+    out.ok();
+    assert_eq!(out.stdout_str(), "1048576\n");
+    let inp = sh(&format!("{{ python3 -c \"{size}\" out 2>&3 | kv-filter -q >/dev/null 2>&1; }} 3>&1"));
+    assert_eq!(inp.stdout_str(), "1048576\n");
+    // A pipe of anyone else is left as it is.
+    let other = sh(&format!("cat /dev/null | python3 -c \"{size}\" in 2>&1 >/dev/null"));
+    assert_eq!(other.stdout_str(), "65536\n");
+}
