@@ -71,10 +71,15 @@ pub fn run(mut opts: LoadOptions) -> Result<()> {
     Ok(())
 }
 
-/// Load a stream: with the v3 API, or the v2 API (`--api v2`, or a v2 stream and `--api auto`).
-/// Whether etcd holds no key under any of `prefixes` (all keys when there are none); `false`
-/// when it cannot tell.
-async fn holds_none(client: &etcd_client::Client, prefixes: &[String]) -> bool {
+/// Whether batches may be written without reading their keys first: etcd compares ranges (3.3
+/// and later: an older one ignores a compare's range_end and would check the first key only) and
+/// holds no key under any of `prefixes` (all keys when there are none); `false` when it cannot
+/// tell.
+async fn may_guess(client: &etcd_client::Client, prefixes: &[String]) -> bool {
+    match client.maintenance_client().status().await {
+        Ok(s) if compares_ranges(s.version()) => {}
+        _ => return false,
+    }
     let all = [String::new()];
     let prefixes = if prefixes.is_empty() { &all[..] } else { prefixes };
     let mut kv = client.kv_client();
@@ -93,9 +98,16 @@ async fn holds_none(client: &etcd_client::Client, prefixes: &[String]) -> bool {
     true
 }
 
+/// Whether an etcd of this version ("3.4.23") takes a compare over a range of keys.
+fn compares_ranges(version: &str) -> bool {
+    let mut parts = version.split('.').map(|p| p.parse::<u32>().ok());
+    matches!((parts.next().flatten(), parts.next().flatten()), (Some(major), Some(minor)) if (major, minor) >= (3, 3))
+}
+
 /// Batches the stream reader may have ready beyond those in flight.
 const READ_AHEAD: usize = 4;
 
+/// Load a stream: with the v3 API, or the v2 API (`--api v2`, or a v2 stream and `--api auto`).
 pub fn load(opts: &LoadOptions) -> Result<Loaded> {
     opts.etcd.check()?;
     let reader = reshifter_format::io::open_input(opts.input.as_deref()).and_then(StreamReader::new)?;
@@ -130,7 +142,7 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded> {
     // Into a target that holds none of the stream's prefixes, batches are written without
     // reading their keys first, each guarded by one compare that no key lies in its range;
     // otherwise (and after such a compare fails once) each is read first.
-    let empty = !opts.dry_run && rt.block_on(holds_none(&client, &header.prefixes));
+    let empty = !opts.dry_run && rt.block_on(may_guess(&client, &header.prefixes));
     let dry_out = opts.dry_run.then(|| opts.dry_out.writer());
     let ctx = Arc::new(Ctx {
         client,
@@ -170,5 +182,23 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded> {
             Ok(Loaded { stats, records, elapsed, v2: false, bumped })
         }
         Err((stats, err)) => Err(failure(&opts, &stats, err)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn range_compares_are_known_from_the_version() {
+        for (v, ranges) in [
+            ("3.4.23", true),
+            ("3.3.0", true),
+            ("3.10.1", true),
+            ("4.0.0", true),
+            ("3.2.32", false),
+            ("3", false),
+            ("", false),
+        ] {
+            assert_eq!(super::compares_ranges(v), ranges, "{v}");
+        }
     }
 }
