@@ -102,12 +102,12 @@ struct AuthenticateResponse {
 }
 
 /// A prost codec whose encoder starts with a buffer of `size` bytes.
-struct Sized<T, U> {
+struct SizedCodec<T, U> {
     size: usize,
     inner: ProstCodec<T, U>,
 }
 
-impl<T, U> Codec for Sized<T, U>
+impl<T, U> Codec for SizedCodec<T, U>
 where
     T: prost::Message + Send + 'static,
     U: prost::Message + Default + Send + 'static,
@@ -170,7 +170,7 @@ impl TxnClient {
             return Ok(());
         }
         let req = AuthenticateRequest { name: creds.0.clone(), password: creds.1.clone() };
-        let codec = Sized { size: 64 + req.name.len() + req.password.len(), inner: ProstCodec::default() };
+        let codec = SizedCodec { size: 64 + req.name.len() + req.password.len(), inner: ProstCodec::default() };
         let resp: AuthenticateResponse = self.call("/etcdserverpb.Auth/Authenticate", req, codec, None).await?;
         let value = MetadataValue::try_from(resp.token)
             .map_err(|_| etcd_client::Error::InvalidArgs("etcd answered with a token that is not text".into()))?;
@@ -182,7 +182,7 @@ impl TxnClient {
         &self,
         path: &'static str,
         msg: T,
-        codec: Sized<T, U>,
+        codec: SizedCodec<T, U>,
         token: Option<AsciiMetadataValue>,
     ) -> std::result::Result<U, etcd_client::Error>
     where
@@ -231,7 +231,7 @@ impl TxnClient {
         size: usize,
         token: Option<AsciiMetadataValue>,
     ) -> std::result::Result<bool, etcd_client::Error> {
-        let codec = Sized { size, inner: ProstCodec::default() };
+        let codec = SizedCodec { size, inner: ProstCodec::default() };
         let resp: TxnResponse = self.call("/etcdserverpb.KV/Txn", req, codec, token).await?;
         Ok(resp.succeeded)
     }
