@@ -20,6 +20,10 @@ use reshifter_format::units::parse_duration;
 /// Largest gRPC response we accept. Pages are sized well below it (see `dump`).
 pub const MAX_DECODE_BYTES: usize = 64 * 1024 * 1024;
 
+/// HTTP/2 keep-alive of every connection to etcd: a ping's interval and how long its answer may
+/// take (etcd-client's connections and crate::wire's alike).
+pub(crate) const KEEP_ALIVE: (Duration, Duration) = (Duration::from_secs(10), Duration::from_secs(5));
+
 /// Connection flags shared by every tool that talks to etcd.
 #[derive(clap::Args, Debug, Clone)]
 #[command(next_help_heading = "etcd connection (as etcdctl)")]
@@ -187,7 +191,7 @@ impl EtcdArgs {
         let mut opts = ConnectOptions::new()
             .with_connect_timeout(self.dial_timeout)
             .with_timeout(self.command_timeout)
-            .with_keep_alive(Duration::from_secs(10), Duration::from_secs(5));
+            .with_keep_alive(KEEP_ALIVE.0, KEEP_ALIVE.1);
         if let Some(tls) = self.tls()? {
             opts = opts.with_tls(tls);
         }

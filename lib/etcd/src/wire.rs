@@ -107,6 +107,12 @@ struct SizedCodec<T, U> {
     inner: ProstCodec<T, U>,
 }
 
+impl<T, U> SizedCodec<T, U> {
+    fn new(size: usize) -> Self {
+        SizedCodec { size, inner: ProstCodec::default() }
+    }
+}
+
 impl<T, U> Codec for SizedCodec<T, U>
 where
     T: prost::Message + Send + 'static,
@@ -133,7 +139,6 @@ pub struct TxnClient {
     channel: Channel,
     credentials: Option<Arc<(String, String)>>,
     token: Arc<tokio::sync::RwLock<Option<AsciiMetadataValue>>>,
-    max_decode: usize,
     /// The most one request may take, waiting for a connection included.
     timeout: Duration,
 }
@@ -155,7 +160,6 @@ impl TxnClient {
             channel,
             credentials: args.credentials()?.map(Arc::new),
             token: Default::default(),
-            max_decode: crate::MAX_DECODE_BYTES,
             timeout: args.command_timeout,
         };
         c.authenticate(None).await.map_err(|e| args.error("cannot authenticate to etcd", e))?;
@@ -170,7 +174,7 @@ impl TxnClient {
             return Ok(());
         }
         let req = AuthenticateRequest { name: creds.0.clone(), password: creds.1.clone() };
-        let codec = SizedCodec { size: 64 + req.name.len() + req.password.len(), inner: ProstCodec::default() };
+        let codec = SizedCodec::new(64 + req.name.len() + req.password.len());
         let resp: AuthenticateResponse = self.call("/etcdserverpb.Auth/Authenticate", req, codec, None).await?;
         let value = MetadataValue::try_from(resp.token)
             .map_err(|_| etcd_client::Error::InvalidArgs("etcd answered with a token that is not text".into()))?;
@@ -189,7 +193,8 @@ impl TxnClient {
         T: prost::Message + Send + 'static,
         U: prost::Message + Default + Send + 'static,
     {
-        let mut grpc = tonic::client::Grpc::new(self.channel.clone()).max_decoding_message_size(self.max_decode);
+        let mut grpc =
+            tonic::client::Grpc::new(self.channel.clone()).max_decoding_message_size(crate::MAX_DECODE_BYTES);
         let mut req = tonic::Request::new(msg);
         if let Some(t) = token {
             req.metadata_mut().insert("token", t);
@@ -231,7 +236,7 @@ impl TxnClient {
         size: usize,
         token: Option<AsciiMetadataValue>,
     ) -> std::result::Result<bool, etcd_client::Error> {
-        let codec = SizedCodec { size, inner: ProstCodec::default() };
+        let codec = SizedCodec::new(size);
         let resp: TxnResponse = self.call("/etcdserverpb.KV/Txn", req, codec, token).await?;
         Ok(resp.succeeded)
     }
@@ -256,6 +261,6 @@ fn endpoint(url: &str, tls: Option<etcd_client::TlsOptions>, dial: Duration, tim
     }
     Ok(e.connect_timeout(dial)
         .timeout(timeout)
-        .http2_keep_alive_interval(Duration::from_secs(10))
-        .keep_alive_timeout(Duration::from_secs(5)))
+        .http2_keep_alive_interval(crate::KEEP_ALIVE.0)
+        .keep_alive_timeout(crate::KEEP_ALIVE.1))
 }

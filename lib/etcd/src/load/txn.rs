@@ -178,9 +178,14 @@ pub(super) struct BatchPlan {
     dry: Vec<(&'static str, Bytes)>,
 }
 
-pub(super) async fn plan_batch(ctx: &Ctx, records: &[Item], current: &[Option<KeyValue>]) -> Result<BatchPlan> {
+/// Plan a batch from the current state of its keys, as read; `None`: guessed, every key taken as
+/// absent. A guess is guarded by one compare over the batch's keys (a sorted, disjoint slice of
+/// the stream) instead of one per key: etcd evaluates compares in its single apply loop. Any key
+/// in that range, ours or not, fails it, and the batch is read first.
+pub(super) async fn plan_batch(ctx: &Ctx, records: &[Item], current: Option<&[Option<KeyValue>]>) -> Result<BatchPlan> {
     let mut p = BatchPlan { stats: LoadCounts::default(), compares: Vec::new(), puts: Vec::new(), dry: Vec::new() };
-    for (r, cur) in records.iter().zip(current) {
+    for (i, r) in records.iter().enumerate() {
+        let cur = current.and_then(|c| c.get(i)).and_then(Option::as_ref);
         let lease = match lease_for(ctx, r).await? {
             Ok(l) => l,
             Err(()) => {
@@ -210,10 +215,14 @@ pub(super) async fn plan_batch(ctx: &Ctx, records: &[Item], current: &[Option<Ke
             p.dry.push((if action == Action::Create { "create" } else { "update" }, r.key.clone()));
             continue;
         }
-        let observed = cur.as_ref().map(|kv| kv.mod_revision()).unwrap_or(0);
-        p.compares.push(Compare::revision_is(r.key.clone(), observed));
+        if current.is_some() {
+            p.compares.push(Compare::revision_is(r.key.clone(), cur.map_or(0, |kv| kv.mod_revision())));
+        }
         let put = PutRequest { key: r.key.clone(), value: r.value.clone(), lease: lease.unwrap_or(0) };
         p.puts.push(RequestOp { request_put: Some(put) });
+    }
+    if current.is_none() && !p.puts.is_empty() {
+        p.compares.push(none_between(records));
     }
     Ok(p)
 }
@@ -251,14 +260,14 @@ pub(super) fn write_records<'a>(ctx: &'a Ctx, records: &'a [Item]) -> futures::f
         loop {
             // Guessing that no key exists is checked by the txn's compares like any read.
             let guessed = !ctx.opts.dry_run && ctx.optimistic.load(Ordering::Relaxed);
-            let read = if guessed { Ok(vec![None; records.len()]) } else { read_current(&mut kv, records).await };
+            let read = if guessed { Ok(None) } else { read_current(&mut kv, records).await.map(Some) };
             let current = match read {
                 Ok(c) => c,
                 Err(e) if etcd::is_request_too_big(&e) && records.len() > 1 => return split_write(ctx, records).await,
                 Err(e) if etcd::is_transient(&e) && etcd::pause(&mut transient).await => continue,
                 Err(e) => return Written::failed(first, ctx.opts.etcd.error("reading the keys failed", e)),
             };
-            let p = match plan_batch(ctx, records, &current).await {
+            let p = match plan_batch(ctx, records, current.as_deref()).await {
                 Ok(p) => p,
                 Err(e) => return Written::failed(first, e),
             };
@@ -269,11 +278,7 @@ pub(super) fn write_records<'a>(ctx: &'a Ctx, records: &'a [Item]) -> futures::f
             if p.puts.is_empty() {
                 return Written { stats: p.stats, failure: None };
             }
-            // A guess is checked by one compare over the batch's keys (a sorted, disjoint slice of
-            // the stream) instead of one per key: etcd evaluates compares in its single apply
-            // loop. Any key in that range, ours or not, fails it and the batch is read first.
-            let compares = if guessed { vec![none_between(records)] } else { p.compares };
-            match ctx.writer.txn(TxnRequest { compare: compares, success: p.puts }).await {
+            match ctx.writer.txn(TxnRequest { compare: p.compares, success: p.puts }).await {
                 Ok(true) => {
                     let mut stats = p.stats;
                     stats.txns += 1;
